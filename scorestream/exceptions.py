@@ -1,0 +1,29 @@
+"""The scorestream exception tree: catch :class:`ScorestreamError` to catch them all."""
+
+
+class ScorestreamError(Exception):
+    """Base class of every error scorestream raises on purpose."""
+
+
+class StackError(ScorestreamError):
+    """The local stack could not be installed, started or stopped."""
+
+
+class MissingToolError(StackError):
+    """A program the local stack needs (Java, Maven, clickhouse-server) is absent."""
+
+
+class ModelError(ScorestreamError):
+    """A model directory is missing, incomplete or could not be loaded safely."""
+
+
+class SchemaError(ScorestreamError):
+    """A record or data set does not match the model's feature schema."""
+
+
+class MigrationError(ScorestreamError):
+    """A ClickHouse schema migration failed."""
+
+
+class DeliveryError(ScorestreamError):
+    """A message could not be delivered (Kafka, ClickHouse or SMTP) after retries."""

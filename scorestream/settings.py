@@ -1,0 +1,107 @@
+"""One settings object for every component, read from the environment.
+
+Secrets are :class:`pydantic.SecretStr` so that they never appear in ``repr``, logs or
+tracebacks; call ``get_secret_value()`` only at the point of use.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClickHouseDsn(BaseModel):
+    """The parts of ``CLICKHOUSE_URL`` that clickhouse-driver takes as arguments."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int
+    user: str
+    password: SecretStr
+    database: str
+    secure: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> ClickHouseDsn:
+        parts = urlsplit(url)
+        if parts.scheme not in ("clickhouse", "clickhouses"):
+            raise ValueError(f"CLICKHOUSE_URL must start with clickhouse://, got {parts.scheme}://")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 9000,
+            user=unquote(parts.username or "default"),
+            password=SecretStr(unquote(parts.password or "")),
+            database=parts.path.lstrip("/") or "scoring",
+            secure=parts.scheme == "clickhouses",
+        )
+
+
+class Topics(BaseModel):
+    """Topic names of the public contract, optionally under a prefix (tests, tenants)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefix: str = ""
+
+    @property
+    def records(self) -> str:
+        return f"{self.prefix}records"
+
+    @property
+    def scores(self) -> str:
+        return f"{self.prefix}scores"
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.prefix}records.rejected"
+
+    @property
+    def drift_stats(self) -> str:
+        return f"{self.prefix}drift.stats"
+
+    @property
+    def drift_alerts(self) -> str:
+        return f"{self.prefix}drift.alerts"
+
+    def all(self) -> list[str]:
+        return [self.records, self.scores, self.rejected, self.drift_stats, self.drift_alerts]
+
+
+class Settings(BaseSettings):
+    """Configuration of every scorestream process (environment variables, see README)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    clickhouse_url: SecretStr = SecretStr("clickhouse://default:@127.0.0.1:19000/scoring")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 18025
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    alert_email_from: str = "scorestream@localhost"
+    alert_email_to: str = "analytics@localhost"
+    model_dir: Path = Path("models/current")
+    drift_check_schedule: str = "15 0 * * *"
+    grafana_url: str | None = None
+    grafana_token: SecretStr | None = None
+    ingest_api_keys: SecretStr = SecretStr("")
+    topic_prefix: str = Field(default="", alias="SCORESTREAM_TOPIC_PREFIX")
+    topic_partitions: int = Field(default=4, alias="SCORESTREAM_TOPIC_PARTITIONS")
+
+    @cached_property
+    def clickhouse(self) -> ClickHouseDsn:
+        return ClickHouseDsn.parse(self.clickhouse_url.get_secret_value())
+
+    @cached_property
+    def topics(self) -> Topics:
+        return Topics(prefix=self.topic_prefix)
+
+    def api_keys(self) -> list[str]:
+        raw = self.ingest_api_keys.get_secret_value()
+        return [key.strip() for key in raw.split(",") if key.strip()]

@@ -1,0 +1,27 @@
+"""Where the local stack keeps its state and which ports it listens on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StackConfig(BaseSettings):
+    """Ports and state directory of ``scorestream stack`` (env prefix ``SCORESTREAM_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORESTREAM_", frozen=True, extra="ignore")
+
+    state_dir: Path = Field(default=Path(".stack"))
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = 512
+    clickhouse_port: int = 19000
+    clickhouse_http_port: int = 18123
+    smtp_port: int = 18025
+    grafana_reader_password: str = "grafana-local"
+    startup_timeout_s: float = 120.0
+
+    def path(self, *parts: str) -> Path:
+        return (self.state_dir / Path(*parts)).resolve()

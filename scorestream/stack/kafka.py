@@ -1,0 +1,130 @@
+"""A one-node KRaft Kafka broker from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import uuid
+from importlib import resources
+from pathlib import Path
+
+from scorestream.exceptions import StackError
+from scorestream.stack.service import Service, require_tool
+
+KAFKA_VERSION = "3.9.1"
+
+
+class KafkaBroker(Service):
+    """Kafka 3.9 in KRaft mode (broker and controller in one JVM) on 127.0.0.1."""
+
+    name = "kafka"
+
+    @property
+    def port(self) -> int:
+        return self.config.kafka_port
+
+    @property
+    def libs(self) -> Path:
+        return self.home / "libs"
+
+    def install(self) -> None:
+        stamp = self.libs / f".kafka-{KAFKA_VERSION}"
+        if stamp.exists():
+            return
+        java_hint = "Install a Java runtime ≥ 11: apt-get install openjdk-17-jre-headless"
+        require_tool("java", "openjdk-17-jre-headless", java_hint)
+        mvn = require_tool("mvn", "maven", "Install Maven: apt-get install maven")
+        pom = resources.files("scorestream.stack").joinpath("kafka-broker.pom")
+        with resources.as_file(pom) as pom_path:
+            shutil.rmtree(self.libs, ignore_errors=True)
+            result = subprocess.run(
+                [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
+                 f"-DoutputDirectory={self.libs}"],
+                capture_output=True, text=True, check=False,
+            )
+        if result.returncode != 0:
+            raise StackError(
+                "Maven could not fetch the Kafka broker jars from Maven Central:\n"
+                f"{(result.stdout + result.stderr)[-3000:]}"
+            )
+        stamp.touch()
+
+    def prepare(self) -> None:
+        data = self.home / "data"
+        properties = self.home / "server.properties"
+        cfg = self.config
+        properties.write_text(
+            "\n".join([
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
+                f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=4",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=8",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=true",
+                "delete.topic.enable=true",
+                "log.retention.hours=168",
+                "message.max.bytes=2097152",
+                "",
+            ])
+        )
+        (self.home / "log4j.properties").write_text(
+            "log4j.rootLogger=WARN, file\n"
+            "log4j.appender.file=org.apache.log4j.RollingFileAppender\n"
+            f"log4j.appender.file.File={self.home / 'server.log'}\n"
+            "log4j.appender.file.MaxFileSize=50MB\n"
+            "log4j.appender.file.MaxBackupIndex=2\n"
+            "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+            "log4j.logger.kafka=INFO\n"
+        )
+        if (data / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+             "-c", str(properties), "--ignore-formatted"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{result.stderr[-3000:]}")
+
+    def _java(self) -> list[str]:
+        heap = self.config.kafka_heap_mb
+        return [
+            "java", f"-Xmx{heap}m", f"-Xms{min(heap, 256)}m", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
+            f"-Dscorestream.home={self.home}",
+            "-cp", f"{self.libs}/*",
+        ]
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        return [*self._java(), "kafka.Kafka", str(self.home / "server.properties")], None
+
+    def probe(self) -> str:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_ms=3000,
+            client_id="scorestream-stack",
+        )
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
+        return KAFKA_VERSION
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.port}"}
