@@ -75,7 +75,9 @@ class Topics(BaseModel):
 class Settings(BaseSettings):
     """Configuration of every scorestream process (environment variables, see README)."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", env_file=None, populate_by_name=True
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     clickhouse_url: SecretStr = SecretStr("clickhouse://default:@127.0.0.1:19000/scoring")
