@@ -1,10 +1,156 @@
-"""Subcommands of the areas of the system, registered with the ``scorestream`` parser."""
+"""Subcommands of the areas of the system, registered with the ``scorestream`` parser.
+
+Each handler imports what it needs when it runs, so ``scorestream --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
-Registration = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Registration = Callable[[SubParsers], None]
 
-REGISTRATIONS: list[Registration] = []
+
+def _settings():  # type: ignore[no-untyped-def]
+    from scorestream.settings import Settings
+
+    return Settings()
+
+
+# --- train ---------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from streams.model.train import train_from_file
+
+    console = Console(stderr=True)
+    with console.status(f"training on {args.data} …"):
+        report = train_from_file(args.data, args.target, args.model_dir, name=args.name,
+                                 classifier=args.classifier, seed=args.seed)
+    console.print(report.summary() if hasattr(report, "summary") else report)
+    print(args.model_dir)
+    return 0
+
+
+def register_train(sub: SubParsers) -> None:  # type: ignore[valid-type]
+    parser = sub.add_parser(  # type: ignore[attr-defined]
+        "train", help="fit a scikit-learn pipeline and write a versioned model directory",
+        description="Reads csv, parquet or jsonl; writes pipeline.skops, schema.json, "
+        "reference_profile.json and metadata.json into --model-dir.",
+    )
+    parser.add_argument("--data", type=Path, required=True, help="training data file")
+    parser.add_argument("--target", required=True, help="binary target column")
+    parser.add_argument("--model-dir", type=Path, required=True, help="output directory")
+    parser.add_argument("--name", default="model", help="model name (default: model)")
+    parser.add_argument("--classifier", choices=["logistic", "hgb"], default="logistic")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=cmd_train)
+
+
+# --- worker --------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.app import WorkerOptions
+    from streams.worker import run_worker
+
+    settings = _settings()
+    if args.model_dir is not None:
+        settings = settings.model_copy(update={"model_dir": args.model_dir})
+    options = WorkerOptions(batch_size=args.batch_size, batch_within_s=args.batch_within,
+                            out_of_range=args.out_of_range,
+                            max_record_bytes=args.max_record_bytes)
+    run_worker(settings, options, loglevel="debug" if args.verbose else "info")
+    return 0
+
+
+def register_worker(sub: SubParsers) -> None:  # type: ignore[valid-type]
+    parser = sub.add_parser(  # type: ignore[attr-defined]
+        "worker", help="run the Faust scoring worker (records -> scores, records.rejected)",
+        description="Joins the worker consumer group; start N of them to share partitions.",
+    )
+    parser.add_argument("--model-dir", type=Path, help="model directory (default $MODEL_DIR)")
+    parser.add_argument("--batch-size", type=int, default=2000,
+                        help="records per batch (1 = per-record scoring)")
+    parser.add_argument("--batch-within", type=float, default=0.2,
+                        help="seconds to wait for a batch to fill")
+    parser.add_argument("--out-of-range", choices=["reject", "clip"], default="reject")
+    parser.add_argument("--max-record-bytes", type=int, default=65536)
+    parser.set_defaults(handler=cmd_worker)
+
+
+# --- produce -------------------------------------------------------------------------------
+def cmd_produce(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from producers.drift_injection import DriftSpec
+    from producers.producer import RecordProducer, file_chunks, frame_to_payloads, synthetic_chunks
+    from scorestream.topics import ensure_topics
+
+    settings = _settings()
+    ensure_topics(settings, [settings.topics.records])
+    drift = [DriftSpec.parse(text) for text in args.drift]
+    console = Console(stderr=True)
+    if args.synthetic is not None:
+        total: int | None = args.synthetic
+        reference_std = _reference_std(args.model_dir) if drift else None
+        chunks = synthetic_chunks(args.synthetic, seed=args.seed, chunk_size=5000, drift=drift,
+                                  drift_from=args.drift_from, start=args.start,
+                                  interval_ms=args.interval_ms,
+                                  reference_std=reference_std)
+    else:
+        if drift:
+            console.print("--drift applies to --synthetic data only")
+            return 2
+        total = None
+        chunks = (frame_to_payloads(frame) for frame in file_chunks(args.file))
+    producer = RecordProducer(settings, rate=args.rate)
+    columns = [BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*Progress.get_default_columns()[:1], *columns, console=console,
+                  disable=args.quiet) as progress:
+        task = progress.add_task("producing", total=total)
+        summary = producer.send_all(chunks, progress=lambda n: progress.advance(task, n))
+    producer.close()
+    console.print(f"sent {summary.sent}, failed {summary.failed}, "
+                  f"{summary.rate:,.0f} records/s to {settings.topics.records}")
+    for error in summary.errors:
+        console.print(f"  error: {error}")
+    return 0 if summary.failed == 0 else 1
+
+
+def _reference_std(model_dir: Path | None) -> dict[str, float] | None:
+    from streams.model.schema import FeatureSchema
+
+    path = Path(model_dir or _settings().model_dir) / "schema.json"
+    return FeatureSchema.load(path).reference_std() if path.exists() else None
+
+
+def register_produce(sub: SubParsers) -> None:  # type: ignore[valid-type]
+    parser = sub.add_parser(  # type: ignore[attr-defined]
+        "produce", help="send records to the records topic (file or synthetic)",
+        description="Keyed by id, acks=all, idempotent producer. Example: "
+        "scorestream produce --synthetic 100000 --drift income=shift:0.5 --drift-from 50000",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="csv, parquet or jsonl file")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic records")
+    parser.add_argument("--rate", type=float, help="records per second (default: max)")
+    parser.add_argument("--seed", type=int, default=1, help="synthetic data seed")
+    parser.add_argument("--start", help="event time of the first synthetic record (ISO-8601)")
+    parser.add_argument("--interval-ms", type=int, default=1000,
+                        help="event-time step between synthetic records (default 1000)")
+    parser.add_argument("--drift", action="append", default=[], metavar="FEATURE=SPEC",
+                        help="inject drift, e.g. income=shift:0.5 or region=weight:north:0.4")
+    parser.add_argument("--drift-from", type=int, default=0, metavar="K",
+                        help="first record (0-based) that is drifted")
+    parser.add_argument("--model-dir", type=Path, help="reference std for shift specs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=cmd_produce)
+
+
+REGISTRATIONS: list[Registration] = [register_train, register_worker, register_produce]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use the scorestream command")

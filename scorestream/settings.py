@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     ingest_api_keys: SecretStr = SecretStr("")
     topic_prefix: str = Field(default="", alias="SCORESTREAM_TOPIC_PREFIX")
     topic_partitions: int = Field(default=4, alias="SCORESTREAM_TOPIC_PARTITIONS")
+    topic_replication: int = Field(default=1, alias="SCORESTREAM_TOPIC_REPLICATION")
 
     @cached_property
     def clickhouse(self) -> ClickHouseDsn:

@@ -1,0 +1,25 @@
+"""The scoring model: feature schema, training, and safe loading of model directories."""
+
+from streams.model.registry import LoadedModel, is_allowed_type, load_model
+from streams.model.schema import FeatureSchema, FeatureSpec, coerce_features
+from streams.model.train import (
+    HoldoutMetrics,
+    TrainReport,
+    read_table,
+    train_from_file,
+    train_model,
+)
+
+__all__ = [
+    "FeatureSchema",
+    "FeatureSpec",
+    "HoldoutMetrics",
+    "LoadedModel",
+    "TrainReport",
+    "coerce_features",
+    "is_allowed_type",
+    "load_model",
+    "read_table",
+    "train_from_file",
+    "train_model",
+]

@@ -1,0 +1,139 @@
+"""Produce records to the ``records`` topic from a file or the synthetic generator.
+
+kafka-python with acks=all and the idempotent producer; records are keyed by id so that
+every message of one id lands in one partition (the worker's duplicate check relies on it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from scorestream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProduceSummary:
+    """What ``scorestream produce`` prints at the end."""
+
+    sent: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+def frame_to_payloads(frame: pd.DataFrame) -> list[tuple[bytes, bytes]]:
+    """(key, JSON value) per row; missing values become JSON null, ids stay strings."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    out = []
+    for record in records:
+        if "id" in record and record["id"] is not None:
+            record["id"] = str(record["id"])
+        value = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+        out.append((str(record.get("id", "")).encode(), value))
+    return out
+
+
+def file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[pd.DataFrame]:
+    """Read csv, parquet or jsonl in chunks of rows."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        yield from pd.read_csv(path, chunksize=chunk_size)
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from pd.read_json(path, lines=True, chunksize=chunk_size)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas()
+    else:
+        raise ValueError(f"unsupported file type {suffix!r}: use .csv, .parquet or .jsonl")
+
+
+class RecordProducer:
+    """A kafka-python producer of JSON records, with an optional rate limit."""
+
+    def __init__(self, settings: Settings, *, rate: float | None = None,
+                 topic: str | None = None) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = topic or settings.topics.records
+        self.rate = rate
+        self._producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=20,
+            batch_size=512 * 1024,
+            compression_type=None,
+            max_request_size=2 * 1024 * 1024,
+            retries=10,
+        )
+
+    def send_all(self, payloads: Iterable[list[tuple[bytes, bytes]]],
+                 progress: Any | None = None) -> ProduceSummary:
+        """Send chunks of (key, value); ``progress(n)`` is called after each chunk."""
+        summary = ProduceSummary()
+        started = time.monotonic()
+
+        def failed(exc: BaseException) -> None:
+            summary.failed += 1
+            if len(summary.errors) < 10:
+                summary.errors.append(repr(exc))
+
+        for chunk in payloads:
+            for key, value in chunk:
+                if self.rate:
+                    # Pace against the start time, not per message, so the rate holds on average.
+                    due = started + summary.sent / self.rate
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                self._producer.send(self.topic, key=key or None, value=value).add_errback(failed)
+                summary.sent += 1
+            if progress is not None:
+                progress(len(chunk))
+        self._producer.flush()
+        summary.sent -= summary.failed
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+def synthetic_chunks(n: int, *, seed: int, chunk_size: int, drift: list[Any] | None,
+                     drift_from: int, start: pd.Timestamp | str | None = None,
+                     interval_ms: int = 1000, reference_std: dict[str, float] | None = None,
+                     ) -> Iterator[list[tuple[bytes, bytes]]]:
+    """Synthetic loan applications in chunks, drifted from record ``drift_from`` on."""
+    from producers.drift_injection import apply_drift
+    from streams.synthetic import generate_records
+
+    rng = np.random.default_rng(seed + 1)
+    done = 0
+    for chunk in generate_records(n, seed, chunk_size, start=start, interval_ms=interval_ms,
+                                  include_target=False):
+        if drift and done + len(chunk) > drift_from:
+            head = max(0, drift_from - done)
+            frame = pd.DataFrame(chunk[head:])
+            drifted = apply_drift(frame, drift, rng, reference_std)
+            yield [(r["id"].encode(), orjson.dumps(r)) for r in chunk[:head]] + \
+                frame_to_payloads(drifted)
+        else:
+            yield [(r["id"].encode(), orjson.dumps(r)) for r in chunk]
+        done += len(chunk)

@@ -1,0 +1,52 @@
+"""The Faust application of the scoring worker.
+
+One app per consumer group: every worker started with the same settings joins the same
+group and takes its share of the ``records`` partitions, so throughput scales with
+partitions and workers (see README, "Scaling out").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from scorestream.settings import Settings
+from scorestream.topics import REJECTED_MAX_MESSAGE_BYTES
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Tuning of the scoring agent (CLI flags of ``scorestream worker``)."""
+
+    batch_size: int = 2000
+    batch_within_s: float = 0.2
+    out_of_range: str = "reject"
+    max_record_bytes: int = 65536
+
+
+def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
+    """A Faust app for ``settings``; agents are attached by :mod:`streams.agents`."""
+    app = faust.App(
+        f"{settings.topic_prefix}scorestream-worker",
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        web_enabled=False,
+        # The buffer must hold at least one full batch, or take() stalls waiting for it.
+        stream_buffer_maxsize=max(4 * options.batch_size, 8192),
+        broker_commit_every=max(options.batch_size, 1000),
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_batch_size=1_048_576,
+        producer_max_request_size=REJECTED_MAX_MESSAGE_BYTES,
+        consumer_auto_offset_reset="earliest",
+        # A killed worker's partitions move to the survivors after this long, not 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
+        store="memory://",
+    )
+    return app

@@ -1,0 +1,331 @@
+"""Per-minute bin counts, accumulated batch by batch on the worker.
+
+Each worker keeps, for every open minute of event time and every profiled feature, the bin
+counts and the power sums of the values. Closed minutes leave as :class:`MinuteFeatureStats`
+rows (topic ``drift.stats``, table ``scoring.drift_stats``). Rows are *partials*: several
+workers, partitions, restarts or late records may each emit a row for the same
+(minute, feature), and readers sum them, so no coordination is needed anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from streams.drift.profile import NumericFeatureProfile, ReferenceProfile, as_float_array
+
+__all__ = [
+    "MINUTE_MS",
+    "FeatureTotals",
+    "MinuteBinAccumulator",
+    "MinuteFeatureStats",
+    "merge_stats",
+]
+
+#: Length of an accumulation window in milliseconds.
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class MinuteFeatureStats:
+    """One feature's counts for one minute of event time (a partial: rows add up).
+
+    Attributes
+    ----------
+    minute_ms
+        Start of the minute, epoch milliseconds.
+    feature, kind
+        Feature name and ``"numeric"`` or ``"categorical"``.
+    counts
+        Counts in the feature's bin layout (last bin: missing).
+    count
+        Records counted, missing included (``sum(counts)``).
+    missing
+        Records whose value was missing (``counts[-1]``).
+    sum, sumsq
+        Sum and sum of squares of the non-missing values (numeric; ``0.0`` otherwise).
+    """
+
+    minute_ms: int
+    feature: str
+    kind: str
+    counts: list[int]
+    count: int
+    missing: int
+    sum: float
+    sumsq: float
+
+    @property
+    def mean(self) -> float:
+        """Mean of the non-missing values (``nan`` if none, or categorical)."""
+        present = self.count - self.missing
+        return self.sum / present if self.kind == "numeric" and present > 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the ``drift.stats`` message)."""
+        return {
+            "minute_ms": self.minute_ms,
+            "feature": self.feature,
+            "kind": self.kind,
+            "counts": list(self.counts),
+            "count": self.count,
+            "missing": self.missing,
+            "sum": self.sum,
+            "sumsq": self.sumsq,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MinuteFeatureStats:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            minute_ms=int(data["minute_ms"]),
+            feature=str(data["feature"]),
+            kind=str(data["kind"]),
+            counts=[int(v) for v in data["counts"]],
+            count=int(data["count"]),
+            missing=int(data["missing"]),
+            sum=float(data["sum"]),
+            sumsq=float(data["sumsq"]),
+        )
+
+
+@dataclass
+class _FeatureState:
+    counts: NDArray[np.int64]
+    sum: float = 0.0
+    sumsq: float = 0.0
+
+
+class MinuteBinAccumulator:
+    """Accumulate per-(minute, feature) bin counts from batches of scored records.
+
+    Parameters
+    ----------
+    profile
+        Reference profile giving each feature's bin layout.
+    max_open_minutes
+        Safety bound on memory (``features x bins x open minutes`` counters): when more
+        minutes are open, the oldest are closed early and emitted by the next
+        :meth:`close_ready`. Their later records simply form another partial.
+
+    Notes
+    -----
+    A minute closes when ``minute end + grace <= watermark``. Records that arrive for a
+    minute already closed (later than the grace) are **not dropped**: they open a new
+    partial for that minute, which the next :meth:`close_ready` emits straight away.
+    Readers sum rows per (minute, feature), so the totals stay exact; only the number of
+    rows grows. :attr:`late_records` counts such records.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from streams.drift.profile import ReferenceProfile
+    >>> profile = ReferenceProfile.from_frame(pd.DataFrame({"x": np.arange(100.0)}), ["x"], [])
+    >>> acc = MinuteBinAccumulator(profile)
+    >>> acc.add(np.array([0, 30_000, 61_000]), pd.DataFrame({"x": [1.0, 2.0, np.nan]}))
+    >>> [(s.minute_ms, s.count, s.missing, s.sum) for s in acc.close_ready(120_000, 0)]
+    [(0, 2, 0, 3.0), (60000, 1, 1, 0.0)]
+    >>> acc.add(np.array([5_000]), pd.DataFrame({"x": [7.0]}))  # late: a new partial
+    >>> [(s.minute_ms, s.count) for s in acc.close_ready(120_000, 0)]
+    [(0, 1)]
+
+    """
+
+    def __init__(self, profile: ReferenceProfile, max_open_minutes: int = 180) -> None:
+        if max_open_minutes < 1:
+            raise ValueError("max_open_minutes must be at least 1")
+        self.profile = profile
+        self.max_open_minutes = max_open_minutes
+        self._open: dict[int, dict[str, _FeatureState]] = {}
+        self._early: list[MinuteFeatureStats] = []
+        self._closed_through_ms: int | None = None
+        self._max_event_time_ms: int | None = None
+        self._late_records = 0
+
+    @property
+    def open_minutes(self) -> list[int]:
+        """Start (epoch ms) of every open minute, oldest first."""
+        return sorted(self._open)
+
+    @property
+    def max_event_time_ms(self) -> int | None:
+        """Largest event time seen, a natural watermark; ``None`` before any record."""
+        return self._max_event_time_ms
+
+    @property
+    def late_records(self) -> int:
+        """Records that arrived for a minute already closed by :meth:`close_ready`."""
+        return self._late_records
+
+    def add(
+        self,
+        event_time_ms: ArrayLike,
+        frame: pd.DataFrame,
+        scores: ArrayLike | None = None,
+    ) -> None:
+        """Add a batch.
+
+        Parameters
+        ----------
+        event_time_ms
+            Event time of each row, epoch milliseconds.
+        frame
+            The rows' feature values (a feature column may be absent: counted as missing).
+        scores
+            Model score of each row; ``"_score"`` is skipped when ``None``.
+        """
+        times = np.asarray(event_time_ms, dtype=np.int64)
+        if times.shape != (len(frame),):
+            raise ValueError("event_time_ms must have one value per row")
+        if times.size == 0:
+            return
+        minutes, inverse = np.unique(times // MINUTE_MS, return_inverse=True)
+        inverse = inverse.ravel()
+        n_minutes = minutes.size
+        starts = [int(m) * MINUTE_MS for m in minutes]
+        batch_max = int(times.max())
+        if self._max_event_time_ms is None or batch_max > self._max_event_time_ms:
+            self._max_event_time_ms = batch_max
+        if self._closed_through_ms is not None:
+            late = minutes * MINUTE_MS <= self._closed_through_ms
+            if late.any():
+                self._late_records += int(np.count_nonzero(late[inverse]))
+
+        for feature in self.profile:
+            raw = self.profile.values_of(feature, frame, scores)
+            if raw is None:
+                continue
+            nb = feature.n_bins
+            sums: NDArray[np.float64]
+            sumsqs: NDArray[np.float64]
+            if isinstance(feature, NumericFeatureProfile):
+                values = as_float_array(raw)
+                bins = feature.assign(values)
+                present = bins != feature.missing_index
+                x = np.where(present, values, 0.0)
+                # bincount with weights returns float64 (numpy's stubs say intp).
+                sums = np.bincount(inverse, weights=x, minlength=n_minutes).astype(np.float64)
+                sumsqs = np.bincount(inverse, weights=x * x, minlength=n_minutes).astype(np.float64)
+            else:
+                bins = feature.assign(raw)
+                sums = sumsqs = np.zeros(n_minutes)
+            # One bincount over (minute, bin) pairs counts every minute of the batch at once.
+            counts = np.bincount(inverse * nb + bins, minlength=n_minutes * nb).reshape(
+                n_minutes, nb
+            )
+            for u, start in enumerate(starts):
+                states = self._open.setdefault(start, {})
+                state = states.get(feature.name)
+                if state is None:
+                    states[feature.name] = _FeatureState(
+                        counts[u].astype(np.int64), float(sums[u]), float(sumsqs[u])
+                    )
+                else:
+                    state.counts += counts[u]
+                    state.sum += float(sums[u])
+                    state.sumsq += float(sumsqs[u])
+
+        while len(self._open) > self.max_open_minutes:
+            self._early += self._emit(min(self._open))
+
+    def close_ready(self, watermark_ms: int, grace_ms: int = 0) -> list[MinuteFeatureStats]:
+        """Emit and forget every minute with ``end + grace_ms <= watermark_ms``.
+
+        Also emits minutes force-closed by ``max_open_minutes``. Rows are ordered by minute,
+        then in profile order.
+
+        Parameters
+        ----------
+        watermark_ms
+            Event-time progress, e.g. :attr:`max_event_time_ms` or the wall clock.
+        grace_ms
+            How long to wait for stragglers after a minute ends.
+        """
+        through = int(watermark_ms) - int(grace_ms) - MINUTE_MS
+        if self._closed_through_ms is None or through > self._closed_through_ms:
+            self._closed_through_ms = through
+        out, self._early = self._early, []
+        for start in sorted(m for m in self._open if m <= through):
+            out += self._emit(start)
+        return out
+
+    def flush_all(self) -> list[MinuteFeatureStats]:
+        """Emit and forget everything (on shutdown or partition revocation)."""
+        out, self._early = self._early, []
+        for start in sorted(self._open):
+            out += self._emit(start)
+        return out
+
+    def _emit(self, start: int) -> list[MinuteFeatureStats]:
+        states = self._open.pop(start)
+        rows = []
+        for feature in self.profile:
+            state = states.get(feature.name)
+            if state is None:
+                continue
+            rows.append(
+                MinuteFeatureStats(
+                    minute_ms=start,
+                    feature=feature.name,
+                    kind=feature.kind,
+                    counts=[int(v) for v in state.counts],
+                    count=int(state.counts.sum()),
+                    missing=int(state.counts[-1]),
+                    sum=state.sum,
+                    sumsq=state.sumsq,
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True)
+class FeatureTotals:
+    """Sum of :class:`MinuteFeatureStats` rows of one feature over any set of minutes."""
+
+    feature: str
+    kind: str
+    counts: NDArray[np.int64]
+    count: int
+    missing: int
+    sum: float
+    sumsq: float
+
+
+def merge_stats(stats: Iterable[MinuteFeatureStats]) -> dict[str, FeatureTotals]:
+    """Add up rows per feature, as the daily check does in ClickHouse.
+
+    Examples
+    --------
+    >>> rows = [MinuteFeatureStats(0, "x", "numeric", [1, 2], 3, 2, 1.5, 2.25),
+    ...         MinuteFeatureStats(60_000, "x", "numeric", [0, 1], 1, 1, 0.0, 0.0)]
+    >>> merge_stats(rows)["x"].counts
+    array([1, 3])
+
+    """
+    totals: dict[str, FeatureTotals] = {}
+    for row in stats:
+        counts = np.asarray(row.counts, dtype=np.int64)
+        prev = totals.get(row.feature)
+        if prev is not None:
+            if prev.counts.shape != counts.shape:
+                raise ValueError(f"{row.feature}: rows with different bin layouts")
+            totals[row.feature] = FeatureTotals(
+                row.feature,
+                row.kind,
+                prev.counts + counts,
+                prev.count + row.count,
+                prev.missing + row.missing,
+                prev.sum + row.sum,
+                prev.sumsq + row.sumsq,
+            )
+        else:
+            totals[row.feature] = FeatureTotals(
+                row.feature, row.kind, counts, row.count, row.missing, row.sum, row.sumsq
+            )
+    return totals

@@ -1,0 +1,229 @@
+"""Turn per-feature drift statistics into ok / warning / drift decisions.
+
+A feature drifts only when the change is both *real* (its p-value, corrected across all
+features with Benjamini-Hochberg, is below ``alpha``) and *large enough to matter* (an
+effect size reaches its alert threshold). Significance alone would flag every check on a
+busy stream, where a million records make a 0.01-std wobble significant; effect size alone
+would flag quiet days whose few records are noisy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from streams.drift.multiple_testing import benjamini_hochberg
+from streams.drift.statistics import FeatureDrift
+
+__all__ = ["LEVELS", "DriftThresholds", "FeatureDecision", "Level", "decide"]
+
+Level = Literal["ok", "warning", "drift"]
+
+#: Levels from least to most severe.
+LEVELS: tuple[Level, ...] = ("ok", "warning", "drift")
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """Significance level and effect-size thresholds of a drift check.
+
+    The defaults are tuned (and tested, in ``tests/streams/drift/test_drift_decision.py``)
+    so that, on daily windows of 100,000 records against a 50,000-row reference with 10
+    quantile bins, a 0.5-std mean shift or a 20-point move of one category's share is a
+    *drift*, while a 0.25-std shift or a 10-point move is at most a *warning*. For
+    reference, with 10 quantile bins a normal mean shift of 0.25 / 0.5 std gives PSI
+    0.06 / 0.24, Jensen-Shannon 0.10 / 0.20 and Wasserstein 0.25 / 0.5; moving 10 / 20
+    points into one category gives Jensen-Shannon 0.09-0.12 / 0.17-0.22 for categories
+    holding 10-35 % (rare categories react more: +10 points on a 2 % category, a six-fold
+    rise, reaches 0.18 and is a drift).
+
+    Parameters
+    ----------
+    alpha
+        Significance level of the Benjamini-Hochberg adjusted p-values. With no drift at
+        all it bounds the chance that any feature is significant on a given check.
+    psi_warn, psi_alert
+        Population stability index thresholds; 0.1 and 0.2 are the industry convention
+        for a moderate and a major shift.
+    js_warn, js_alert
+        Jensen-Shannon distance (base 2) thresholds. The distance is about the share of
+        mass that moved, so 0.15 reads "roughly 15 % of the records changed bins". This
+        is what catches a 20-point move between two common categories, whose PSI (0.16)
+        stays under ``psi_alert``.
+    wasserstein_warn, wasserstein_alert
+        Wasserstein-1 thresholds in reference standard deviations (numeric features);
+        the binned estimate runs a few percent low (see
+        :func:`~streams.drift.statistics.wasserstein_binned`), hence 0.35 for a 0.5-std
+        target.
+    missing_rate_warn, missing_rate_alert
+        Thresholds on the absolute change of a numeric feature's missing rate (tested
+        with its own p-value in the same correction).
+    """
+
+    alpha: float = 0.01
+    psi_warn: float = 0.1
+    psi_alert: float = 0.2
+    js_warn: float = 0.075
+    js_alert: float = 0.15
+    wasserstein_warn: float = 0.15
+    wasserstein_alert: float = 0.35
+    missing_rate_warn: float = 0.05
+    missing_rate_alert: float = 0.10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        for name in ("psi", "js", "wasserstein", "missing_rate"):
+            warn, alert = getattr(self, f"{name}_warn"), getattr(self, f"{name}_alert")
+            if not 0 <= warn <= alert:
+                raise ValueError(f"need 0 <= {name}_warn <= {name}_alert")
+
+
+@dataclass(frozen=True)
+class FeatureDecision:
+    """The verdict on one feature.
+
+    Attributes
+    ----------
+    feature
+        Feature name.
+    level
+        ``"ok"``, ``"warning"`` or ``"drift"``.
+    qvalue
+        Benjamini-Hochberg adjusted p-value of the distribution test.
+    missing_qvalue
+        Adjusted p-value of the missing-rate test (numeric features), else ``None``.
+    reasons
+        Human-readable explanation, one line per finding.
+    drift
+        The statistics the decision was made on.
+    """
+
+    feature: str
+    level: Level
+    qvalue: float
+    missing_qvalue: float | None
+    reasons: tuple[str, ...] = field(default=())
+    drift: FeatureDrift | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the statistics under ``"statistics"``."""
+        return {
+            "feature": self.feature,
+            "level": self.level,
+            "qvalue": self.qvalue,
+            "missing_qvalue": self.missing_qvalue,
+            "reasons": list(self.reasons),
+            "statistics": None if self.drift is None else self.drift.to_dict(),
+        }
+
+
+def _valid_p(p: float | None) -> float:
+    # An undefined test (empty window) is no evidence: p = 1 keeps it out of the way.
+    return 1.0 if p is None or math.isnan(p) else p
+
+
+def _effects(drift: FeatureDrift, t: DriftThresholds) -> list[tuple[str, float, float, float]]:
+    candidates = [
+        ("PSI", drift.psi, t.psi_warn, t.psi_alert),
+        ("Jensen-Shannon", drift.js, t.js_warn, t.js_alert),
+    ]
+    if drift.wasserstein is not None:
+        candidates.append(
+            ("Wasserstein", drift.wasserstein, t.wasserstein_warn, t.wasserstein_alert)
+        )
+    return [c for c in candidates if math.isfinite(c[1])]
+
+
+def _grade(
+    significant: bool,
+    effects: list[tuple[str, float, float, float]],
+    test: str,
+    q: float,
+    alpha: float,
+) -> tuple[Level, list[str]]:
+    alerts = [
+        f"{name} {value:.3g} >= {alert:g}" for name, value, _, alert in effects if value >= alert
+    ]
+    warns = [f"{name} {value:.3g} >= {warn:g}" for name, value, warn, _ in effects if value >= warn]
+    sig = f"{test} q={q:.3g} {'<' if significant else '>='} {alpha:g}"
+    if significant and alerts:
+        return "drift", [f"{sig}; " + ", ".join(alerts)]
+    if significant and warns:
+        return "warning", [f"{sig}; " + ", ".join(warns)]
+    if significant:
+        sizes = ", ".join(f"{name} {value:.3g}" for name, value, _, _ in effects)
+        return "ok", [f"{sig} but the effect is small ({sizes})"]
+    if warns:
+        return "ok", [f"{', '.join(warns)} but not significant ({sig})"]
+    return "ok", []
+
+
+def decide(
+    results: Sequence[FeatureDrift], thresholds: DriftThresholds | None = None
+) -> list[FeatureDecision]:
+    """Grade every feature of one check.
+
+    All p-values of the check (each feature's distribution test and each numeric
+    feature's missing-rate test) form one Benjamini-Hochberg family. A feature is
+
+    - ``"drift"`` if a test is significant (``q < alpha``) and an effect size reaches its
+      alert threshold;
+    - ``"warning"`` if a test is significant and an effect size reaches its warning
+      threshold;
+    - ``"ok"`` otherwise (the reasons still say when a test was significant with a small
+      effect, or an effect was large without significance).
+
+    Parameters
+    ----------
+    results
+        Statistics of every feature, from :func:`~streams.drift.statistics.compare`.
+    thresholds
+        Thresholds; :class:`DriftThresholds` defaults if ``None``.
+
+    Returns
+    -------
+    list of FeatureDecision
+        One per input, same order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streams.drift.profile import CategoricalFeatureProfile
+    >>> from streams.drift.statistics import compare
+    >>> rng = np.random.default_rng(0)
+    >>> feature = CategoricalFeatureProfile.from_values("c", rng.choice(list("abc"), 50_000))
+    >>> same = compare(feature, [33_400, 33_300, 33_300, 0, 0])
+    >>> moved = compare(feature, [53_400, 23_300, 23_300, 0, 0])
+    >>> [d.level for d in decide([same, moved])]
+    ['ok', 'drift']
+
+    """
+    t = thresholds or DriftThresholds()
+    main = [_valid_p(r.pvalue) for r in results]
+    extra = [_valid_p(r.missing_pvalue) for r in results if r.missing_pvalue is not None]
+    q = benjamini_hochberg(np.asarray(main + extra, dtype=np.float64))
+    q_main, q_missing = iter(q[: len(main)]), iter(q[len(main) :])
+
+    decisions = []
+    for r in results:
+        qv = float(next(q_main))
+        level, reasons = _grade(qv < t.alpha, _effects(r, t), r.test, qv, t.alpha)
+        mq: float | None = None
+        if r.missing_pvalue is not None:
+            mq = float(next(q_missing))
+            delta = abs(r.cur_missing_rate - r.ref_missing_rate)
+            missing_effect = (
+                [("missing-rate change", delta, t.missing_rate_warn, t.missing_rate_alert)]
+                if math.isfinite(delta)
+                else []
+            )
+            m_level, m_reasons = _grade(mq < t.alpha, missing_effect, "missing", mq, t.alpha)
+            reasons += m_reasons
+            level = max(level, m_level, key=LEVELS.index)
+        decisions.append(FeatureDecision(r.feature, level, qv, mq, tuple(reasons), r))
+    return decisions

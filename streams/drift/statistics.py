@@ -1,0 +1,542 @@
+"""Drift statistics on binned data: current counts against reference counts.
+
+Every function takes two count vectors in the same bin layout (see
+:mod:`streams.drift.profile`), so the cost of a check depends on the number of bins, never
+on the number of records. Functions that only need distributions (PSI, Jensen-Shannon,
+Wasserstein) also accept proportions; tests (KS, chi-square) need counts, because their
+p-values depend on the sample sizes.
+
+An empty side has no distribution: statistics are then ``nan`` and p-values ``1.0``, which
+a caller can feed to a multiple-testing correction without special cases.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
+from scipy import stats as sps
+
+from streams.drift.profile import FeatureProfile, NumericFeatureProfile
+
+__all__ = [
+    "PSI_EPS",
+    "FeatureDrift",
+    "chi_square",
+    "compare",
+    "jensen_shannon",
+    "ks_binned",
+    "psi",
+    "wasserstein_binned",
+    "wasserstein_binned_bound",
+]
+
+#: Floor on bin proportions in PSI, so that a bin empty on one side gives a large but
+#: finite contribution (a 1 % bin against an empty one adds about 0.046).
+PSI_EPS = 1e-4
+
+
+def _pair(ref: ArrayLike, cur: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r = np.asarray(ref, dtype=np.float64)
+    c = np.asarray(cur, dtype=np.float64)
+    if r.ndim != 1 or r.shape != c.shape:
+        raise ValueError(f"ref and cur must be 1-d of the same length, got {r.shape}, {c.shape}")
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(c))):
+        raise ValueError("counts must be finite")
+    if np.any(r < 0) or np.any(c < 0):
+        raise ValueError("counts must be non-negative")
+    return r, c
+
+
+def psi(ref: ArrayLike, cur: ArrayLike, eps: float = PSI_EPS) -> float:
+    r"""Population stability index.
+
+    .. math:: \mathrm{PSI} = \sum_i (q_i - p_i) \ln(q_i / p_i)
+
+    with :math:`p` the reference and :math:`q` the current proportions. Bins empty on both
+    sides are dropped; the others are floored at ``eps`` and renormalised, so that a bin
+    empty on one side counts as rare rather than impossible. PSI is the symmetrised
+    Kullback-Leibler divergence; by convention < 0.1 is stable, 0.1-0.2 a moderate shift,
+    > 0.2 a major one.
+
+    Parameters
+    ----------
+    ref, cur
+        Reference and current counts (or proportions) in the same bin layout.
+    eps
+        Floor on the proportions.
+
+    Returns
+    -------
+    float
+        PSI (>= 0), ``nan`` if a side is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.multinomial(10_000, [0.25] * 4)
+    >>> round(psi(ref, rng.multinomial(10_000, [0.25] * 4)), 4)
+    0.0003
+    >>> round(psi(ref, rng.multinomial(10_000, [0.4, 0.3, 0.2, 0.1])), 2)
+    0.23
+
+    """
+    r, c = _pair(ref, cur)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0:
+        return math.nan
+    keep = (r > 0) | (c > 0)
+    p = np.maximum(r[keep] / nr, eps)
+    q = np.maximum(c[keep] / nc, eps)
+    p /= p.sum()
+    q /= q.sum()
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def jensen_shannon(ref: ArrayLike, cur: ArrayLike) -> float:
+    r"""Jensen-Shannon distance in base 2, in :math:`[0, 1]`.
+
+    The square root of the Jensen-Shannon divergence
+    :math:`\tfrac12 \mathrm{KL}(p \| m) + \tfrac12 \mathrm{KL}(q \| m)`, :math:`m = (p+q)/2`,
+    in bits; the same as ``scipy.spatial.distance.jensenshannon(ref, cur, base=2)``. Unlike
+    PSI it needs no smoothing, and for small shifts it is close to the share of mass that
+    moved (a 0.5-std shift of a normal on 10 quantile bins gives about 0.2).
+
+    Parameters
+    ----------
+    ref, cur
+        Reference and current counts (or proportions) in the same bin layout.
+
+    Returns
+    -------
+    float
+        Distance in ``[0, 1]``, ``nan`` if a side is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.multinomial(10_000, [0.25] * 4)
+    >>> round(jensen_shannon(ref, rng.multinomial(10_000, [0.4, 0.3, 0.2, 0.1])), 2)
+    0.19
+    >>> jensen_shannon([1, 0], [0, 1])
+    1.0
+
+    """
+    r, c = _pair(ref, cur)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0:
+        return math.nan
+    p, q = r / nr, c / nc
+    m = (p + q) / 2
+    divergence = (special.rel_entr(p, m).sum() + special.rel_entr(q, m).sum()) / (2 * math.log(2))
+    return float(min(math.sqrt(max(divergence, 0.0)), 1.0))
+
+
+def _positions(edges: NDArray[np.float64], positions: ArrayLike | None) -> NDArray[np.float64]:
+    if positions is not None:
+        x = np.asarray(positions, dtype=np.float64)
+    elif edges.size == 1:
+        x = np.repeat(edges, 3)
+    else:
+        midpoints = (edges[:-1] + edges[1:]) / 2
+        x = np.concatenate(([edges[0]], midpoints, [edges[-1]]))
+    if np.any(np.diff(x) < 0):
+        raise ValueError("bin positions must be non-decreasing")
+    return x
+
+
+def _check_wasserstein(
+    ref: ArrayLike, cur: ArrayLike, edges: ArrayLike, positions: ArrayLike | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    r, c = _pair(ref, cur)
+    e = np.asarray(edges, dtype=np.float64)
+    n_interior = max(e.size - 1, 1)
+    if e.ndim != 1 or e.size == 0 or r.size != n_interior + 2:
+        raise ValueError(
+            "expected counts [underflow, interior..., overflow] for the given edges "
+            f"({n_interior + 2} bins), got {r.size}"
+        )
+    x = _positions(e, positions)
+    if x.size != r.size:
+        raise ValueError(f"expected {r.size} positions, got {x.size}")
+    return r, c, e, x
+
+
+def wasserstein_binned(
+    ref: ArrayLike,
+    cur: ArrayLike,
+    edges: ArrayLike,
+    ref_std: float,
+    positions: ArrayLike | None = None,
+) -> float:
+    r"""Wasserstein-1 (earth mover's) distance between binned samples, in reference stds.
+
+    Each bin's mass is put at one position and the distance between the two discrete
+    distributions is computed exactly, :math:`\sum_j |P_j - Q_j| (x_{j+1} - x_j)` with
+    :math:`P, Q` the cumulative proportions, then divided by ``ref_std``. For a pure shift
+    of the mean by :math:`\delta` standard deviations the raw-data value is :math:`\delta`.
+
+    Positions: by default interior bins sit at their midpoint, underflow at ``edges[0]``
+    and overflow at ``edges[-1]``. :func:`compare` passes
+    :meth:`~streams.drift.profile.NumericFeatureProfile.positions` instead, the reference
+    mean inside each bin, which is much closer for the wide outer quantile bins (the
+    midpoint of ``[min, q_0.1]`` of a normal is about 1 std too far out). A caller that
+    knows the observed mean of a tail may pass it as that tail's position.
+
+    Error bound. Moving every observation to its bin's position moves each distribution by
+    at most the mean distance of its observations to their positions, so by the triangle
+    inequality
+
+    .. math:: |\hat W - W| \le \frac{1}{\sigma}\Big(\sum_{i\ \mathrm{interior}}
+              (p_i + q_i)\, r_i + T\Big), \quad r_i = \max(x_i - e_{i-1},\ e_i - x_i)
+
+    where :math:`W` is ``scipy.stats.wasserstein_distance`` on the raw data divided by
+    :math:`\sigma`, the sum is :func:`wasserstein_binned_bound`, and :math:`T` is the
+    mass-weighted mean distance of the observations beyond the reference min and max
+    from their tail position (zero when the tails are empty; unknown from bins alone).
+    That worst case is loose (1.3-1.5 std for a normal on 10 quantile bins, more for
+    skewed data, because the outer bins are wide), but both distributions are collapsed
+    onto the same positions, so most of the error cancels. Measured on 100,000 against
+    100,000 draws with reference-mean positions (the tests): mean shifts of 0 to 0.5 std
+    of a normal or log-normal are within 0.03 std of the raw value (a few percent low),
+    while changes of scale are underestimated by up to a third (normal, 1.5 x scale:
+    0.26 instead of 0.40), because they move mass inside the wide outer bins. Midpoint
+    positions are worse: 0.66 for a 0.5-std normal shift, twice the raw value for a
+    log-normal.
+
+    Parameters
+    ----------
+    ref, cur
+        Counts ``[underflow, interior_1, ..., interior_k, overflow]`` (no missing bin).
+    edges
+        The ``k + 1`` bin edges (one edge for a constant reference, with one interior bin).
+    ref_std
+        Reference standard deviation, the unit of the result.
+    positions
+        Optional position per bin, non-decreasing.
+
+    Returns
+    -------
+    float
+        Distance in reference standard deviations; ``nan`` if a side is empty or
+        ``ref_std`` is not positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> edges = np.array([-1.0, 0.0, 1.0])
+    >>> wasserstein_binned([0, 10, 0, 0], [0, 0, 10, 0], edges, ref_std=1.0)
+    1.0
+    >>> from streams.drift.profile import NumericFeatureProfile
+    >>> rng = np.random.default_rng(0)
+    >>> feature = NumericFeatureProfile.from_values("x", rng.normal(size=50_000))
+    >>> cur = np.bincount(feature.assign(rng.normal(0.5, 1.0, 100_000)), minlength=13)[:-1]
+    >>> ref = feature.reference_counts[:-1]
+    >>> round(wasserstein_binned(ref, cur, feature.edges, feature.std), 2)  # midpoints
+    0.69
+    >>> round(wasserstein_binned(ref, cur, feature.edges, feature.std, feature.positions()), 2)
+    0.47
+
+    """
+    r, c, _, x = _check_wasserstein(ref, cur, edges, positions)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0 or not ref_std > 0:
+        return math.nan
+    gap = np.cumsum(r / nr - c / nc)[:-1]
+    return float(np.sum(np.abs(gap) * np.diff(x)) / ref_std)
+
+
+def wasserstein_binned_bound(
+    ref: ArrayLike,
+    cur: ArrayLike,
+    edges: ArrayLike,
+    ref_std: float,
+    positions: ArrayLike | None = None,
+) -> float:
+    r"""Worst-case error of :func:`wasserstein_binned` from the interior bins.
+
+    :math:`\sum_i (p_i + q_i) \max(x_i - e_{i-1}, e_i - x_i) / \sigma` over the interior
+    bins; add the tail term :math:`T/\sigma` described in :func:`wasserstein_binned` when
+    under/overflow bins are not empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> wasserstein_binned_bound([0, 5, 5, 0], [0, 5, 5, 0], np.array([0.0, 1.0, 2.0]), 1.0)
+    1.0
+
+    """
+    r, c, e, x = _check_wasserstein(ref, cur, edges, positions)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0 or not ref_std > 0:
+        return math.nan
+    lo, hi = (e[:-1], e[1:]) if e.size > 1 else (e, e)
+    inner = x[1:-1]
+    reach = np.maximum(np.abs(inner - lo), np.abs(hi - inner))
+    mass = r[1:-1] / nr + c[1:-1] / nc
+    return float(np.sum(mass * reach) / ref_std)
+
+
+def ks_binned(ref: ArrayLike, cur: ArrayLike) -> tuple[float, float]:
+    r"""Two-sample Kolmogorov-Smirnov test on binned data.
+
+    The statistic is the largest gap between the two cumulative proportions at the bin
+    edges. The raw-data statistic can only be larger, by at most the largest bin mass on
+    either side (inside a bin each CDF moves by at most that bin's mass), so the test is
+    conservative. The p-value is that of ``scipy.stats.ks_2samp(method="asymp")``: the
+    distribution of the one-sample statistic with the effective sample size
+    :math:`nm/(n+m)`, rounded (``scipy.stats.kstwo``).
+
+    Parameters
+    ----------
+    ref, cur
+        Reference and current counts of the ordered bins (numeric features, without the
+        missing bin).
+
+    Returns
+    -------
+    statistic, pvalue : float
+        ``(nan, 1.0)`` if a side is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.multinomial(50_000, [0.1] * 10)
+    >>> d, p = ks_binned(ref, rng.multinomial(100_000, [0.1] * 10))
+    >>> round(d, 4), p > 0.01
+    (0.0026, True)
+    >>> d, p = ks_binned(ref, rng.multinomial(100_000, [0.12] * 5 + [0.08] * 5))
+    >>> round(d, 2), p < 1e-10
+    (0.1, True)
+
+    """
+    r, c = _pair(ref, cur)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0:
+        return math.nan, 1.0
+    statistic = float(np.max(np.abs(np.cumsum(r / nr - c / nc))))
+    effective = max(round(nr * nc / (nr + nc)), 1)
+    pvalue = float(np.clip(sps.kstwo.sf(statistic, effective), 0.0, 1.0))
+    return statistic, pvalue
+
+
+def chi_square(ref: ArrayLike, cur: ArrayLike) -> tuple[float, float]:
+    r"""Pearson's chi-square test of homogeneity on the 2 x k table ``[ref; cur]``.
+
+    Bins empty on both sides are dropped (they carry no information and would divide by
+    zero); there is no continuity correction, so the result equals
+    ``scipy.stats.chi2_contingency(table, correction=False)``.
+
+    Parameters
+    ----------
+    ref, cur
+        Reference and current counts in the same layout (categories, other, missing).
+
+    Returns
+    -------
+    statistic, pvalue : float
+        ``(nan, 1.0)`` if a side is empty, ``(0.0, 1.0)`` with fewer than two bins left.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.multinomial(50_000, [0.5, 0.3, 0.2, 0.0])
+    >>> stat, p = chi_square(ref, rng.multinomial(100_000, [0.5, 0.3, 0.2, 0.0]))
+    >>> p > 0.01
+    True
+    >>> stat, p = chi_square(ref, rng.multinomial(100_000, [0.3, 0.5, 0.2, 0.0]))
+    >>> p < 1e-10
+    True
+
+    """
+    r, c = _pair(ref, cur)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0:
+        return math.nan, 1.0
+    keep = (r > 0) | (c > 0)
+    if keep.sum() < 2:
+        return 0.0, 1.0
+    observed = np.vstack([r[keep], c[keep]])
+    expected = np.outer([nr, nc], observed.sum(axis=0)) / (nr + nc)
+    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    pvalue = float(sps.chi2.sf(statistic, observed.shape[1] - 1))
+    return statistic, pvalue
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Drift statistics of one feature, current window against the reference.
+
+    Attributes
+    ----------
+    feature, kind
+        Feature name and ``"numeric"`` or ``"categorical"``.
+    test
+        The significance test: ``"ks"`` (numeric) or ``"chi2"`` (categorical).
+    statistic, pvalue
+        Its statistic and (uncorrected) p-value.
+    psi, js
+        Population stability index and Jensen-Shannon distance (base 2).
+    wasserstein
+        Wasserstein-1 distance in reference stds (numeric only, else ``None``).
+    ref_count, cur_count
+        Records in the reference and in the current window, missing included.
+    ref_missing_rate, cur_missing_rate
+        Share of missing values.
+    missing_pvalue
+        Chi-square p-value of the missing rates (numeric only: for categoricals *missing*
+        is a category of the main test).
+    cur_out_of_range_rate
+        Share of current non-missing values outside the reference range (numeric).
+    ref_mean, cur_mean, ref_std, cur_std
+        Moments of the non-missing values (numeric; ``cur_*`` only when sums were given).
+    """
+
+    feature: str
+    kind: str
+    test: str
+    statistic: float
+    pvalue: float
+    psi: float
+    js: float
+    wasserstein: float | None
+    ref_count: int
+    cur_count: int
+    ref_missing_rate: float
+    cur_missing_rate: float
+    missing_pvalue: float | None = None
+    cur_out_of_range_rate: float | None = None
+    ref_mean: float | None = None
+    cur_mean: float | None = None
+    ref_std: float | None = None
+    cur_std: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``nan`` becomes ``None``."""
+        return {
+            key: None if isinstance(value, float) and math.isnan(value) else value
+            for key, value in asdict(self).items()
+        }
+
+
+def _fold_tails(counts: NDArray[np.float64]) -> NDArray[np.float64]:
+    # [underflow, interior..., overflow] -> interior bins with open outer ends.
+    if counts.size < 4:
+        return counts
+    folded = counts[1:-1].copy()
+    folded[0] += counts[0]
+    folded[-1] += counts[-1]
+    return folded
+
+
+def compare(
+    feature: FeatureProfile,
+    current_counts: ArrayLike,
+    *,
+    value_sum: float | None = None,
+    value_sumsq: float | None = None,
+    eps: float = PSI_EPS,
+) -> FeatureDrift:
+    """Compute every statistic that suits the feature's kind.
+
+    Numeric features: KS test and Wasserstein on the non-missing bins, a chi-square test of
+    the missing rate, and PSI and Jensen-Shannon on the quantile bins with open outer ends
+    (the usual convention: underflow folded into the first bin, overflow into the last).
+    The reference has no values outside its own range, so keeping those bins apart would
+    make PSI explode (through its ``eps`` floor) as soon as a small shift pushes a few
+    percent past the reference maximum; the share out of range is reported instead.
+    Categorical features: chi-square test, PSI and Jensen-Shannon on all bins, *missing*
+    being one category.
+
+    Parameters
+    ----------
+    feature
+        The feature's reference profile.
+    current_counts
+        Current counts in the feature's layout (e.g. summed over the minutes of a day).
+    value_sum, value_sumsq
+        Sum and sum of squares of the current non-missing values (numeric), to report the
+        current mean and standard deviation.
+    eps
+        PSI floor, see :func:`psi`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streams.drift.profile import NumericFeatureProfile
+    >>> rng = np.random.default_rng(0)
+    >>> feature = NumericFeatureProfile.from_values("x", rng.normal(size=50_000))
+    >>> current = rng.normal(0.5, 1.0, size=100_000)
+    >>> counts = np.bincount(feature.assign(current), minlength=feature.n_bins)
+    >>> drift = compare(feature, counts, value_sum=current.sum())
+    >>> drift.test, drift.pvalue < 1e-10, round(drift.psi, 2), round(drift.cur_mean, 1)
+    ('ks', True, 0.24, 0.5)
+
+    """
+    cur = np.asarray(current_counts, dtype=np.float64)
+    ref = feature.reference_counts.astype(np.float64)
+    if cur.shape != ref.shape:
+        raise ValueError(f"{feature.name}: expected {ref.size} counts, got {cur.shape}")
+    cur_count = int(cur.sum())
+    cur_missing_rate = float(cur[-1] / cur_count) if cur_count else math.nan
+
+    if not isinstance(feature, NumericFeatureProfile):
+        statistic, pvalue = chi_square(ref, cur)
+        return FeatureDrift(
+            feature=feature.name,
+            kind=feature.kind,
+            test="chi2",
+            statistic=statistic,
+            pvalue=pvalue,
+            psi=psi(ref, cur, eps),
+            js=jensen_shannon(ref, cur),
+            wasserstein=None,
+            ref_count=int(feature.count),
+            cur_count=cur_count,
+            ref_missing_rate=feature.missing_rate,
+            cur_missing_rate=cur_missing_rate,
+        )
+
+    # Missingness is tested on its own so that, e.g., a broken upstream field shows up as
+    # "missing rate 0 % -> 30 %" rather than as a blurred change of the distribution.
+    ref_present, cur_present = ref[:-1], cur[:-1]
+    n_present = float(cur_present.sum())
+    out_of_range = float((cur_present[0] + cur_present[-1]) / n_present) if n_present else math.nan
+    statistic, pvalue = ks_binned(ref_present, cur_present)
+    _, missing_pvalue = chi_square([ref_present.sum(), ref[-1]], [cur_present.sum(), cur[-1]])
+    cur_mean = cur_std = None
+    if value_sum is not None and n_present > 0:
+        cur_mean = float(value_sum) / n_present
+        if value_sumsq is not None:
+            # Raw power sums lose precision when |mean| >> std; good enough for reporting.
+            cur_std = math.sqrt(max(float(value_sumsq) / n_present - cur_mean**2, 0.0))
+    return FeatureDrift(
+        feature=feature.name,
+        kind=feature.kind,
+        test="ks",
+        statistic=statistic,
+        pvalue=pvalue,
+        psi=psi(_fold_tails(ref_present), _fold_tails(cur_present), eps),
+        js=jensen_shannon(_fold_tails(ref_present), _fold_tails(cur_present)),
+        wasserstein=wasserstein_binned(
+            ref_present, cur_present, feature.edges, feature.std, feature.positions()
+        ),
+        ref_count=int(feature.count),
+        cur_count=cur_count,
+        ref_missing_rate=feature.missing_rate,
+        cur_missing_rate=cur_missing_rate,
+        missing_pvalue=missing_pvalue,
+        cur_out_of_range_rate=out_of_range,
+        ref_mean=feature.mean,
+        cur_mean=cur_mean,
+        ref_std=feature.std,
+        cur_std=cur_std,
+    )

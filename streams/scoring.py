@@ -1,0 +1,171 @@
+"""Turn a batch of raw ``records`` messages into ``scores`` and ``records.rejected`` messages.
+
+No Kafka here: :class:`BatchScorer` is the whole per-batch computation of the worker, so the
+agent only moves bytes and the computation can be tested and benchmarked on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from streams.model.registry import LoadedModel
+from streams.validation import Rejection, RecordValidator
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One message of ``records`` as the consumer saw it."""
+
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class OutputMessage:
+    """A message to produce: key (the record id) and JSON value."""
+
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class ScoredBatch:
+    """What one batch produced; ``frame`` and friends feed drift statistics."""
+
+    scores: list[OutputMessage] = field(default_factory=list)
+    rejected: list[OutputMessage] = field(default_factory=list)
+    frame: pd.DataFrame | None = None
+    event_time_ms: np.ndarray | None = None
+    score_values: np.ndarray | None = None
+
+
+class RecentIds:
+    """Ids seen lately with where they were seen, to tell a duplicate from a replay.
+
+    A record delivered again at the same (partition, offset) is a replay after a crash or
+    rebalance and is scored again (the sink keeps one row per id). The same id at another
+    offset is a duplicate sent by a producer and is rejected. Bounded: the oldest ids are
+    forgotten first, and a fresh worker knows none, so duplicates further apart than
+    ``capacity`` records or across a restart reach the sink, which keeps the last one.
+    """
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def is_duplicate(self, record_id: str, partition: int, offset: int) -> bool:
+        where = self._seen.get(record_id)
+        if where is not None:
+            return where != (partition, offset)
+        self._seen[record_id] = (partition, offset)
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return False
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+# Inputs are bounded by the broker's message.max.bytes long before this; the cap only keeps
+# a misconfigured broker from making rejections undeliverable.
+MAX_REJECTED_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+def rejection_message(record: RawRecord, rejection: Rejection, now_ms: int) -> OutputMessage:
+    """The ``records.rejected`` message: reason, field, and the original bytes, exactly."""
+    payload = record.value or b""
+    truncated = len(payload) > MAX_REJECTED_PAYLOAD_BYTES
+    payload = payload[:MAX_REJECTED_PAYLOAD_BYTES]
+    trace_id = rejection.id or f"kafka:{record.topic}:{record.partition}:{record.offset}"
+    body = {
+        "id": trace_id,
+        "reason": rejection.reason,
+        "field": rejection.field,
+        "message": rejection.message,
+        "source_topic": record.topic,
+        "source_partition": record.partition,
+        "source_offset": record.offset,
+        "ingested_at_ms": record.timestamp_ms,
+        "rejected_at_ms": now_ms,
+        "payload_base64": base64.b64encode(payload).decode(),
+        "payload_truncated": truncated,
+    }
+    return OutputMessage(key=trace_id.encode(), value=orjson.dumps(body))
+
+
+class BatchScorer:
+    """Validate a batch, score its valid part with one ``predict_proba``, build outputs."""
+
+    def __init__(self, model: LoadedModel, validator: RecordValidator,
+                 recent_ids: RecentIds | None = None) -> None:
+        self.model = model
+        self.validator = validator
+        self.recent_ids = recent_ids if recent_ids is not None else RecentIds()
+
+    def score(self, records: Sequence[RawRecord]) -> ScoredBatch:
+        now_ms = int(time.time() * 1000)
+        payloads = [record.value if record.value is not None else b"" for record in records]
+        validated = self.validator.validate_batch(payloads, [r.timestamp_ms for r in records])
+        out = ScoredBatch()
+        for position, rejection in validated.rejections:
+            out.rejected.append(rejection_message(records[position], rejection, now_ms))
+
+        keep: list[int] = []
+        for row, (record_id, position) in enumerate(
+            zip(validated.ids, validated.positions, strict=True)
+        ):
+            record = records[position]
+            if self.recent_ids.is_duplicate(record_id, record.partition, record.offset):
+                duplicate = Rejection(id=record_id, reason="duplicate_id", field="id",
+                                      message="this id was already seen at another offset",
+                                      payload=payloads[position])
+                out.rejected.append(rejection_message(record, duplicate, now_ms))
+            else:
+                keep.append(row)
+        if not keep:
+            return out
+
+        frame = validated.frame
+        event_ms = np.asarray(validated.event_time_ms, dtype=np.int64)
+        if len(keep) != len(validated.ids):
+            frame = frame.iloc[keep].reset_index(drop=True)
+            event_ms = event_ms[keep]
+        scores = self.model.predict_scores(frame)
+        labels = self.model.predict_labels(scores)
+        scored_at_ms = int(time.time() * 1000)
+        name, version = self.model.name, self.model.version
+        for row, score, label, event in zip(keep, scores.tolist(), labels.tolist(),
+                                            event_ms.tolist(), strict=True):
+            record_id = validated.ids[row]
+            record = records[validated.positions[row]]
+            body = {
+                "id": record_id,
+                "event_time": _iso(event),
+                "event_time_ms": event,
+                "scored_at_ms": scored_at_ms,
+                "model_name": name,
+                "model_version": version,
+                "score": score,
+                "label": label,
+                "latency_ms": max(0, scored_at_ms - record.timestamp_ms),
+                "partition": record.partition,
+                "offset": record.offset,
+            }
+            out.scores.append(OutputMessage(key=record_id.encode(), value=orjson.dumps(body)))
+        out.frame = frame
+        out.event_time_ms = event_ms
+        out.score_values = scores
+        return out

@@ -1,0 +1,588 @@
+"""Validate a batch of raw input records against the model's feature schema.
+
+This is the first step of the scoring worker's hot path, so the work per record is kept
+to decoding and a few dict and set operations; the type, null, finiteness and range
+checks run column by column over the whole batch.
+
+Every payload becomes either a valid row or a :class:`Rejection` with a machine-readable
+reason; the validator never raises because of what a payload contains. A record gets at
+most one rejection: the first problem found, checking in the order of :data:`REASONS`
+(record-level checks first, then the features in schema order, then ``event_time``).
+
+Rules
+-----
+- A record is a JSON object with a non-empty string ``id`` (at most 256 characters), an
+  optional ``event_time`` (ISO-8601 string, naive meaning UTC, or epoch milliseconds;
+  default: the ingest time) and the schema's features. The model's target field may be
+  present and is ignored (producers may send the label for later evaluation).
+- A nullable feature may be ``null`` or absent; a non-nullable one must be present
+  (``missing_field``) and not ``null`` (``null_not_allowed``).
+- Numeric features take JSON numbers, never booleans or strings; ``int`` features also
+  take integral floats such as ``3.0``; ``bool`` features take ``true``/``false`` only.
+  Categorical features take strings; unknown categories are accepted (the pipeline
+  ignores them).
+- ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON and orjson refuses them, but some
+  producers (Python's ``json.dumps``) write them. Rather than calling such a record
+  ``invalid_json``, a payload orjson refuses is decoded again with the standard library,
+  which accepts these literals (and turns an overflowing number such as ``1e999`` into
+  infinity); the record is then rejected as ``not_finite`` with the field named. Only
+  payloads orjson refuses pay for the second decode.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import UTC, datetime, timedelta
+from itertools import compress, repeat
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pandas as pd
+
+from streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
+
+RejectionReason = Literal[
+    "too_large",
+    "invalid_json",
+    "not_an_object",
+    "missing_id",
+    "missing_field",
+    "unknown_field",
+    "wrong_type",
+    "not_finite",
+    "null_not_allowed",
+    "out_of_range",
+    "invalid_event_time",
+]
+#: All rejection reasons, in the order they are checked.
+REASONS: tuple[RejectionReason, ...] = (
+    "too_large",
+    "invalid_json",
+    "not_an_object",
+    "missing_id",
+    "missing_field",
+    "unknown_field",
+    "wrong_type",
+    "not_finite",
+    "null_not_allowed",
+    "out_of_range",
+    "invalid_event_time",
+)
+
+MAX_ID_LENGTH = 256
+#: Event times outside [1970-01-01, 2262-01-01) are refused: earlier ones are almost
+#: certainly seconds mistaken for milliseconds, later ones overflow nanosecond timestamps.
+MIN_EVENT_TIME_MS = 0
+MAX_EVENT_TIME_MS = 9_183_110_400_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_NONE_TYPE = type(None)
+_NUMBER_TYPES: frozenset[type] = frozenset({int, float, _NONE_TYPE})
+_BOOL_TYPES: frozenset[type] = frozenset({bool, _NONE_TYPE})
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one input record was refused.
+
+    Attributes
+    ----------
+    id : str or None
+        The record's id, when it had a valid one.
+    reason : str
+        One of :data:`REASONS`.
+    field : str or None
+        The offending field, when the problem is in one field.
+    message : str
+        Human-readable explanation.
+    payload : bytes
+        The original payload, unchanged.
+    """
+
+    id: str | None
+    reason: RejectionReason
+    field: str | None
+    message: str
+    payload: bytes = dataclass_field(repr=False)
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """The outcome of validating one batch.
+
+    Attributes
+    ----------
+    ids : list of str
+        Ids of the valid records, in input order.
+    event_time_ms : numpy.ndarray of int64
+        Event time of each valid record, epoch milliseconds.
+    frame : pandas.DataFrame
+        Features of the valid records in schema order: numeric columns float64 (missing:
+        NaN), categorical columns object dtype holding ``str`` (missing: NaN).
+    positions : list of int
+        Index of each valid record in the input batch (to map back to Kafka offsets).
+    rejections : list of (int, Rejection)
+        Input index and rejection of every refused record, in input order.
+    """
+
+    ids: list[str]
+    event_time_ms: npt.NDArray[np.int64]
+    frame: pd.DataFrame
+    positions: list[int]
+    rejections: list[tuple[int, Rejection]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class _NumericCheck:
+    name: str
+    accepted_types: frozenset[type]
+    integral: bool
+    nullable: bool
+    low: float | None
+    high: float | None
+    type_message: str
+
+
+class RecordValidator:
+    """Validate batches of raw JSON payloads against a :class:`FeatureSchema`.
+
+    Parameters
+    ----------
+    schema : FeatureSchema
+        The model's feature schema.
+    out_of_range : {"reject", "clip"}
+        What to do with a number outside the feature's ``allowed_min``/``allowed_max``:
+        reject the record, or clip the value to the bounds.
+    max_record_bytes : int
+        Larger payloads are rejected as ``too_large`` without being decoded.
+    ignored_fields : collection of str, optional
+        Fields a record may carry that are neither features nor checked. Default: the
+        schema's target.
+
+    Examples
+    --------
+    >>> from streams.model.schema import FeatureSpec
+    >>> schema = FeatureSchema(features=[
+    ...     FeatureSpec(name="income", kind="numeric", dtype="float", nullable=False,
+    ...                 allowed_min=0.0, allowed_max=1e6)])
+    >>> batch = RecordValidator(schema).validate_batch(
+    ...     [b'{"id": "a", "income": 5.0}', b'{"id": "b", "income": "5"}'], [0, 0])
+    >>> batch.ids, batch.frame["income"].tolist()
+    (['a'], [5.0])
+    >>> [(position, rejection.reason) for position, rejection in batch.rejections]
+    [(1, 'wrong_type')]
+    """
+
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        *,
+        out_of_range: Literal["reject", "clip"] = "reject",
+        max_record_bytes: int = 65_536,
+        ignored_fields: Collection[str] | None = None,
+    ) -> None:
+        if out_of_range not in ("reject", "clip"):
+            raise ValueError(f"out_of_range must be 'reject' or 'clip', got {out_of_range!r}")
+        if max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be positive, got {max_record_bytes}")
+        self.schema = schema
+        self.out_of_range = out_of_range
+        self.max_record_bytes = max_record_bytes
+        if ignored_fields is None:
+            ignored_fields = [schema.target] if schema.target else []
+        self._allowed_keys = frozenset({ID_COLUMN, EVENT_TIME_COLUMN, *schema.names}) | set(
+            ignored_fields
+        )
+        self._required = frozenset(spec.name for spec in schema.features if not spec.nullable)
+        self._required_in_order = [spec.name for spec in schema.features if not spec.nullable]
+        self._numeric = {
+            spec.name: _NumericCheck(
+                name=spec.name,
+                accepted_types=_BOOL_TYPES if spec.dtype == "bool" else _NUMBER_TYPES,
+                integral=spec.dtype == "int",
+                nullable=spec.nullable,
+                low=spec.allowed_min,
+                high=spec.allowed_max,
+                type_message={
+                    "bool": "true or false",
+                    "int": "an integer",
+                    "float": "a number",
+                }.get(spec.dtype, "a number"),
+            )
+            for spec in schema.features
+            if spec.kind == "numeric"
+        }
+
+    def validate_batch(
+        self, payloads: Sequence[bytes], ingest_time_ms: Sequence[int]
+    ) -> ValidatedBatch:
+        """Validate ``payloads``; ``ingest_time_ms[i]`` is the default event time of record i.
+
+        Raises
+        ------
+        ValueError
+            Only if the two sequences differ in length (a caller bug, not bad input).
+        """
+        if len(payloads) != len(ingest_time_ms):
+            raise ValueError(f"{len(payloads)} payloads but {len(ingest_time_ms)} ingest times")
+        records, ids, positions, rejections = self._decode(payloads)
+        # Index into `records` -> rejection, for problems found column by column.
+        failed: dict[int, Rejection] = {}
+        columns: dict[str, npt.NDArray[Any]] = {}
+        for spec in self.schema.features:
+            if spec.kind == "numeric":
+                columns[spec.name] = self._numeric_column(
+                    self._numeric[spec.name], records, ids, payloads, positions, failed
+                )
+            else:
+                columns[spec.name] = self._categorical_column(
+                    spec.name, spec.nullable, records, ids, payloads, positions, failed
+                )
+        event_times = self._event_times(records, ids, payloads, positions, ingest_time_ms, failed)
+
+        if failed:
+            keep = np.ones(len(records), dtype=bool)
+            keep[list(failed)] = False
+            rejections.extend((positions[index], failed[index]) for index in failed)
+            rejections.sort(key=lambda item: item[0])
+            ids = list(compress(ids, keep))
+            positions = list(compress(positions, keep))
+            event_times = event_times[keep]
+            columns = {name: values[keep] for name, values in columns.items()}
+        frame = pd.DataFrame(
+            {
+                name: pd.Series(values, dtype=values.dtype, copy=False)
+                for name, values in columns.items()
+            },
+            columns=self.schema.names,
+        )
+        return ValidatedBatch(
+            ids=ids,
+            event_time_ms=event_times,
+            frame=frame,
+            positions=positions,
+            rejections=rejections,
+        )
+
+    # -- per-record pass -------------------------------------------------------------
+
+    def _decode(
+        self, payloads: Sequence[bytes]
+    ) -> tuple[list[dict[str, Any]], list[str], list[int], list[tuple[int, Rejection]]]:
+        """Decode payloads and check the record-level rules (size, shape, id, field names)."""
+        loads = orjson.loads
+        max_bytes = self.max_record_bytes
+        allowed = self._allowed_keys
+        required = self._required
+        records: list[dict[str, Any]] = []
+        ids: list[str] = []
+        positions: list[int] = []
+        rejections: list[tuple[int, Rejection]] = []
+        for position, payload in enumerate(payloads):
+            try:
+                size = len(payload)
+            except TypeError:
+                message = f"payload must be bytes, got {type(payload).__name__}"
+                rejections.append((position, _reject(payload, None, "invalid_json", None, message)))
+                continue
+            if size > max_bytes:
+                message = f"payload has {size} bytes, more than the limit of {max_bytes}"
+                rejections.append((position, _reject(payload, None, "too_large", None, message)))
+                continue
+            try:
+                record = loads(payload)
+            except Exception as error:  # orjson.JSONDecodeError, or TypeError for non-bytes
+                record = _decode_leniently(payload)
+                if record is _UNDECODABLE:
+                    rejections.append(
+                        (position, _reject(payload, None, "invalid_json", None, str(error)))
+                    )
+                    continue
+            if type(record) is not dict:
+                message = f"a record must be a JSON object, got {_json_type(record)}"
+                rejections.append(
+                    (position, _reject(payload, None, "not_an_object", None, message))
+                )
+                continue
+            record_id = record.get(ID_COLUMN)
+            if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
+                message = _id_problem(record_id)
+                rejections.append(
+                    (position, _reject(payload, None, "missing_id", ID_COLUMN, message))
+                )
+                continue
+            keys = record.keys()
+            if not required <= keys:
+                absent = next(name for name in self._required_in_order if name not in keys)
+                message = f"required field {absent!r} is missing"
+                rejections.append(
+                    (position, _reject(payload, record_id, "missing_field", absent, message))
+                )
+                continue
+            if not keys <= allowed:
+                unknown = min(keys - allowed)
+                message = f"field {unknown!r} is not a feature of the model"
+                rejections.append(
+                    (position, _reject(payload, record_id, "unknown_field", unknown, message))
+                )
+                continue
+            records.append(record)
+            ids.append(record_id)
+            positions.append(position)
+        return records, ids, positions, rejections
+
+    # -- column checks ---------------------------------------------------------------
+
+    def _numeric_column(
+        self,
+        check: _NumericCheck,
+        records: list[dict[str, Any]],
+        ids: list[str],
+        payloads: Sequence[bytes],
+        positions: list[int],
+        failed: dict[int, Rejection],
+    ) -> npt.NDArray[np.float64]:
+        name = check.name
+
+        def fail(index: int, reason: RejectionReason, message: str) -> None:
+            if index not in failed:
+                failed[index] = _reject(
+                    payloads[positions[index]], ids[index], reason, name, message
+                )
+
+        values = _column(records, name)
+        if not set(map(type, values)) <= check.accepted_types:
+            for index, value in enumerate(values):
+                if type(value) not in check.accepted_types:
+                    fail(
+                        index,
+                        "wrong_type",
+                        f"field {name!r} must be {check.type_message}, got {_json_type(value)}",
+                    )
+                    values[index] = None
+        column = np.array(values, dtype=np.float64)
+        if len(column) == 0:
+            return column
+
+        gaps = np.isnan(column)
+        if gaps.any():
+            for index in np.flatnonzero(gaps).tolist():
+                if values[index] is not None:
+                    fail(index, "not_finite", f"field {name!r} is NaN; send null when unknown")
+                elif not check.nullable:
+                    fail(index, "null_not_allowed", f"field {name!r} must not be null")
+        infinite = np.isinf(column)
+        if infinite.any():
+            for index in np.flatnonzero(infinite).tolist():
+                fail(index, "not_finite", f"field {name!r} is infinite")
+            column[infinite] = np.nan
+        if check.integral:
+            with np.errstate(invalid="ignore"):
+                fractional = np.flatnonzero(np.mod(column, 1.0) != 0.0)
+            fractional = fractional[~np.isnan(column[fractional])]
+            for index in fractional.tolist():
+                fail(index, "wrong_type", f"field {name!r} must be an integer, got {values[index]}")
+
+        low, high = check.low, check.high
+        if low is None and high is None:
+            return column
+        if self.out_of_range == "clip":
+            return np.clip(
+                column,
+                -np.inf if low is None else low,
+                np.inf if high is None else high,
+            )
+        with np.errstate(invalid="ignore"):
+            outside = np.zeros(len(column), dtype=bool)
+            if low is not None:
+                outside |= column < low
+            if high is not None:
+                outside |= column > high
+        if outside.any():
+            for index in np.flatnonzero(outside).tolist():
+                fail(
+                    index,
+                    "out_of_range",
+                    f"field {name!r} is {values[index]}, outside the allowed range "
+                    f"[{_bound(low)}, {_bound(high)}]",
+                )
+        return column
+
+    def _categorical_column(
+        self,
+        name: str,
+        nullable: bool,
+        records: list[dict[str, Any]],
+        ids: list[str],
+        payloads: Sequence[bytes],
+        positions: list[int],
+        failed: dict[int, Rejection],
+    ) -> npt.NDArray[np.object_]:
+        values: list[Any] = _column(records, name)
+        if not set(map(type, values)) <= {str}:
+            for index, value in enumerate(values):
+                if type(value) is str:
+                    continue
+                if value is None:
+                    problem: tuple[RejectionReason, str] | None = (
+                        None
+                        if nullable
+                        else ("null_not_allowed", f"field {name!r} must not be null")
+                    )
+                else:
+                    problem = (
+                        "wrong_type",
+                        f"field {name!r} must be a string, got {_json_type(value)}",
+                    )
+                if problem is not None and index not in failed:
+                    failed[index] = _reject(
+                        payloads[positions[index]], ids[index], problem[0], name, problem[1]
+                    )
+                # NaN, not None: scikit-learn's SimpleImputer only sees NaN as missing.
+                values[index] = np.nan
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        return column
+
+    def _event_times(
+        self,
+        records: list[dict[str, Any]],
+        ids: list[str],
+        payloads: Sequence[bytes],
+        positions: list[int],
+        ingest_time_ms: Sequence[int],
+        failed: dict[int, Rejection],
+    ) -> npt.NDArray[np.int64]:
+        times = (
+            np.asarray(ingest_time_ms, dtype=np.int64)[positions]
+            if positions
+            else (np.empty(0, dtype=np.int64))
+        )
+        values = _column(records, EVENT_TIME_COLUMN)
+        if set(map(type, values)) <= {_NONE_TYPE}:
+            return times
+        for index, value in enumerate(values):
+            if value is None:
+                continue
+            millis = _event_time_ms(value)
+            if millis is None:
+                if index not in failed:
+                    message = (
+                        f"event_time must be an ISO-8601 string or epoch milliseconds "
+                        f"between 1970 and 2262, got {value!r}"[:300]
+                    )
+                    failed[index] = _reject(
+                        payloads[positions[index]],
+                        ids[index],
+                        "invalid_event_time",
+                        EVENT_TIME_COLUMN,
+                        message,
+                    )
+            else:
+                times[index] = millis
+        return times
+
+
+_UNDECODABLE = object()
+
+
+def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
+    """The value of field ``name`` in every record (None where absent)."""
+    # map over the unbound dict.get runs the loop in C, faster than a comprehension.
+    return list(map(dict.get, records, repeat(name)))
+
+
+def _decode_leniently(payload: Any) -> Any:
+    """Decode what orjson refused if only non-standard numbers (NaN, Infinity) were wrong."""
+    try:
+        record = json.loads(payload)
+        # What the standard library accepts but orjson cannot re-encode (lone surrogates,
+        # integers beyond 64 bits) would fail further down the pipeline: refuse it here.
+        orjson.dumps(record)
+    except Exception:
+        return _UNDECODABLE
+    return record
+
+
+def _event_time_ms(value: Any) -> int | None:
+    kind = type(value)
+    millis: int
+    if kind is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            millis = (moment - _EPOCH) // _ONE_MS
+        except OverflowError:
+            return None
+    elif kind is int:
+        millis = value
+    elif kind is float and value.is_integer():
+        millis = int(value)
+    else:
+        return None
+    return millis if MIN_EVENT_TIME_MS <= millis < MAX_EVENT_TIME_MS else None
+
+
+def _reject(
+    payload: Any,
+    record_id: str | None,
+    reason: RejectionReason,
+    field_name: str | None,
+    message: str,
+) -> Rejection:
+    return Rejection(
+        id=record_id, reason=reason, field=field_name, message=message, payload=_as_bytes(payload)
+    )
+
+
+def _as_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, bytearray | memoryview):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8", errors="replace")
+    return b""
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _id_problem(record_id: Any) -> str:
+    if record_id is None:
+        return "the record has no id"
+    if type(record_id) is not str:
+        return f"id must be a string, got {_json_type(record_id)}"
+    if not record_id:
+        return "id must not be empty"
+    return f"id has {len(record_id)} characters, more than {MAX_ID_LENGTH}"
+
+
+def _bound(value: float | None) -> str:
+    return "unbounded" if value is None else f"{value:g}"

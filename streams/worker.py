@@ -1,0 +1,37 @@
+"""Start the scoring worker: load the model, create topics, run the Faust app."""
+
+from __future__ import annotations
+
+import logging
+
+from scorestream.settings import Settings
+from scorestream.topics import ensure_topics
+from streams.agents import attach_scoring_agent
+from streams.app import WorkerOptions, create_app
+from streams.model.registry import LoadedModel
+from streams.scoring import BatchScorer
+from streams.validation import RecordValidator
+
+log = logging.getLogger(__name__)
+
+
+def build_worker_app(settings: Settings, options: WorkerOptions):  # type: ignore[no-untyped-def]
+    """The Faust app with its agents, ready for ``faust.Worker``."""
+    model = LoadedModel.load(settings.model_dir)
+    validator = RecordValidator(model.schema, out_of_range=options.out_of_range,  # type: ignore[arg-type]
+                                max_record_bytes=options.max_record_bytes)
+    scorer = BatchScorer(model, validator)
+    app = create_app(settings, options)
+    attach_scoring_agent(app, settings, options, scorer, extra_outputs=None)
+    log.info("worker for model %s %s, batches of up to %d", model.name, model.version,
+             options.batch_size)
+    return app
+
+
+def run_worker(settings: Settings, options: WorkerOptions, loglevel: str = "info") -> None:
+    import faust
+
+    ensure_topics(settings)
+    app = build_worker_app(settings, options)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,157 @@
+"""Per-minute accumulation: minute split, grace, late partials, exact totals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from streams.drift.accumulator import (
+    MINUTE_MS,
+    MinuteBinAccumulator,
+    MinuteFeatureStats,
+    merge_stats,
+)
+from streams.drift.profile import SCORE_FEATURE, ReferenceProfile
+
+T0 = 1_700_000_040_000  # a minute boundary (epoch ms)
+
+
+def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    x = rng.normal(5, 2, n)
+    x[rng.random(n) < 0.1] = np.nan
+    c = rng.choice(np.array(["a", "b", "c", "zzz"], dtype=object), n)
+    c[rng.random(n) < 0.05] = None
+    return pd.DataFrame({"x": x, "c": c})
+
+
+@pytest.fixture()
+def profile() -> ReferenceProfile:
+    rng = np.random.default_rng(0)
+    reference = _frame(rng, 2_000).assign(c=lambda f: f["c"].replace("zzz", "a"))
+    return ReferenceProfile.from_frame(reference, ["x"], ["c"], scores=rng.random(2_000))
+
+
+def test_minutes_are_split_and_counted(profile: ReferenceProfile) -> None:
+    rng = np.random.default_rng(1)
+    frame = _frame(rng, 3_000)
+    scores = rng.random(3_000)
+    times = T0 + rng.integers(0, 3 * MINUTE_MS, 3_000)
+    acc = MinuteBinAccumulator(profile)
+    acc.add(times, frame, scores)
+    assert acc.open_minutes == [T0, T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
+    rows = acc.flush_all()
+    assert [(r.minute_ms, r.feature) for r in rows] == [
+        (T0 + k * MINUTE_MS, name) for k in range(3) for name in profile.names
+    ]
+    for row in rows:
+        in_minute = (times >= row.minute_ms) & (times < row.minute_ms + MINUTE_MS)
+        expected = profile.count(frame[in_minute], scores[in_minute])[row.feature]
+        assert row.counts == expected.tolist()
+        assert row.count == in_minute.sum() and row.missing == expected[-1]
+        if row.feature == "x":
+            values = frame["x"][in_minute].dropna().to_numpy()
+            assert row.kind == "numeric"
+            assert row.sum == pytest.approx(values.sum())
+            assert row.sumsq == pytest.approx((values**2).sum())
+            assert row.mean == pytest.approx(values.mean())
+        if row.feature == "c":
+            assert (row.kind, row.sum, row.sumsq) == ("categorical", 0.0, 0.0)
+    assert acc.open_minutes == [] and acc.flush_all() == []
+
+
+def test_close_ready_respects_grace(profile: ReferenceProfile) -> None:
+    acc = MinuteBinAccumulator(profile)
+    frame = pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]})
+    acc.add(np.array([T0 + 10, T0 + MINUTE_MS + 10]), frame)
+    grace = 5_000
+    assert acc.close_ready(T0 + MINUTE_MS + grace - 1, grace) == []
+    closed = acc.close_ready(T0 + MINUTE_MS + grace, grace)
+    assert {r.minute_ms for r in closed} == {T0}
+    assert {r.feature for r in closed} == {"x", "c"}  # no scores given: no "_score" rows
+    assert acc.open_minutes == [T0 + MINUTE_MS]
+    assert acc.max_event_time_ms == T0 + MINUTE_MS + 10
+
+
+def test_late_records_form_an_extra_partial(profile: ReferenceProfile) -> None:
+    acc = MinuteBinAccumulator(profile)
+    one = pd.DataFrame({"x": [1.0], "c": ["a"]})
+    acc.add(np.array([T0 + 1]), one, np.array([0.5]))
+    first = acc.close_ready(T0 + 2 * MINUTE_MS, 0)
+    assert {r.minute_ms for r in first} == {T0}
+    acc.add(np.array([T0 + 2, T0 + 2 * MINUTE_MS]), pd.concat([one, one]), np.array([0.1, 0.2]))
+    assert acc.late_records == 1
+    second = acc.close_ready(T0 + 2 * MINUTE_MS, 0)
+    assert [(r.minute_ms, r.count) for r in second if r.feature == "x"] == [(T0, 1)]
+    totals = merge_stats([*first, *second])
+    assert totals["x"].count == 2 and totals[SCORE_FEATURE].sum == pytest.approx(0.6)
+
+
+def test_totals_equal_one_shot_count(profile: ReferenceProfile) -> None:
+    rng = np.random.default_rng(2)
+    n = 20_000
+    frame = _frame(rng, n)
+    scores = rng.random(n)
+    # Mostly ordered event times with stragglers up to 3 minutes late.
+    times = T0 + np.sort(rng.integers(0, 30 * MINUTE_MS, n)) - rng.integers(0, 3, n) * (
+        rng.random(n) < 0.05
+    ) * MINUTE_MS
+    acc = MinuteBinAccumulator(profile, max_open_minutes=4)
+    rows: list[MinuteFeatureStats] = []
+    for start in range(0, n, 777):
+        batch = slice(start, start + 777)
+        acc.add(times[batch], frame.iloc[batch], scores[batch])
+        watermark = acc.max_event_time_ms
+        assert watermark is not None
+        rows += acc.close_ready(watermark, grace_ms=30_000)
+        assert len(acc.open_minutes) <= 4
+    rows += acc.flush_all()
+    assert acc.late_records > 0
+    per_key = pd.Series(1, index=[(r.minute_ms, r.feature) for r in rows]).groupby(level=0).sum()
+    assert per_key.max() > 1  # some minutes were emitted as several partials
+
+    totals = merge_stats(rows)
+    expected = profile.count(frame, scores)
+    for name in profile.names:
+        np.testing.assert_array_equal(totals[name].counts, expected[name])
+        assert totals[name].count == n
+        assert totals[name].missing == expected[name][-1]
+    x = frame["x"].dropna().to_numpy()
+    assert totals["x"].sum == pytest.approx(x.sum(), rel=1e-12)
+    assert totals["x"].sumsq == pytest.approx((x**2).sum(), rel=1e-12)
+    assert totals[SCORE_FEATURE].sum == pytest.approx(scores.sum(), rel=1e-12)
+
+
+def test_max_open_minutes_force_closes_oldest(profile: ReferenceProfile) -> None:
+    acc = MinuteBinAccumulator(profile, max_open_minutes=2)
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "c"]})
+    acc.add(T0 + MINUTE_MS * np.array([0, 1, 2]), frame)
+    assert acc.open_minutes == [T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
+    early = acc.close_ready(T0, 0)  # nothing is due, but the forced minute is emitted
+    assert {r.minute_ms for r in early} == {T0}
+    assert acc.close_ready(T0, 0) == []
+    with pytest.raises(ValueError):
+        MinuteBinAccumulator(profile, max_open_minutes=0)
+
+
+def test_rows_serialise(profile: ReferenceProfile) -> None:
+    acc = MinuteBinAccumulator(profile)
+    acc.add(np.array([T0]), pd.DataFrame({"x": [np.nan]}), np.array([0.3]))
+    rows = acc.flush_all()
+    for row in rows:
+        data = json.loads(json.dumps(row.to_dict()))
+        assert MinuteFeatureStats.from_dict(data) == row
+    x = next(r for r in rows if r.feature == "x")
+    assert (x.count, x.missing, x.sum) == (1, 1, 0.0) and np.isnan(x.mean)
+    c = next(r for r in rows if r.feature == "c")  # absent column: counted as missing
+    assert c.counts[-1] == 1
+
+
+def test_empty_and_mismatched_batches(profile: ReferenceProfile) -> None:
+    acc = MinuteBinAccumulator(profile)
+    acc.add(np.array([], dtype=np.int64), pd.DataFrame({"x": []}))
+    assert acc.open_minutes == [] and acc.max_event_time_ms is None
+    with pytest.raises(ValueError, match="one value per row"):
+        acc.add(np.array([T0, T0]), pd.DataFrame({"x": [1.0]}))

@@ -1,0 +1,124 @@
+"""The Faust worker against the real broker: bad records, exact scores, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from scorestream.settings import Settings
+from scorestream.topics import ensure_topics
+from streams.model.registry import LoadedModel
+from streams.synthetic import generate_records
+from tests.kafka_io import collect, produce_raw
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+
+def _valid_records(n: int, seed: int) -> list[dict]:
+    return [record for chunk in generate_records(n, seed, 1000, start="2026-03-01T00:00:00",
+                                                 include_target=False)
+            for record in chunk]
+
+
+def test_bad_records_are_rejected_and_the_rest_scored(
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+) -> None:
+    ensure_topics(settings)
+    valid = _valid_records(300, seed=11)
+    template = dict(valid[0])
+    bad: list[tuple[str, bytes]] = [
+        ("invalid_json", b'{"id": "bad-json", "income": '),
+        ("not_an_object", b'[{"id": "bad-array"}]'),
+        ("missing_field", orjson.dumps({k: v for k, v in {**template, "id": "bad-missing"}.items()
+                                        if k != "income"})),
+        ("wrong_type", orjson.dumps({**template, "id": "bad-type", "income": "a lot"})),
+        ("not_finite", orjson.dumps({**template, "id": "bad-nan"}).replace(
+            b'"income":' + orjson.dumps(template["income"]), b'"income":NaN')),
+        ("too_large", orjson.dumps({**template, "id": "bad-huge", "region": "x" * 1_000_000})),
+        ("duplicate_id", orjson.dumps({**valid[5]})),
+    ]
+    payloads: list[tuple[bytes | None, bytes]] = []
+    for i, record in enumerate(valid):
+        payloads.append((record["id"].encode(), orjson.dumps(record)))
+        if i % 40 == 20 and bad:  # bad records interleaved with good ones
+            reason, payload = bad.pop(0)
+            payloads.append((b"bad", payload))
+    for _, payload in bad:
+        payloads.append((b"bad", payload))
+    # The duplicate must share its original's partition, as a producer keyed by id does.
+    payloads = [(valid[5]["id"].encode(), p) if p == orjson.dumps(valid[5]) and i > 10 else (k, p)
+                for i, (k, p) in enumerate(payloads)]
+    produce_raw(settings, payloads)
+    worker = start_worker()
+
+    scores = collect(settings, settings.topics.scores, until=lambda m: len(m) >= 300)
+    rejected = collect(settings, settings.topics.rejected, until=lambda m: len(m) >= 7)
+    time.sleep(2)  # anything extra would arrive now
+    scores = collect(settings, settings.topics.scores, until=lambda m: False, timeout_s=3)
+    rejected = collect(settings, settings.topics.rejected, until=lambda m: False, timeout_s=3)
+
+    assert worker.poll() is None, "the worker died on bad input"
+    assert sorted(s["id"] for s in scores) == sorted(r["id"] for r in valid)
+    reasons = sorted(r["reason"] for r in rejected)
+    assert reasons == sorted(["invalid_json", "not_an_object", "missing_field", "wrong_type",
+                              "not_finite", "too_large", "duplicate_id"])
+    by_reason = {r["reason"]: r for r in rejected}
+    assert by_reason["wrong_type"]["field"] == "income"
+    assert by_reason["wrong_type"]["id"] == "bad-type"
+    import base64
+
+    huge = base64.b64decode(by_reason["too_large"]["payload_base64"])
+    assert len(huge) > 1_000_000 and b"bad-huge" in huge  # the original bytes, whole
+    assert base64.b64decode(by_reason["invalid_json"]["payload_base64"]) == \
+        b'{"id": "bad-json", "income": '
+    assert by_reason["invalid_json"]["id"].startswith(f"kafka:{settings.topics.records}:")
+
+
+def test_scores_equal_offline_predict_proba(
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+) -> None:
+    ensure_topics(settings)
+    valid = _valid_records(2000, seed=12)
+    produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid])
+    start_worker()
+    scores = collect(settings, settings.topics.scores, until=lambda m: len(m) >= 2000)
+    assert len(scores) == 2000
+
+    model = LoadedModel.load(model_dir)
+    frame = pd.DataFrame(valid)
+    offline = dict(zip(frame["id"], model.predict_scores(frame[model.schema.names]), strict=True))
+    online = {s["id"]: s["score"] for s in scores}
+    diffs = np.array([abs(online[i] - offline[i]) for i in offline])
+    assert diffs.max() <= 1e-9
+    sample = scores[0]
+    assert sample["model_name"] == "loans"
+    assert sample["model_version"] == model.version
+    assert sample["event_time"].startswith("2026-03-01T")
+    assert sample["latency_ms"] >= 0
+
+
+def test_worker_killed_mid_stream_loses_nothing(
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+) -> None:
+    ensure_topics(settings)
+    valid = _valid_records(30_000, seed=13)
+    produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid[:10_000]])
+    worker = start_worker("--batch-size", "500")
+    collect(settings, settings.topics.scores, until=lambda m: len(m) >= 2000)
+    produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid[10_000:]])
+    os.killpg(worker.pid, signal.SIGKILL)  # mid-stream: scoring is still under way
+    worker.wait(10)
+    start_worker("--batch-size", "500")
+    wanted = {r["id"] for r in valid}
+    scores = collect(settings, settings.topics.scores,
+                     until=lambda m: wanted <= {s["id"] for s in m}, timeout_s=180)
+    missing = wanted - {s["id"] for s in scores}
+    assert not missing, f"{len(missing)} records were never scored"
