@@ -58,6 +58,8 @@ RejectionReason = Literal[
     "null_not_allowed",
     "out_of_range",
     "invalid_event_time",
+    # Set by the worker, which alone knows which ids it has seen at which offsets.
+    "duplicate_id",
 ]
 #: All rejection reasons, in the order they are checked.
 REASONS: tuple[RejectionReason, ...] = (
@@ -72,6 +74,7 @@ REASONS: tuple[RejectionReason, ...] = (
     "null_not_allowed",
     "out_of_range",
     "invalid_event_time",
+    "duplicate_id",
 )
 
 MAX_ID_LENGTH = 256
