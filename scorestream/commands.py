@@ -154,3 +154,8 @@ REGISTRATIONS: list[Registration] = [register_train, register_worker, register_p
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use the scorestream command")
+
+# TEMPORARY (sink session, for its tests): register `scorestream sink`.
+from consumers.cli import register_sink  # noqa: E402
+
+REGISTRATIONS.append(register_sink)

@@ -27,3 +27,7 @@ class MigrationError(ScorestreamError):
 
 class DeliveryError(ScorestreamError):
     """A message could not be delivered (Kafka, ClickHouse or SMTP) after retries."""
+
+
+class SinkBackpressureError(DeliveryError):
+    """ClickHouse cannot take a batch now; the sink rewinds, pauses and retries later."""

@@ -11,7 +11,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import orjson
@@ -73,10 +72,6 @@ class RecentIds:
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
         return False
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
 # Inputs are bounded by the broker's message.max.bytes long before this; the cap only keeps
@@ -147,13 +142,15 @@ class BatchScorer:
         labels = self.model.predict_labels(scores)
         scored_at_ms = int(time.time() * 1000)
         name, version = self.model.name, self.model.version
-        for row, score, label, event in zip(keep, scores.tolist(), labels.tolist(),
-                                            event_ms.tolist(), strict=True):
+        iso_times = np.datetime_as_string(event_ms.astype("datetime64[ms]"), unit="ms")
+        for row, score, label, event, iso in zip(keep, scores.tolist(), labels.tolist(),
+                                                 event_ms.tolist(), iso_times.tolist(),
+                                                 strict=True):
             record_id = validated.ids[row]
             record = records[validated.positions[row]]
             body = {
                 "id": record_id,
-                "event_time": _iso(event),
+                "event_time": iso + "Z",
                 "event_time_ms": event,
                 "scored_at_ms": scored_at_ms,
                 "model_name": name,

@@ -8,6 +8,7 @@ from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 from streams.agents import attach_scoring_agent
 from streams.app import WorkerOptions, create_app
+from streams.drift_outputs import DriftStatsPublisher
 from streams.model.registry import LoadedModel
 from streams.scoring import BatchScorer
 from streams.validation import RecordValidator
@@ -22,7 +23,8 @@ def build_worker_app(settings: Settings, options: WorkerOptions):  # type: ignor
                                 max_record_bytes=options.max_record_bytes)
     scorer = BatchScorer(model, validator)
     app = create_app(settings, options)
-    attach_scoring_agent(app, settings, options, scorer, extra_outputs=None)
+    drift = DriftStatsPublisher(model, settings)
+    attach_scoring_agent(app, settings, options, scorer, extra_outputs=drift.outputs)
     log.info("worker for model %s %s, batches of up to %d", model.name, model.version,
              options.batch_size)
     return app

@@ -38,6 +38,7 @@ __all__ = [
     "CategoricalFeatureProfile",
     "FeatureProfile",
     "NumericFeatureProfile",
+    "RawValues",
     "ReferenceProfile",
     "as_float_array",
 ]
@@ -45,11 +46,14 @@ __all__ = [
 #: Name under which the model score (probability) is profiled, as a numeric feature.
 SCORE_FEATURE = "_score"
 
+#: Raw feature values as they come: arrays, Series, or plain lists that may hold ``None``.
+RawValues = ArrayLike | pd.Series | Sequence[Any]
+
 _FORMAT = "scorestream.reference_profile"
 _VERSION = 1
 
 
-def as_float_array(values: ArrayLike | pd.Series) -> NDArray[np.float64]:
+def as_float_array(values: RawValues) -> NDArray[np.float64]:
     """Convert raw values to float64, with anything that is not a number as NaN.
 
     Numeric numpy arrays are converted without a per-value loop; other inputs (object
@@ -69,7 +73,7 @@ def as_float_array(values: ArrayLike | pd.Series) -> NDArray[np.float64]:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _as_series(values: ArrayLike | pd.Series) -> pd.Series:
+def _as_series(values: RawValues) -> pd.Series:
     if isinstance(values, pd.Series):
         return values
     return pd.Series(np.asarray(values, dtype=object))
@@ -153,9 +157,7 @@ class NumericFeatureProfile:
         object.__setattr__(self, "interior_means", _readonly(means))
 
     @classmethod
-    def from_values(
-        cls, name: str, values: ArrayLike | pd.Series, n_bins: int = 10
-    ) -> NumericFeatureProfile:
+    def from_values(cls, name: str, values: RawValues, n_bins: int = 10) -> NumericFeatureProfile:
         """Profile reference values on ``n_bins`` quantile bins.
 
         Raises
@@ -194,7 +196,7 @@ class NumericFeatureProfile:
             count=int(x.size),
             mean=float(finite.mean()),
             std=float(finite.std()),
-            missing_rate=float(1.0 - finite.size / x.size),
+            missing_rate=float((x.size - finite.size) / x.size),
         )
 
     @property
@@ -220,7 +222,7 @@ class NumericFeatureProfile:
         """
         return np.concatenate(([self.edges[0]], self.interior_means, [self.edges[-1]]))
 
-    def assign(self, values: ArrayLike | pd.Series) -> NDArray[np.int64]:
+    def assign(self, values: RawValues) -> NDArray[np.int64]:
         """Map raw values to bin indices (vectorised)."""
         return _assign_float(self.edges, as_float_array(values))
 
@@ -328,13 +330,16 @@ class CategoricalFeatureProfile:
 
     @classmethod
     def from_values(
-        cls, name: str, values: ArrayLike | pd.Series, max_categories: int = 50
+        cls, name: str, values: RawValues, max_categories: int = 50
     ) -> CategoricalFeatureProfile:
         """Profile reference values, keeping the ``max_categories`` most frequent."""
         if max_categories < 0:
             raise ValueError("max_categories must be non-negative")
-        strings, missing = _as_strings(values)
-        frequencies = pd.Series(strings[~missing]).value_counts()
+        codes, strings = _factorize(values)
+        present = codes[codes >= 0]
+        per_value = np.bincount(present, minlength=strings.size)
+        # Distinct raw values may share a string (1 and "1"): add them up by string.
+        frequencies = pd.Series(per_value, index=strings).groupby(level=0).sum()
         # Ties are broken by name so that the same data always gives the same layout.
         order = sorted(frequencies.items(), key=lambda item: (-int(item[1]), str(item[0])))
         categories = tuple(str(c) for c, _ in order[:max_categories])
@@ -346,13 +351,13 @@ class CategoricalFeatureProfile:
             missing_rate=0.0,
         )
         counts = np.bincount(provisional.assign(values), minlength=provisional.n_bins)
-        n = len(strings)
+        n = codes.size
         return cls(
             name=name,
             categories=categories,
             reference_counts=counts.astype(np.int64),
             count=n,
-            missing_rate=float(missing.sum() / n) if n else 0.0,
+            missing_rate=float((n - present.size) / n) if n else 0.0,
         )
 
     @property
@@ -365,13 +370,15 @@ class CategoricalFeatureProfile:
         """Index of the *missing* bin (the last one)."""
         return self.n_bins - 1
 
-    def assign(self, values: ArrayLike | pd.Series) -> NDArray[np.int64]:
+    def assign(self, values: RawValues) -> NDArray[np.int64]:
         """Map raw values to bin indices with a hash lookup (no per-value Python loop)."""
-        strings, missing = _as_strings(values)
-        idx = self._lookup.get_indexer(pd.Index(strings)).astype(np.int64)
-        idx[idx < 0] = len(self.categories)
-        idx[missing] = len(self.categories) + 1
-        return idx
+        codes, strings = _factorize(values)
+        # Look up each distinct value once, then gather: a batch has few distinct values.
+        table = self._lookup.get_indexer(pd.Index(strings)).astype(np.int64)
+        table[table < 0] = len(self.categories)
+        # Code -1 (missing) picks the appended last entry, the missing bin.
+        table = np.append(table, len(self.categories) + 1)
+        return table[codes]
 
     def labels(self) -> list[str]:
         """A human-readable label per bin."""
@@ -400,12 +407,12 @@ class CategoricalFeatureProfile:
         )
 
 
-def _as_strings(values: ArrayLike | pd.Series) -> tuple[NDArray[Any], NDArray[np.bool_]]:
-    series = _as_series(values)
-    missing = series.isna().to_numpy(dtype=bool)
-    # astype(str) runs in C; missing entries become "nan"/"None" but are overridden later.
-    strings = series.astype(str).to_numpy(dtype=object)
-    return strings, missing
+def _factorize(values: RawValues) -> tuple[NDArray[np.intp], NDArray[Any]]:
+    # Codes per value (-1 for None/NaN) and the distinct values as strings; hashing the
+    # raw values in C is several times faster than converting every value to str first.
+    codes, uniques = pd.factorize(_as_series(values), use_na_sentinel=True)
+    strings = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str)
+    return np.asarray(codes, dtype=np.intp), strings.to_numpy(dtype=object)
 
 
 FeatureProfile = NumericFeatureProfile | CategoricalFeatureProfile
@@ -534,7 +541,7 @@ class ReferenceProfile:
 
     def values_of(
         self, feature: FeatureProfile, frame: pd.DataFrame, scores: ArrayLike | None
-    ) -> ArrayLike | pd.Series | None:
+    ) -> RawValues | None:
         """The raw values of ``feature`` in a batch (all-missing if the column is absent).
 
         Returns ``None`` for the score when no scores are given.

@@ -122,3 +122,34 @@ def test_worker_killed_mid_stream_loses_nothing(
                      until=lambda m: wanted <= {s["id"] for s in m}, timeout_s=180)
     missing = wanted - {s["id"] for s in scores}
     assert not missing, f"{len(missing)} records were never scored"
+
+
+def test_drift_stats_count_every_scored_record(
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+) -> None:
+    ensure_topics(settings)
+    valid = _valid_records(3000, seed=14)
+    produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid])
+    start_worker("--batch-size", "700")
+    collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3000)
+
+    def counted(messages: list[dict]) -> int:
+        return sum(row["count"] for m in messages if m["type"] == "bins"
+                   for row in m["rows"] if row["feature"] == "income")
+
+    stats = collect(settings, settings.topics.drift_stats, until=lambda m: counted(m) >= 3000)
+    model = LoadedModel.load(model_dir)
+    assert counted(stats) == 3000
+    features = {row["feature"] for m in stats if m["type"] == "bins" for row in m["rows"]}
+    assert features == set(model.profile.names)
+    # Summing the partial rows gives exactly the bins of a one-shot count of the same rows.
+    frame = pd.DataFrame(valid)
+    expected = model.profile.count(frame[model.schema.names],
+                                   model.predict_scores(frame[model.schema.names]))
+    for feature, counts in expected.items():
+        total = np.zeros_like(counts)
+        for m in stats:
+            for row in m.get("rows", []):
+                if row["feature"] == feature:
+                    total += np.asarray(row["counts"])
+        np.testing.assert_array_equal(total, counts, err_msg=feature)

@@ -95,9 +95,11 @@ def test_totals_equal_one_shot_count(profile: ReferenceProfile) -> None:
     frame = _frame(rng, n)
     scores = rng.random(n)
     # Mostly ordered event times with stragglers up to 3 minutes late.
-    times = T0 + np.sort(rng.integers(0, 30 * MINUTE_MS, n)) - rng.integers(0, 3, n) * (
-        rng.random(n) < 0.05
-    ) * MINUTE_MS
+    times = (
+        T0
+        + np.sort(rng.integers(0, 30 * MINUTE_MS, n))
+        - rng.integers(0, 3, n) * (rng.random(n) < 0.05) * MINUTE_MS
+    )
     acc = MinuteBinAccumulator(profile, max_open_minutes=4)
     rows: list[MinuteFeatureStats] = []
     for start in range(0, n, 777):

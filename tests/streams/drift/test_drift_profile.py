@@ -54,7 +54,9 @@ def test_numeric_edges_are_reference_quantiles() -> None:
     assert counts[0] == 0 and counts[-2] == 0 and counts[-1] == 0  # no under/overflow/missing
     assert counts.sum() == values.size
     assert np.all(np.abs(counts[1:-2] - 1000) <= 1)
-    assert feature.mean == pytest.approx(values.mean()) and feature.std == pytest.approx(values.std())
+    assert feature.mean == pytest.approx(values.mean()) and feature.std == pytest.approx(
+        values.std()
+    )
 
 
 def test_numeric_assign_edge_cases() -> None:

@@ -133,7 +133,7 @@ def _tail_excess(feature: NumericFeatureProfile, values: np.ndarray) -> float:
     # T in the documented bound: mean distance of values beyond the reference range
     # from the edge where their bin is placed.
     lo, hi = feature.edges[0], feature.edges[-1]
-    return float((np.clip(lo - values, 0, None).sum() + np.clip(values - hi, 0, None).sum()))
+    return float(np.clip(lo - values, 0, None).sum() + np.clip(values - hi, 0, None).sum())
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -145,7 +145,7 @@ def test_wasserstein_within_documented_bound_of_scipy(case: str) -> None:
     for positions in (None, feature.positions()):
         estimate = wasserstein_binned(r, c, feature.edges, sigma, positions)
         bound = wasserstein_binned_bound(r, c, feature.edges, sigma, positions)
-        tails = (_tail_excess(feature, ref) / ref.size + _tail_excess(feature, cur) / cur.size)
+        tails = _tail_excess(feature, ref) / ref.size + _tail_excess(feature, cur) / cur.size
         assert abs(estimate - raw) <= bound + tails / sigma
 
 
@@ -201,9 +201,7 @@ def test_compare_numeric() -> None:
     cur[:5000] = np.nan
     present = cur[~np.isnan(cur)]
     counts = np.bincount(feature.assign(cur), minlength=feature.n_bins)
-    drift = compare(
-        feature, counts, value_sum=present.sum(), value_sumsq=float((present**2).sum())
-    )
+    drift = compare(feature, counts, value_sum=present.sum(), value_sumsq=float((present**2).sum()))
     assert drift.kind == "numeric" and drift.test == "ks"
     assert drift.pvalue < 1e-100
     assert drift.wasserstein == pytest.approx(0.5, abs=0.05)

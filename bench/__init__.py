@@ -1,0 +1,1 @@
+"""Benchmarks: ratios measured side by side in one run on the local stack (`make bench`)."""

@@ -1,0 +1,75 @@
+"""What the benchmarks share: a private topic prefix, a trained model, a results table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from scorestream.settings import Settings
+from scorestream.stack import LocalStack
+
+
+def bench_settings(label: str) -> Settings:
+    """Settings on the local stack (started if needed) with topics of this run only."""
+    stack = LocalStack()
+    for service in stack.services:
+        service.start()
+    env = stack.env()
+    return Settings(
+        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        clickhouse_url=env["CLICKHOUSE_URL"].rsplit("/", 1)[0] + f"/bench_{label}",  # type: ignore[arg-type]
+        SCORESTREAM_TOPIC_PREFIX=f"bench-{label}-{uuid.uuid4().hex[:6]}.",
+    )
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "CLICKHOUSE_URL": settings.clickhouse_url.get_secret_value(),
+        "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def trained_model(n: int = 20_000) -> Path:
+    """A synthetic loan model in a temporary directory (the demo model)."""
+    from streams.model.train import train_model
+    from streams.synthetic import generate_frame
+
+    directory = Path(tempfile.mkdtemp(prefix="scorestream-bench-")) / "loans"
+    train_model(generate_frame(n, seed=7, start="2026-01-01T00:00:00"), "default", directory,
+                name="loans")
+    return directory
+
+
+def cli(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "scorestream.cli", *args],
+                            env=env_for(settings), stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:
+    """A Markdown table, ready to paste into the README."""
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")

@@ -1,0 +1,288 @@
+"""ClickHouse access for the consumers: a client factory and the schema migration runner.
+
+Only identifiers are ever put into SQL text, and only after :func:`check_identifier`;
+values travel as query parameters or as insert data.
+
+Migrations are the ``consumers/migrations/NNNN_name.sql`` files, applied in file-name
+order and recorded in ``<database>.schema_migrations``. A file may hold several
+statements, each ending with ``;`` at the end of a line; ``{database}`` stands for the
+database identifier. A header line ``-- requires-server: 22.8`` marks a migration that
+only modern servers can run: on older ones it is recorded as ``skipped`` and tried again
+on every start, so it is applied once the server is upgraded.
+
+ClickHouse has no transactional DDL and no locks, so migrations must be idempotent
+statements (``CREATE ... IF NOT EXISTS``, ``ALTER ... MODIFY SETTING``): several sinks
+starting at once may run the same migration, and that must be harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scorestream.exceptions import MigrationError
+
+if TYPE_CHECKING:
+    from clickhouse_driver import Client
+
+    from scorestream.settings import ClickHouseDsn
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_TABLE = "schema_migrations"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
+_REQUIRES = re.compile(r"^--\s*requires-server:\s*(\d+(?:\.\d+)*)\s*$", re.IGNORECASE)
+# Error codes that mean "someone else just did it" when concurrent sinks run the same DDL.
+_ALREADY_EXISTS = {57, 82}  # TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS
+
+# The bookkeeping table itself is created by the runner, before any migration is read.
+# ReplacingMergeTree folds the duplicate rows that concurrent runners may write.
+_MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS {database}.schema_migrations
+(
+    version String,
+    name String,
+    status String,
+    checksum String,
+    server_version String,
+    applied_at DateTime
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY (version, status)
+"""
+
+
+class Executor(Protocol):
+    """What the migration runner needs of a client: clickhouse-driver's ``execute``."""
+
+    def execute(self, query: str, params: Any = None) -> Any: ...
+
+
+def check_identifier(name: str) -> str:
+    """Return ``name`` if it is a plain ClickHouse identifier, else raise ``ValueError``.
+
+    >>> check_identifier("scoring")
+    'scoring'
+    >>> check_identifier("x; DROP TABLE y")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a plain identifier: 'x; DROP TABLE y'
+    """
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def make_client(dsn: ClickHouseDsn, *, use_database: bool = False,
+                settings: dict[str, Any] | None = None, **kwargs: Any) -> Client:
+    """A clickhouse-driver client for ``dsn``.
+
+    The client connects to the ``default`` database unless ``use_database``: the sink
+    qualifies every table with the database name, and the database may not exist yet
+    when it connects for the first time.
+    """
+    from clickhouse_driver import Client
+
+    options: dict[str, Any] = {
+        "connect_timeout": 5,
+        # Inserts of a batch take well under a second; a server that does not answer
+        # within a minute is treated as down (the sink retries).
+        "send_receive_timeout": 60,
+        "sync_request_timeout": 5,
+        **kwargs,
+    }
+    return Client(
+        host=dsn.host, port=dsn.port, user=dsn.user, password=dsn.password.get_secret_value(),
+        database=check_identifier(dsn.database) if use_database else "default",
+        secure=dsn.secure, settings=settings or {}, **options,
+    )
+
+
+def server_version(client: Executor) -> tuple[int, ...]:
+    """The server's version as a tuple of ints, e.g. ``(18, 16, 1)``."""
+    return parse_version(str(client.execute("SELECT version()")[0][0]))
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"24.8.4.13"`` -> ``(24, 8, 4, 13)``; stops at the first non-numeric part.
+
+    >>> parse_version("18.16.1")
+    (18, 16, 1)
+    >>> parse_version("24.8.4.13-lts")
+    (24, 8, 4)
+    """
+    parts: list[int] = []
+    for piece in text.strip().split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file."""
+
+    version: str
+    name: str
+    path: Path
+    requires: tuple[int, ...] | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.name}"
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def statements(self, database: str) -> list[str]:
+        """The file's statements with ``{database}`` replaced by the (checked) identifier."""
+        # str.replace, not str.format: SQL may contain braces of its own.
+        sql = self.text.replace("{database}", check_identifier(database))
+        return split_statements(sql)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split on ``;`` at the end of a line; drop comment-only and empty pieces.
+
+    >>> split_statements("-- a\\nSELECT 1;\\nSELECT ';'\\n;\\n-- end")
+    ['-- a\\nSELECT 1', "SELECT ';'"]
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    for line in sql.splitlines():
+        if line.rstrip().endswith(";"):
+            current.append(line.rstrip()[:-1])
+            statements.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    statements.append("\n".join(current))
+    return [s.strip() for s in statements if _has_code(s)]
+
+
+def _has_code(statement: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("--")
+               for line in statement.splitlines())
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files of ``directory`` in order; raises on a malformed name."""
+    migrations: list[Migration] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if match is None:
+            raise MigrationError(f"migration file name must be NNNN_name.sql: {path.name}")
+        version, name = match.groups()
+        if version in seen:
+            raise MigrationError(f"two migrations numbered {version}: {seen[version].name}, "
+                                 f"{path.name}")
+        seen[version] = path
+        requires = None
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = _REQUIRES.match(line.strip())
+            if found:
+                requires = parse_version(found.group(1))
+                break
+        migrations.append(Migration(version, name, path, requires))
+    return migrations
+
+
+def apply_migrations(client: Executor, database: str,
+                     directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Create ``database`` if missing and apply the pending migrations in order.
+
+    Returns the labels (``0001_scores``) of the migrations applied by this call; skipped
+    ones (server too old) are not in the list. Idempotent, and safe when several
+    processes run it at once (see the module docstring).
+
+    Raises
+    ------
+    MigrationError
+        A statement failed on the server (the message names the file).
+    """
+    from clickhouse_driver.errors import ServerException
+
+    db = check_identifier(database)
+    migrations = load_migrations(directory)
+    version = server_version(client)
+    version_text = ".".join(map(str, version))
+    _run(client, f"CREATE DATABASE IF NOT EXISTS {db}", ServerException)
+    _run(client, _MIGRATIONS_DDL.replace("{database}", db), ServerException)
+    # Only checked identifiers are formatted in; there are no values.
+    recorded = client.execute(
+        f"SELECT version, status, checksum FROM {db}.{MIGRATIONS_TABLE}"  # noqa: S608
+    )
+    applied = {row[0]: row[2] for row in recorded if row[1] == "applied"}
+    skipped = {row[0] for row in recorded if row[1] == "skipped"}
+
+    done: list[str] = []
+    for migration in migrations:
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                log.warning("migration %s changed after it was applied; edits to applied "
+                            "migrations are not re-run, add a new migration instead",
+                            migration.label)
+            continue
+        if migration.requires is not None and version < migration.requires:
+            if migration.version not in skipped:
+                log.info("migration %s skipped: needs ClickHouse %s, server is %s",
+                         migration.label, ".".join(map(str, migration.requires)),
+                         version_text)
+                _record(client, db, migration, "skipped", version_text)
+            continue
+        for statement in migration.statements(db):
+            try:
+                _run(client, statement, ServerException)
+            except ServerException as exc:
+                raise MigrationError(f"migration {migration.label} failed on ClickHouse "
+                                     f"{version_text}: {exc.message}") from exc
+        _record(client, db, migration, "applied", version_text)
+        log.info("migration %s applied", migration.label)
+        done.append(migration.label)
+    return done
+
+
+def _run(client: Executor, statement: str, server_exception: type[Exception]) -> None:
+    try:
+        client.execute(statement)
+    except server_exception as exc:
+        # A concurrent runner created the object between IF NOT EXISTS and CREATE.
+        if getattr(exc, "code", None) not in _ALREADY_EXISTS:
+            raise
+
+
+def _record(client: Executor, database: str, migration: Migration, status: str,
+            version_text: str) -> None:
+    row: Sequence[Any] = (migration.version, migration.name, status, migration.checksum,
+                          version_text, int(time.time()))
+    client.execute(
+        f"INSERT INTO {database}.{MIGRATIONS_TABLE} "
+        "(version, name, status, checksum, server_version, applied_at) VALUES",
+        [row],
+    )
+
+
+def applied_migrations(client: Executor, database: str) -> dict[str, str]:
+    """``{version: status}`` as recorded; ``applied`` wins over ``skipped``."""
+    db = check_identifier(database)
+    rows = client.execute(f"SELECT version, status FROM {db}.{MIGRATIONS_TABLE}")  # noqa: S608
+    result: dict[str, str] = {}
+    for version, status in rows:
+        if result.get(version) != "applied":
+            result[version] = status
+    return result

@@ -1,0 +1,52 @@
+"""API keys: ``X-API-Key`` checked in constant time against every key of INGEST_API_KEYS."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from fastapi.security import APIKeyHeader
+
+from producers.bridge.problems import ProblemError
+
+API_KEY_HEADER = "X-API-Key"
+
+#: Declares the scheme in the OpenAPI document; the check itself is :class:`ApiKeyAuth`.
+api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                              description="One of the keys in INGEST_API_KEYS")
+
+
+class ApiKeyAuth:
+    """Accept a request when its key equals one of ``keys``.
+
+    Every key is compared, whatever the outcome of the earlier ones, with
+    :func:`hmac.compare_digest`, so that the time taken tells nothing about which key,
+    or how much of one, matched. With no keys and ``allow_anonymous`` every request passes.
+    """
+
+    def __init__(self, keys: Sequence[str], *, allow_anonymous: bool = False) -> None:
+        if not keys and not allow_anonymous:
+            raise ValueError("no API keys configured: set INGEST_API_KEYS or allow anonymous use")
+        self._keys = [key.encode() for key in keys]
+        self.anonymous = not keys
+
+    def is_allowed(self, presented: str | None) -> bool:
+        """Whether ``presented`` (the header value, None when absent) is a valid key."""
+        if self.anonymous:
+            return True
+        if presented is None:
+            return False
+        # Header values are latin-1 on the wire; encode so compare_digest takes any of them.
+        candidate = presented.encode("utf-8", errors="surrogateescape")
+        matched = False
+        for key in self._keys:
+            matched |= hmac.compare_digest(candidate, key)
+        return matched
+
+    def require(self, presented: str | None) -> None:
+        """Raise a 401 problem unless ``presented`` is a valid key."""
+        if not self.is_allowed(presented):
+            detail = (f"missing {API_KEY_HEADER} header" if presented is None
+                      else f"wrong {API_KEY_HEADER}")
+            raise ProblemError(401, detail,
+                               headers={"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'})

@@ -1,0 +1,58 @@
+"""The bridge's tunables: limits, timeouts and producer batching (CLI flags, see README)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    """How one bridge process behaves; the Kafka address, topics and keys come from Settings.
+
+    Attributes
+    ----------
+    max_body_bytes : int
+        Larger request bodies are refused with 413 before they are read whole.
+    max_records : int
+        Most records one ``POST /v1/records`` may carry (413 beyond).
+    max_record_bytes : int
+        Largest single record once serialised; the worker enforces the same limit, so
+        the bridge refuses (422 ``too_large``) what the worker would reject.
+    out_of_range : {"reject", "clip"}
+        Must match the worker's ``--out-of-range``: with ``clip`` an out-of-range value
+        is accepted here because the worker clips it.
+    score_timeout_s : float
+        ``POST /v1/score`` answers 504 when no score arrives within this time.
+    send_timeout_s : float
+        Longest wait for Kafka to acknowledge a produce; after it the client gets 503.
+        Kept under 2 s so that an outage is reported quickly, not as a hanging request.
+    retry_after_s : int
+        ``Retry-After`` of 503 answers.
+    linger_ms : int
+        Producer batching delay: concurrent requests share one produce request.
+    allow_anonymous : bool
+        Serve ``/v1/*`` without an API key when ``INGEST_API_KEYS`` is empty. Without
+        it, a bridge with no keys refuses to start, so that a forgotten variable does
+        not open the front door.
+    """
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_records: int = 1000
+    max_record_bytes: int = 65_536
+    out_of_range: Literal["reject", "clip"] = "reject"
+    score_timeout_s: float = 10.0
+    send_timeout_s: float = 1.5
+    retry_after_s: int = 5
+    linger_ms: int = 2
+    allow_anonymous: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or self.max_records < 1 or self.max_record_bytes < 1:
+            raise ValueError("size limits must be positive")
+        if self.score_timeout_s <= 0 or self.send_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.retry_after_s < 1:
+            raise ValueError("retry_after_s must be at least 1")
+        if self.linger_ms < 0:
+            raise ValueError("linger_ms must not be negative")

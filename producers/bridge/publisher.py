@@ -1,0 +1,147 @@
+"""Produce accepted records to ``records`` and report an outage quickly instead of hanging.
+
+One aiokafka producer (acks=all, idempotent) is shared by all requests; its small
+``linger_ms`` lets concurrent requests share one produce request. Every publish has one
+deadline (``send_timeout_s``) covering metadata, buffering and acknowledgement; past it,
+or on any Kafka error, the caller gets :class:`KafkaUnavailableError` (HTTP 503).
+
+While Kafka is failing, a simple circuit breaker keeps requests from queueing up behind
+a dead broker: one request at a time goes through as a probe and the others fail at once.
+The first probe that succeeds closes the breaker, so recovery needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from scorestream.exceptions import DeliveryError
+
+log = logging.getLogger(__name__)
+
+# Records are at most max_record_bytes (64 KiB by default); a batch stays well under the
+# broker's default message.max.bytes (1 MiB) so that no broker setting has to change.
+MAX_BATCH_BYTES = 512 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+class KafkaUnavailableError(DeliveryError):
+    """Kafka did not acknowledge in time, refused, or the producer is not connected."""
+
+
+class RecordPublisher:
+    """Publish (key, value) messages to one topic and wait for Kafka's acknowledgement.
+
+    Parameters
+    ----------
+    bootstrap_servers : str
+        Kafka bootstrap servers.
+    topic : str
+        Topic every message goes to (``records``).
+    send_timeout_s : float
+        Deadline of one :meth:`publish`, from the call to the last acknowledgement.
+    linger_ms : int
+        How long the producer waits to fill a batch.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str, *, send_timeout_s: float,
+                 linger_ms: int) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.send_timeout_s = send_timeout_s
+        self.linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None
+        self._failing = False
+        self._probing = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the producer has started (it reconnects by itself after that)."""
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connect to Kafka; raises KafkaError when no broker answers (caller retries)."""
+        timeout_ms = int(self.send_timeout_s * 1000)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id="scorestream-bridge",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.linger_ms,
+            max_batch_size=MAX_BATCH_BYTES,
+            max_request_size=MAX_REQUEST_BYTES,
+            # aiokafka expires unsent batches after request_timeout_ms: with the same
+            # deadline as publish(), a record the client was told failed is not sent later
+            # (except when the broker took it but its answer was lost: at-least-once).
+            request_timeout_ms=timeout_ms,
+            retry_backoff_ms=100,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush what is buffered and disconnect."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Send ``(key, value)`` messages; return once Kafka has acknowledged all of them.
+
+        Raises
+        ------
+        KafkaUnavailableError
+            If the producer is not connected, the breaker is open and another request
+            is probing, a Kafka error occurs, or the deadline passes.
+        """
+        producer = self._producer
+        if producer is None:
+            raise KafkaUnavailableError("not connected to Kafka yet")
+        if not messages:
+            return
+        probe = self._failing
+        if probe:
+            if self._probing:
+                raise KafkaUnavailableError("Kafka is unavailable")
+            self._probing = True
+        try:
+            async with asyncio.timeout(self.send_timeout_s):
+                send = producer.send
+                topic = self.topic
+                deliveries = [await send(topic, value, key=key) for key, value in messages]
+                # Wait for all, so that no failed delivery is left unobserved.
+                outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failure is not None:
+                raise failure
+        except (TimeoutError, KafkaError) as error:
+            if not self._failing:
+                log.warning("Kafka publish failed, answering 503 until it recovers: %r", error)
+            self._failing = True
+            raise KafkaUnavailableError(f"Kafka did not acknowledge: {error!r}") from error
+        finally:
+            if probe:
+                self._probing = False
+        if self._failing:
+            log.info("Kafka publish succeeded again")
+            self._failing = False
+
+    async def reachable(self, timeout_s: float) -> bool:
+        """Whether a broker answers a metadata request within ``timeout_s``."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return True

@@ -1,0 +1,97 @@
+"""What the worker publishes to ``drift.stats`` for each scored batch.
+
+Bin counts go out with the batch they count, before the batch's input offsets are
+acknowledged: a crash can then replay (and so re-count) the records of at most the
+uncommitted batches, but never lose counts. Holding counts until a minute closes would
+lose them, because Faust commits the offsets of acknowledged records meanwhile. Each
+message carries a fresh ``batch_id``; the sink keeps one row per (feature, minute,
+batch_id), so the sink's own replays do not count twice, and readers sum the partial rows
+of a minute (see README, "Drift statistics").
+
+Change detectors (river) need whole minutes: the per-minute totals are kept here (a few
+numbers per feature and open minute) and a minute is fed to the detectors once it is
+``grace_ms`` older than the newest event time seen.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+
+import orjson
+
+from scorestream.settings import Settings
+from streams.drift.accumulator import MinuteBinAccumulator, MinuteFeatureStats
+from streams.drift.detectors import StreamChangeDetectors
+from streams.model.registry import LoadedModel
+from streams.scoring import OutputMessage, ScoredBatch
+
+MINUTE_MS = 60_000
+
+
+class DriftStatsPublisher:
+    """Turns each scored batch into ``drift.stats`` messages (bins and change events)."""
+
+    def __init__(self, model: LoadedModel, settings: Settings, *, grace_ms: int = 30_000,
+                 detector: str = "page_hinkley") -> None:
+        self.topic = settings.topics.drift_stats
+        self.model_version = model.version
+        self.grace_ms = grace_ms
+        self._accumulator = MinuteBinAccumulator(model.profile)
+        self._detectors = StreamChangeDetectors.from_profile(model.profile, detector)  # type: ignore[arg-type]
+        # (minute, feature) -> [count, missing, sum] of the minute so far, for the detectors.
+        self._minutes: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+        self._watermark_ms = 0
+
+    def outputs(self, batch: ScoredBatch) -> list[tuple[str, OutputMessage]]:
+        if batch.frame is None or batch.event_time_ms is None or batch.score_values is None:
+            return []
+        self._accumulator.add(batch.event_time_ms, batch.frame, batch.score_values)
+        rows = self._accumulator.flush_all()
+        if not rows:
+            return []
+        now_ms = int(time.time() * 1000)
+        batch_id = uuid.uuid4().hex
+        message = {
+            "type": "bins",
+            "batch_id": batch_id,
+            "model_version": self.model_version,
+            "emitted_at_ms": now_ms,
+            "rows": [row.to_dict() for row in rows],
+        }
+        out = [(self.topic, OutputMessage(key=batch_id.encode(), value=orjson.dumps(message)))]
+        out += [(self.topic, change) for change in self._changes(rows, now_ms)]
+        return out
+
+    def _changes(self, rows: list[MinuteFeatureStats], now_ms: int) -> list[OutputMessage]:
+        for row in rows:
+            totals = self._minutes[(row.minute_ms, row.feature)]
+            totals[0] += row.count
+            totals[1] += row.missing
+            totals[2] += row.sum
+            self._watermark_ms = max(self._watermark_ms, row.minute_ms + MINUTE_MS)
+        closed = sorted(key for key in self._minutes
+                        if key[0] + MINUTE_MS + self.grace_ms <= self._watermark_ms)
+        events: list[OutputMessage] = []
+        for minute_ms, feature in closed:
+            count, missing, total = self._minutes.pop((minute_ms, feature))
+            present = count - missing
+            if present <= 0 or feature not in self._detectors.features:
+                continue
+            change = self._detectors.update(feature, total / present, time_ms=minute_ms)
+            if change is None:
+                continue
+            event_id = uuid.uuid4().hex
+            body = {
+                "type": "change",
+                "event_id": event_id,
+                "detector": change.detector,
+                "feature": feature,
+                "minute_ms": minute_ms,
+                "value": change.value,
+                "detected_at_ms": now_ms,
+                "model_version": self.model_version,
+            }
+            events.append(OutputMessage(key=event_id.encode(), value=orjson.dumps(body)))
+        return events

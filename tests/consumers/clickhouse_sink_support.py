@@ -1,0 +1,100 @@
+"""Helpers of the ClickHouse sink tests: score messages, a fast producer, polling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scorestream.settings import Settings
+
+BASE_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
+
+
+def score_message(i: int, record_id: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The worker's ``scores`` message for record ``i`` (ids are unique per i)."""
+    event_ms = BASE_MS + i * 37  # about an hour per 100,000 records: one or two partitions
+    message = {
+        "id": record_id if record_id is not None else f"rec-{i:07d}",
+        "event_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event_ms / 1000)) + "Z",
+        "event_time_ms": event_ms,
+        "scored_at_ms": event_ms + 1500,
+        "model_name": "credit",
+        "model_version": "v1",
+        "score": (i % 1000) / 1000,
+        "label": i % 2,
+        "latency_ms": i % 50,
+        "partition": i % 4,
+        "offset": i // 4,
+    }
+    message.update(overrides)
+    return message
+
+
+def produce(settings: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes]],
+            rate: float | None = None) -> int:
+    """Send (key, value) pairs with kafka-python, acks=all; optionally at ``rate``/s."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
+                             linger_ms=20, batch_size=1024 * 1024,
+                             max_request_size=8 * 1024 * 1024)
+    sent = 0
+    started = time.monotonic()
+    try:
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+            sent += 1
+            if rate is not None and sent % 1000 == 0:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+    return sent
+
+
+def score_messages(start: int, stop: int) -> Iterable[tuple[bytes, bytes]]:
+    for i in range(start, stop):
+        message = score_message(i)
+        yield message["id"].encode(), orjson.dumps(message)
+
+
+def sink_process(env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m scorestream.cli sink ...`` in the background, stderr to ``log_path``."""
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "scorestream.cli", "sink", *args],
+                                env={**env, "PYTHONUNBUFFERED": "1"}, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+    finally:
+        log.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
+             what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def safe(call: Callable[[], Any], default: Any) -> Any:
+    """``call()``, or ``default`` when the server is not there (yet)."""
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - polling a server that may be down or not migrated
+        return default
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

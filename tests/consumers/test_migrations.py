@@ -1,0 +1,213 @@
+"""The schema migrations run on Debian's ClickHouse 18.16 (the local stack) and on a modern
+engine (chDB, in process), twice, and from several processes at once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from consumers.clickhouse import (
+    MIGRATIONS_DIR,
+    applied_migrations,
+    apply_migrations,
+    load_migrations,
+    make_client,
+    parse_version,
+    server_version,
+    split_statements,
+)
+from scorestream.exceptions import MigrationError
+from scorestream.settings import Settings
+
+TABLES = {"scores", "rejected_records", "drift_stats", "drift_checks", "drift_events",
+          "schema_migrations"}
+BASE = ["0001_scores", "0002_rejected_records", "0003_drift_stats", "0004_drift_checks",
+        "0005_drift_events"]
+
+
+class ChdbExecutor:
+    """clickhouse-driver's ``execute`` over a chDB session, for the migration runner.
+
+    Inserts (``INSERT ... VALUES`` with rows) send the rows as JSONCompactEachRow data,
+    so, as with the driver, no value is ever formatted into SQL.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from chdb import session
+
+        self.session = session.Session(str(path))
+
+    def execute(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        if params is not None:
+            if not query.rstrip().upper().endswith("VALUES"):
+                raise NotImplementedError("only inserts take data here")
+            head = query.rstrip()[: -len("VALUES")]
+            data = "\n".join(orjson.dumps(list(row)).decode() for row in params)
+            self.session.query(f"{head} FORMAT JSONCompactEachRow\n{data}")
+            return []
+        result = self.session.query(query, "JSONCompact")
+        raw = result.bytes() if result is not None else b""
+        if not raw:
+            return []
+        return [tuple(row) for row in orjson.loads(raw)["data"]]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture()
+def chdb_executor(tmp_path: Path) -> Iterator[ChdbExecutor]:
+    executor = ChdbExecutor(tmp_path / "chdb")
+    yield executor
+    executor.close()
+
+
+def _tables(client: Any, database: str) -> set[str]:
+    rows = client.execute(f"SELECT name FROM system.tables WHERE database = '{database}'")
+    return {row[0] for row in rows}
+
+
+def test_migration_files_are_well_formed() -> None:
+    migrations = load_migrations()
+    assert [m.label for m in migrations][:5] == BASE
+    assert [m.version for m in migrations] == sorted(m.version for m in migrations)
+    modern = {m.label: m.requires for m in migrations if m.requires}
+    assert modern == {"0006_insert_deduplication": (22, 8)}
+    for migration in migrations:
+        statements = migration.statements("scoring")
+        assert statements, migration.label
+        for statement in statements:
+            assert "{database}" not in statement
+            assert not statement.rstrip().endswith(";")
+
+
+def test_split_statements_and_versions() -> None:
+    sql = "-- header\nCREATE TABLE a (x String DEFAULT ';') ENGINE = Log;\n\nSELECT 1;\n-- end\n"
+    assert split_statements(sql) == [
+        "-- header\nCREATE TABLE a (x String DEFAULT ';') ENGINE = Log", "SELECT 1"]
+    assert parse_version("24.8.4.13") > (22, 8) > parse_version("18.16.1")
+
+
+def test_only_plain_identifiers_reach_sql() -> None:
+    with pytest.raises(ValueError, match="not a plain identifier"):
+        apply_migrations(None, "scoring; DROP DATABASE default")  # type: ignore[arg-type]
+
+
+def test_migrations_on_the_real_server_twice(settings: Settings) -> None:
+    dsn = settings.clickhouse
+    client = make_client(dsn)
+    try:
+        version = server_version(client)
+        first = apply_migrations(client, dsn.database)
+        modern = version >= (22, 8)
+        assert first == [*BASE, "0006_insert_deduplication"] if modern else BASE
+        assert _tables(client, dsn.database) == TABLES
+        assert apply_migrations(client, dsn.database) == []
+        status = applied_migrations(client, dsn.database)
+        assert status == {**{label[:4]: "applied" for label in BASE},
+                          "0006": "applied" if modern else "skipped"}
+        described = client.execute(f"DESCRIBE TABLE {dsn.database}.drift_events")
+        assert [(row[0], row[1]) for row in described] == [
+            ("detected_at", "DateTime"), ("detected_at_ms", "UInt64"), ("minute", "DateTime"),
+            ("feature", "String"), ("detector", "String"), ("value", "Float64"),
+            ("model_version", "String"), ("event_id", "String")]
+        engine = client.execute(
+            "SELECT engine FROM system.tables WHERE database = %(db)s AND name = 'scores'",
+            {"db": dsn.database})
+        assert engine == [("ReplacingMergeTree",)]
+    finally:
+        client.disconnect()
+
+
+def test_concurrent_runners_do_not_break(settings: Settings) -> None:
+    dsn = settings.clickhouse
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        client = make_client(dsn)
+        try:
+            apply_migrations(client, dsn.database)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            client.disconnect()
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    client = make_client(dsn)
+    try:
+        assert _tables(client, dsn.database) == TABLES
+        assert apply_migrations(client, dsn.database) == []
+    finally:
+        client.disconnect()
+
+
+def test_a_failing_migration_names_its_file(settings: Settings, tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "0001_broken.sql").write_text("CREATE TABLE {database}.x (a NoSuchType) "
+                                               "ENGINE = Log\n")
+    client = make_client(settings.clickhouse)
+    try:
+        with pytest.raises(MigrationError, match="0001_broken"):
+            apply_migrations(client, settings.clickhouse.database, directory)
+        assert applied_migrations(client, settings.clickhouse.database) == {}
+    finally:
+        client.disconnect()
+
+
+def test_migrations_on_chdb_twice(chdb_executor: ChdbExecutor) -> None:
+    version = server_version(chdb_executor)
+    assert version >= (22, 8)
+    assert apply_migrations(chdb_executor, "scoring") == [*BASE, "0006_insert_deduplication"]
+    assert apply_migrations(chdb_executor, "scoring") == []
+    assert _tables(chdb_executor, "scoring") == TABLES
+    assert set(applied_migrations(chdb_executor, "scoring").values()) == {"applied"}
+    settings = chdb_executor.execute(
+        "SELECT name, value FROM system.merge_tree_settings "
+        "WHERE name = 'non_replicated_deduplication_window'")
+    assert settings  # the setting exists on this engine
+    create = chdb_executor.execute("SHOW CREATE TABLE scoring.scores")[0][0]
+    assert re.search(r"non_replicated_deduplication_window = 1000", create)
+
+
+def test_dedup_token_drops_a_retried_insert_on_a_modern_engine(
+        chdb_executor: ChdbExecutor) -> None:
+    apply_migrations(chdb_executor, "scoring")
+    row = ["a", 1714564800, 1714564800000, 1714564801, 1714564801000, "m", "v1", 0.5, "1",
+           3, 0, 0]
+    data = orjson.dumps(row).decode()
+    insert = ("INSERT INTO scoring.scores (id, event_time, event_time_ms, scored_at, "
+              "scored_at_ms, model_name, model_version, score, label, latency_ms, "
+              "source_partition, source_offset) SETTINGS insert_deduplication_token = '{}' "
+              "FORMAT JSONCompactEachRow\n{}")
+    for token in ("scores|p0:0-0", "scores|p0:0-0", "scores|p0:1-1"):
+        chdb_executor.session.query(insert.format(token, data))
+    # Same token twice: stored once. Another token: stored again, and FINAL hides it.
+    assert chdb_executor.execute("SELECT count() FROM scoring.scores") == [(2,)]
+    assert chdb_executor.execute("SELECT count() FROM scoring.scores FINAL") == [(1,)]
+
+
+def test_skipped_migration_runs_once_the_server_is_new_enough(
+        chdb_executor: ChdbExecutor, tmp_path: Path) -> None:
+    future = tmp_path / "future"
+    shutil.copytree(MIGRATIONS_DIR, future)
+    path = future / "0006_insert_deduplication.sql"
+    path.write_text(path.read_text().replace("requires-server: 22.8", "requires-server: 99.1"))
+    assert apply_migrations(chdb_executor, "scoring", future) == BASE
+    assert applied_migrations(chdb_executor, "scoring")["0006"] == "skipped"
+    assert apply_migrations(chdb_executor, "scoring", future) == []
+    # The same server "upgraded" past the requirement: the skipped migration now runs.
+    assert apply_migrations(chdb_executor, "scoring") == ["0006_insert_deduplication"]
+    assert applied_migrations(chdb_executor, "scoring")["0006"] == "applied"

