@@ -38,7 +38,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def register_sink(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_sink(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sink`` to the ``scorestream`` subcommands."""
     parser = sub.add_parser(
         "sink", help="store scores, rejected records and drift statistics in ClickHouse",

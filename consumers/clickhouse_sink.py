@@ -657,8 +657,13 @@ class SinkRunner:
                 if batch.rows >= options.batch_size or now - batch.started >= \
                         options.flush_interval_s:
                     await self._checkpoint(topic)
-            if options.once and not fetched and await self._drained(started):
-                break
+            if options.once and not fetched and await self._caught_up(started):
+                if not sink.pending():
+                    break
+                # Caught up: store the tail now instead of waiting for the flush interval.
+                for topic in list(sink.pending()):
+                    if self._retry_at is not None or not await self._checkpoint(topic):
+                        break
 
     async def _checkpoint(self, topic: str) -> bool:
         """Flush one topic, then commit its offsets; False when the flush failed."""
@@ -762,10 +767,11 @@ class SinkRunner:
         consumer.resume(*consumer.paused())
         log.info("ClickHouse answers again; consumer resumed")
 
-    async def _drained(self, started: float) -> bool:
-        consumer, sink = self._consumer, self._sink
-        assert consumer is not None and sink is not None
-        if sink.pending() or self._retry_at is not None:
+    async def _caught_up(self, started: float) -> bool:
+        """True when every assigned partition has been read up to the end offsets seen."""
+        consumer = self._consumer
+        assert consumer is not None
+        if self._retry_at is not None:
             return False
         assignment = consumer.assignment()
         if not assignment:

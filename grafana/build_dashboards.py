@@ -118,6 +118,7 @@ class Panel:
 def timeseries(title: str, query: str, *, unit: str | None = None, description: str = "",
                width: int = 12, height: int = 8, label: str | None = None,
                stacked_bars: bool = False, thresholds: dict[str, Any] | None = None,
+               threshold_style: str = "line+area",
                overrides: Sequence[dict[str, Any]] = ()) -> Panel:
     """A time-series panel; ``label`` names the string column that splits the series."""
     custom: dict[str, Any] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0,
@@ -128,7 +129,7 @@ def timeseries(title: str, query: str, *, unit: str | None = None, description: 
     defaults: dict[str, Any] = _series_by_label(label) if label else {}
     if thresholds:
         defaults["thresholds"] = thresholds
-        custom["thresholdsStyle"] = {"mode": "line+area"}
+        custom["thresholdsStyle"] = {"mode": threshold_style}
     return Panel(title, "timeseries", query, width, height, True, description, unit,
                  defaults, custom, list(overrides),
                  {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
@@ -279,6 +280,18 @@ def annotation(name: str, query: str, colour: str) -> dict[str, Any]:
     }
 
 
+def grafana_tag_annotation(name: str, tags: Sequence[str], colour: str) -> dict[str, Any]:
+    """Annotations stored in Grafana itself with all of ``tags`` (posted through its API)."""
+    return {
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": False,
+        "iconColor": colour,
+        "name": name,
+        "target": {"limit": 100, "matchAny": False, "tags": list(tags), "type": "tags"},
+    }
+
+
 BUILTIN_ANNOTATIONS = {
     "builtIn": 1,
     "datasource": {"type": "grafana", "uid": "-- Grafana --"},
@@ -367,6 +380,24 @@ def _rolling(column: str) -> str:
     """)
 
 
+def change_points(feature_condition: str) -> dict[str, Any]:
+    """Change points that the workers' online detectors reported (drift_events)."""
+    return annotation("Change points", sql(f"""
+        SELECT
+            minute AS time,
+            concat(feature, ': ', detector, ' detected a change (', toString(value), ')')
+                AS text,
+            concat('change,', feature, ',', detector) AS tags
+        FROM {{db}}.drift_events FINAL
+        WHERE $__timeFilter(minute) AND {feature_condition}
+        ORDER BY time
+    """), "orange")
+
+
+# The alert consumer posts each e-mailed alert to Grafana with these tags (consumers.alerts).
+ALERT_TAGS = ("scorestream", "drift")
+
+
 def drift_overview() -> dict[str, Any]:
     """Per-feature drift over time, the features × time grid and the latest daily check."""
     features = query_variable(
@@ -376,7 +407,7 @@ def drift_overview() -> dict[str, Any]:
         multi=True, include_all=True)
     window = custom_variable("window", "Rolling window",
                              [("1 hour", "rolling_1h"), ("24 hours", "rolling_24h")])
-    alerts = annotation("Drift alerts", sql("""
+    flagged = annotation("Drift alerts", sql("""
         SELECT
             period_end AS time,
             concat(feature, ': ', level, ' (PSI ', toString(round(psi, 3)),
@@ -389,7 +420,10 @@ def drift_overview() -> dict[str, Any]:
     dash = Dashboard(UIDS["drift"], "Drift overview",
                      "Is the input still like the training data? Rolling-window drift "
                      "statistics per feature and the daily drift check.",
-                     variables=[window, features], annotations=[alerts])
+                     variables=[window, features],
+                     annotations=[flagged, change_points(FEATURE_FILTER),
+                                  grafana_tag_annotation("Alerts e-mailed", ALERT_TAGS,
+                                                         "purple")])
     dash.row(
         stat("Features flagged (latest daily check)", sql(f"""
             SELECT countIf(drifted = 1) AS flagged
@@ -404,7 +438,7 @@ def drift_overview() -> dict[str, Any]:
             WHERE {LATEST_DAILY}
         """)),
         stat("Last daily check", sql("""
-            SELECT toUInt64(toUnixTimestamp(max(checked_at))) * 1000 AS checked_at
+            SELECT toUInt64(toUnixTimestamp(max(checked_at))) * 1000 AS last_check
             FROM {db}.drift_checks FINAL
             WHERE check_kind = 'daily' AND checked_at <= $__toTime
         """), unit="dateTimeFromNow"),
@@ -471,10 +505,11 @@ def _feature_sums() -> str:
             GROUP BY time"""
 
 
-def _reference(column: str) -> str:
+def _reference(column: str, condition: str = "") -> str:
+    # The reference side is the same in every check of a model: take the latest one.
     return f"""(
                 SELECT {column} FROM {{db}}.drift_checks FINAL
-                WHERE feature = '${{feature}}'
+                WHERE feature = '${{feature}}' {condition}
                 ORDER BY checked_at DESC
                 LIMIT 1
             )"""
@@ -492,7 +527,8 @@ def feature_detail() -> dict[str, Any]:
     dash = Dashboard(UIDS["feature"], "Feature detail",
                      "One input feature: its current distribution against the reference "
                      "(training) data, and how its moments move over time.",
-                     variables=[feature, window])
+                     variables=[feature, window],
+                     annotations=[change_points("feature = '${feature}'")])
     dash.row(
         barchart("Reference vs current histogram", sql("""
             SELECT
@@ -540,33 +576,32 @@ def feature_detail() -> dict[str, Any]:
         )
         ORDER BY time
     """)
-    # Numeric bins are [underflow, interior..., overflow, missing]; the interior edges
-    # are read back from the latest check's bin labels ("[a, b)"), and a quantile is
-    # interpolated linearly inside the bin where the cumulative count crosses it.
+    # Numeric bins are [underflow, reference deciles..., overflow, missing]. In each
+    # interval, find the bin where the cumulative count crosses p and interpolate within it
+    # in the reference's cumulative shares: the result is the reference percentile at which
+    # the current p-quantile sits (p itself when nothing changed). Bin edges alone cannot
+    # place a quantile inside the open-ended outer deciles in the feature's own units.
     quantile_query = sql(f"""
         WITH
-            {_reference('bin_labels')} AS labels,
-            arrayMap(l -> splitByString(', ', substring(l, 2, length(l) - 2)),
-                     arraySlice(labels, 2, length(labels) - 3)) AS bounds,
-            arrayPushBack(arrayMap(b -> toFloat64OrZero(b[1]), bounds),
-                          toFloat64OrZero(bounds[-1][2])) AS edges,
+            {_reference('reference_counts', "AND kind = 'numeric'")} AS reference,
+            arraySlice(reference, 1, length(reference) - 1) AS ref_valued,
+            arrayCumSum(ref_valued) AS ref_cum,
+            arraySum(ref_valued) AS ref_n,
             arraySlice(counts, 1, length(counts) - 1) AS valued,
             arrayCumSum(valued) AS cum,
             arraySum(valued) AS n,
             [0.1, 0.5, 0.9] AS ps,
             arrayMap(p -> arrayFirstIndex(x -> x >= p * n, cum), ps) AS bins,
-            arrayMap((p, j) -> multiIf(
-                j <= 1, edges[1],
-                j >= length(valued), edges[-1],
-                edges[j - 1] + (p * n - cum[j] + valued[j]) / valued[j]
-                    * (edges[j] - edges[j - 1])), ps, bins) AS q
-        SELECT time, q[1] AS p10, q[2] AS p50, q[3] AS p90
+            arrayMap((p, j) -> (ref_cum[j] - ref_valued[j]
+                + (p * n - cum[j] + valued[j]) / valued[j] * ref_valued[j]) / ref_n,
+                ps, bins) AS at
+        SELECT time, at[1] AS p10, at[2] AS p50, at[3] AS p90
         FROM (
             SELECT
                 $__timeInterval(minute) AS time,
                 sumForEach(counts) AS counts{_feature_sums()}
         )
-        WHERE length(counts) = length(labels) AND n > 0
+        WHERE length(counts) = length(reference) AND n > 0 AND ref_n > 0
         ORDER BY time
     """)
     dash.row(
@@ -574,10 +609,14 @@ def feature_detail() -> dict[str, Any]:
                    overrides=[*_fill_between("lower", "upper"), _dashed("reference_mean")],
                    description="Mean of the non-missing values per interval, a band of one "
                                "standard deviation, and the reference mean (dashed)."),
-        timeseries("Quantiles (p10, p50, p90)", quantile_query,
-                   description="Approximate quantiles from the per-minute bin counts, "
-                               "interpolated within reference-decile bins (numeric "
-                               "features only)."),
+        timeseries("Quantiles against the reference", quantile_query, unit="percentunit",
+                   thresholds=_thresholds(("transparent", None), ("text", 0.1),
+                                          ("text", 0.5), ("text", 0.9)),
+                   threshold_style="dashed",
+                   description="Where the current p10, median and p90 fall in the reference "
+                               "distribution: at 10 %, 50 % and 90 % while nothing changes. "
+                               "Interpolated within the reference-decile bins of the "
+                               "per-minute counts (numeric features only)."),
     )
     dash.row(
         timeseries("Missing rate", sql(f"""
@@ -629,8 +668,11 @@ def scoring_operations() -> dict[str, Any]:
              thresholds=_thresholds(("green", None), ("orange", 1))),
         stat("Rejected share", sql(f"""
             SELECT rejected / greatest(rejected + scored, 1) AS rejected_share
-            FROM (SELECT count() AS rejected {rejected})
-            CROSS JOIN (SELECT count() AS scored {scored})
+            FROM (
+                SELECT
+                    (SELECT count() {rejected}) AS rejected,
+                    (SELECT count() {scored}) AS scored
+            )
         """), unit="percentunit",
             thresholds=_thresholds(("green", None), ("orange", 0.01), ("red", 0.05))),
         stat("End-to-end latency p99", sql(f"""
@@ -699,8 +741,8 @@ def scoring_operations() -> dict[str, Any]:
                 field,
                 count() AS rejections,
                 max(rejected_at) AS last_seen,
-                any(message) AS example_message,
-                any(source_topic) AS topic
+                argMax(message, rejected_at) AS last_message,
+                argMax(source_topic, rejected_at) AS topic
             {rejected}
             GROUP BY reason, field
             ORDER BY rejections DESC, reason, field

@@ -150,12 +150,79 @@ def register_produce(sub: SubParsers) -> None:  # type: ignore[valid-type]
     parser.set_defaults(handler=cmd_produce)
 
 
-REGISTRATIONS: list[Registration] = [register_train, register_worker, register_produce]
+# --- drift-check ---------------------------------------------------------------------------
+def cmd_drift_check(args: argparse.Namespace) -> int:
+    import signal
+    from datetime import date
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.drift_jobs import DriftCheckScheduler, check_day, deliver_pending, yesterday
+    from streams.model.registry import LoadedModel
+
+    settings = _settings()
+    model = LoadedModel.load(args.model_dir or settings.model_dir)
+    if args.schedule:
+        scheduler = DriftCheckScheduler(settings, model, rolling_every_s=args.rolling_every,
+                                        catch_up_days=args.catch_up_days)
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
+        scheduler.run()
+        return 0
+    day = date.fromisoformat(args.date) if args.date else yesterday()
+    result = check_day(settings, model, day)
+    table = Table(title=f"drift check {day} — {result.records:,} records, model "
+                  f"{result.model_version}")
+    for column in ("feature", "level", "test", "p (BH)", "PSI", "JS", "Wasserstein"):
+        table.add_column(column)
+    colours = {"drift": "red", "warning": "yellow", "ok": "green"}
+    for row in result.rows:
+        table.add_row(row["feature"], f"[{colours[row['level']]}]{row['level']}[/]", row["test"],
+                      f"{row['p_adjusted']:.3g}", f"{row['psi']:.3f}",
+                      f"{row['js_distance']:.3f}", f"{row['wasserstein']:.3f}")
+    Console(stderr=True).print(table)
+    if result.drifted and not args.no_deliver:
+        sent = deliver_pending(settings)
+        Console(stderr=True).print(f"alert e-mails sent: {sent}")
+    return 0
+
+
+def register_drift_check(sub: SubParsers) -> None:  # type: ignore[valid-type]
+    parser = sub.add_parser(  # type: ignore[attr-defined]
+        "drift-check", help="check a day's inputs for drift and e-mail an alert once",
+        description="Sums the day's bins from ClickHouse, tests every feature against the "
+        "reference (Benjamini-Hochberg corrected, with effect-size thresholds), writes "
+        "drift_checks rows, and e-mails an alert when a feature drifted — once per day.",
+    )
+    parser.add_argument("--date", help="UTC day to check, YYYY-MM-DD (default: yesterday)")
+    parser.add_argument("--model-dir", type=Path, help="model directory (default $MODEL_DIR)")
+    parser.add_argument("--no-deliver", action="store_true",
+                        help="publish the alert to drift.alerts but do not e-mail it here")
+    parser.add_argument("--schedule", action="store_true",
+                        help="run forever: daily check per DRIFT_CHECK_SCHEDULE, rolling "
+                        "checks, alert delivery (run exactly one of these)")
+    parser.add_argument("--rolling-every", type=float, default=300,
+                        help="seconds between rolling 1 h / 24 h checks (with --schedule)")
+    parser.add_argument("--catch-up-days", type=int, default=7,
+                        help="days back to look for missed daily checks (with --schedule)")
+    parser.set_defaults(handler=cmd_drift_check)
+
+
+def _external_registrations() -> list[Registration]:
+    from consumers.cli import register_sink
+
+    registrations: list[Registration] = [register_sink]
+    try:
+        from producers.cli import register_bridge
+    except ImportError:  # the bridge is being written
+        return registrations
+    return [*registrations, register_bridge]
+
+
+REGISTRATIONS: list[Registration] = [register_train, register_worker, register_produce,
+                                     register_drift_check, *_external_registrations()]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use the scorestream command")
 
-# TEMPORARY (sink session, for its tests): register `scorestream sink`.
-from consumers.cli import register_sink  # noqa: E402
 
-REGISTRATIONS.append(register_sink)

@@ -61,9 +61,12 @@ class BridgeMetrics:
 class MetricsMiddleware:
     """Count requests by route and status and time them, including refusals and 500s."""
 
-    def __init__(self, app: ASGIApp, metrics: BridgeMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: BridgeMetrics,
+                 known_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.metrics = metrics
+        # Requests refused before routing (413 on Content-Length) still count per route.
+        self.known_paths = known_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +84,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, status_send)
         finally:
-            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            route = getattr(scope.get("route"), "path", None)
+            if route is None:
+                path = scope.get("path", "")
+                route = path if path in self.known_paths else UNMATCHED_ROUTE
             method = scope["method"] if scope["method"] in _METHODS else "other"
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)

@@ -92,7 +92,7 @@ def safe(call: Callable[[], Any], default: Any) -> Any:
     """``call()``, or ``default`` when the server is not there (yet)."""
     try:
         return call()
-    except Exception:  # noqa: BLE001 - polling a server that may be down or not migrated
+    except Exception:
         return default
 
 

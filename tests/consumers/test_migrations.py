@@ -134,7 +134,7 @@ def test_concurrent_runners_do_not_break(settings: Settings) -> None:
         client = make_client(dsn)
         try:
             apply_migrations(client, dsn.database)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             client.disconnect()

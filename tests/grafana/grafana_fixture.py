@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from grafana_macros import ALL, QueryContext, expand
 
 REPO = Path(__file__).resolve().parents[2]
-MIGRATIONS = REPO / "consumers" / "migrations"
+#: The database the dashboards query; fixtures load into their own and rewrite the SQL.
+DATABASE = "scoring"
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(hours=36)
@@ -79,6 +81,7 @@ class Profile:
     reference_counts: np.ndarray
     ref_mean: float
     ref_missing_rate: float
+    sample: np.ndarray  # the reference values themselves
 
     def assign(self, values: np.ndarray) -> np.ndarray:
         missing = ~np.isfinite(values)
@@ -101,7 +104,7 @@ def _profile(feature: str, rng: np.random.Generator) -> Profile:
     if feature in CATEGORICAL:
         labels = [*CATEGORICAL[feature], "other", "missing"]
         profile = Profile(feature, "categorical", np.array([]), labels,
-                          np.zeros(len(labels), np.int64), 0.0, 0.0)
+                          np.zeros(len(labels), np.int64), 0.0, 0.0, values)
     else:
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)))
         interior = [f"[{_fmt(a)}, {_fmt(b)})" for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -109,10 +112,10 @@ def _profile(feature: str, rng: np.random.Generator) -> Profile:
         labels = [f"(-inf, {_fmt(edges[0])})", *interior, f"({_fmt(edges[-1])}, inf)",
                   "missing"]
         profile = Profile(feature, "numeric", edges, labels, np.zeros(len(labels), np.int64),
-                          float(finite.mean()), 0.0)
+                          float(finite.mean()), 0.0, values)
     counts = profile.count(values)
     return Profile(feature, profile.kind, profile.edges, profile.labels, counts,
-                   profile.ref_mean, float(1 - finite.size / values.size))
+                   profile.ref_mean, float(1 - finite.size / values.size), values)
 
 
 # --- drift statistics --------------------------------------------------------------------
@@ -158,7 +161,7 @@ def build_fixture(seed: int = 7) -> Fixture:
     fixture = Fixture()
     fixture.profiles = {f: _profile(f, rng) for f in FEATURES}
     fixture.tables = {"scores": [], "rejected_records": [], "drift_stats": [],
-                      "drift_checks": []}
+                      "drift_checks": [], "drift_events": []}
     minutes = int((END - START).total_seconds() // 60)
     per_minute: dict[str, list[np.ndarray]] = {f: [] for f in FEATURES}
     drifted_values: dict[str, list[np.ndarray]] = {f: [] for f in FEATURES}
@@ -184,6 +187,17 @@ def build_fixture(seed: int = 7) -> Fixture:
                     "emitted_at_ms": int((minute + timedelta(seconds=61)).timestamp() * 1000),
                 })
     fixture.truth = {f: np.concatenate(v) for f, v in drifted_values.items()}
+    # A change detector fires on the drifted features soon after the shift.
+    for feature, delay, detector in (("income", 9, "adwin"), ("income", 12, "page_hinkley"),
+                                     ("_score", 25, "adwin")):
+        minute = DRIFT_AT + timedelta(minutes=delay)
+        detected = minute + timedelta(seconds=75)
+        fixture.tables["drift_events"].append({
+            "detected_at": _dt(detected), "detected_at_ms": int(detected.timestamp() * 1000),
+            "minute": _dt(minute), "feature": feature, "detector": detector,
+            "value": float(np.round(rng.uniform(0.3, 0.6), 3)), "model_version": "v1",
+            "event_id": f"{feature}-{detector}-{delay}",
+        })
     _add_checks(fixture, per_minute)
     _add_scores(fixture, rng, minutes)
     # A replay: the same rows again, later, in their own insert (their own parts).
@@ -282,15 +296,6 @@ def _add_scores(fixture: Fixture, rng: np.random.Generator, minutes: int) -> Non
 
 
 # --- schema and loading ------------------------------------------------------------------
-def migration_statements(database: str) -> Iterator[str]:
-    """The real migrations' statements, in order, for ``database``."""
-    for path in sorted(MIGRATIONS.glob("*.sql")):
-        text = path.read_text().replace("{database}", database)
-        for statement in re.split(r";\s*(?:\n|$)", text):
-            if re.sub(r"--[^\n]*", "", statement).strip():
-                yield statement.strip()
-
-
 def rows_in_insert_order(fixture: Fixture) -> Iterator[tuple[str, list[Row]]]:
     """(table, rows) batches: every table once, then the replayed rows again."""
     yield from fixture.tables.items()
@@ -302,18 +307,40 @@ def unique_ids(fixture: Fixture) -> int:
     return len({row["id"] for row in fixture.tables["scores"]})
 
 
+class ChdbExecutor:
+    """clickhouse-driver's ``execute`` on a chDB session, for the sink's migration runner."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def execute(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        if isinstance(params, list):  # INSERT ... (columns) VALUES with row tuples
+            columns = [c.strip() for c in query[query.index("(") + 1:query.index(")")]
+                       .split(",")]
+            body = "\n".join(json.dumps(dict(zip(columns, row, strict=True)), default=str)
+                             for row in params)
+            self.session.query(f"{query.rsplit('VALUES', 1)[0]} FORMAT JSONEachRow\n{body}")
+            return []
+        if params:
+            raise NotImplementedError("query parameters")
+        raw = self.session.query(query, "JSONCompact")
+        text = raw.data() if raw is not None else ""
+        return [tuple(row) for row in json.loads(text)["data"]] if text.strip() else []
+
+
 class ChdbDatabase:
-    """The migrations' schema in an in-process chDB session, loaded with the fixture."""
+    """The sink's migrations applied to an in-process chDB session, loaded with the fixture."""
 
     def __init__(self, fixture: Fixture, database: str = "scoring_test") -> None:
         from chdb import session
 
+        from consumers.clickhouse import apply_migrations
+
         self.database = database
         self.session = session.Session()
         self.session.query("SET session_timezone = 'UTC'")
-        self.session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
-        for statement in migration_statements(database):
-            self.session.query(statement)
+        self.session.query("SET output_format_json_quote_64bit_integers = 0")
+        apply_migrations(ChdbExecutor(self.session), database)
         for table, rows in rows_in_insert_order(fixture):
             body = "\n".join(json.dumps(row) for row in rows)
             self.session.query(f"INSERT INTO {database}.{table} FORMAT JSONEachRow\n{body}")
@@ -378,3 +405,29 @@ def to_series(result: Result) -> dict[str, tuple[list[datetime], list[float]]]:
             times.append(parse_time(row[time_index]))
             points.append(float(row[i]) if row[i] is not None else float("nan"))
     return series
+
+
+def in_database(sql: str, database: str) -> str:
+    """Point a dashboard query at another database than the production one."""
+    return re.sub(rf"\b{DATABASE}\.", f"{database}.", sql)
+
+
+def dashboard_context(dashboard: Mapping[str, Any], db: ChdbDatabase,
+                      choices: Mapping[str, Any] | None = None) -> QueryContext:
+    """Variables resolved like Grafana does on load: query variables run in order, a
+    multi-value variable with All starts at All, others at their first option, unless
+    ``choices`` picks a value."""
+    values: dict[str, Any] = {}
+    options: dict[str, list[str]] = {}
+    for var in dashboard["templating"]["list"]:
+        name = var["name"]
+        if var["type"] == "custom":
+            options[name] = [o["value"] for o in var["options"]]
+            default: Any = var["current"]["value"]
+        else:
+            ctx = QueryContext(START, END, INTERVAL_S, values, options)
+            result = db.query(in_database(expand(var["query"], ctx), db.database))
+            options[name] = [str(row[0]) for row in result.rows]
+            default = [ALL] if var["includeAll"] else options[name][0]
+        values[name] = (choices or {}).get(name, default)
+    return QueryContext(START, END, INTERVAL_S, values, options)

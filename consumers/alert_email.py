@@ -1,0 +1,117 @@
+"""The drift alert e-mail: a summary line, a table, one inline chart per drifted feature."""
+
+from __future__ import annotations
+
+import html
+import io
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+import numpy as np
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def histogram_png(feature: dict[str, Any]) -> bytes:
+    """Reference against current share per bin, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(feature["bin_labels"])
+    ref = np.asarray(feature["reference_counts"], dtype=float)
+    cur = np.asarray(feature["current_counts"], dtype=float)
+    ref = ref / ref.sum() if ref.sum() else ref
+    cur = cur / cur.sum() if cur.sum() else cur
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    ax.bar(x - 0.2, ref, width=0.4, label="reference (training)", color="#7f8c8d")
+    ax.bar(x + 0.2, cur, width=0.4, label="this period", color="#e74c3c")
+    ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("share of records")
+    ax.set_title(f"{feature['feature']}: PSI {_fmt(feature.get('psi'))}, "
+                 f"JS {_fmt(feature.get('js_distance'))}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def dashboard_link(alert: dict[str, Any]) -> str | None:
+    base = alert.get("grafana_url")
+    if not base:
+        return None
+    return (f"{base.rstrip('/')}/d/scorestream-drift-overview/drift-overview"
+            f"?from={alert['period_start']}Z&to={alert['period_end']}Z")
+
+
+def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> EmailMessage:
+    """A multipart message: plain text, and HTML with the charts as inline images."""
+    drifted = alert["drifted"]
+    names = ", ".join(f["feature"] for f in drifted)
+    day = alert["period_start"][:10] if alert["check_kind"] == "daily" else alert["period_start"]
+    summary = (f"Drift on {day}: {len(drifted)} of {alert['features_checked']} features "
+               f"drifted ({names}) over {alert['records']:,} records, model "
+               f"{alert['model_version']}.")
+    message = EmailMessage()
+    message["Subject"] = f"[scorestream] drift detected on {day}: {names}"
+    message["From"] = sender
+    message["To"] = recipients
+    message["Date"] = formatdate(usegmt=True)
+    # A stable Message-ID lets mail clients drop the copy of a rare re-delivery.
+    message["Message-ID"] = f"<{alert['alert_id'].replace(':', '.')}.{alert['model_version']}" \
+        "@scorestream>"
+    message["X-Scorestream-Alert-Id"] = alert["alert_id"]
+    link = dashboard_link(alert)
+
+    header = ["feature", "test", "statistic", "p (BH)", "PSI", "JS", "Wasserstein",
+              "mean ref → now", "missing ref → now"]
+    table_rows = [[
+        f["feature"], f["test"], _fmt(f["statistic"]), _fmt(f["p_adjusted"]), _fmt(f["psi"]),
+        _fmt(f["js_distance"]), _fmt(f.get("wasserstein")),
+        f"{_fmt(f.get('ref_mean'))} → {_fmt(f.get('cur_mean'))}",
+        f"{_fmt(f['ref_missing_rate'])} → {_fmt(f['cur_missing_rate'])}",
+    ] for f in drifted]
+
+    text = [summary, ""]
+    text += [" | ".join(header)] + [" | ".join(row) for row in table_rows]
+    for f in drifted:
+        text += ["", f"{f['feature']}: " + "; ".join(f.get("reasons", []))]
+    if link:
+        text += ["", f"Dashboard: {link}"]
+    message.set_content("\n".join(text))
+
+    cids = [make_msgid(domain="scorestream")[1:-1] for _ in drifted]
+    cells = "".join(f"<th style='text-align:left;padding:4px'>{html.escape(h)}</th>"
+                    for h in header)
+    body_rows = "".join(
+        "<tr>" + "".join(f"<td style='padding:4px'>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in table_rows
+    )
+    charts = "".join(
+        f"<h3>{html.escape(f['feature'])}</h3><p>{html.escape('; '.join(f.get('reasons', [])))}"
+        f"</p><img src='cid:{cid}' alt='{html.escape(f['feature'])} histogram'>"
+        for f, cid in zip(drifted, cids, strict=True)
+    )
+    link_html = f"<p><a href='{html.escape(link)}'>Open the drift dashboard</a></p>" if link else ""
+    message.add_alternative(
+        f"<html><body><p><b>{html.escape(summary)}</b></p>"
+        f"<table border='1' style='border-collapse:collapse'><tr>{cells}</tr>{body_rows}</table>"
+        f"{charts}{link_html}</body></html>",
+        subtype="html",
+    )
+    html_part = message.get_payload()[1]  # type: ignore[index]
+    for f, cid in zip(drifted, cids, strict=True):
+        html_part.add_related(histogram_png(f), maintype="image", subtype="png", cid=f"<{cid}>",
+                              filename=f"{f['feature']}.png")
+    return message

@@ -1,0 +1,172 @@
+"""Deliver ``drift.alerts`` by e-mail, once each, whatever fails in between.
+
+The consumer commits an alert's offset only after the e-mail went out and the delivery was
+recorded in ``alert_deliveries``; before sending, it looks there. So a crash replays an
+alert without sending it twice (except in the instant between the SMTP server's "250" and
+the record, where the stable Message-ID lets mail clients drop the copy), a second check of
+the same period sends nothing, and an SMTP outage only delays the e-mail: sending is
+retried with exponential backoff and jitter until the server takes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import smtplib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import orjson
+
+from consumers.alert_email import build_alert_email
+from consumers.clickhouse import Executor, check_identifier
+from scorestream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def send_email(message: EmailMessage, settings: Settings, timeout_s: float = 30.0) -> None:
+    """One attempt to hand ``message`` to the SMTP server of ``settings``."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout_s) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_user and settings.smtp_password is not None:
+            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+        smtp.send_message(message)
+
+
+def send_with_retry(message: EmailMessage, settings: Settings, *,
+                    max_backoff_s: float = 60.0, give_up_after_s: float | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> int:
+    """Send, retrying on any SMTP or network error; return the number of attempts."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            send_email(message, settings)
+            return attempt
+        except (OSError, smtplib.SMTPException) as exc:
+            if give_up_after_s is not None and time.monotonic() - started > give_up_after_s:
+                raise
+            delay = min(max_backoff_s, 0.5 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
+            log.warning("SMTP %s:%d refused the alert (%r); attempt %d, next in %.1f s",
+                        settings.smtp_host, settings.smtp_port, exc, attempt, delay)
+            sleep(delay)
+
+
+class DeliveryLog:
+    """The ``alert_deliveries`` table: which alerts were e-mailed."""
+
+    def __init__(self, client: Executor, database: str) -> None:
+        self.client = client
+        self.database = check_identifier(database)
+
+    def delivered(self, alert_id: str) -> bool:
+        rows = self.client.execute(
+            f"SELECT count() FROM {self.database}.alert_deliveries FINAL "  # noqa: S608
+            "WHERE alert_id = %(id)s", {"id": alert_id})
+        return int(rows[0][0]) > 0
+
+    def record(self, alert: dict[str, Any], message: EmailMessage) -> None:
+        self.client.execute(
+            f"INSERT INTO {self.database}.alert_deliveries "
+            "(alert_id, check_kind, period_start, delivered_at, message_id, recipients) VALUES",
+            [(alert["alert_id"], alert["check_kind"],
+              datetime.fromisoformat(alert["period_start"]),
+              datetime.now(UTC).replace(tzinfo=None, microsecond=0),
+              str(message["Message-ID"]), str(message["To"]))],
+        )
+
+
+def annotate_grafana(alert: dict[str, Any], settings: Settings) -> None:
+    """Write the alert as a Grafana annotation (best effort: the e-mail is what counts)."""
+    if not settings.grafana_url or settings.grafana_token is None:
+        return
+    try:
+        from grafana_client import GrafanaApi
+
+        api = GrafanaApi.from_url(settings.grafana_url,
+                                  credential=settings.grafana_token.get_secret_value())
+        start = datetime.fromisoformat(alert["period_start"]).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(alert["period_end"]).replace(tzinfo=UTC)
+        api.annotations.add_annotation(
+            time_from=int(start.timestamp() * 1000), time_to=int(end.timestamp() * 1000),
+            tags=["scorestream", "drift"],
+            text="Drift: " + ", ".join(f["feature"] for f in alert["drifted"]),
+        )
+    except Exception as exc:
+        log.warning("could not write the Grafana annotation: %r", exc)
+
+
+class AlertDelivery:
+    """Consumes ``drift.alerts``; e-mails each alert not yet delivered; then commits."""
+
+    def __init__(self, settings: Settings, client: Executor) -> None:
+        self.settings = settings
+        self.log = DeliveryLog(client, settings.clickhouse.database)
+
+    def deliver(self, alert: dict[str, Any]) -> bool:
+        """E-mail ``alert`` unless already delivered; True if it was sent now."""
+        if not alert.get("drifted") or self.log.delivered(alert["alert_id"]):
+            return False
+        message = build_alert_email(alert, self.settings.alert_email_from,
+                                    self.settings.alert_email_to)
+        attempts = send_with_retry(message, self.settings)
+        self.log.record(alert, message)
+        annotate_grafana(alert, self.settings)
+        log.info("alert %s e-mailed to %s after %d attempt(s)", alert["alert_id"],
+                 self.settings.alert_email_to, attempts)
+        return True
+
+    def run(self, *, until_idle_s: float | None = None,
+            stop: Callable[[], bool] = lambda: False) -> int:
+        """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``."""
+        from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+        consumer = KafkaConsumer(
+            self.settings.topics.drift_alerts,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=f"{self.settings.topic_prefix}scorestream-alerts",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=10, max_poll_interval_ms=24 * 3600 * 1000,
+        )
+        sent = 0
+        idle_since = time.monotonic()
+        try:
+            while not stop():
+                batches = consumer.poll(timeout_ms=1000)
+                if not batches:
+                    if until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                for tp, records in batches.items():
+                    for record in records:
+                        try:
+                            alert = orjson.loads(record.value)
+                        except orjson.JSONDecodeError:
+                            log.error("skipping undecodable alert at %s:%d", tp, record.offset)
+                        else:
+                            sent += self.deliver(alert)
+                        consumer.commit({TopicPartition(tp.topic, tp.partition):
+                                         OffsetAndMetadata(record.offset + 1, None, -1)})
+        finally:
+            consumer.close(autocommit=False)
+        return sent
+
+
+def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
+    """Produce one alert to ``drift.alerts``, keyed by its id (acks=all)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
+                             enable_idempotence=True, max_request_size=8 * 1024 * 1024)
+    try:
+        producer.send(settings.topics.drift_alerts, key=alert["alert_id"].encode(),
+                      value=orjson.dumps(alert)).get(timeout=30)
+    finally:
+        producer.close()

@@ -1,0 +1,281 @@
+"""The HTTP ingest bridge: JSON records in over HTTP, onto the ``records`` topic.
+
+Endpoints and status codes
+--------------------------
+``POST /v1/records`` (X-API-Key; body: one record object, or an array of 1..max_records)
+    Each record is validated with the worker's own validator; a record without ``id``
+    (or with ``"id": null``) gets a UUID4 first. The valid records are produced to
+    ``records`` (keyed by id, acks=all) and the invalid ones are listed with their errors;
+    one bad record never stops the others.
+
+    - **202** every record was produced: ``{"accepted": [{"index", "id"}], "rejected": []}``
+    - **207** some produced, some refused: same body, ``rejected`` lists
+      ``{"index", "id", "reason", "field", "message"}``. 207 rather than 202 so that a
+      client that only looks at the status still sees that not everything went in.
+    - **422** no record was valid (problem+json, ``errors`` as ``rejected`` above), or the
+      body is JSON but neither an object nor a non-empty array.
+``POST /v1/score`` (X-API-Key; body: one record object)
+    Publishes the record and waits for its score on ``scores``.
+
+    - **200** the ``scores`` message, unchanged: ``id, event_time, event_time_ms,
+      scored_at_ms, model_name, model_version, score, label, latency_ms, partition, offset``
+    - **409** a request for the same id is already waiting, or the worker refused the id
+      as a duplicate of one it has seen (``errors[0].reason == "duplicate_id"``)
+    - **422** the record is invalid (``errors``), or the body is not one object
+    - **504** no score within ``--score-timeout`` (the record *was* produced; its score
+      will still reach ``scores`` and the database)
+``GET /healthz``
+    **200** ``{"status": "ok"}`` while the process runs.
+``GET /readyz``
+    **200** when Kafka answers and the scores consumer is assigned (the schema is loaded
+    before the app exists), else **503** with ``Retry-After`` and ``checks``.
+``GET /metrics``
+    **200** Prometheus text format: requests by route, method and status; latency
+    histogram by route; records produced; records rejected by reason; errors by kind.
+``GET /openapi.json``
+    The OpenAPI 3.1 document, with the record's fields generated from the feature schema.
+
+Errors on every ``/v1`` route (``application/problem+json``, RFC 9457)
+    **400** body not JSON (or non-standard JSON such as ``NaN``) · **401** ``X-API-Key``
+    missing or wrong · **413** body over ``--max-body-bytes`` (refused before it is read
+    whole) or more than ``--max-records`` records · **415** ``Content-Type`` not
+    ``application/json`` · **503** Kafka unavailable, with ``Retry-After``; the request
+    may have been stored in part, so retry it whole (records keep their ids if the client
+    sends them, which makes a retry idempotent downstream) · **500** only for a bug, with
+    no details in the answer and the traceback in the log. Unknown paths give 404 and
+    wrong methods 405, as problems too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import FastAPI, Request, Security
+from starlette.responses import Response
+
+from producers.bridge.auth import ApiKeyAuth, api_key_scheme
+from producers.bridge.intake import (
+    Accepted,
+    ValidationBatcher,
+    Verdict,
+    parse_body,
+    records_of,
+    require_json,
+    to_payloads,
+)
+from producers.bridge.limits import BodyLimitMiddleware
+from producers.bridge.link import KafkaLink
+from producers.bridge.metrics import BridgeMetrics, MetricsMiddleware
+from producers.bridge.openapi import install_openapi
+from producers.bridge.options import BridgeOptions
+from producers.bridge.problems import (
+    DUPLICATE_ID,
+    INVALID_RECORD,
+    KAFKA_UNAVAILABLE,
+    SCORE_TIMEOUT,
+    CatchAllMiddleware,
+    ProblemError,
+    install_problem_handlers,
+)
+from producers.bridge.publisher import KafkaUnavailableError
+from producers.bridge.score_waiter import AlreadyWaitingError
+from scorestream.settings import Settings
+from streams.model.schema import FeatureSchema
+from streams.validation import RecordValidator, Rejection
+
+ApiKey = Annotated[str | None, Security(api_key_scheme)]
+
+READY_PROBE_TIMEOUT_S = 1.0
+
+
+def create_app(settings: Settings, options: BridgeOptions | None = None, *,
+               schema: FeatureSchema | None = None) -> FastAPI:
+    """Build the bridge for ``settings`` (Kafka, topics, keys, ``model_dir``).
+
+    Parameters
+    ----------
+    settings : Settings
+        Kafka address, topic prefix, ``INGEST_API_KEYS`` and the model directory whose
+        ``schema.json`` records are validated against.
+    options : BridgeOptions, optional
+        Limits and timeouts; defaults as in :class:`BridgeOptions`.
+    schema : FeatureSchema, optional
+        Use this schema instead of reading ``model_dir/schema.json``.
+
+    Raises
+    ------
+    SchemaError
+        If the schema cannot be read.
+    ValueError
+        If no API keys are configured and anonymous use is not allowed.
+    """
+    options = options or BridgeOptions()
+    schema = schema or FeatureSchema.load(settings.model_dir / "schema.json")
+    auth = ApiKeyAuth(settings.api_keys(), allow_anonymous=options.allow_anonymous)
+    batcher = ValidationBatcher(RecordValidator(schema, out_of_range=options.out_of_range,
+                                                max_record_bytes=options.max_record_bytes))
+    link = KafkaLink(settings, options)
+    metrics = BridgeMetrics()
+    unavailable_headers = {"Retry-After": str(options.retry_after_s)}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        link.start()
+        # Most starts find Kafka at once; being ready when the port opens helps clients.
+        await link.wait_connected(5.0)
+        try:
+            yield
+        finally:
+            await link.stop()
+
+    app = FastAPI(title="scorestream ingest bridge", version=_version(), lifespan=lifespan,
+                  description="JSON records in, onto the records topic; scores out.",
+                  redoc_url=None)
+    app.state.link = link
+    app.state.metrics = metrics
+
+    def count_rejections(verdict: Verdict) -> None:
+        for _, rejection in verdict.rejected:
+            metrics.records_rejected.labels(rejection.reason).inc()
+
+    async def publish(accepted: Sequence[Accepted]) -> None:
+        try:
+            await link.publisher.publish([(record.id.encode(), record.payload)
+                                          for record in accepted])
+        except KafkaUnavailableError as error:
+            metrics.errors.labels("kafka_unavailable").inc()
+            raise ProblemError(503, "Kafka is unavailable; retry the whole request later",
+                               type_=KAFKA_UNAVAILABLE, title="Kafka unavailable",
+                               headers=unavailable_headers) from error
+        metrics.records_produced.inc(len(accepted))
+
+    @app.post("/v1/records", status_code=202, tags=["ingest"],
+              summary="Validate records and produce the valid ones to the records topic")
+    async def post_records(request: Request, api_key: ApiKey) -> Response:
+        auth.require(api_key)
+        require_json(request.headers.get("content-type"))
+        records = records_of(parse_body(await request.body()), options.max_records)
+        verdict = await batcher.validate(to_payloads(records))
+        count_rejections(verdict)
+        rejected = [_record_error(index, rejection) for index, rejection in verdict.rejected]
+        if not verdict.accepted:
+            raise ProblemError(422, f"none of the {len(records)} records is valid",
+                               type_=INVALID_RECORD, title="Invalid record",
+                               extensions={"errors": rejected})
+        await publish(verdict.accepted)
+        accepted = [{"index": record.index, "id": record.id} for record in verdict.accepted]
+        return _json({"accepted": accepted, "rejected": rejected}, 207 if rejected else 202)
+
+    @app.post("/v1/score", tags=["ingest"],
+              summary="Score one record through the pipeline and return its score")
+    async def post_score(request: Request, api_key: ApiKey) -> Response:
+        auth.require(api_key)
+        require_json(request.headers.get("content-type"))
+        document = parse_body(await request.body())
+        if not isinstance(document, dict):
+            raise ProblemError(422, "send one record, a JSON object", type_=INVALID_RECORD,
+                               title="Invalid record")
+        verdict = await batcher.validate(to_payloads([document]))
+        count_rejections(verdict)
+        if verdict.rejected:
+            index, rejection = verdict.rejected[0]
+            raise ProblemError(422, rejection.message, type_=INVALID_RECORD,
+                               title="Invalid record",
+                               extensions={"errors": [_record_error(index, rejection)]})
+        record = verdict.accepted[0]
+        if not link.waiter.ready:
+            metrics.errors.labels("kafka_unavailable").inc()
+            raise ProblemError(503, "not connected to Kafka yet", type_=KAFKA_UNAVAILABLE,
+                               title="Kafka unavailable", headers=unavailable_headers)
+        try:
+            future = link.waiter.expect(record.id)
+        except AlreadyWaitingError:
+            raise ProblemError(409, f"a request for id {record.id!r} is already waiting",
+                               type_=DUPLICATE_ID, title="Duplicate id") from None
+        metrics.pending_scores.inc()
+        try:
+            await publish([record])
+            try:
+                async with asyncio.timeout(options.score_timeout_s):
+                    outcome = await future
+            except TimeoutError:
+                metrics.errors.labels("score_timeout").inc()
+                raise ProblemError(
+                    504, f"no score for {record.id!r} within {options.score_timeout_s:g} s; "
+                    "it was produced and will be scored", type_=SCORE_TIMEOUT,
+                    title="Score timeout", extensions={"id": record.id}) from None
+        finally:
+            link.waiter.forget(record.id)
+            metrics.pending_scores.dec()
+        if outcome.kind == "scored":
+            return Response(outcome.value, media_type="application/json")
+        raise _worker_refusal(record.id, outcome.value)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> Response:
+        return _json({"status": "ok"}, 200)
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka reachable, schema loaded")
+    async def readyz() -> Response:
+        checks = {
+            "schema": True,
+            "kafka": await link.publisher.reachable(READY_PROBE_TIMEOUT_S),
+            "scores_consumer": link.waiter.ready,
+        }
+        if all(checks.values()):
+            return _json({"status": "ready", "checks": checks}, 200)
+        raise ProblemError(503, "not ready: " + ", ".join(k for k, ok in checks.items() if not ok),
+                           type_=KAFKA_UNAVAILABLE, title="Not ready",
+                           headers=unavailable_headers, extensions={"checks": checks})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    install_problem_handlers(app)
+    install_openapi(app, schema, max_records=options.max_records,
+                    out_of_range=options.out_of_range)
+    # Added innermost first: the metrics see the limit's 413s and the catch-all's 500s.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
+    app.add_middleware(CatchAllMiddleware)
+    known_paths = frozenset(str(getattr(route, "path", "")) for route in app.routes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
+    return app
+
+
+def _json(body: Any, status: int) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _record_error(index: int, rejection: Rejection) -> dict[str, Any]:
+    return {"index": index, "id": rejection.id, "reason": rejection.reason,
+            "field": rejection.field, "message": rejection.message}
+
+
+def _worker_refusal(record_id: str, value: bytes) -> ProblemError:
+    """The answer when the worker put the record on ``records.rejected`` instead."""
+    try:
+        message = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        message = {}
+    reason = str(message.get("reason", "unknown"))
+    error = {"index": 0, "id": record_id, "reason": reason, "field": message.get("field"),
+             "message": str(message.get("message", "refused by the worker"))}
+    if reason == "duplicate_id":
+        return ProblemError(409, f"the worker has already seen id {record_id!r}",
+                            type_=DUPLICATE_ID, title="Duplicate id",
+                            extensions={"errors": [error]})
+    return ProblemError(422, error["message"], type_=INVALID_RECORD, title="Invalid record",
+                        extensions={"errors": [error]})
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("scorestream")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"

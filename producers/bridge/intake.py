@@ -1,0 +1,142 @@
+"""From a request body to validated records: parse, assign ids, validate in shared batches.
+
+Validation is :class:`streams.validation.RecordValidator`, the worker's own, so the
+bridge refuses exactly what the worker would refuse. Its cost is mostly per call (it
+builds a column frame), not per record, so :class:`ValidationBatcher` validates the records
+of all requests that arrive together in one call: under load a single-record request
+pays a share of one call instead of a whole one, and when idle nothing waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from producers.bridge.problems import ProblemError
+from streams.model.schema import ID_COLUMN
+from streams.validation import RecordValidator, Rejection
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A valid record: its index in the request, its id and the bytes to produce."""
+
+    index: int
+    id: str
+    payload: bytes
+
+
+@dataclass
+class Verdict:
+    """The outcome of validating one request's records."""
+
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
+
+
+def require_json(content_type: str | None) -> None:
+    """Raise 415 unless the media type is ``application/json`` (parameters allowed)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE:
+        shown = media_type or "none"
+        raise ProblemError(415, f"send {JSON_MEDIA_TYPE}, not {shown}",
+                           headers={"Accept-Post": JSON_MEDIA_TYPE})
+
+
+def parse_body(body: bytes) -> Any:
+    """Decode a JSON body; 400 when it is not JSON.
+
+    Only standard JSON is accepted: ``NaN`` or ``Infinity`` would have to be re-encoded
+    before producing, and orjson would turn them into ``null``, a silent change of data.
+    """
+    if not body:
+        raise ProblemError(400, "the request body is empty; send a JSON record")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ProblemError(400, f"the request body is not valid JSON: {error}") from error
+
+
+def records_of(document: Any, max_records: int) -> list[Any]:
+    """The records of a ``POST /v1/records`` body: one object, or an array of them."""
+    if isinstance(document, dict):
+        return [document]
+    if not isinstance(document, list):
+        raise ProblemError(422, "the body must be a JSON object (one record) or an array of them")
+    if not document:
+        raise ProblemError(422, "the array of records is empty")
+    if len(document) > max_records:
+        raise ProblemError(413, f"{len(document)} records in one request; at most {max_records}")
+    return document
+
+
+def to_payloads(records: list[Any]) -> list[bytes]:
+    """Serialise records for the validator and Kafka, giving id-less objects a UUID4.
+
+    An ``id`` that is absent or ``null`` is assigned; any other id is left for the
+    validator to judge. Non-objects pass through and are refused by the validator.
+    """
+    dumps = orjson.dumps
+    payloads = []
+    for record in records:
+        if type(record) is dict and record.get(ID_COLUMN) is None:
+            record[ID_COLUMN] = str(uuid.uuid4())
+        payloads.append(dumps(record))
+    return payloads
+
+
+class ValidationBatcher:
+    """Validate the payloads of concurrent requests together, in one validator call.
+
+    A request's payloads are queued and a flush is scheduled for the next turn of the
+    event loop; every request queued before it runs shares it. No timer: batches form
+    only from requests that are already there, so latency never grows to fill a batch.
+    """
+
+    def __init__(self, validator: RecordValidator) -> None:
+        self.validator = validator
+        self._queue: list[tuple[list[bytes], asyncio.Future[Verdict]]] = []
+
+    async def validate(self, payloads: list[bytes]) -> Verdict:
+        """Validate ``payloads``; positions in the verdict are indices into it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Verdict] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((payloads, future))
+        return await future
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        starts: list[int] = []
+        payloads: list[bytes] = []
+        for request_payloads, _ in queue:
+            starts.append(len(payloads))
+            payloads.extend(request_payloads)
+        verdicts = [Verdict() for _ in queue]
+        try:
+            now_ms = int(time.time() * 1000)
+            batch = self.validator.validate_batch(payloads, [now_ms] * len(payloads))
+        except Exception as error:  # a validator bug: fail these requests, not the loop
+            for _, future in queue:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for record_id, position in zip(batch.ids, batch.positions, strict=True):
+            request = bisect_right(starts, position) - 1
+            verdicts[request].accepted.append(
+                Accepted(position - starts[request], record_id, payloads[position]))
+        for position, rejection in batch.rejections:
+            request = bisect_right(starts, position) - 1
+            verdicts[request].rejected.append((position - starts[request], rejection))
+        for verdict, (_, future) in zip(verdicts, queue, strict=True):
+            if not future.done():  # the client may have gone away meanwhile
+                future.set_result(verdict)

@@ -1,0 +1,241 @@
+"""The OpenAPI document: the record's fields and types come from the model's feature schema.
+
+:func:`record_model` turns a :class:`FeatureSchema` into a pydantic model with
+:func:`pydantic.create_model`; it exists only to describe the API (the request itself is
+checked by the worker's validator, which can say more than JSON Schema, for example which
+ISO-8601 strings are times). The JSON Schema is therefore as strict as the validator where
+it can be (types, nullability, bounds, unknown fields) and looser where it cannot.
+
+The handlers read raw bodies (to answer 400/413/415 themselves), so FastAPI cannot infer
+request bodies and error responses; :func:`install_openapi` writes them in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import models_json_schema
+
+from producers.bridge.problems import PROBLEM_MEDIA_TYPE
+from streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema, FeatureSpec
+from streams.validation import MAX_EVENT_TIME_MS, MAX_ID_LENGTH, MIN_EVENT_TIME_MS
+
+REF = "#/components/schemas/{model}"
+
+
+class RecordError(BaseModel):
+    """Why one record of a request was refused."""
+
+    index: int = Field(description="Position of the record in the request (0 for one record)")
+    id: str | None = Field(description="The record's id, when it had a valid one")
+    reason: str = Field(description="Machine-readable reason, e.g. wrong_type, out_of_range")
+    field: str | None = Field(description="The offending field, when there is one")
+    message: str
+
+
+class AcceptedRecord(BaseModel):
+    """A record produced to the records topic."""
+
+    index: int = Field(description="Position of the record in the request")
+    id: str = Field(description="The record's id, assigned by the bridge when absent")
+
+
+class RecordsResponse(BaseModel):
+    """Outcome of POST /v1/records: the produced records, and the refused ones."""
+
+    accepted: list[AcceptedRecord]
+    rejected: list[RecordError]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="Problem type URI; about:blank means see the status")
+    title: str
+    status: int
+    detail: str
+    errors: list[Any] | None = Field(
+        default=None, description="Per-record errors (422), or request errors")
+
+
+class Score(BaseModel):
+    """A scores message: what the worker computed for one record."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    event_time: str
+    event_time_ms: int
+    scored_at_ms: int
+    model_name: str
+    model_version: str
+    score: float = Field(description="Positive-class probability")
+    label: Any = Field(description="Predicted class label (threshold 0.5)")
+    latency_ms: int
+    partition: int
+    offset: int
+
+
+class Health(BaseModel):
+    """Liveness: the process answers."""
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Readiness: Kafka answers and the schema is loaded."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
+
+
+def record_model(schema: FeatureSchema, *, out_of_range: str = "reject") -> type[BaseModel]:
+    """A pydantic model of an input record for ``schema`` (for the OpenAPI document).
+
+    Fields get internal names and the record's names as aliases, so that any feature
+    name (``schema``, ``model_config``, ``my-field``) is possible.
+    """
+    fields: dict[str, Any] = {
+        "field_id": (
+            Annotated[str | None, Field(min_length=1, max_length=MAX_ID_LENGTH)],
+            Field(default=None, alias=ID_COLUMN,
+                  description="Unique record id; the bridge assigns a UUID4 when absent"),
+        ),
+        "field_event_time": (
+            str | Annotated[int, Field(ge=MIN_EVENT_TIME_MS, lt=MAX_EVENT_TIME_MS)] | None,
+            Field(default=None, alias=EVENT_TIME_COLUMN,
+                  description="ISO-8601 time (naive means UTC) or epoch milliseconds; "
+                  "default: time of ingest"),
+        ),
+    }
+    bounded = out_of_range == "reject"
+    for number, spec in enumerate(schema.features):
+        fields[f"feature_{number}"] = _feature_field(spec, bounded)
+    if schema.target is not None:
+        fields["target"] = (Any, Field(default=None, alias=schema.target,
+                                       description="The label; accepted and ignored"))
+    model: type[BaseModel] = create_model(
+        "Record",
+        __config__=ConfigDict(extra="forbid", populate_by_name=True),
+        __doc__="An input record: id, event time and the model's features.",
+        **fields,
+    )
+    return model
+
+
+def _feature_field(spec: FeatureSpec, bounded: bool) -> tuple[Any, Any]:
+    constraints: dict[str, Any] = {}
+    if spec.kind == "numeric" and spec.dtype != "bool" and bounded:
+        if spec.allowed_min is not None:
+            constraints["ge"] = spec.allowed_min
+        if spec.allowed_max is not None:
+            constraints["le"] = spec.allowed_max
+    python_type: Any = {"float": float, "int": int, "bool": bool, "string": str}[spec.dtype]
+    # Strict: JSON Schema must not call "5" a number or true an integer.
+    annotated: Any = Annotated[python_type, Field(strict=True, **constraints)]
+    description = f"{spec.kind} feature ({spec.dtype})"
+    extra: dict[str, Any] = {}
+    if spec.categories:
+        description += "; unknown categories are accepted"
+        extra["examples"] = spec.categories[:20]
+    if spec.nullable:
+        return (annotated | None, Field(default=None, alias=spec.name,
+                                        description=description + "; null when unknown",
+                                        **extra))
+    return (annotated, Field(alias=spec.name, description=description, **extra))
+
+
+def _json(schema_name: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}}}
+
+
+def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
+    }
+    if retry_after:
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                               "schema": {"type": "integer"}}}
+    return response
+
+
+def _common_problems() -> dict[str, Any]:
+    return {
+        "400": _problem("The body is not JSON"),
+        "401": _problem("X-API-Key missing or wrong"),
+        "413": _problem("Body over the size limit, or too many records"),
+        "415": _problem("Content-Type is not application/json"),
+        "503": _problem("Kafka is unavailable; retry after Retry-After seconds",
+                        retry_after=True),
+        "default": _problem("Unexpected error (500, without details; logged)"),
+    }
+
+
+def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
+    one = {"$ref": REF.format(model="Record")}
+    many = {"type": "array", "items": one, "minItems": 1, "maxItems": max_records}
+    return {
+        ("/v1/records", "post"): {
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"anyOf": [one, many]}}}},
+            "responses": {
+                "202": _json("RecordsResponse", "Every record was produced"),
+                "207": _json("RecordsResponse",
+                             "Some records were produced, some refused (see rejected)"),
+                **_common_problems(),
+                "422": _problem("No record was valid; errors lists why, per record"),
+            },
+        },
+        ("/v1/score", "post"): {
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": one}}},
+            "responses": {
+                "200": _json("Score", "The record's score, as on the scores topic"),
+                **_common_problems(),
+                "409": _problem("A request for this id is already waiting, or the worker "
+                                "has seen this id before"),
+                "422": _problem("The record is invalid; errors says why"),
+                "504": _problem("No score within the score timeout"),
+            },
+        },
+        ("/healthz", "get"): {"responses": {"200": _json("Health", "The process is alive")}},
+        ("/readyz", "get"): {"responses": {
+            "200": _json("Readiness", "Kafka reachable and schema loaded"),
+            "503": _problem("Not ready: Kafka is unreachable", retry_after=True)}},
+        ("/metrics", "get"): {"responses": {"200": {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}}},
+    }
+
+
+def install_openapi(app: FastAPI, schema: FeatureSchema, *, max_records: int,
+                    out_of_range: str) -> None:
+    """Replace ``app.openapi`` with one that documents bodies and problems exactly."""
+    record = record_model(schema, out_of_range=out_of_range)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        models: list[type[BaseModel]] = [record, RecordsResponse, Problem, Score, Health,
+                                         Readiness]
+        _, definitions = models_json_schema([(model, "validation") for model in models],
+                                            ref_template=REF)
+        components = document.setdefault("components", {})
+        components.setdefault("schemas", {}).update(definitions.get("$defs", {}))
+        for (path, method), spec in _operations(max_records).items():
+            operation = document["paths"][path][method]
+            operation.pop("requestBody", None)
+            operation.update(spec)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,259 @@
+"""The drift check: sum a period's bins from ClickHouse, test every feature, keep the verdict.
+
+A check costs the same whatever the traffic: it reads ``features x minutes`` partial rows
+(summed in ClickHouse with ``sumForEach``), never the records. The daily check writes one
+``drift_checks`` row per feature and, when a feature drifted, publishes one alert to
+``drift.alerts``; the alert consumer (:mod:`consumers.alerts`) e-mails it once. Rolling
+checks (last hour, last 24 hours) write rows for the dashboards and never alert.
+
+The model's score (``_score``) is checked and stored like a feature but is left out of the
+Benjamini-Hochberg family and of the alert: it moves whenever an input moves, so flagging it
+would name two culprits for one cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from consumers.clickhouse import Executor, check_identifier
+from streams.drift.decision import DriftThresholds, FeatureDecision, decide
+from streams.drift.profile import SCORE_FEATURE, ReferenceProfile
+from streams.drift.statistics import FeatureDrift, compare
+from streams.model.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+DAILY = "daily"
+ROLLING = {"rolling_1h": timedelta(hours=1), "rolling_24h": timedelta(hours=24)}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open time range ``[start, end)`` in UTC, with the kind of check over it."""
+
+    kind: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def day(cls, day: date) -> Period:
+        start = datetime(day.year, day.month, day.day)
+        return cls(DAILY, start, start + timedelta(days=1))
+
+    @classmethod
+    def rolling(cls, kind: str, now: datetime) -> Period:
+        end = now.replace(second=0, microsecond=0, tzinfo=None)
+        return cls(kind, end - ROLLING[kind], end)
+
+    @property
+    def alert_id(self) -> str:
+        return f"{self.kind}:{self.start:%Y-%m-%dT%H:%M}"
+
+
+@dataclass(frozen=True)
+class PeriodCounts:
+    """A feature's bins and moments summed over a period."""
+
+    counts: np.ndarray
+    count: int
+    missing: int
+    total: float
+    total_sq: float
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check."""
+
+    period: Period
+    model_version: str
+    decisions: list[FeatureDecision]
+    score: FeatureDecision | None
+    rows: list[dict[str, Any]]
+
+    @property
+    def drifted(self) -> list[FeatureDecision]:
+        return [d for d in self.decisions if d.level == "drift"]
+
+    @property
+    def records(self) -> int:
+        return max((row["n_current"] for row in self.rows), default=0)
+
+
+def read_period_counts(client: Executor, database: str, period: Period,
+                       model_version: str) -> dict[str, PeriodCounts]:
+    """Sum the partial ``drift_stats`` rows of ``period`` per feature (parameters only)."""
+    db = check_identifier(database)
+    rows = client.execute(
+        f"SELECT feature, sumForEach(counts), sum(count), sum(missing), sum(sum), sum(sumsq) "  # noqa: S608
+        f"FROM {db}.drift_stats FINAL "
+        "WHERE minute >= %(start)s AND minute < %(end)s AND model_version = %(version)s "
+        "GROUP BY feature",
+        {"start": period.start, "end": period.end, "version": model_version},
+    )
+    return {
+        feature: PeriodCounts(np.asarray(counts, dtype=np.int64), int(count), int(missing),
+                              float(total), float(total_sq))
+        for feature, counts, count, missing, total, total_sq in rows
+    }
+
+
+def evaluate(profile: ReferenceProfile, counts: dict[str, PeriodCounts],
+             thresholds: DriftThresholds) -> tuple[list[FeatureDecision], FeatureDecision | None]:
+    """Statistics and verdicts: the features as one family, the score on its own."""
+    results: list[FeatureDrift] = []
+    score: FeatureDrift | None = None
+    for name in profile.names:
+        feature = profile[name]
+        current = counts.get(name)
+        if current is None:
+            current = PeriodCounts(np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0)
+        drift = compare(feature, current.counts, value_sum=current.total,
+                        value_sumsq=current.total_sq)
+        if name == SCORE_FEATURE:
+            score = drift
+        else:
+            results.append(drift)
+    decisions = decide(results, thresholds)
+    score_decision = decide([score], thresholds)[0] if score is not None else None
+    return decisions, score_decision
+
+
+def _finite(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) else float("nan")
+
+
+def check_rows(period: Period, model_version: str, profile: ReferenceProfile,
+               decisions: list[FeatureDecision], counts: dict[str, PeriodCounts],
+               checked_at: datetime) -> list[dict[str, Any]]:
+    """One ``drift_checks`` row per decision."""
+    rows = []
+    for decision in decisions:
+        drift = decision.drift
+        assert drift is not None
+        feature = profile[decision.feature]
+        current = counts.get(decision.feature)
+        rows.append({
+            "check_kind": period.kind,
+            "period_start": period.start,
+            "period_end": period.end,
+            "checked_at": checked_at,
+            "feature": decision.feature,
+            "kind": drift.kind,
+            "model_version": model_version,
+            "n_reference": int(drift.ref_count),
+            "n_current": int(drift.cur_count),
+            "test": drift.test,
+            "statistic": _finite(drift.statistic),
+            "p_value": _finite(drift.pvalue),
+            "p_adjusted": _finite(decision.qvalue),
+            "psi": _finite(drift.psi),
+            "js_distance": _finite(drift.js),
+            "wasserstein": _finite(drift.wasserstein),
+            "ref_mean": _finite(drift.ref_mean),
+            "cur_mean": _finite(drift.cur_mean),
+            "ref_missing_rate": _finite(drift.ref_missing_rate),
+            "cur_missing_rate": _finite(drift.cur_missing_rate),
+            "level": decision.level,
+            "drifted": int(decision.level == "drift"),
+            "reference_counts": [int(v) for v in feature.reference_counts],
+            "current_counts": [int(v) for v in current.counts] if current is not None
+            else [0] * feature.n_bins,
+            "bin_labels": list(feature.labels()),
+        })
+    return rows
+
+
+CHECK_COLUMNS = (
+    "check_kind", "period_start", "period_end", "checked_at", "feature", "kind",
+    "model_version", "n_reference", "n_current", "test", "statistic", "p_value", "p_adjusted",
+    "psi", "js_distance", "wasserstein", "ref_mean", "cur_mean", "ref_missing_rate",
+    "cur_missing_rate", "level", "drifted", "reference_counts", "current_counts", "bin_labels",
+)
+
+
+def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> None:
+    db = check_identifier(database)
+    client.execute(
+        f"INSERT INTO {db}.drift_checks ({', '.join(CHECK_COLUMNS)}) VALUES",  # noqa: S608
+        [tuple(row[c] for c in CHECK_COLUMNS) for row in rows],
+    )
+
+
+class DriftChecker:
+    """Runs checks of one model against the bins in one ClickHouse database."""
+
+    def __init__(self, client: Executor, database: str, model: LoadedModel,
+                 thresholds: DriftThresholds | None = None) -> None:
+        self.client = client
+        self.database = check_identifier(database)
+        self.model = model
+        self.thresholds = thresholds or DriftThresholds()
+
+    def run(self, period: Period, now: datetime | None = None) -> CheckResult:
+        checked_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+        counts = read_period_counts(self.client, self.database, period, self.model.version)
+        decisions, score = evaluate(self.model.profile, counts, self.thresholds)
+        everything = decisions + ([score] if score is not None else [])
+        rows = check_rows(period, self.model.version, self.model.profile, everything, counts,
+                          checked_at)
+        write_rows(self.client, self.database, rows)
+        result = CheckResult(period, self.model.version, decisions, score, rows)
+        log.info("%s check %s: %d records, %d features drifted (%s)", period.kind,
+                 period.start.isoformat(), result.records, len(result.drifted),
+                 ", ".join(d.feature for d in result.drifted) or "none")
+        return result
+
+    def checked_days(self, since: date) -> set[date]:
+        """Days with a daily check already stored, from ``since`` on."""
+        rows = self.client.execute(
+            f"SELECT DISTINCT toDate(period_start) FROM {self.database}.drift_checks FINAL "  # noqa: S608
+            "WHERE check_kind = %(kind)s AND period_start >= %(since)s "
+            "AND model_version = %(version)s",
+            {"kind": DAILY, "since": datetime(since.year, since.month, since.day),
+             "version": self.model.version},
+        )
+        return {row[0] for row in rows}
+
+    def days_with_data(self, since: date, until: date) -> set[date]:
+        rows = self.client.execute(
+            f"SELECT DISTINCT toDate(minute) FROM {self.database}.drift_stats "  # noqa: S608
+            "WHERE minute >= %(since)s AND minute < %(until)s",
+            {"since": datetime(since.year, since.month, since.day),
+             "until": datetime(until.year, until.month, until.day)},
+        )
+        return {row[0] for row in rows}
+
+    def missed_days(self, today: date, lookback_days: int = 7) -> list[date]:
+        """Complete days with data but no daily check: periods missed while down."""
+        since = today - timedelta(days=lookback_days)
+        return sorted(self.days_with_data(since, today) - self.checked_days(since))
+
+
+def alert_message(result: CheckResult, grafana_url: str | None) -> dict[str, Any]:
+    """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query."""
+    drifted = {d.feature for d in result.drifted}
+    return {
+        "alert_id": result.period.alert_id,
+        "check_kind": result.period.kind,
+        "period_start": result.period.start.isoformat(),
+        "period_end": result.period.end.isoformat(),
+        "model_version": result.model_version,
+        "records": result.records,
+        "features_checked": len(result.decisions),
+        "grafana_url": grafana_url,
+        "drifted": [
+            {**{key: (None if isinstance(value, float) and math.isnan(value) else value)
+                for key, value in row.items()
+                if key not in ("period_start", "period_end", "checked_at")},
+             "reasons": next(list(d.reasons) for d in result.drifted
+                             if d.feature == row["feature"])}
+            for row in result.rows if row["feature"] in drifted
+        ],
+    }

@@ -1,0 +1,104 @@
+"""Running drift checks: once for a day, or on a schedule by exactly one process.
+
+``scorestream drift-check`` runs :func:`check_day` (then delivers the alert);
+``scorestream drift-check --schedule`` runs :class:`DriftCheckScheduler`: the daily check
+at each time of ``DRIFT_CHECK_SCHEDULE`` (cron, UTC), catching up days missed while it was
+down, rolling checks every few minutes, and the alert delivery loop. Run ONE scheduler per
+deployment (the compose file has one replica); the alternative is the worker's Faust
+crontab (``scorestream worker --drift-check-crontab``), which runs on the group leader only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+from consumers.alerts import AlertDelivery, DeliveryLog, publish_alert
+from consumers.clickhouse import Executor, apply_migrations, make_client
+from scorestream.settings import Settings
+from scorestream.topics import ensure_topics
+from streams.drift_check import ROLLING, CheckResult, DriftChecker, Period, alert_message
+from streams.model.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+def yesterday(now: datetime | None = None) -> date:
+    return ((now or datetime.now(UTC)) - timedelta(days=1)).date()
+
+
+def connect(settings: Settings) -> Executor:
+    """A client with the schema in place (the check may run before any sink did)."""
+    client = make_client(settings.clickhouse)
+    apply_migrations(client, settings.clickhouse.database)
+    return client
+
+
+def check_day(settings: Settings, model: LoadedModel, day: date,
+              client: Executor | None = None) -> CheckResult:
+    """Check ``day``; publish its alert if a feature drifted and none was delivered yet."""
+    client = client or connect(settings)
+    result = DriftChecker(client, settings.clickhouse.database, model).run(Period.day(day))
+    if result.drifted:
+        if DeliveryLog(client, settings.clickhouse.database).delivered(result.period.alert_id):
+            log.info("alert %s was already delivered; not sending it again",
+                     result.period.alert_id)
+        else:
+            ensure_topics(settings, [settings.topics.drift_alerts])
+            publish_alert(settings, alert_message(result, settings.grafana_url))
+    return result
+
+
+class DriftCheckScheduler:
+    """The daily check on a cron schedule, rolling checks, and alert delivery."""
+
+    def __init__(self, settings: Settings, model: LoadedModel, *, rolling_every_s: float = 300,
+                 catch_up_days: int = 7) -> None:
+        self.settings = settings
+        self.model = model
+        self.rolling_every_s = rolling_every_s
+        self.catch_up_days = catch_up_days
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        from croniter import croniter
+
+        client = connect(self.settings)
+        checker = DriftChecker(client, self.settings.clickhouse.database, self.model)
+        ensure_topics(self.settings, [self.settings.topics.drift_alerts])
+        delivery = threading.Thread(
+            target=AlertDelivery(self.settings, make_client(self.settings.clickhouse)).run,
+            kwargs={"stop": self.stopping.is_set}, name="alert-delivery", daemon=True)
+        delivery.start()
+        schedule = croniter(self.settings.drift_check_schedule, datetime.now(UTC))
+        next_daily: datetime = schedule.get_next(datetime)
+        self._catch_up(checker, client)
+        next_rolling = datetime.now(UTC)
+        while not self.stopping.is_set():
+            now = datetime.now(UTC)
+            if now >= next_daily:
+                check_day(self.settings, self.model, yesterday(now), client)
+                self._catch_up(checker, client)
+                next_daily = schedule.get_next(datetime)
+            if now >= next_rolling:
+                for kind in ROLLING:
+                    checker.run(Period.rolling(kind, now))
+                next_rolling = now + timedelta(seconds=self.rolling_every_s)
+            wake = min(next_daily, next_rolling)
+            self.stopping.wait(max(0.5, (wake - datetime.now(UTC)).total_seconds()))
+        delivery.join(timeout=10)
+
+    def _catch_up(self, checker: DriftChecker, client: Executor) -> None:
+        today = datetime.now(UTC).date()
+        for day in checker.missed_days(today, self.catch_up_days):
+            log.info("catching up the daily check of %s, missed while down", day)
+            check_day(self.settings, self.model, day, client)
+
+
+def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:
+    """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed."""
+    return AlertDelivery(settings, make_client(settings.clickhouse)).run(until_idle_s=idle_s)
