@@ -485,7 +485,7 @@ def drift_overview() -> dict[str, Any]:
         FROM {{db}}.drift_checks FINAL
         WHERE {LATEST_DAILY}
         ORDER BY flagged DESC, psi DESC, feature
-    """), width=24, height=9, overrides=[
+    """), width=24, height=7, overrides=[
         _link_to_feature("feature"),
         _value_colours("level", {"ok": "green", "warning": "orange", "drift": "red"}),
         _colour_cells("psi", PSI_THRESHOLDS),

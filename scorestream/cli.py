@@ -109,9 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # The Kafka clients narrate every connection at INFO; their warnings are what matter.
+    # The Kafka clients narrate every connection at INFO and warn about slow event-loop
+    # turns and missing metadata while topics are created; errors are what matter.
     for chatty in ("kafka", "aiokafka"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+        logging.getLogger(chatty).setLevel(logging.WARNING if args.verbose else logging.ERROR)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -208,6 +208,27 @@ def register_drift_check(sub: SubParsers) -> None:  # type: ignore[valid-type]
     parser.set_defaults(handler=cmd_drift_check)
 
 
+# --- demo ----------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scorestream.demo import DemoOptions, main_demo
+
+    return main_demo(DemoOptions(records_per_day=args.records_per_day, drift=args.drift,
+                                 model_dir=args.model_dir))
+
+
+def register_demo(sub: SubParsers) -> None:  # type: ignore[valid-type]
+    parser = sub.add_parser(  # type: ignore[attr-defined]
+        "demo", help="the whole system on the local stack, ending with a drift e-mail",
+        description="Starts the local stack, trains the demo model, runs a worker and a sink, "
+        "produces two days of records (the second drifted), checks both days and prints the "
+        "path of the alert e-mail the local SMTP server caught.",
+    )
+    parser.add_argument("--records-per-day", type=int, default=20_000)
+    parser.add_argument("--drift", default="income=shift:0.6", help="drift of the second day")
+    parser.add_argument("--model-dir", type=Path, default=Path("models/demo"))
+    parser.set_defaults(handler=cmd_demo)
+
+
 def _external_registrations() -> list[Registration]:
     from consumers.cli import register_sink
 
@@ -220,7 +241,8 @@ def _external_registrations() -> list[Registration]:
 
 
 REGISTRATIONS: list[Registration] = [register_train, register_worker, register_produce,
-                                     register_drift_check, *_external_registrations()]
+                                     register_drift_check, register_demo,
+                                     *_external_registrations()]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use the scorestream command")

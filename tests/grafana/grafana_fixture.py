@@ -34,14 +34,14 @@ END = START + timedelta(hours=36)
 DRIFT_AT = START + timedelta(hours=6)
 ROLLOUT_AT = START + timedelta(hours=20)  # model v2 takes over from v1 over two hours
 INTERVAL_S = 1800  # what Grafana would pick for 36 h on a wide panel, give or take
-SCORES_PER_MINUTE = 3
+SCORES_PER_MINUTE = 12
 STATS_PER_MINUTE = 20
 N_BINS = 10
 
 NUMERIC = ("age", "income", "credit_score", "_score")
 CATEGORICAL = {"region": ("north", "south", "east", "west")}
 FEATURES = (*NUMERIC, *CATEGORICAL)
-MISSING_RATE = {"credit_score": 0.04}
+MISSING_RATE = {"credit_score": 0.04, "income": 0.01}
 REASONS = ("missing_field", "out_of_range", "invalid_json", "type_error")
 
 Row = dict[str, Any]
@@ -61,7 +61,9 @@ def _draw(rng: np.random.Generator, feature: str, n: int, drifted: bool) -> np.n
         categories = CATEGORICAL[feature]
         weights = [0.3, 0.3, 0.2, 0.2]
         values = rng.choice(len(categories), n, p=weights).astype(float)
-    missing = rng.random(n) < MISSING_RATE.get(feature, 0.0)
+    # After the shift, income is also missing more often (a broken upstream form field).
+    rate = MISSING_RATE.get(feature, 0.0) * (3 if drifted and feature == "income" else 1)
+    missing = rng.random(n) < rate
     values[missing] = np.nan
     return values
 
