@@ -26,18 +26,25 @@ from scorestream.topics import ensure_topics
 
 def _fill(settings: Settings, n: int, seed: int, rate: float | None = None) -> None:
     producer = RecordProducer(settings, rate=rate)
-    producer.send_all(synthetic_chunks(n, seed=seed, chunk_size=5000, drift=None, drift_from=0,
-                                       start="2026-05-01T00:00:00"))
+    producer.send_all(
+        synthetic_chunks(
+            n, seed=seed, chunk_size=5000, drift=None, drift_from=0, start="2026-05-01T00:00:00"
+        )
+    )
     producer.close()
 
 
 def _read_scores(settings: Settings, n: int, timeout_s: float) -> list[dict]:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(settings.topics.scores,
-                             bootstrap_servers=settings.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             group_id=None, fetch_max_bytes=64 * 1024 * 1024)
+    consumer = KafkaConsumer(
+        settings.topics.scores,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
     out: list[dict] = []
     seen: set[str] = set()
     deadline = time.monotonic() + timeout_s
@@ -57,8 +64,19 @@ def throughput(model_dir: Path, n: int, batch_size: int, workdir: Path) -> tuple
     settings = bench_settings(f"pipe{batch_size}")
     ensure_topics(settings)
     _fill(settings, n, seed=batch_size)
-    worker = cli(["worker", "--model-dir", str(model_dir), "--batch-size", str(batch_size),
-                  "--batch-within", "0.05"], settings, workdir / f"worker-{batch_size}.log")
+    worker = cli(
+        [
+            "worker",
+            "--model-dir",
+            str(model_dir),
+            "--batch-size",
+            str(batch_size),
+            "--batch-within",
+            "0.05",
+        ],
+        settings,
+        workdir / f"worker-{batch_size}.log",
+    )
     try:
         scores = _read_scores(settings, n, timeout_s=600)
     finally:
@@ -72,8 +90,11 @@ def throughput(model_dir: Path, n: int, batch_size: int, workdir: Path) -> tuple
 def latency(model_dir: Path, rate: float, seconds: float, workdir: Path) -> dict[str, float]:
     settings = bench_settings("latency")
     ensure_topics(settings)
-    worker = cli(["worker", "--model-dir", str(model_dir), "--batch-within", "0.02"], settings,
-                 workdir / "worker-latency.log")
+    worker = cli(
+        ["worker", "--model-dir", str(model_dir), "--batch-within", "0.02"],
+        settings,
+        workdir / "worker-latency.log",
+    )
     try:
         _fill(settings, 200, seed=99)  # warm-up: the group has joined once these are scored
         _read_scores(settings, 200, timeout_s=120)
@@ -84,8 +105,11 @@ def latency(model_dir: Path, rate: float, seconds: float, workdir: Path) -> dict
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
     latencies = [float(s["latency_ms"]) for s in scores if s["id"].startswith("syn-98-")]
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-            "n": float(len(latencies))}
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "n": float(len(latencies)),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,12 +126,17 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         "Scoring worker: records → scores (one worker, 4 partitions, same broker, same run)",
         ["agent", "records", "records/s", "ratio"],
-        [["batched (take 2000)", n_batched, f"{batched:,.0f}", f"{batched / single:,.1f}×"],
-         ["per-record (take 1)", n_single, f"{single:,.0f}", "1.0×"]],
+        [
+            ["batched (take 2000)", n_batched, f"{batched:,.0f}", f"{batched / single:,.1f}×"],
+            ["per-record (take 1)", n_single, f"{single:,.0f}", "1.0×"],
+        ],
     )
     lat = latency(model_dir, args.rate, args.seconds, workdir)
-    print_table(f"End-to-end latency at {args.rate:,.0f} records/s (producer → scored)",
-                ["records", "p50 ms", "p99 ms"], [[int(lat["n"]), lat["p50"], lat["p99"]]])
+    print_table(
+        f"End-to-end latency at {args.rate:,.0f} records/s (producer → scored)",
+        ["records", "p50 ms", "p99 ms"],
+        [[int(lat["n"]), lat["p50"], lat["p99"]]],
+    )
     print(f"\nworker logs in {workdir}")
 
 

@@ -43,15 +43,20 @@ def trained_model(n: int = 20_000) -> Path:
     from streams.synthetic import generate_frame
 
     directory = Path(tempfile.mkdtemp(prefix="scorestream-bench-")) / "loans"
-    train_model(generate_frame(n, seed=7, start="2026-01-01T00:00:00"), "default", directory,
-                name="loans")
+    train_model(
+        generate_frame(n, seed=7, start="2026-01-01T00:00:00"), "default", directory, name="loans"
+    )
     return directory
 
 
 def cli(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "scorestream.cli", *args],
-                            env=env_for(settings), stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scorestream.cli", *args],
+        env=env_for(settings),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -37,8 +37,11 @@ def histogram_png(feature: dict[str, Any]) -> bytes:
     ax.bar(x + 0.2, cur, width=0.4, label="this period", color="#e74c3c")
     ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("share of records")
-    ax.set_title(f"{feature['feature']}: PSI {_fmt(feature.get('psi'))}, "
-                 f"JS {_fmt(feature.get('js_distance'))}", fontsize=10)
+    ax.set_title(
+        f"{feature['feature']}: PSI {_fmt(feature.get('psi'))}, "
+        f"JS {_fmt(feature.get('js_distance'))}",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -51,8 +54,10 @@ def dashboard_link(alert: dict[str, Any]) -> str | None:
     base = alert.get("grafana_url")
     if not base:
         return None
-    return (f"{base.rstrip('/')}/d/scorestream-drift-overview/drift-overview"
-            f"?from={alert['period_start']}Z&to={alert['period_end']}Z")
+    return (
+        f"{base.rstrip('/')}/d/scorestream-drift-overview/drift-overview"
+        f"?from={alert['period_start']}Z&to={alert['period_end']}Z"
+    )
 
 
 def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> EmailMessage:
@@ -60,28 +65,48 @@ def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> Em
     drifted = alert["drifted"]
     names = ", ".join(f["feature"] for f in drifted)
     day = alert["period_start"][:10] if alert["check_kind"] == "daily" else alert["period_start"]
-    summary = (f"Drift on {day}: {len(drifted)} of {alert['features_checked']} features "
-               f"drifted ({names}) over {alert['records']:,} records, model "
-               f"{alert['model_version']}.")
+    summary = (
+        f"Drift on {day}: {len(drifted)} of {alert['features_checked']} features "
+        f"drifted ({names}) over {alert['records']:,} records, model "
+        f"{alert['model_version']}."
+    )
     message = EmailMessage()
     message["Subject"] = f"[scorestream] drift detected on {day}: {names}"
     message["From"] = sender
     message["To"] = recipients
     message["Date"] = formatdate(usegmt=True)
     # A stable Message-ID lets mail clients drop the copy of a rare re-delivery.
-    message["Message-ID"] = f"<{alert['alert_id'].replace(':', '.')}.{alert['model_version']}" \
-        "@scorestream>"
+    message["Message-ID"] = (
+        f"<{alert['alert_id'].replace(':', '.')}.{alert['model_version']}@scorestream>"
+    )
     message["X-Scorestream-Alert-Id"] = alert["alert_id"]
     link = dashboard_link(alert)
 
-    header = ["feature", "test", "statistic", "p (BH)", "PSI", "JS", "Wasserstein",
-              "mean ref → now", "missing ref → now"]
-    table_rows = [[
-        f["feature"], f["test"], _fmt(f["statistic"]), _fmt(f["p_adjusted"]), _fmt(f["psi"]),
-        _fmt(f["js_distance"]), _fmt(f.get("wasserstein")),
-        f"{_fmt(f.get('ref_mean'))} → {_fmt(f.get('cur_mean'))}",
-        f"{_fmt(f['ref_missing_rate'])} → {_fmt(f['cur_missing_rate'])}",
-    ] for f in drifted]
+    header = [
+        "feature",
+        "test",
+        "statistic",
+        "p (BH)",
+        "PSI",
+        "JS",
+        "Wasserstein",
+        "mean ref → now",
+        "missing ref → now",
+    ]
+    table_rows = [
+        [
+            f["feature"],
+            f["test"],
+            _fmt(f["statistic"]),
+            _fmt(f["p_adjusted"]),
+            _fmt(f["psi"]),
+            _fmt(f["js_distance"]),
+            _fmt(f.get("wasserstein")),
+            f"{_fmt(f.get('ref_mean'))} → {_fmt(f.get('cur_mean'))}",
+            f"{_fmt(f['ref_missing_rate'])} → {_fmt(f['cur_missing_rate'])}",
+        ]
+        for f in drifted
+    ]
 
     text = [summary, ""]
     text += [" | ".join(header)] + [" | ".join(row) for row in table_rows]
@@ -92,8 +117,9 @@ def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> Em
     message.set_content("\n".join(text))
 
     cids = [make_msgid(domain="scorestream")[1:-1] for _ in drifted]
-    cells = "".join(f"<th style='text-align:left;padding:4px'>{html.escape(h)}</th>"
-                    for h in header)
+    cells = "".join(
+        f"<th style='text-align:left;padding:4px'>{html.escape(h)}</th>" for h in header
+    )
     body_rows = "".join(
         "<tr>" + "".join(f"<td style='padding:4px'>{html.escape(c)}</td>" for c in row) + "</tr>"
         for row in table_rows
@@ -110,8 +136,14 @@ def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> Em
         f"{charts}{link_html}</body></html>",
         subtype="html",
     )
-    html_part = message.get_payload()[1]  # type: ignore[index]
+    html_part = message.get_body(preferencelist=("html",))
+    assert isinstance(html_part, EmailMessage)
     for f, cid in zip(drifted, cids, strict=True):
-        html_part.add_related(histogram_png(f), maintype="image", subtype="png", cid=f"<{cid}>",
-                              filename=f"{f['feature']}.png")
+        html_part.add_related(
+            histogram_png(f),
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            filename=f"{f['feature']}.png",
+        )
     return message

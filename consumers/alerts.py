@@ -38,9 +38,14 @@ def send_email(message: EmailMessage, settings: Settings, timeout_s: float = 30.
         smtp.send_message(message)
 
 
-def send_with_retry(message: EmailMessage, settings: Settings, *,
-                    max_backoff_s: float = 60.0, give_up_after_s: float | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> int:
+def send_with_retry(
+    message: EmailMessage,
+    settings: Settings,
+    *,
+    max_backoff_s: float = 60.0,
+    give_up_after_s: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """Send, retrying on any SMTP or network error; return the number of attempts."""
     started = time.monotonic()
     attempt = 0
@@ -53,8 +58,14 @@ def send_with_retry(message: EmailMessage, settings: Settings, *,
             if give_up_after_s is not None and time.monotonic() - started > give_up_after_s:
                 raise
             delay = min(max_backoff_s, 0.5 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
-            log.warning("SMTP %s:%d refused the alert (%r); attempt %d, next in %.1f s",
-                        settings.smtp_host, settings.smtp_port, exc, attempt, delay)
+            log.warning(
+                "SMTP %s:%d refused the alert (%r); attempt %d, next in %.1f s",
+                settings.smtp_host,
+                settings.smtp_port,
+                exc,
+                attempt,
+                delay,
+            )
             sleep(delay)
 
 
@@ -68,17 +79,25 @@ class DeliveryLog:
     def delivered(self, alert_id: str) -> bool:
         rows = self.client.execute(
             f"SELECT count() FROM {self.database}.alert_deliveries FINAL "  # noqa: S608
-            "WHERE alert_id = %(id)s", {"id": alert_id})
+            "WHERE alert_id = %(id)s",
+            {"id": alert_id},
+        )
         return int(rows[0][0]) > 0
 
     def record(self, alert: dict[str, Any], message: EmailMessage) -> None:
         self.client.execute(
             f"INSERT INTO {self.database}.alert_deliveries "
             "(alert_id, check_kind, period_start, delivered_at, message_id, recipients) VALUES",
-            [(alert["alert_id"], alert["check_kind"],
-              datetime.fromisoformat(alert["period_start"]),
-              datetime.now(UTC).replace(tzinfo=None, microsecond=0),
-              str(message["Message-ID"]), str(message["To"]))],
+            [
+                (
+                    alert["alert_id"],
+                    alert["check_kind"],
+                    datetime.fromisoformat(alert["period_start"]),
+                    datetime.now(UTC).replace(tzinfo=None, microsecond=0),
+                    str(message["Message-ID"]),
+                    str(message["To"]),
+                )
+            ],
         )
 
 
@@ -89,12 +108,14 @@ def annotate_grafana(alert: dict[str, Any], settings: Settings) -> None:
     try:
         from grafana_client import GrafanaApi
 
-        api = GrafanaApi.from_url(settings.grafana_url,
-                                  credential=settings.grafana_token.get_secret_value())
+        api = GrafanaApi.from_url(
+            settings.grafana_url, credential=settings.grafana_token.get_secret_value()
+        )
         start = datetime.fromisoformat(alert["period_start"]).replace(tzinfo=UTC)
         end = datetime.fromisoformat(alert["period_end"]).replace(tzinfo=UTC)
         api.annotations.add_annotation(
-            time_from=int(start.timestamp() * 1000), time_to=int(end.timestamp() * 1000),
+            time_from=int(start.timestamp() * 1000),
+            time_to=int(end.timestamp() * 1000),
             tags=["scorestream", "drift"],
             text="Drift: " + ", ".join(f["feature"] for f in alert["drifted"]),
         )
@@ -113,17 +134,23 @@ class AlertDelivery:
         """E-mail ``alert`` unless already delivered; True if it was sent now."""
         if not alert.get("drifted") or self.log.delivered(alert["alert_id"]):
             return False
-        message = build_alert_email(alert, self.settings.alert_email_from,
-                                    self.settings.alert_email_to)
+        message = build_alert_email(
+            alert, self.settings.alert_email_from, self.settings.alert_email_to
+        )
         attempts = send_with_retry(message, self.settings)
         self.log.record(alert, message)
         annotate_grafana(alert, self.settings)
-        log.info("alert %s e-mailed to %s after %d attempt(s)", alert["alert_id"],
-                 self.settings.alert_email_to, attempts)
+        log.info(
+            "alert %s e-mailed to %s after %d attempt(s)",
+            alert["alert_id"],
+            self.settings.alert_email_to,
+            attempts,
+        )
         return True
 
-    def run(self, *, until_idle_s: float | None = None,
-            stop: Callable[[], bool] = lambda: False) -> int:
+    def run(
+        self, *, until_idle_s: float | None = None, stop: Callable[[], bool] = lambda: False
+    ) -> int:
         """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``."""
         from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
@@ -131,8 +158,10 @@ class AlertDelivery:
             self.settings.topics.drift_alerts,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=f"{self.settings.topic_prefix}scorestream-alerts",
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=10, max_poll_interval_ms=24 * 3600 * 1000,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=10,
+            max_poll_interval_ms=24 * 3600 * 1000,
         )
         sent = 0
         idle_since = time.monotonic()
@@ -152,8 +181,13 @@ class AlertDelivery:
                             log.error("skipping undecodable alert at %s:%d", tp, record.offset)
                         else:
                             sent += self.deliver(alert)
-                        consumer.commit({TopicPartition(tp.topic, tp.partition):
-                                         OffsetAndMetadata(record.offset + 1, None, -1)})
+                        consumer.commit(
+                            {
+                                TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
+                                    record.offset + 1, None, -1
+                                )
+                            }
+                        )
         finally:
             consumer.close(autocommit=False)
         return sent
@@ -163,10 +197,15 @@ def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
     """Produce one alert to ``drift.alerts``, keyed by its id (acks=all)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
-                             enable_idempotence=True, max_request_size=8 * 1024 * 1024)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=8 * 1024 * 1024,
+    )
     try:
-        producer.send(settings.topics.drift_alerts, key=alert["alert_id"].encode(),
-                      value=orjson.dumps(alert)).get(timeout=30)
+        producer.send(
+            settings.topics.drift_alerts, key=alert["alert_id"].encode(), value=orjson.dumps(alert)
+        ).get(timeout=30)
     finally:
         producer.close()

@@ -17,6 +17,9 @@ def cmd_sink(args: argparse.Namespace) -> int:
         group_id=args.group_id, instance_id=args.instance_id,
         backoff_max_s=args.max_backoff,
     )
+    # The driver logs every refused connection with a traceback; the sink's own warning
+    # (with the retry count and delay) says the same in one line.
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
     stats = run_sink(Settings(), options)
     rows = ", ".join(f"{table} {count}" for table, count in sorted(stats.rows.items()))
     log.info("sink stopped: %d messages, %d flushes, rows: %s, %d rejected by the sink",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import logging
 import random
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from orjson import loads as _loads
 from aiokafka import ConsumerRebalanceListener
 
 from consumers.clickhouse import (
@@ -123,44 +125,65 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _failure(exc: Exception) -> DecodeError:
+    """The DecodeError for a KeyError/TypeError/ValueError raised while reading fields."""
+    if isinstance(exc, DecodeError):
+        return exc
+    if isinstance(exc, KeyError):
+        return DecodeError(f"missing field {exc.args[0]!r}", str(exc.args[0]))
+    return DecodeError(f"{type(exc).__name__}: {exc}")
+
+
 def _guarded(decode: Callable[[dict[str, Any]], Decoded]) -> Decoder:
-    """Turn the KeyError/TypeError/ValueError of a field access into a DecodeError."""
+    """Parse the message, then turn field-access errors of ``decode`` into DecodeError."""
 
     def wrapper(value: bytes | None) -> Decoded:
         doc = _object(value)
         try:
             return decode(doc)
-        except DecodeError:
-            raise
-        except KeyError as exc:
-            raise DecodeError(f"missing field {exc.args[0]!r}", str(exc.args[0])) from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise DecodeError(f"{type(exc).__name__}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _failure(exc) from None
 
     wrapper.__name__ = decode.__name__
     wrapper.__doc__ = decode.__doc__
     return wrapper
 
 
-@_guarded
-def decode_score(doc: dict[str, Any]) -> Decoded:
+def decode_score(value: bytes | None) -> Decoded:
     """A ``scores`` message -> one ``scores`` row.
+
+    Written out flat (no helper calls): it runs once per scored record.
 
     >>> msg = (b'{"id": "a", "event_time": "2024-05-01T12:00:00Z", "event_time_ms": '
     ...        b'1714564800000, "scored_at_ms": 1714564801500, "model_name": "m", '
     ...        b'"model_version": "v1", "score": 0.25, "label": 1, "latency_ms": 3, '
     ...        b'"partition": 2, "offset": 7}')
     >>> decode_score(msg)[1]
-    [('a', 1714564800, 1714564800000, 1714564801, 1714564801500, 'm', 'v1', 0.25, '1', 3, 2, 7)]
+    [('a', 1714564800, 1714564800000, 1714564801, 1714564801500, 'm', 'v1', 0.25, '1', 3,
+      2, 7)]
     """
-    event_ms = int(doc["event_time_ms"])
-    scored_ms = int(doc["scored_at_ms"])
-    # DateTime columns take epoch seconds as ints: no datetime objects on the hot path.
-    return SCORES, [(
-        _text(doc["id"], "id"), event_ms // 1000, event_ms, scored_ms // 1000, scored_ms,
-        str(doc["model_name"]), str(doc["model_version"]), float(doc["score"]),
-        str(doc["label"]), int(doc["latency_ms"]), int(doc["partition"]), int(doc["offset"]),
-    )]
+    if value is None:
+        raise DecodeError("empty message (null value)")
+    try:
+        doc = _loads(value)
+        if type(doc) is not dict:
+            raise DecodeError(f"expected a JSON object, got {type(doc).__name__}")
+        record_id = doc["id"]
+        if type(record_id) is not str:
+            raise DecodeError(f"id must be a string, got {type(record_id).__name__}", "id")
+        event_ms = int(doc["event_time_ms"])
+        scored_ms = int(doc["scored_at_ms"])
+        # DateTime columns take epoch seconds as ints: no datetime objects on the hot path.
+        return SCORES, [(
+            record_id, event_ms // 1000, event_ms, scored_ms // 1000, scored_ms,
+            str(doc["model_name"]), str(doc["model_version"]), float(doc["score"]),
+            str(doc["label"]), int(doc["latency_ms"]), int(doc["partition"]),
+            int(doc["offset"]),
+        )]
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc}" if value else "empty message") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _failure(exc) from None
 
 
 @_guarded
@@ -513,8 +536,9 @@ class ClickHouseSink:
         settings = {"insert_deduplication_token": token} if self.dedup_tokens else None
         sql = spec.insert_sql(self.database)
         if self.columnar:
-            # zip(*rows) transposes in C; the driver wants mutable lists per column.
-            columns = [list(column) for column in zip(*rows, strict=True)]
+            # One comprehension per column beats zip(*rows) on 20k-row batches, and the
+            # driver wants a mutable list per column.
+            columns = [[row[i] for row in rows] for i in range(len(spec.columns))]
             self.client.execute(sql, columns, columnar=True, settings=settings)
         else:
             self.client.execute(sql, list(rows), settings=settings)
@@ -865,9 +889,26 @@ class _Rebalance(ConsumerRebalanceListener):
                                           for tp in sorted(assigned)) or "nothing")
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections, for a process that is mostly the sink.
+
+    A batch is tens of thousands of short-lived row tuples: with CPython's default
+    thresholds the collector runs hundreds of times per batch and its full passes scan every
+    live object, which halves the sink's throughput. Objects alive at start-up are frozen
+    (never scanned again) and the youngest generation is collected every 50,000 allocations.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def run_sink(settings: Settings, options: SinkOptions | None = None) -> SinkStats:
-    """Run the sink in this thread until SIGTERM/SIGINT (or drained, with ``once``)."""
+    """Run the sink in this thread until SIGTERM/SIGINT (or drained, with ``once``).
+
+    Tunes the garbage collector for the process (:func:`tune_gc`).
+    """
     import signal
+
+    tune_gc()
 
     async def main() -> SinkStats:
         runner = SinkRunner(settings, options)

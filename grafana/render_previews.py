@@ -44,6 +44,7 @@ from grafana_fixture import (  # noqa: E402
 )
 from grafana_macros import expand  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 DASHBOARDS = HERE / "provisioning" / "dashboards"
 OUT = HERE / "previews"
@@ -65,7 +66,7 @@ def colour(name: str) -> str:
 def fmt_value(value: Any, unit: str | None = None) -> str:
     """A cell or stat value roughly as Grafana's unit formatting shows it."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "-"
     if unit == "dateTimeFromNow":
         return datetime.fromtimestamp(value / 1000).strftime("%Y-%m-%d %H:%M")
     if unit == "percentunit":
@@ -110,13 +111,13 @@ def style(ax: Axes) -> None:
 
 
 def time_axis(ax: Axes) -> None:
-    ax.xaxis.set_major_locator(mdates.HourLocator(interval=6))
+    ax.xaxis.set_major_locator(mdates.HourLocator(byhour=[0, 6, 12, 18]))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
 
 
 def y_units(ax: Axes, unit: str | None) -> None:
     if unit == "percentunit":
-        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v * 100:.0f}%"))
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v * 100:.3g}%"))
     elif unit:
         suffix = {"ms": " ms", "reqps": "/s"}.get(unit, "")
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.4g}{suffix}"))
@@ -143,14 +144,14 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], result: Result,
     if custom.get("drawStyle") == "bars":
         times = sorted({t for ts, _ in series.values() for t in ts})
         index = {t: i for i, t in enumerate(times)}
+        xs = mdates.date2num(times)
         bottom = [0.0] * len(times)
-        width = (mdates.date2num(times[1]) - mdates.date2num(times[0])) * 0.8 if len(
-            times) > 1 else 0.01
+        width = float(min(xs[1:] - xs[:-1])) * 0.8 if len(xs) > 1 else 0.01
         for n, (name, (ts, vs)) in enumerate(sorted(series.items())):
             heights = [0.0] * len(times)
             for t, v in zip(ts, vs, strict=True):
                 heights[index[t]] = v
-            ax.bar(times, heights, width, bottom=bottom, label=legend_label(name),
+            ax.bar(xs, heights, width, bottom=bottom, label=legend_label(name),
                    color=PALETTE[n % len(PALETTE)], alpha=0.85)
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
         ax.set_ylim(0, max(bottom) * 1.15)
@@ -162,15 +163,15 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], result: Result,
             dash = p.get("custom.lineStyle", {}).get("fill") == "dash"
             width = p.get("custom.lineWidth", custom.get("lineWidth", 1))
             if width:
-                ax.plot(ts, vs, color=line_colour, linewidth=1.2 * width,
+                ax.plot(mdates.date2num(ts), vs, color=line_colour, linewidth=1.2 * width,
                         linestyle="--" if dash else "-", label=legend_label(name))
             drawn[name] = (ts, vs)
         for name, p in props.items():
             lower = p.get("custom.fillBelowTo")
             if lower and name in drawn and lower in drawn:
-                ax.fill_between(drawn[name][0], drawn[lower][1], drawn[name][1],
+                ax.fill_between(mdates.date2num(drawn[name][0]), drawn[lower][1], drawn[name][1],
                                 color=PALETTE[list(drawn).index(lower) % len(PALETTE)],
-                                alpha=0.18, linewidth=0, label=f"{lower} – {name}")
+                                alpha=0.18, linewidth=0, label=f"{lower} to {name}")
     thresholds = defaults.get("thresholds")
     mode = custom.get("thresholdsStyle", {}).get("mode")
     if thresholds and mode:
@@ -179,7 +180,9 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], result: Result,
             ax.axhline(s["value"], color=colour(s["color"]), linewidth=0.8,
                        linestyle="--" if mode == "dashed" else "-", alpha=0.7)
     for moment, mark_colour in marks:
-        ax.axvline(moment, color=mark_colour, linewidth=0.9, linestyle=":", alpha=0.9)
+        ax.axvline(float(mdates.date2num(moment)), color=mark_colour, linewidth=0.9,
+                   linestyle=":", alpha=0.9)
+    ax.xaxis_date()
     time_axis(ax)
     y_units(ax, defaults.get("unit"))
     legend(ax)
@@ -214,7 +217,7 @@ def draw_bars(ax: Axes, panel: dict[str, Any], result: Result) -> None:
         xs = [i + (n - (len(values) - 1) / 2) * width for i in range(len(labels))]
         ax.bar(xs, result.column(column), width, label=column,
                color=PALETTE[(n + 2) % len(PALETTE)], alpha=0.9)
-    ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=6.5)
     y_units(ax, panel["fieldConfig"]["defaults"].get("unit"))
     legend(ax)
 
@@ -236,9 +239,9 @@ def draw_table(ax: Axes, panel: dict[str, Any], result: Result, height_rows: int
     ax.axis("off")
     shown = result.rows[: max(height_rows, 1)]
     cells = [[fmt_value(v) for v in row] for row in shown]
+    rows_height = 0.11 * (len(shown) + 1)
     table = ax.table(cellText=cells, colLabels=result.columns, loc="upper center",
-                     cellLoc="left", bbox=(0, 1 - 0.11 * (len(shown) + 1), 1, 0.11 * (
-                         len(shown) + 1)))
+                     cellLoc="left", bbox=Bbox.from_bounds(0, 1 - rows_height, 1, rows_height))
     table.auto_set_font_size(False)
     table.set_fontsize(6.5)
     for (row, col), cell in table.get_celld().items():
@@ -309,7 +312,7 @@ def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
         kind = panel["type"]
         # Room for tick labels: y labels on the left, x labels (rotated for bars) below.
         pad_left = {"stat": 0.0, "table": 0.0, "status-history": 0.055}.get(kind, 0.036)
-        pad_below = {"stat": 0.0, "table": 0.0, "barchart": 1.3}.get(kind, 0.55) * unit_y
+        pad_below = {"stat": 0.0, "table": 0.0, "barchart": 1.9}.get(kind, 0.55) * unit_y
         inner = fig.add_axes((left + pad_left, bottom + pad_below,
                               width - pad_left - 0.008 * (kind not in ("stat", "table")),
                               grid["h"] * unit_y * (1 - title_frac) - 0.03 * unit_y

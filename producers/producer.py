@@ -67,8 +67,9 @@ def file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[pd.DataFrame]:
 class RecordProducer:
     """A kafka-python producer of JSON records, with an optional rate limit."""
 
-    def __init__(self, settings: Settings, *, rate: float | None = None,
-                 topic: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, rate: float | None = None, topic: str | None = None
+    ) -> None:
         from kafka import KafkaProducer
 
         self.topic = topic or settings.topics.records
@@ -84,8 +85,9 @@ class RecordProducer:
             retries=10,
         )
 
-    def send_all(self, payloads: Iterable[list[tuple[bytes, bytes]]],
-                 progress: Any | None = None) -> ProduceSummary:
+    def send_all(
+        self, payloads: Iterable[list[tuple[bytes, bytes]]], progress: Any | None = None
+    ) -> ProduceSummary:
         """Send chunks of (key, value); ``progress(n)`` is called after each chunk."""
         summary = ProduceSummary()
         started = time.monotonic()
@@ -116,24 +118,33 @@ class RecordProducer:
         self._producer.close()
 
 
-def synthetic_chunks(n: int, *, seed: int, chunk_size: int, drift: list[Any] | None,
-                     drift_from: int, start: pd.Timestamp | str | None = None,
-                     interval_ms: int = 1000, reference_std: dict[str, float] | None = None,
-                     ) -> Iterator[list[tuple[bytes, bytes]]]:
+def synthetic_chunks(
+    n: int,
+    *,
+    seed: int,
+    chunk_size: int,
+    drift: list[Any] | None,
+    drift_from: int,
+    start: pd.Timestamp | str | None = None,
+    interval_ms: int = 1000,
+    reference_std: dict[str, float] | None = None,
+) -> Iterator[list[tuple[bytes, bytes]]]:
     """Synthetic loan applications in chunks, drifted from record ``drift_from`` on."""
     from producers.drift_injection import apply_drift
     from streams.synthetic import generate_records
 
     rng = np.random.default_rng(seed + 1)
     done = 0
-    for chunk in generate_records(n, seed, chunk_size, start=start, interval_ms=interval_ms,
-                                  include_target=False):
+    for chunk in generate_records(
+        n, seed, chunk_size, start=start, interval_ms=interval_ms, include_target=False
+    ):
         if drift and done + len(chunk) > drift_from:
             head = max(0, drift_from - done)
             frame = pd.DataFrame(chunk[head:])
             drifted = apply_drift(frame, drift, rng, reference_std)
-            yield [(r["id"].encode(), orjson.dumps(r)) for r in chunk[:head]] + \
-                frame_to_payloads(drifted)
+            yield [(r["id"].encode(), orjson.dumps(r)) for r in chunk[:head]] + frame_to_payloads(
+                drifted
+            )
         else:
             yield [(r["id"].encode(), orjson.dumps(r)) for r in chunk]
         done += len(chunk)

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from scorestream.exceptions import ScorestreamError
+from scorestream.stack.config import StackConfig
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _stack_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from scorestream.stack import StackConfig
+def _stack_config(args: argparse.Namespace) -> StackConfig:
 
     overrides = {
         key: value
@@ -40,13 +40,17 @@ def cmd_stack(args: argparse.Namespace) -> int:
         for service in stack.services:
             record = service.running()
             if record is not None:
-                err.print(f"[green]✓[/] {service.name} already running (pid {record.pid}, "
-                          f"port {service.port})")
+                err.print(
+                    f"[green]✓[/] {service.name} already running (pid {record.pid}, "
+                    f"port {service.port})"
+                )
                 continue
             with err.status(f"starting {service.name} …"):
                 service.start()
-            err.print(f"[green]✓[/] {service.name} started (pid {service.running().pid}, "  # type: ignore[union-attr]
-                      f"port {service.port})")
+            err.print(
+                f"[green]✓[/] {service.name} started (pid {service.running().pid}, "  # type: ignore[union-attr]
+                f"port {service.port})"
+            )
         for name, value in stack.env().items():
             print(f"export {name}={value}")
         return 0
@@ -62,8 +66,14 @@ def cmd_stack(args: argparse.Namespace) -> int:
     for health in stack.status():
         healthy &= health.state == "running"
         colour = {"running": "green", "stopped": "yellow"}.get(health.state, "red")
-        table.add_row(health.name, f"[{colour}]{health.state}[/]", health.version,
-                      str(health.port), str(health.pid or "-"), health.detail)
+        table.add_row(
+            health.name,
+            f"[{colour}]{health.state}[/]",
+            health.version,
+            str(health.port),
+            str(health.pid or "-"),
+            health.detail,
+        )
     Console().print(table)
     return 0 if healthy else 3
 
@@ -78,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     stack = sub.add_parser(
-        "stack", help="start, stop or inspect the local Kafka, ClickHouse and SMTP servers",
+        "stack",
+        help="start, stop or inspect the local Kafka, ClickHouse and SMTP servers",
         description="The local stack without Docker. `up` prints eval-able export lines.",
     )
     stack.add_argument("action", choices=["up", "down", "status"])
@@ -93,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     # Each area of the system adds its own subcommands; imports stay lazy so that
     # `scorestream --help` does not load scikit-learn or Faust.
     from scorestream import commands

@@ -42,18 +42,27 @@ class DemoOptions:
 
 
 def _env(settings: Settings, model_dir: Path) -> dict[str, str]:
-    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "CLICKHOUSE_URL": settings.clickhouse_url.get_secret_value(),
-            "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
-            "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix, "MODEL_DIR": str(model_dir),
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "CLICKHOUSE_URL": settings.clickhouse_url.get_secret_value(),
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+        "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "MODEL_DIR": str(model_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "scorestream.cli", *args], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scorestream.cli", *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -90,8 +99,12 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
     )
     console.rule("1. train the demo model")
     with console.status("training on 20,000 synthetic loan applications …"):
-        report = train_model(generate_frame(20_000, seed=7, start="2026-01-01T00:00:00"),
-                             "default", options.model_dir, name="loans")
+        report = train_model(
+            generate_frame(20_000, seed=7, start="2026-01-01T00:00:00"),
+            "default",
+            options.model_dir,
+            name="loans",
+        )
     console.print(report.summary() if hasattr(report, "summary") else report)
 
     console.rule("2. start a worker and a sink")
@@ -113,10 +126,18 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
             with Progress(console=console) as progress:
                 task = progress.add_task(f"{day} {' '.join(drift) or 'no drift'}", total=n)
                 summary = producer.send_all(
-                    synthetic_chunks(n, seed=seed, chunk_size=5000, drift=specs, drift_from=0,
-                                     start=f"{day}T00:00:00", interval_ms=86_400_000 // n,
-                                     reference_std=reference_std),
-                    progress=lambda k, t=task, p=progress: p.advance(t, k))  # type: ignore[misc]
+                    synthetic_chunks(
+                        n,
+                        seed=seed,
+                        chunk_size=5000,
+                        drift=specs,
+                        drift_from=0,
+                        start=f"{day}T00:00:00",
+                        interval_ms=86_400_000 // n,
+                        reference_std=reference_std,
+                    ),
+                    progress=lambda k, t=task, p=progress: p.advance(t, k),
+                )
             console.print(f"{day}: sent {summary.sent:,} at {summary.rate:,.0f} records/s")
         producer.send_all([[(b"bad", payload) for payload in BAD_RECORDS]])
         producer.close()
@@ -135,7 +156,8 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
                 time.sleep(1)
                 try:
                     stored = count_scores(client, database)
-                except Exception:  # noqa: BLE001 - the sink may not have created tables yet
+                except Exception as exc:  # the sink may not have created its tables yet
+                    console.log(f"waiting for the sink's tables: {exc}")
                     continue
                 progress.update(task, completed=stored)
         _print_scores(console, client, database, count_rejected(client, database))
@@ -160,14 +182,22 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
 def _print_scores(console: Console, client: object, database: str, rejected: int) -> None:
     rows = client.execute(  # type: ignore[attr-defined]
         f"SELECT count(), avg(score), sum(label = '1'), quantile(0.5)(latency_ms), "  # noqa: S608
-        f"quantile(0.99)(latency_ms) FROM {database}.scores FINAL")
+        f"quantile(0.99)(latency_ms) FROM {database}.scores FINAL"
+    )
     count, mean, positives, p50, p99 = rows[0]
     table = Table(title="scores in ClickHouse")
-    for column in ("scored", "mean score", "predicted default", "latency p50 ms",
-                   "latency p99 ms", "rejected"):
+    for column in (
+        "scored",
+        "mean score",
+        "predicted default",
+        "latency p50 ms",
+        "latency p99 ms",
+        "rejected",
+    ):
         table.add_column(column)
-    table.add_row(f"{count:,}", f"{mean:.3f}", f"{positives:,}", f"{p50:.0f}", f"{p99:.0f}",
-                  f"{rejected}")
+    table.add_row(
+        f"{count:,}", f"{mean:.3f}", f"{positives:,}", f"{p50:.0f}", f"{p99:.0f}", f"{rejected}"
+    )
     console.print(table)
 
 

@@ -29,16 +29,24 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
 
     wanted = names or settings.topics.all()
     configs = topic_configs(settings)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
-                             client_id="scorestream-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="scorestream-admin"
+    )
     try:
         missing = [name for name in wanted if name not in set(admin.list_topics())]
         created: list[str] = []
         for name in missing:
             try:
-                admin.create_topics([NewTopic(name, settings.topic_partitions,
-                                              settings.topic_replication,
-                                              topic_configs=configs.get(name, {}))])
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            settings.topic_partitions,
+                            settings.topic_replication,
+                            topic_configs=configs.get(name, {}),
+                        )
+                    ]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

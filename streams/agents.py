@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 BatchHook = Callable[[ScoredBatch], list[tuple[str, OutputMessage]]]
 
 
-async def publish(app: faust.App, messages: list[tuple[str, OutputMessage]],
-                  max_backoff_s: float = 30.0) -> None:
+async def publish(
+    app: faust.App, messages: list[tuple[str, OutputMessage]], max_backoff_s: float = 30.0
+) -> None:
     """Produce every message and wait until the broker acknowledged all of them.
 
     A failed delivery is retried, the whole batch again, with exponential backoff and
@@ -41,22 +42,37 @@ async def publish(app: faust.App, messages: list[tuple[str, OutputMessage]],
         try:
             pending: list[Awaitable[Any]] = []
             for topic, message in messages:
-                pending.append(await producer.send(topic, message.key, message.value,
-                                                   partition=None, timestamp=None,
-                                                   headers=None))
+                pending.append(
+                    await producer.send(
+                        topic,
+                        message.key,
+                        message.value,
+                        partition=None,
+                        timestamp=None,
+                        headers=None,
+                    )
+                )
             if pending:
                 await asyncio.gather(*pending)
             return
-        except Exception as exc:  # noqa: BLE001 - any send failure means retry, never drop
+        except Exception as exc:
             attempt += 1
             delay = min(max_backoff_s, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning("publishing %d outputs failed (%r); retry %d in %.1f s",
-                        len(messages), exc, attempt, delay)
+            log.warning(
+                "publishing %d outputs failed (%r); retry %d in %.1f s",
+                len(messages),
+                exc,
+                attempt,
+                delay,
+            )
             await asyncio.sleep(delay)
 
 
 def attach_scoring_agent(
-    app: faust.App, settings: Settings, options: WorkerOptions, scorer: BatchScorer,
+    app: faust.App,
+    settings: Settings,
+    options: WorkerOptions,
+    scorer: BatchScorer,
     extra_outputs: BatchHook | None = None,
 ) -> faust.types.AgentT:
     """Register the scoring agent on ``app``; ``extra_outputs`` adds e.g. drift statistics."""
@@ -66,7 +82,9 @@ def attach_scoring_agent(
 
     @app.agent(records, concurrency=1, name=f"{settings.topic_prefix}score-records")
     async def score_records(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(options.batch_size, within=options.batch_within_s):
+        # take_events, unlike take, keeps each message's partition and offset.
+        take_events = stream.take_events  # type: ignore[attr-defined]
+        async for events in take_events(options.batch_size, within=options.batch_within_s):
             batch = [
                 RawRecord(
                     value=event.message.value,
@@ -93,6 +111,11 @@ def _report(state: dict[str, float], scored: int, rejected: int) -> None:
     state["rejected"] += rejected
     elapsed = time.monotonic() - state["since"]
     if elapsed >= 10:
-        log.info("scored %d, rejected %d in %.1f s (%.0f records/s)", state["scored"],
-                 state["rejected"], elapsed, (state["scored"] + state["rejected"]) / elapsed)
+        log.info(
+            "scored %d, rejected %d in %.1f s (%.0f records/s)",
+            state["scored"],
+            state["rejected"],
+            elapsed,
+            (state["scored"] + state["rejected"]) / elapsed,
+        )
         state.update(scored=0, rejected=0, since=time.monotonic())

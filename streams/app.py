@@ -23,6 +23,7 @@ class WorkerOptions:
     batch_within_s: float = 0.2
     out_of_range: str = "reject"
     max_record_bytes: int = 65536
+    drift_check_crontab: bool = False
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:

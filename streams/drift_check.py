@@ -86,8 +86,9 @@ class CheckResult:
         return max((row["n_current"] for row in self.rows), default=0)
 
 
-def read_period_counts(client: Executor, database: str, period: Period,
-                       model_version: str) -> dict[str, PeriodCounts]:
+def read_period_counts(
+    client: Executor, database: str, period: Period, model_version: str
+) -> dict[str, PeriodCounts]:
     """Sum the partial ``drift_stats`` rows of ``period`` per feature (parameters only)."""
     db = check_identifier(database)
     rows = client.execute(
@@ -98,14 +99,20 @@ def read_period_counts(client: Executor, database: str, period: Period,
         {"start": period.start, "end": period.end, "version": model_version},
     )
     return {
-        feature: PeriodCounts(np.asarray(counts, dtype=np.int64), int(count), int(missing),
-                              float(total), float(total_sq))
+        feature: PeriodCounts(
+            np.asarray(counts, dtype=np.int64),
+            int(count),
+            int(missing),
+            float(total),
+            float(total_sq),
+        )
         for feature, counts, count, missing, total, total_sq in rows
     }
 
 
-def evaluate(profile: ReferenceProfile, counts: dict[str, PeriodCounts],
-             thresholds: DriftThresholds) -> tuple[list[FeatureDecision], FeatureDecision | None]:
+def evaluate(
+    profile: ReferenceProfile, counts: dict[str, PeriodCounts], thresholds: DriftThresholds
+) -> tuple[list[FeatureDecision], FeatureDecision | None]:
     """Statistics and verdicts: the features as one family, the score on its own."""
     results: list[FeatureDrift] = []
     score: FeatureDrift | None = None
@@ -114,8 +121,9 @@ def evaluate(profile: ReferenceProfile, counts: dict[str, PeriodCounts],
         current = counts.get(name)
         if current is None:
             current = PeriodCounts(np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0)
-        drift = compare(feature, current.counts, value_sum=current.total,
-                        value_sumsq=current.total_sq)
+        drift = compare(
+            feature, current.counts, value_sum=current.total, value_sumsq=current.total_sq
+        )
         if name == SCORE_FEATURE:
             score = drift
         else:
@@ -129,9 +137,14 @@ def _finite(value: float | None) -> float:
     return float(value) if value is not None and math.isfinite(value) else float("nan")
 
 
-def check_rows(period: Period, model_version: str, profile: ReferenceProfile,
-               decisions: list[FeatureDecision], counts: dict[str, PeriodCounts],
-               checked_at: datetime) -> list[dict[str, Any]]:
+def check_rows(
+    period: Period,
+    model_version: str,
+    profile: ReferenceProfile,
+    decisions: list[FeatureDecision],
+    counts: dict[str, PeriodCounts],
+    checked_at: datetime,
+) -> list[dict[str, Any]]:
     """One ``drift_checks`` row per decision."""
     rows = []
     for decision in decisions:
@@ -139,49 +152,73 @@ def check_rows(period: Period, model_version: str, profile: ReferenceProfile,
         assert drift is not None
         feature = profile[decision.feature]
         current = counts.get(decision.feature)
-        rows.append({
-            "check_kind": period.kind,
-            "period_start": period.start,
-            "period_end": period.end,
-            "checked_at": checked_at,
-            "feature": decision.feature,
-            "kind": drift.kind,
-            "model_version": model_version,
-            "n_reference": int(drift.ref_count),
-            "n_current": int(drift.cur_count),
-            "test": drift.test,
-            "statistic": _finite(drift.statistic),
-            "p_value": _finite(drift.pvalue),
-            "p_adjusted": _finite(decision.qvalue),
-            "psi": _finite(drift.psi),
-            "js_distance": _finite(drift.js),
-            "wasserstein": _finite(drift.wasserstein),
-            "ref_mean": _finite(drift.ref_mean),
-            "cur_mean": _finite(drift.cur_mean),
-            "ref_missing_rate": _finite(drift.ref_missing_rate),
-            "cur_missing_rate": _finite(drift.cur_missing_rate),
-            "level": decision.level,
-            "drifted": int(decision.level == "drift"),
-            "reference_counts": [int(v) for v in feature.reference_counts],
-            "current_counts": [int(v) for v in current.counts] if current is not None
-            else [0] * feature.n_bins,
-            "bin_labels": list(feature.labels()),
-        })
+        rows.append(
+            {
+                "check_kind": period.kind,
+                "period_start": period.start,
+                "period_end": period.end,
+                "checked_at": checked_at,
+                "feature": decision.feature,
+                "kind": drift.kind,
+                "model_version": model_version,
+                "n_reference": int(drift.ref_count),
+                "n_current": int(drift.cur_count),
+                "test": drift.test,
+                "statistic": _finite(drift.statistic),
+                "p_value": _finite(drift.pvalue),
+                "p_adjusted": _finite(decision.qvalue),
+                "psi": _finite(drift.psi),
+                "js_distance": _finite(drift.js),
+                "wasserstein": _finite(drift.wasserstein),
+                "ref_mean": _finite(drift.ref_mean),
+                "cur_mean": _finite(drift.cur_mean),
+                "ref_missing_rate": _finite(drift.ref_missing_rate),
+                "cur_missing_rate": _finite(drift.cur_missing_rate),
+                "level": decision.level,
+                "drifted": int(decision.level == "drift"),
+                "reference_counts": [int(v) for v in feature.reference_counts],
+                "current_counts": [int(v) for v in current.counts]
+                if current is not None
+                else [0] * feature.n_bins,
+                "bin_labels": list(feature.labels()),
+            }
+        )
     return rows
 
 
 CHECK_COLUMNS = (
-    "check_kind", "period_start", "period_end", "checked_at", "feature", "kind",
-    "model_version", "n_reference", "n_current", "test", "statistic", "p_value", "p_adjusted",
-    "psi", "js_distance", "wasserstein", "ref_mean", "cur_mean", "ref_missing_rate",
-    "cur_missing_rate", "level", "drifted", "reference_counts", "current_counts", "bin_labels",
+    "check_kind",
+    "period_start",
+    "period_end",
+    "checked_at",
+    "feature",
+    "kind",
+    "model_version",
+    "n_reference",
+    "n_current",
+    "test",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "psi",
+    "js_distance",
+    "wasserstein",
+    "ref_mean",
+    "cur_mean",
+    "ref_missing_rate",
+    "cur_missing_rate",
+    "level",
+    "drifted",
+    "reference_counts",
+    "current_counts",
+    "bin_labels",
 )
 
 
 def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> None:
     db = check_identifier(database)
     client.execute(
-        f"INSERT INTO {db}.drift_checks ({', '.join(CHECK_COLUMNS)}) VALUES",  # noqa: S608
+        f"INSERT INTO {db}.drift_checks ({', '.join(CHECK_COLUMNS)}) VALUES",
         [tuple(row[c] for c in CHECK_COLUMNS) for row in rows],
     )
 
@@ -189,8 +226,13 @@ def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> N
 class DriftChecker:
     """Runs checks of one model against the bins in one ClickHouse database."""
 
-    def __init__(self, client: Executor, database: str, model: LoadedModel,
-                 thresholds: DriftThresholds | None = None) -> None:
+    def __init__(
+        self,
+        client: Executor,
+        database: str,
+        model: LoadedModel,
+        thresholds: DriftThresholds | None = None,
+    ) -> None:
         self.client = client
         self.database = check_identifier(database)
         self.model = model
@@ -201,13 +243,19 @@ class DriftChecker:
         counts = read_period_counts(self.client, self.database, period, self.model.version)
         decisions, score = evaluate(self.model.profile, counts, self.thresholds)
         everything = decisions + ([score] if score is not None else [])
-        rows = check_rows(period, self.model.version, self.model.profile, everything, counts,
-                          checked_at)
+        rows = check_rows(
+            period, self.model.version, self.model.profile, everything, counts, checked_at
+        )
         write_rows(self.client, self.database, rows)
         result = CheckResult(period, self.model.version, decisions, score, rows)
-        log.info("%s check %s: %d records, %d features drifted (%s)", period.kind,
-                 period.start.isoformat(), result.records, len(result.drifted),
-                 ", ".join(d.feature for d in result.drifted) or "none")
+        log.info(
+            "%s check %s: %d records, %d features drifted (%s)",
+            period.kind,
+            period.start.isoformat(),
+            result.records,
+            len(result.drifted),
+            ", ".join(d.feature for d in result.drifted) or "none",
+        )
         return result
 
     def checked_days(self, since: date) -> set[date]:
@@ -216,8 +264,11 @@ class DriftChecker:
             f"SELECT DISTINCT toDate(period_start) FROM {self.database}.drift_checks FINAL "  # noqa: S608
             "WHERE check_kind = %(kind)s AND period_start >= %(since)s "
             "AND model_version = %(version)s",
-            {"kind": DAILY, "since": datetime(since.year, since.month, since.day),
-             "version": self.model.version},
+            {
+                "kind": DAILY,
+                "since": datetime(since.year, since.month, since.day),
+                "version": self.model.version,
+            },
         )
         return {row[0] for row in rows}
 
@@ -225,8 +276,10 @@ class DriftChecker:
         rows = self.client.execute(
             f"SELECT DISTINCT toDate(minute) FROM {self.database}.drift_stats "  # noqa: S608
             "WHERE minute >= %(since)s AND minute < %(until)s",
-            {"since": datetime(since.year, since.month, since.day),
-             "until": datetime(until.year, until.month, until.day)},
+            {
+                "since": datetime(since.year, since.month, since.day),
+                "until": datetime(until.year, until.month, until.day),
+            },
         )
         return {row[0] for row in rows}
 
@@ -249,11 +302,17 @@ def alert_message(result: CheckResult, grafana_url: str | None) -> dict[str, Any
         "features_checked": len(result.decisions),
         "grafana_url": grafana_url,
         "drifted": [
-            {**{key: (None if isinstance(value, float) and math.isnan(value) else value)
-                for key, value in row.items()
-                if key not in ("period_start", "period_end", "checked_at")},
-             "reasons": next(list(d.reasons) for d in result.drifted
-                             if d.feature == row["feature"])}
-            for row in result.rows if row["feature"] in drifted
+            {
+                **{
+                    key: (None if isinstance(value, float) and math.isnan(value) else value)
+                    for key, value in row.items()
+                    if key not in ("period_start", "period_end", "checked_at")
+                },
+                "reasons": next(
+                    list(d.reasons) for d in result.drifted if d.feature == row["feature"]
+                ),
+            }
+            for row in result.rows
+            if row["feature"] in drifted
         ],
     }

@@ -35,15 +35,15 @@ def connect(settings: Settings) -> Executor:
     return client
 
 
-def check_day(settings: Settings, model: LoadedModel, day: date,
-              client: Executor | None = None) -> CheckResult:
+def check_day(
+    settings: Settings, model: LoadedModel, day: date, client: Executor | None = None
+) -> CheckResult:
     """Check ``day``; publish its alert if a feature drifted and none was delivered yet."""
     client = client or connect(settings)
     result = DriftChecker(client, settings.clickhouse.database, model).run(Period.day(day))
     if result.drifted:
         if DeliveryLog(client, settings.clickhouse.database).delivered(result.period.alert_id):
-            log.info("alert %s was already delivered; not sending it again",
-                     result.period.alert_id)
+            log.info("alert %s was already delivered; not sending it again", result.period.alert_id)
         else:
             ensure_topics(settings, [settings.topics.drift_alerts])
             publish_alert(settings, alert_message(result, settings.grafana_url))
@@ -53,8 +53,14 @@ def check_day(settings: Settings, model: LoadedModel, day: date,
 class DriftCheckScheduler:
     """The daily check on a cron schedule, rolling checks, and alert delivery."""
 
-    def __init__(self, settings: Settings, model: LoadedModel, *, rolling_every_s: float = 300,
-                 catch_up_days: int = 7) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model: LoadedModel,
+        *,
+        rolling_every_s: float = 300,
+        catch_up_days: int = 7,
+    ) -> None:
         self.settings = settings
         self.model = model
         self.rolling_every_s = rolling_every_s
@@ -72,7 +78,10 @@ class DriftCheckScheduler:
         ensure_topics(self.settings, [self.settings.topics.drift_alerts])
         delivery = threading.Thread(
             target=AlertDelivery(self.settings, make_client(self.settings.clickhouse)).run,
-            kwargs={"stop": self.stopping.is_set}, name="alert-delivery", daemon=True)
+            kwargs={"stop": self.stopping.is_set},
+            name="alert-delivery",
+            daemon=True,
+        )
         delivery.start()
         schedule = croniter(self.settings.drift_check_schedule, datetime.now(UTC))
         next_daily: datetime = schedule.get_next(datetime)

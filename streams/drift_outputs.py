@@ -33,8 +33,14 @@ MINUTE_MS = 60_000
 class DriftStatsPublisher:
     """Turns each scored batch into ``drift.stats`` messages (bins and change events)."""
 
-    def __init__(self, model: LoadedModel, settings: Settings, *, grace_ms: int = 30_000,
-                 detector: str = "page_hinkley") -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        settings: Settings,
+        *,
+        grace_ms: int = 30_000,
+        detector: str = "page_hinkley",
+    ) -> None:
         self.topic = settings.topics.drift_stats
         self.model_version = model.version
         self.grace_ms = grace_ms
@@ -71,8 +77,9 @@ class DriftStatsPublisher:
             totals[1] += row.missing
             totals[2] += row.sum
             self._watermark_ms = max(self._watermark_ms, row.minute_ms + MINUTE_MS)
-        closed = sorted(key for key in self._minutes
-                        if key[0] + MINUTE_MS + self.grace_ms <= self._watermark_ms)
+        closed = sorted(
+            key for key in self._minutes if key[0] + MINUTE_MS + self.grace_ms <= self._watermark_ms
+        )
         events: list[OutputMessage] = []
         for minute_ms, feature in closed:
             count, missing, total = self._minutes.pop((minute_ms, feature))

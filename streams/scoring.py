@@ -17,7 +17,7 @@ import orjson
 import pandas as pd
 
 from streams.model.registry import LoadedModel
-from streams.validation import Rejection, RecordValidator
+from streams.validation import RecordValidator, Rejection
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,9 @@ def rejection_message(record: RawRecord, rejection: Rejection, now_ms: int) -> O
 class BatchScorer:
     """Validate a batch, score its valid part with one ``predict_proba``, build outputs."""
 
-    def __init__(self, model: LoadedModel, validator: RecordValidator,
-                 recent_ids: RecentIds | None = None) -> None:
+    def __init__(
+        self, model: LoadedModel, validator: RecordValidator, recent_ids: RecentIds | None = None
+    ) -> None:
         self.model = model
         self.validator = validator
         self.recent_ids = recent_ids if recent_ids is not None else RecentIds()
@@ -124,9 +125,13 @@ class BatchScorer:
         ):
             record = records[position]
             if self.recent_ids.is_duplicate(record_id, record.partition, record.offset):
-                duplicate = Rejection(id=record_id, reason="duplicate_id", field="id",
-                                      message="this id was already seen at another offset",
-                                      payload=payloads[position])
+                duplicate = Rejection(
+                    id=record_id,
+                    reason="duplicate_id",
+                    field="id",
+                    message="this id was already seen at another offset",
+                    payload=payloads[position],
+                )
                 out.rejected.append(rejection_message(record, duplicate, now_ms))
             else:
                 keep.append(row)
@@ -143,9 +148,14 @@ class BatchScorer:
         scored_at_ms = int(time.time() * 1000)
         name, version = self.model.name, self.model.version
         iso_times = np.datetime_as_string(event_ms.astype("datetime64[ms]"), unit="ms")
-        for row, score, label, event, iso in zip(keep, scores.tolist(), labels.tolist(),
-                                                 event_ms.tolist(), iso_times.tolist(),
-                                                 strict=True):
+        for row, score, label, event, iso in zip(
+            keep,
+            scores.tolist(),
+            labels.tolist(),
+            event_ms.tolist(),
+            iso_times.tolist(),
+            strict=True,
+        ):
             record_id = validated.ids[row]
             record = records[validated.positions[row]]
             body = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import faust
+
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 from streams.agents import attach_scoring_agent
@@ -16,24 +18,46 @@ from streams.validation import RecordValidator
 log = logging.getLogger(__name__)
 
 
-def build_worker_app(settings: Settings, options: WorkerOptions):  # type: ignore[no-untyped-def]
+def build_worker_app(settings: Settings, options: WorkerOptions) -> faust.App:
     """The Faust app with its agents, ready for ``faust.Worker``."""
     model = LoadedModel.load(settings.model_dir)
-    validator = RecordValidator(model.schema, out_of_range=options.out_of_range,  # type: ignore[arg-type]
-                                max_record_bytes=options.max_record_bytes)
+    validator = RecordValidator(
+        model.schema,
+        out_of_range=options.out_of_range,  # type: ignore[arg-type]
+        max_record_bytes=options.max_record_bytes,
+    )
     scorer = BatchScorer(model, validator)
     app = create_app(settings, options)
     drift = DriftStatsPublisher(model, settings)
     attach_scoring_agent(app, settings, options, scorer, extra_outputs=drift.outputs)
-    log.info("worker for model %s %s, batches of up to %d", model.name, model.version,
-             options.batch_size)
+    if options.drift_check_crontab:
+        attach_drift_check_crontab(app, settings, model)
+    log.info(
+        "worker for model %s %s, batches of up to %d", model.name, model.version, options.batch_size
+    )
     return app
 
 
 def run_worker(settings: Settings, options: WorkerOptions, loglevel: str = "info") -> None:
-    import faust
-
     ensure_topics(settings)
     app = build_worker_app(settings, options)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
+
+
+def attach_drift_check_crontab(app: faust.App, settings: Settings, model: LoadedModel) -> None:
+    """Run the daily drift check from the Faust leader's crontab (one worker of the group)."""
+    import asyncio
+    from datetime import UTC
+
+    from streams.drift_jobs import check_day, connect, deliver_pending, yesterday
+
+    def daily() -> None:
+        client = connect(settings)
+        check_day(settings, model, yesterday(), client)
+        deliver_pending(settings)
+
+    @app.crontab(settings.drift_check_schedule, timezone=UTC, on_leader=True)
+    async def daily_drift_check() -> None:
+        # The check blocks on ClickHouse and SMTP: keep it off the event loop.
+        await asyncio.get_running_loop().run_in_executor(None, daily)

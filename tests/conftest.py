@@ -90,8 +90,13 @@ def ch_client(settings: Settings) -> Iterator[object]:
     admin = Client(host=dsn.host, port=dsn.port)
     admin.execute(f"CREATE DATABASE IF NOT EXISTS {dsn.database}")
     admin.disconnect()
-    client = Client(host=dsn.host, port=dsn.port, user=dsn.user,
-                    password=dsn.password.get_secret_value(), database=dsn.database)
+    client = Client(
+        host=dsn.host,
+        port=dsn.port,
+        user=dsn.user,
+        password=dsn.password.get_secret_value(),
+        database=dsn.database,
+    )
     yield client
     client.disconnect()
 

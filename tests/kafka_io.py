@@ -11,27 +11,37 @@ import orjson
 from scorestream.settings import Settings
 
 
-def produce_raw(settings: Settings, payloads: list[tuple[bytes | None, bytes]],
-                topic: str | None = None) -> None:
+def produce_raw(
+    settings: Settings, payloads: list[tuple[bytes | None, bytes]], topic: str | None = None
+) -> None:
     """Send raw (key, value) messages exactly as given."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
-                             max_request_size=4 * 1024 * 1024, linger_ms=5)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        max_request_size=4 * 1024 * 1024,
+        linger_ms=5,
+    )
     for key, value in payloads:
         producer.send(topic or settings.topics.records, key=key, value=value)
     producer.flush()
     producer.close()
 
 
-def collect(settings: Settings, topic: str, *, until: Callable[[list[dict]], bool],
-            timeout_s: float = 90.0) -> list[dict]:
+def collect(
+    settings: Settings, topic: str, *, until: Callable[[list[dict]], bool], timeout_s: float = 90.0
+) -> list[dict]:
     """Read JSON messages of ``topic`` from the beginning until ``until(messages)``."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", group_id=f"c-{uuid.uuid4().hex}",
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=f"c-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+    )
     messages: list[dict] = []
     deadline = time.monotonic() + timeout_s
     try:

@@ -10,12 +10,14 @@ pays a share of one call instead of a whole one, and when idle nothing waits.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from producers.bridge.problems import ProblemError
@@ -84,13 +86,39 @@ def to_payloads(records: list[Any]) -> list[bytes]:
     An ``id`` that is absent or ``null`` is assigned; any other id is left for the
     validator to judge. Non-objects pass through and are refused by the validator.
     """
+    missing = [record for record in records
+               if type(record) is dict and record.get(ID_COLUMN) is None]
+    for record, new_id in zip(missing, uuid4_strings(len(missing)), strict=True):
+        record[ID_COLUMN] = new_id
     dumps = orjson.dumps
-    payloads = []
-    for record in records:
-        if type(record) is dict and record.get(ID_COLUMN) is None:
-            record[ID_COLUMN] = str(uuid.uuid4())
-        payloads.append(dumps(record))
-    return payloads
+    return [dumps(record) for record in records]
+
+
+def uuid4_strings(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs as strings.
+
+    Made together from one ``os.urandom`` call with numpy: ``str(uuid.uuid4())`` costs
+    about 2 µs per id, more than the rest of a record's way through the bridge.
+
+    >>> import uuid
+    >>> [uuid.UUID(text).version for text in uuid4_strings(3)]
+    [4, 4, 4]
+    """
+    if n < 4:
+        return [str(uuid.uuid4()) for _ in range(n)]
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    # Version 4 in the high nibble of byte 6, RFC 4122 variant in the top bits of byte 8.
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    digits = np.frombuffer(raw.tobytes().hex().encode(), dtype=np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGITS] = digits
+    joined = text.tobytes().decode()
+    return [joined[i:i + 36] for i in range(0, 36 * n, 36)]
+
+
+# Where the 32 hex digits go in the 36 characters of a UUID (dashes at 8, 13, 18, 23).
+_UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
 
 
 class ValidationBatcher:

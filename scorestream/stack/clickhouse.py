@@ -74,7 +74,7 @@ class ClickHouseServer(Service):
     <max_session_timeout>3600</max_session_timeout>
     <default_session_timeout>60</default_session_timeout>
 </yandex>
-""")
+""")  # noqa: S108 - paths under our state dir, not /tmp
         password_hash = hashlib.sha256(cfg.grafana_reader_password.encode()).hexdigest()
         (self.home / "users.xml").write_text(f"""<?xml version="1.0"?>
 <yandex>
@@ -123,8 +123,7 @@ class ClickHouseServer(Service):
     def probe(self) -> str:
         from clickhouse_driver import Client
 
-        client = Client(host="127.0.0.1", port=self.port, connect_timeout=2,
-                        send_receive_timeout=5)
+        client = Client(host="127.0.0.1", port=self.port, connect_timeout=2, send_receive_timeout=5)
         try:
             return str(client.execute("SELECT version()")[0][0])
         finally:
@@ -136,6 +135,10 @@ class ClickHouseServer(Service):
     def reader_dsn(self) -> ClickHouseDsn:
         from pydantic import SecretStr
 
-        return ClickHouseDsn(host="127.0.0.1", port=self.port, user=READER_USER,
-                             password=SecretStr(self.config.grafana_reader_password),
-                             database="scoring")
+        return ClickHouseDsn(
+            host="127.0.0.1",
+            port=self.port,
+            user=READER_USER,
+            password=SecretStr(self.config.grafana_reader_password),
+            database="scoring",
+        )

@@ -20,7 +20,8 @@ class StackConfig(BaseSettings):
     clickhouse_port: int = 19000
     clickhouse_http_port: int = 18123
     smtp_port: int = 18025
-    grafana_reader_password: str = "grafana-local"
+    # The local stack only listens on 127.0.0.1; deployments set their own (see .env.example).
+    grafana_reader_password: str = "grafana-local"  # noqa: S105
     startup_timeout_s: float = 120.0
 
     def path(self, *parts: str) -> Path:

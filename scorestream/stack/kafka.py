@@ -39,9 +39,18 @@ class KafkaBroker(Service):
         with resources.as_file(pom) as pom_path:
             shutil.rmtree(self.libs, ignore_errors=True)
             result = subprocess.run(
-                [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-                 f"-DoutputDirectory={self.libs}"],
-                capture_output=True, text=True, check=False,
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom_path),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={self.libs}",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
         if result.returncode != 0:
             raise StackError(
@@ -55,29 +64,31 @@ class KafkaBroker(Service):
         properties = self.home / "server.properties"
         cfg = self.config
         properties.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
-                f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={data}",
-                "num.partitions=4",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=8",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=true",
-                "delete.topic.enable=true",
-                "log.retention.hours=168",
-                "message.max.bytes=2097152",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
+                    f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=4",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "delete.topic.enable=true",
+                    "log.retention.hours=168",
+                    "message.max.bytes=2097152",
+                    "",
+                ]
+            )
         )
         (self.home / "log4j.properties").write_text(
             "log4j.rootLogger=WARN, file\n"
@@ -93,9 +104,19 @@ class KafkaBroker(Service):
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id,
-             "-c", str(properties), "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{result.stderr[-3000:]}")
@@ -103,11 +124,16 @@ class KafkaBroker(Service):
     def _java(self) -> list[str]:
         heap = self.config.kafka_heap_mb
         return [
-            "java", f"-Xmx{heap}m", f"-Xms{min(heap, 256)}m", "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            "java",
+            f"-Xmx{heap}m",
+            f"-Xms{min(heap, 256)}m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
             f"-Dscorestream.home={self.home}",
-            "-cp", f"{self.libs}/*",
+            "-cp",
+            f"{self.libs}/*",
         ]
 
     def command(self) -> tuple[list[str], dict[str, str] | None]:
@@ -117,7 +143,8 @@ class KafkaBroker(Service):
         from kafka import KafkaAdminClient
 
         admin = KafkaAdminClient(
-            bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_ms=3000,
+            bootstrap_servers=f"127.0.0.1:{self.port}",
+            request_timeout_ms=3000,
             client_id="scorestream-stack",
         )
         try:

@@ -87,8 +87,9 @@ class Service(ABC):
         self.install()
         self.prepare()
         argv, env = self.command()
-        process.spawn(argv, pid_file=self.pid_file, log_file=self.log_file, marker=self.marker,
-                      env=env)
+        process.spawn(
+            argv, pid_file=self.pid_file, log_file=self.log_file, marker=self.marker, env=env
+        )
         self.wait_healthy()
         return True
 
@@ -100,7 +101,7 @@ class Service(ABC):
                 raise StackError(f"{self.name} exited during start-up; see {self.log_file}")
             try:
                 return self.probe()
-            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            except Exception as exc:
                 last_error = exc
                 time.sleep(0.5)
         raise StackError(f"{self.name} did not become healthy: {last_error}; see {self.log_file}")
@@ -116,7 +117,7 @@ class Service(ABC):
             return Health(self.name, "stopped", None, self.port, "")
         try:
             version = self.probe()
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:
             return Health(self.name, "unhealthy", record.pid, self.port, "", str(exc)[:120])
         return Health(self.name, "running", record.pid, self.port, version)
 
@@ -128,8 +129,10 @@ def require_tool(program: str, debian_package: str, hint: str) -> str:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (["apt-get", "update", "-q"],
-                     ["apt-get", "install", "-y", "-q", "--no-install-recommends", debian_package]):
+        for argv in (
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", debian_package],
+        ):
             result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             if result.returncode != 0 and argv[1] == "install":
                 raise MissingToolError(

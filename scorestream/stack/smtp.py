@@ -22,7 +22,7 @@ class MaildirHandler:
         self.maildir = maildir
         maildir.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
         partial = self.maildir / f".{name}.part"
         content = envelope.original_content or envelope.content
@@ -42,8 +42,9 @@ def serve(host: str, port: int, maildir: Path) -> None:
     """Run the SMTP server until killed."""
     from aiosmtpd.controller import Controller
 
-    controller = Controller(MaildirHandler(maildir), hostname=host, port=port,
-                            data_size_limit=50 * 1024 * 1024)
+    controller = Controller(
+        MaildirHandler(maildir), hostname=host, port=port, data_size_limit=50 * 1024 * 1024
+    )
     controller.start()
     try:
         asyncio.run(_forever())
@@ -72,8 +73,17 @@ class SmtpServer(Service):
         import aiosmtpd  # noqa: F401 - a dependency of the project; fail early if absent
 
     def command(self) -> tuple[list[str], dict[str, str] | None]:
-        return [sys.executable, "-m", "scorestream.stack.smtp", "--host", "127.0.0.1",
-                "--port", str(self.port), "--maildir", str(self.maildir)], None
+        return [
+            sys.executable,
+            "-m",
+            "scorestream.stack.smtp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--maildir",
+            str(self.maildir),
+        ], None
 
     def probe(self) -> str:
         import aiosmtpd
@@ -85,8 +95,11 @@ class SmtpServer(Service):
         return f"aiosmtpd {aiosmtpd.__version__}"
 
     def env(self) -> dict[str, str]:
-        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port),
-                "SCORESTREAM_MAILDIR": str(self.maildir)}
+        return {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.port),
+            "SCORESTREAM_MAILDIR": str(self.maildir),
+        }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ previews and the tests see the same numbers on every run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -109,7 +110,7 @@ def _profile(feature: str, rng: np.random.Generator) -> Profile:
                           np.zeros(len(labels), np.int64), 0.0, 0.0, values)
     else:
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)))
-        interior = [f"[{_fmt(a)}, {_fmt(b)})" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        interior = [f"[{_fmt(a)}, {_fmt(b)})" for a, b in itertools.pairwise(edges)]
         interior[-1] = interior[-1][:-1] + "]"
         labels = [f"(-inf, {_fmt(edges[0])})", *interior, f"({_fmt(edges[-1])}, inf)",
                   "missing"]

@@ -38,7 +38,6 @@ from grafana_fixture import (
     DRIFT_AT,
     END,
     FEATURES,
-    INTERVAL_S,
     REPO,
     START,
     ChdbDatabase,
@@ -157,7 +156,7 @@ def check_shape(query: PanelQuery, result: Result) -> None:
         times = [parse_time(row[0]) for row in result.rows]
         # The plugin's long-to-wide conversion rejects rows that are not sorted by time.
         assert times == sorted(times), f"{query.id}: not sorted by time"
-        assert START <= times[0] and times[-1] <= END
+        assert times[0] >= START and times[-1] <= END
         assert numeric, f"{query.id}: no numeric column"
         labels = [c for c, t in types.items() if is_string(t)]
         assert len(labels) <= 1, f"{query.id}: more than one label column {labels}"
@@ -199,7 +198,7 @@ def test_dashboards_have_unique_uids_and_panel_ids() -> None:
         assert len(ids) == len(set(ids))
         for panel in dash["panels"]:
             grid = panel["gridPos"]
-            assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+            assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
 
 
 def _datasources(node: Any) -> Iterator[dict[str, Any]]:
@@ -378,9 +377,12 @@ def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
             continue
         rows, _ = ch_client.execute(in_database(expanded, database), with_column_types=True)
         expected = chdb_db.query(in_database(expanded, CHDB_DATABASE)).rows
-        got = sorted(map(repr, (_normalise(list(r)) for r in rows)))
-        want = sorted(map(repr, (_normalise(r) for r in expected)))
-        assert got == want, f"{query.id}: ClickHouse {version} and chDB disagree"
+        got = sorted((_normalise(list(r)) for r in rows), key=repr)
+        want = sorted((_normalise(r) for r in expected), key=repr)
+        # quantile() samples above 8192 values, differently in each version: a tolerance.
+        tolerance = 0.1 if re.search(r"\bquantiles?\(", expanded) else 1e-6
+        assert got == pytest.approx(want, rel=tolerance), (
+            f"{query.id}: ClickHouse {version} and chDB disagree")
         ran += 1
     # The daily check's own questions: latest check, per-feature history, features.
     assert ran >= 15, f"only {ran} queries ran on ClickHouse {version}"

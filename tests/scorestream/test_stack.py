@@ -31,8 +31,10 @@ def test_kafka_round_trip_with_kafka_python(settings: Settings) -> None:
     producer.flush()
     producer.close()
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest", group_id=f"g-{uuid.uuid4().hex}",
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=f"g-{uuid.uuid4().hex}",
         consumer_timeout_ms=10_000,
     )
     received = []
@@ -50,8 +52,9 @@ def test_kafka_round_trip_with_aiokafka(settings: Settings) -> None:
     topic = settings.topics.scores
 
     async def round_trip() -> list[bytes]:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+        )
         await producer.start()
         try:
             for i in range(20):
@@ -59,8 +62,10 @@ def test_kafka_round_trip_with_aiokafka(settings: Settings) -> None:
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-            auto_offset_reset="earliest", group_id=f"g-{uuid.uuid4().hex}",
+            topic,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=f"g-{uuid.uuid4().hex}",
         )
         await consumer.start()
         got: list[bytes] = []
@@ -112,16 +117,27 @@ def _cli(config: StackConfig, *args: str) -> subprocess.CompletedProcess[str]:
         "SCORESTREAM_CLICKHOUSE_HTTP_PORT": str(config.clickhouse_http_port),
         "SCORESTREAM_SMTP_PORT": str(config.smtp_port),
     }
-    return subprocess.run([sys.executable, "-m", "scorestream.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "scorestream.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.integration
 def test_stack_lifecycle_up_twice_kill_down(tmp_path: Path, stack: LocalStack) -> None:
     # A second, independent stack on other ports, so the shared one is not disturbed.
-    config = StackConfig(state_dir=tmp_path / "stack", kafka_port=29092,
-                         kafka_controller_port=29093, clickhouse_port=29000,
-                         clickhouse_http_port=28123, smtp_port=28025)
+    config = StackConfig(
+        state_dir=tmp_path / "stack",
+        kafka_port=29092,
+        kafka_controller_port=29093,
+        clickhouse_port=29000,
+        clickhouse_http_port=28123,
+        smtp_port=28025,
+    )
     try:
         first = _cli(config, "stack", "up")
         assert first.returncode == 0, first.stderr

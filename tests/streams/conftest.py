@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A logistic-regression model trained on 20,000 synthetic loan applications."""
@@ -20,8 +19,13 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from streams.synthetic import generate_frame
 
     directory = tmp_path_factory.mktemp("model") / "loans"
-    train_model(generate_frame(20_000, seed=7, start="2026-01-01T00:00:00"), "default",
-                directory, name="loans", seed=0)
+    train_model(
+        generate_frame(20_000, seed=7, start="2026-01-01T00:00:00"),
+        "default",
+        directory,
+        name="loans",
+        seed=0,
+    )
     return directory
 
 
@@ -29,17 +33,27 @@ WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 
 @pytest.fixture()
-def start_worker(settings_env: dict[str, str], model_dir: Path,
-                 tmp_path: Path) -> Iterator[WorkerFactory]:
+def start_worker(
+    settings_env: dict[str, str], model_dir: Path, tmp_path: Path
+) -> Iterator[WorkerFactory]:
     """Start ``scorestream worker`` subprocesses; all are killed at the end of the test."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*extra: str) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scorestream.cli", "worker", "--model-dir", str(model_dir),
-             *extra],
-            env={**settings_env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "scorestream.cli",
+                "worker",
+                "--model-dir",
+                str(model_dir),
+                *extra,
+            ],
+            env={**settings_env, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         started.append(proc)

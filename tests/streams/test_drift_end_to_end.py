@@ -18,38 +18,78 @@ RECORDS = 20_000
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scorestream.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "scorestream.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
-def _score_day(settings: Settings, env: dict[str, str], start_worker, model_dir: Path,  # type: ignore[no-untyped-def]
-               day: str, drift: str, seed: int) -> None:
+def _score_day(
+    settings: Settings,
+    env: dict[str, str],
+    start_worker,
+    model_dir: Path,  # type: ignore[no-untyped-def]
+    day: str,
+    drift: str,
+    seed: int,
+) -> None:
     """One day of records (drifted from the first on), scored and stored in ClickHouse."""
-    produced = _cli(env, "produce", "--synthetic", str(RECORDS), "--seed", str(seed),
-                    "--start", f"{day}T00:00:00", "--interval-ms", "4000", "--drift", drift,
-                    "--model-dir", str(model_dir), "--quiet")
+    produced = _cli(
+        env,
+        "produce",
+        "--synthetic",
+        str(RECORDS),
+        "--seed",
+        str(seed),
+        "--start",
+        f"{day}T00:00:00",
+        "--interval-ms",
+        "4000",
+        "--drift",
+        drift,
+        "--model-dir",
+        str(model_dir),
+        "--quiet",
+    )
     assert produced.returncode == 0, produced.stderr
     assert f"sent {RECORDS}" in produced.stderr
     start_worker()
 
     def counted(messages: list[dict]) -> int:
-        return sum(row["count"] for m in messages if m.get("type") == "bins"
-                   for row in m["rows"] if row["feature"] == "_score")
+        return sum(
+            row["count"]
+            for m in messages
+            if m.get("type") == "bins"
+            for row in m["rows"]
+            if row["feature"] == "_score"
+        )
 
-    collect(settings, settings.topics.drift_stats, until=lambda m: counted(m) >= RECORDS,
-            timeout_s=180)
+    collect(
+        settings, settings.topics.drift_stats, until=lambda m: counted(m) >= RECORDS, timeout_s=180
+    )
     sunk = _cli(env, "sink", "--once")
     assert sunk.returncode == 0, sunk.stderr
 
 
 def _new_mail(maildir: Path, before: set[Path]) -> list[Message]:
-    return [email.message_from_bytes(path.read_bytes())
-            for path in sorted(set(maildir.glob("*.eml")) - before)]
+    return [
+        email.message_from_bytes(path.read_bytes())
+        for path in sorted(set(maildir.glob("*.eml")) - before)
+    ]
 
 
-def test_drifted_feature_is_emailed_once(settings: Settings, settings_env: dict[str, str],
-                                         start_worker, model_dir: Path, maildir: Path,  # type: ignore[no-untyped-def]
-                                         ch_client) -> None:
+def test_drifted_feature_is_emailed_once(
+    settings: Settings,
+    settings_env: dict[str, str],
+    start_worker,
+    model_dir: Path,
+    maildir: Path,  # type: ignore[no-untyped-def]
+    ch_client,
+) -> None:
     ensure_topics(settings)
     env = {**settings_env, "MODEL_DIR": str(model_dir)}
     _score_day(settings, env, start_worker, model_dir, "2026-06-01", "income=shift:0.6", 21)
@@ -70,7 +110,8 @@ def test_drifted_feature_is_emailed_once(settings: Settings, settings_env: dict[
     database = settings.clickhouse.database
     rows = ch_client.execute(
         f"SELECT feature, level, n_current FROM {database}.drift_checks FINAL "
-        "WHERE check_kind = 'daily' AND period_start = toDateTime('2026-06-01 00:00:00')")
+        "WHERE check_kind = 'daily' AND period_start = toDateTime('2026-06-01 00:00:00')"
+    )
     levels = {feature: level for feature, level, _ in rows}
     assert levels["income"] == "drift"
     assert [f for f, level in levels.items() if level == "drift" and f != "_score"] == ["income"]
@@ -81,18 +122,25 @@ def test_drifted_feature_is_emailed_once(settings: Settings, settings_env: dict[
     assert len(_new_mail(maildir, before)) == 1, "a second check sent a second e-mail"
 
 
-def test_alert_waits_for_smtp_and_arrives_once(settings: Settings, settings_env: dict[str, str],
-                                               start_worker, model_dir: Path,  # type: ignore[no-untyped-def]
-                                               tmp_path: Path) -> None:
+def test_alert_waits_for_smtp_and_arrives_once(
+    settings: Settings,
+    settings_env: dict[str, str],
+    start_worker,
+    model_dir: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     ensure_topics(settings)
     smtp = SmtpServer(StackConfig(state_dir=tmp_path / "smtp-later", smtp_port=28125))
     env = {**settings_env, "MODEL_DIR": str(model_dir), "SMTP_PORT": "28125"}
-    _score_day(settings, env, start_worker, model_dir, "2026-06-02",
-               "region=weight:north:0.6", 22)
+    _score_day(settings, env, start_worker, model_dir, "2026-06-02", "region=weight:north:0.6", 22)
 
-    check = subprocess.Popen([sys.executable, "-m", "scorestream.cli", "drift-check", "--date",
-                              "2026-06-02"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    check = subprocess.Popen(
+        [sys.executable, "-m", "scorestream.cli", "drift-check", "--date", "2026-06-02"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(8)  # the check is done; the e-mail is being retried against a dead port
         assert check.poll() is None, "drift-check gave up while SMTP was down"

@@ -23,9 +23,13 @@ WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 
 def _valid_records(n: int, seed: int) -> list[dict]:
-    return [record for chunk in generate_records(n, seed, 1000, start="2026-03-01T00:00:00",
-                                                 include_target=False)
-            for record in chunk]
+    return [
+        record
+        for chunk in generate_records(
+            n, seed, 1000, start="2026-03-01T00:00:00", include_target=False
+        )
+        for record in chunk
+    ]
 
 
 def test_bad_records_are_rejected_and_the_rest_scored(
@@ -37,11 +41,19 @@ def test_bad_records_are_rejected_and_the_rest_scored(
     bad: list[tuple[str, bytes]] = [
         ("invalid_json", b'{"id": "bad-json", "income": '),
         ("not_an_object", b'[{"id": "bad-array"}]'),
-        ("missing_field", orjson.dumps({k: v for k, v in {**template, "id": "bad-missing"}.items()
-                                        if k != "income"})),
+        (
+            "missing_field",
+            orjson.dumps(
+                {k: v for k, v in {**template, "id": "bad-missing"}.items() if k != "income"}
+            ),
+        ),
         ("wrong_type", orjson.dumps({**template, "id": "bad-type", "income": "a lot"})),
-        ("not_finite", orjson.dumps({**template, "id": "bad-nan"}).replace(
-            b'"income":' + orjson.dumps(template["income"]), b'"income":NaN')),
+        (
+            "not_finite",
+            orjson.dumps({**template, "id": "bad-nan"}).replace(
+                b'"income":' + orjson.dumps(template["income"]), b'"income":NaN'
+            ),
+        ),
         ("too_large", orjson.dumps({**template, "id": "bad-huge", "region": "x" * 1_000_000})),
         ("duplicate_id", orjson.dumps({**valid[5]})),
     ]
@@ -49,13 +61,15 @@ def test_bad_records_are_rejected_and_the_rest_scored(
     for i, record in enumerate(valid):
         payloads.append((record["id"].encode(), orjson.dumps(record)))
         if i % 40 == 20 and bad:  # bad records interleaved with good ones
-            reason, payload = bad.pop(0)
+            _reason, payload = bad.pop(0)
             payloads.append((b"bad", payload))
     for _, payload in bad:
         payloads.append((b"bad", payload))
     # The duplicate must share its original's partition, as a producer keyed by id does.
-    payloads = [(valid[5]["id"].encode(), p) if p == orjson.dumps(valid[5]) and i > 10 else (k, p)
-                for i, (k, p) in enumerate(payloads)]
+    payloads = [
+        (valid[5]["id"].encode(), p) if p == orjson.dumps(valid[5]) and i > 10 else (k, p)
+        for i, (k, p) in enumerate(payloads)
+    ]
     produce_raw(settings, payloads)
     worker = start_worker()
 
@@ -68,8 +82,17 @@ def test_bad_records_are_rejected_and_the_rest_scored(
     assert worker.poll() is None, "the worker died on bad input"
     assert sorted(s["id"] for s in scores) == sorted(r["id"] for r in valid)
     reasons = sorted(r["reason"] for r in rejected)
-    assert reasons == sorted(["invalid_json", "not_an_object", "missing_field", "wrong_type",
-                              "not_finite", "too_large", "duplicate_id"])
+    assert reasons == sorted(
+        [
+            "invalid_json",
+            "not_an_object",
+            "missing_field",
+            "wrong_type",
+            "not_finite",
+            "too_large",
+            "duplicate_id",
+        ]
+    )
     by_reason = {r["reason"]: r for r in rejected}
     assert by_reason["wrong_type"]["field"] == "income"
     assert by_reason["wrong_type"]["id"] == "bad-type"
@@ -77,8 +100,10 @@ def test_bad_records_are_rejected_and_the_rest_scored(
 
     huge = base64.b64decode(by_reason["too_large"]["payload_base64"])
     assert len(huge) > 1_000_000 and b"bad-huge" in huge  # the original bytes, whole
-    assert base64.b64decode(by_reason["invalid_json"]["payload_base64"]) == \
-        b'{"id": "bad-json", "income": '
+    assert (
+        base64.b64decode(by_reason["invalid_json"]["payload_base64"])
+        == b'{"id": "bad-json", "income": '
+    )
     assert by_reason["invalid_json"]["id"].startswith(f"kafka:{settings.topics.records}:")
 
 
@@ -118,8 +143,12 @@ def test_worker_killed_mid_stream_loses_nothing(
     worker.wait(10)
     start_worker("--batch-size", "500")
     wanted = {r["id"] for r in valid}
-    scores = collect(settings, settings.topics.scores,
-                     until=lambda m: wanted <= {s["id"] for s in m}, timeout_s=180)
+    scores = collect(
+        settings,
+        settings.topics.scores,
+        until=lambda m: wanted <= {s["id"] for s in m},
+        timeout_s=180,
+    )
     missing = wanted - {s["id"] for s in scores}
     assert not missing, f"{len(missing)} records were never scored"
 
@@ -134,8 +163,13 @@ def test_drift_stats_count_every_scored_record(
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3000)
 
     def counted(messages: list[dict]) -> int:
-        return sum(row["count"] for m in messages if m["type"] == "bins"
-                   for row in m["rows"] if row["feature"] == "income")
+        return sum(
+            row["count"]
+            for m in messages
+            if m["type"] == "bins"
+            for row in m["rows"]
+            if row["feature"] == "income"
+        )
 
     stats = collect(settings, settings.topics.drift_stats, until=lambda m: counted(m) >= 3000)
     model = LoadedModel.load(model_dir)
@@ -144,8 +178,9 @@ def test_drift_stats_count_every_scored_record(
     assert features == set(model.profile.names)
     # Summing the partial rows gives exactly the bins of a one-shot count of the same rows.
     frame = pd.DataFrame(valid)
-    expected = model.profile.count(frame[model.schema.names],
-                                   model.predict_scores(frame[model.schema.names]))
+    expected = model.profile.count(
+        frame[model.schema.names], model.predict_scores(frame[model.schema.names])
+    )
     for feature, counts in expected.items():
         total = np.zeros_like(counts)
         for m in stats:
