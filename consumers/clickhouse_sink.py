@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from orjson import loads as _loads
 from aiokafka import ConsumerRebalanceListener
+from orjson import loads as _loads
 
 from consumers.clickhouse import (
     applied_migrations,

@@ -348,6 +348,15 @@ def _normalise(value: Any) -> Any:
     return value
 
 
+def _same(got: Any, want: Any, rel: float) -> bool:
+    if isinstance(got, float) and isinstance(want, float):
+        return math.isclose(got, want, rel_tol=rel, abs_tol=1e-12)
+    if isinstance(got, list) and isinstance(want, list):
+        return len(got) == len(want) and all(
+            _same(g, w, rel) for g, w in zip(got, want, strict=True))
+    return bool(got == want)
+
+
 def _server_can_run(sql: str, major: int) -> bool:
     # toStartOfInterval ($__timeInterval) came after 18.16; everything else must run there.
     return major >= 20 or "toStartOfInterval" not in sql
@@ -381,8 +390,8 @@ def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
         want = sorted((_normalise(r) for r in expected), key=repr)
         # quantile() samples above 8192 values, differently in each version: a tolerance.
         tolerance = 0.1 if re.search(r"\bquantiles?\(", expanded) else 1e-6
-        assert got == pytest.approx(want, rel=tolerance), (
-            f"{query.id}: ClickHouse {version} and chDB disagree")
+        assert _same(got, want, tolerance), (
+            f"{query.id}: ClickHouse {version} and chDB disagree:\n{got}\n{want}")
         ran += 1
     # The daily check's own questions: latest check, per-feature history, features.
     assert ran >= 15, f"only {ran} queries ran on ClickHouse {version}"
@@ -473,7 +482,13 @@ def test_grafana_service_provisions_from_the_repository(compose_config: dict[str
     assert env["GF_SECURITY_ADMIN_PASSWORD"]  # from .env, no default
     assert env["CLICKHOUSE_READER_PASSWORD"]
     mounts = {(v["source"], v["target"]) for v in grafana["volumes"] if v["type"] == "bind"}
-    assert (str(GRAFANA / "provisioning"), "/etc/grafana/provisioning") in mounts
+    for kind in ("datasources", "dashboards"):
+        assert (str(GRAFANA / "provisioning" / kind), f"/etc/grafana/provisioning/{kind}") in (
+            mounts)
+    # The home dashboard and the provider's path are inside the mounted folder.
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith("/etc/grafana/provisioning/dashboards/")
+    assert (DASHBOARDS / Path(home).name).is_file()
 
 
 def test_clickhouse_users_writer_and_read_only_reader(compose_config: dict[str, Any]) -> None:
