@@ -4,7 +4,7 @@ Both workers read a pre-filled topic on the same broker in the same run; through
 counted from the scores' own timestamps (first to last ``scored_at_ms``), so worker start-up
 does not count. Then end-to-end latency (producer timestamp to scored) at a fixed rate.
 
-    python -m bench.bench_pipeline [--records 100000] [--per-record 3000]
+    python -m bench.bench_pipeline [--records 100000] [--per-record 3000] [--rate 2000]
 """
 
 from __future__ import annotations
@@ -59,9 +59,11 @@ def _read_scores(settings: Settings, n: int, timeout_s: float) -> list[dict]:
     return out
 
 
-def throughput(model_dir: Path, n: int, batch_size: int, workdir: Path) -> tuple[float, int]:
+def throughput(
+    model_dir: Path, n: int, batch_size: int, workdir: Path, engine: str = "faust"
+) -> tuple[float, int]:
     """Records/s of one worker draining ``n`` pre-filled records."""
-    settings = bench_settings(f"pipe{batch_size}")
+    settings = bench_settings(f"pipe{batch_size}{engine}")
     ensure_topics(settings)
     _fill(settings, n, seed=batch_size)
     worker = cli(
@@ -87,13 +89,15 @@ def throughput(model_dir: Path, n: int, batch_size: int, workdir: Path) -> tuple
     return len(scores) / seconds, len(scores)
 
 
-def latency(model_dir: Path, rate: float, seconds: float, workdir: Path) -> dict[str, float]:
-    settings = bench_settings("latency")
+def latency(
+    model_dir: Path, rate: float, seconds: float, workdir: Path, engine: str
+) -> dict[str, float]:
+    settings = bench_settings(f"latency{engine}")
     ensure_topics(settings)
     worker = cli(
-        ["worker", "--model-dir", str(model_dir), "--batch-within", "0.02"],
+        ["worker", "--model-dir", str(model_dir), "--batch-within", "0.02", "--engine", engine],
         settings,
-        workdir / "worker-latency.log",
+        workdir / f"worker-latency-{engine}.log",
     )
     try:
         _fill(settings, 200, seed=99)  # warm-up: the group has joined once these are scored
@@ -121,21 +125,36 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-pipeline-"))
     model_dir = trained_model()
-    batched, n_batched = throughput(model_dir, args.records, 2000, workdir)
-    single, n_single = throughput(model_dir, args.per_record, 1, workdir)
+    direct, n_direct = throughput(model_dir, args.records, 2000, workdir, "direct")
+    batched, n_batched = throughput(model_dir, args.records, 2000, workdir, "faust")
+    single, n_single = throughput(model_dir, args.per_record, 1, workdir, "faust")
     print_table(
         "Scoring worker: records → scores (one worker, 4 partitions, same broker, same run)",
-        ["agent", "records", "records/s", "ratio"],
+        ["worker", "records", "records/s", "vs per-record"],
         [
-            ["batched (take 2000)", n_batched, f"{batched:,.0f}", f"{batched / single:,.1f}×"],
-            ["per-record (take 1)", n_single, f"{single:,.0f}", "1.0×"],
+            [
+                "--engine direct, batches of 2000",
+                n_direct,
+                f"{direct:,.0f}",
+                f"{direct / single:,.0f}×",
+            ],
+            [
+                "--engine faust (take_events 2000)",
+                n_batched,
+                f"{batched:,.0f}",
+                f"{batched / single:,.0f}×",
+            ],
+            ["per-record agent (take_events 1)", n_single, f"{single:,.0f}", "1×"],
         ],
     )
-    lat = latency(model_dir, args.rate, args.seconds, workdir)
+    rows = []
+    for engine in ("direct", "faust"):
+        lat = latency(model_dir, args.rate, args.seconds, workdir, engine)
+        rows.append([engine, int(lat["n"]), lat["p50"], lat["p99"]])
     print_table(
-        f"End-to-end latency at {args.rate:,.0f} records/s (producer → scored)",
-        ["records", "p50 ms", "p99 ms"],
-        [[int(lat["n"]), lat["p50"], lat["p99"]]],
+        f"End-to-end latency at {args.rate:,.0f} records/s (producer timestamp → scored)",
+        ["engine", "records", "p50 ms", "p99 ms"],
+        rows,
     )
     print(f"\nworker logs in {workdir}")
 

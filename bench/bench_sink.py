@@ -48,20 +48,32 @@ class Result:
 
 def score_payload(i: int) -> bytes:
     event_ms = BASE_MS + i * 37
-    return orjson.dumps({
-        "id": f"bench-{i:09d}", "event_time": "2024-05-01T12:00:00Z",
-        "event_time_ms": event_ms, "scored_at_ms": event_ms + 1500, "model_name": "credit",
-        "model_version": "v1", "score": (i % 1000) / 1000, "label": i % 2,
-        "latency_ms": i % 50, "partition": i % 4, "offset": i // 4,
-    })
+    return orjson.dumps(
+        {
+            "id": f"bench-{i:09d}",
+            "event_time": "2024-05-01T12:00:00Z",
+            "event_time_ms": event_ms,
+            "scored_at_ms": event_ms + 1500,
+            "model_name": "credit",
+            "model_version": "v1",
+            "score": (i % 1000) / 1000,
+            "label": i % 2,
+            "latency_ms": i % 50,
+            "partition": i % 4,
+            "offset": i // 4,
+        }
+    )
 
 
 async def prefill(settings: Settings, topic: str, n: int, partitions: int) -> float:
     """Write ``n`` score messages with aiokafka's batch API; returns seconds taken."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                acks="all", max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        max_request_size=4 * 1024 * 1024,
+    )
     await producer.start()
     started = time.perf_counter()
     try:
@@ -72,8 +84,9 @@ async def prefill(settings: Settings, topic: str, n: int, partitions: int) -> fl
             key = f"bench-{i:09d}".encode()
             value = score_payload(i)
             if batches[partition].append(key=key, value=value, timestamp=None) is None:
-                pending.append(await producer.send_batch(batches[partition], topic,
-                                                         partition=partition))
+                pending.append(
+                    await producer.send_batch(batches[partition], topic, partition=partition)
+                )
                 batches[partition] = producer.create_batch()
                 batches[partition].append(key=key, value=value, timestamp=None)
         for partition, batch in batches.items():
@@ -87,10 +100,12 @@ async def prefill(settings: Settings, topic: str, n: int, partitions: int) -> fl
 
 def _settings(base: Settings, prefix: str, database: str, partitions: int) -> Settings:
     url = base.clickhouse_url.get_secret_value().rsplit("/", 1)[0] + f"/{database}"
-    return Settings(kafka_bootstrap_servers=base.kafka_bootstrap_servers,
-                    clickhouse_url=url,  # type: ignore[arg-type]
-                    SCORESTREAM_TOPIC_PREFIX=prefix,
-                    SCORESTREAM_TOPIC_PARTITIONS=partitions)
+    return Settings(
+        kafka_bootstrap_servers=base.kafka_bootstrap_servers,
+        clickhouse_url=url,  # type: ignore[arg-type]
+        SCORESTREAM_TOPIC_PREFIX=prefix,
+        SCORESTREAM_TOPIC_PARTITIONS=partitions,
+    )
 
 
 def run_sink(settings: Settings, columnar: bool, group: str, batch_size: int) -> Result:
@@ -98,8 +113,11 @@ def run_sink(settings: Settings, columnar: bool, group: str, batch_size: int) ->
     stats = asyncio.run(SinkRunner(settings, options).run())
     rows = sum(stats.rows.values())
     assert stats.first_message_at is not None and stats.last_flush_at is not None
-    return Result("column-wise" if columnar else "row-wise", rows,
-                  stats.last_flush_at - stats.first_message_at)
+    return Result(
+        "column-wise" if columnar else "row-wise",
+        rows,
+        stats.last_flush_at - stats.first_message_at,
+    )
 
 
 def inserts_only(settings: Settings, n: int, batch_size: int) -> list[Result]:
@@ -113,9 +131,10 @@ def inserts_only(settings: Settings, n: int, batch_size: int) -> list[Result]:
         sink = ClickHouseSink(client, database, topic_decoders(settings), columnar=columnar)
         started = time.perf_counter()
         for start in range(0, n, batch_size):
-            sink._insert(SCORES, rows[start:start + batch_size], token="")
-        results.append(Result("column-wise" if columnar else "row-wise", n,
-                              time.perf_counter() - started))
+            sink._insert(SCORES, rows[start : start + batch_size], token="")
+        results.append(
+            Result("column-wise" if columnar else "row-wise", n, time.perf_counter() - started)
+        )
         client.disconnect()
     return results
 
@@ -139,24 +158,35 @@ def main(argv: list[str] | None = None) -> int:
     col_db, row_db, raw_db = f"bench_{tag}_col", f"bench_{tag}_row", f"bench_{tag}_ins"
     settings = _settings(base, prefix, col_db, args.partitions)
     console = Console()
-    ensure_topics(settings, [settings.topics.scores, settings.topics.rejected,
-                             settings.topics.drift_stats])
+    ensure_topics(
+        settings, [settings.topics.scores, settings.topics.rejected, settings.topics.drift_stats]
+    )
     admin_client = make_client(settings.clickhouse)
     try:
-        with console.status(f"pre-filling {settings.topics.scores} with {args.messages:,} "
-                            "messages …"):
-            seconds = asyncio.run(prefill(settings, settings.topics.scores, args.messages,
-                                          args.partitions))
+        with console.status(
+            f"pre-filling {settings.topics.scores} with {args.messages:,} messages …"
+        ):
+            seconds = asyncio.run(
+                prefill(settings, settings.topics.scores, args.messages, args.partitions)
+            )
         console.print(f"pre-filled {args.messages:,} messages in {seconds:.1f} s")
         sink_results = []
         for columnar, database in ((True, col_db), (False, row_db)):
             with console.status(f"sink, {'column' if columnar else 'row'}-wise inserts …"):
-                sink_results.append(run_sink(_settings(settings, prefix, database,
-                                                       args.partitions), columnar,
-                                             f"{prefix}{database}", args.batch_size))
+                sink_results.append(
+                    run_sink(
+                        _settings(settings, prefix, database, args.partitions),
+                        columnar,
+                        f"{prefix}{database}",
+                        args.batch_size,
+                    )
+                )
         with console.status("inserts alone …"):
-            insert_results = inserts_only(_settings(settings, prefix, raw_db, args.partitions),
-                                          min(args.messages, 200_000), args.batch_size)
+            insert_results = inserts_only(
+                _settings(settings, prefix, raw_db, args.partitions),
+                min(args.messages, 200_000),
+                args.batch_size,
+            )
     finally:
         for database in (col_db, row_db, raw_db):
             admin_client.execute(f"DROP DATABASE IF EXISTS {database}")
@@ -169,22 +199,32 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             admin.close()
 
-    table = Table(title=f"ClickHouse sink, batch {args.batch_size:,} rows, "
-                        f"{args.partitions} partitions")
+    table = Table(
+        title=f"ClickHouse sink, batch {args.batch_size:,} rows, {args.partitions} partitions"
+    )
     for column in ("what", "inserts", "rows", "seconds", "rows/s"):
         table.add_column(column, justify="right" if column != "what" else "left")
-    for label, results in (("sink (Kafka -> ClickHouse)", sink_results),
-                           ("inserts alone", insert_results)):
+    for label, results in (
+        ("sink (Kafka -> ClickHouse)", sink_results),
+        ("inserts alone", insert_results),
+    ):
         for result in results:
-            table.add_row(label, result.mode, f"{result.rows:,}", f"{result.seconds:.2f}",
-                          f"{result.rate:,.0f}")
+            table.add_row(
+                label,
+                result.mode,
+                f"{result.rows:,}",
+                f"{result.seconds:.2f}",
+                f"{result.rate:,.0f}",
+            )
     console.print(table)
     column_rate = sink_results[0].rate
     verdict = "meets" if column_rate >= 100_000 else "misses"
-    console.print(f"column-wise sink: {column_rate:,.0f} rows/s ({verdict} the 100,000 rows/s "
-                  f"target); column-wise inserts are "
-                  f"{insert_results[1].seconds / insert_results[0].seconds:.1f}x faster "
-                  "than row-wise")
+    console.print(
+        f"column-wise sink: {column_rate:,.0f} rows/s ({verdict} the 100,000 rows/s "
+        f"target); column-wise inserts are "
+        f"{insert_results[1].seconds / insert_results[0].seconds:.1f}x faster "
+        "than row-wise"
+    )
     return 0
 
 

@@ -52,9 +52,23 @@ UIDS = {
 }
 
 
-def sql(text: str) -> str:
-    """Dedent a query and qualify its tables with the contract database."""
-    return textwrap.dedent(text).strip().replace("{db}", DATABASE)
+def sql(template: str, **parts: str) -> str:
+    """Dedent a query, fill in multi-line ``{name}`` parts, qualify tables with ``{db}``.
+
+    A part's continuation lines are indented like the line that holds its placeholder, so
+    the SQL that users see in Grafana's editor is laid out as if written by hand.
+    """
+    text = textwrap.dedent(template).strip()
+    for name, part in parts.items():
+        body = textwrap.dedent(part).strip()
+        lines = []
+        for line in text.splitlines():
+            if "{" + name + "}" in line:
+                indent = line[: len(line) - len(line.lstrip())]
+                line = line.replace("{" + name + "}", body.replace("\n", "\n" + indent))
+            lines.append(line)
+        text = "\n".join(lines)
+    return text.replace("{db}", DATABASE)
 
 
 # --- queries, panels -------------------------------------------------------------------------
@@ -363,7 +377,8 @@ LATEST_DAILY = """
         AND period_end = (
             SELECT max(period_end) FROM {db}.drift_checks FINAL
             WHERE check_kind = 'daily' AND period_end <= $__toTime
-        )"""
+        )
+"""
 
 
 def _rolling(column: str) -> str:
@@ -427,18 +442,18 @@ def drift_overview() -> dict[str, Any]:
                                   grafana_tag_annotation("Alerts e-mailed", ALERT_TAGS,
                                                          "purple")])
     dash.row(
-        stat("Features flagged (latest daily check)", sql(f"""
+        stat("Features flagged (latest daily check)", sql("""
             SELECT countIf(drifted = 1) AS flagged
-            FROM {{db}}.drift_checks FINAL
-            WHERE {LATEST_DAILY}
-        """), thresholds=_thresholds(("green", None), ("red", 1)),
+            FROM {db}.drift_checks FINAL
+            WHERE {latest}
+        """, latest=LATEST_DAILY), thresholds=_thresholds(("green", None), ("red", 1)),
             description="Features whose daily check was both significant (Benjamini-"
                         "Hochberg adjusted) and large (effect-size thresholds)."),
-        stat("Features checked", sql(f"""
+        stat("Features checked", sql("""
             SELECT count() AS features
-            FROM {{db}}.drift_checks FINAL
-            WHERE {LATEST_DAILY}
-        """)),
+            FROM {db}.drift_checks FINAL
+            WHERE {latest}
+        """, latest=LATEST_DAILY)),
         stat("Last daily check", sql("""
             SELECT toUInt64(toUnixTimestamp(max(checked_at))) * 1000 AS last_check
             FROM {db}.drift_checks FINAL
@@ -466,7 +481,7 @@ def drift_overview() -> dict[str, Any]:
                             label="feature", thresholds=PSI_THRESHOLDS, height=7,
                             description="One row per feature; a cell's colour is the "
                                         "highest PSI in that interval."))
-    dash.row(table("Latest daily drift check", sql(f"""
+    dash.row(table("Latest daily drift check", sql("""
         SELECT
             feature,
             level,
@@ -484,10 +499,10 @@ def drift_overview() -> dict[str, Any]:
             period_start,
             period_end,
             checked_at
-        FROM {{db}}.drift_checks FINAL
-        WHERE {LATEST_DAILY}
+        FROM {db}.drift_checks FINAL
+        WHERE {latest}
         ORDER BY flagged DESC, psi DESC, feature
-    """), width=24, height=7, overrides=[
+    """, latest=LATEST_DAILY), width=24, height=7, overrides=[
         _link_to_feature("feature"),
         _value_colours("level", {"ok": "green", "warning": "orange", "drift": "red"}),
         _colour_cells("psi", PSI_THRESHOLDS),
@@ -498,23 +513,25 @@ def drift_overview() -> dict[str, Any]:
 
 
 # --- Feature detail ------------------------------------------------------------------------
-def _feature_sums() -> str:
-    # drift_stats holds partial rows (one per worker batch) that add up per minute; FINAL
-    # drops replayed batches first.
-    return """
-            FROM {db}.drift_stats FINAL
-            WHERE feature = '${feature}' AND $__timeFilter(minute)
-            GROUP BY time"""
+# drift_stats holds partial rows (one per worker batch) that add up per minute; FINAL
+# drops replayed batches first.
+FEATURE_SUMS = """
+    FROM {db}.drift_stats FINAL
+    WHERE feature = '${feature}' AND $__timeFilter(minute)
+    GROUP BY time
+"""
 
 
 def _reference(column: str, condition: str = "") -> str:
     # The reference side is the same in every check of a model: take the latest one.
-    return f"""(
-                SELECT {column} FROM {{db}}.drift_checks FINAL
-                WHERE feature = '${{feature}}' {condition}
-                ORDER BY checked_at DESC
-                LIMIT 1
-            )"""
+    return f"""
+        (
+            SELECT {column} FROM {{db}}.drift_checks FINAL
+            WHERE feature = '${{feature}}'{condition}
+            ORDER BY checked_at DESC
+            LIMIT 1
+        )
+    """
 
 
 def feature_detail() -> dict[str, Any]:
@@ -565,7 +582,7 @@ def feature_detail() -> dict[str, Any]:
                    description="PSI and Jensen-Shannon distance of the rolling 1-hour "
                                "window."),
     )
-    mean_query = sql(f"""
+    mean_query = sql("""
         SELECT time, mean, mean - std AS lower, mean + std AS upper, reference_mean
         FROM (
             SELECT
@@ -573,19 +590,20 @@ def feature_detail() -> dict[str, Any]:
                 sum(count) - sum(missing) AS n,
                 sum(sum) / n AS mean,
                 sqrt(greatest(sum(sumsq) / n - mean * mean, 0)) AS std,
-                {_reference('ref_mean')} AS reference_mean{_feature_sums()}
+                {ref} AS reference_mean
+            {sums}
             HAVING n > 0
         )
         ORDER BY time
-    """)
+    """, ref=_reference("ref_mean"), sums=FEATURE_SUMS)
     # Numeric bins are [underflow, reference deciles..., overflow, missing]. In each
     # interval, find the bin where the cumulative count crosses p and interpolate within it
     # in the reference's cumulative shares: the result is the reference percentile at which
     # the current p-quantile sits (p itself when nothing changed). Bin edges alone cannot
     # place a quantile inside the open-ended outer deciles in the feature's own units.
-    quantile_query = sql(f"""
+    quantile_query = sql("""
         WITH
-            {_reference('reference_counts', "AND kind = 'numeric'")} AS reference,
+            {ref} AS reference,
             arraySlice(reference, 1, length(reference) - 1) AS ref_valued,
             arrayCumSum(ref_valued) AS ref_cum,
             arraySum(ref_valued) AS ref_n,
@@ -601,11 +619,12 @@ def feature_detail() -> dict[str, Any]:
         FROM (
             SELECT
                 $__timeInterval(minute) AS time,
-                sumForEach(counts) AS counts{_feature_sums()}
+                sumForEach(counts) AS counts
+            {sums}
         )
         WHERE length(counts) = length(reference) AND n > 0 AND ref_n > 0
         ORDER BY time
-    """)
+    """, ref=_reference("reference_counts", " AND kind = 'numeric'"), sums=FEATURE_SUMS)
     dash.row(
         timeseries("Mean ± standard deviation", mean_query,
                    overrides=[*_fill_between("lower", "upper"), _dashed("reference_mean")],
@@ -621,14 +640,16 @@ def feature_detail() -> dict[str, Any]:
                                "per-minute counts (numeric features only)."),
     )
     dash.row(
-        timeseries("Missing rate", sql(f"""
+        timeseries("Missing rate", sql("""
             SELECT
                 $__timeInterval(minute) AS time,
                 sum(missing) / sum(count) AS missing_rate,
-                {_reference('ref_missing_rate')} AS reference_missing_rate{_feature_sums()}
+                {ref} AS reference_missing_rate
+            {sums}
             HAVING sum(count) > 0
             ORDER BY time
-        """), unit="percentunit", overrides=[_dashed("reference_missing_rate")],
+        """, ref=_reference("ref_missing_rate"), sums=FEATURE_SUMS), unit="percentunit",
+                   overrides=[_dashed("reference_missing_rate")],
                    description="Share of records where the feature was missing (null, "
                                "NaN or not a number), against the reference share."),
         table("Daily checks of this feature", sql("""

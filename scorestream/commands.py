@@ -73,6 +73,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         out_of_range=args.out_of_range,
         max_record_bytes=args.max_record_bytes,
         drift_check_crontab=args.drift_check_crontab,
+        engine=args.engine,
     )
     run_worker(settings, options, loglevel="debug" if args.verbose else "info")
     return 0
@@ -93,6 +94,13 @@ def register_worker(sub: SubParsers) -> None:
     )
     parser.add_argument("--out-of-range", choices=["reject", "clip"], default="reject")
     parser.add_argument("--max-record-bytes", type=int, default=65536)
+    parser.add_argument(
+        "--engine",
+        choices=["faust", "direct"],
+        default="faust",
+        help="faust: an agent on Faust's stream (take_events); direct: a Faust task with its "
+        "own aiokafka consumer, about 4x the throughput (same at-least-once guarantee)",
+    )
     parser.add_argument(
         "--drift-check-crontab",
         action="store_true",

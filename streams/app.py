@@ -24,6 +24,7 @@ class WorkerOptions:
     out_of_range: str = "reject"
     max_record_bytes: int = 65536
     drift_check_crontab: bool = False
+    engine: str = "faust"
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:

@@ -8,7 +8,7 @@ import faust
 
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
-from streams.agents import attach_scoring_agent
+from streams.agents import ScoringPipeline, attach_direct_scoring, attach_scoring_agent
 from streams.app import WorkerOptions, create_app
 from streams.drift_outputs import DriftStatsPublisher
 from streams.model.registry import LoadedModel
@@ -28,8 +28,11 @@ def build_worker_app(settings: Settings, options: WorkerOptions) -> faust.App:
     )
     scorer = BatchScorer(model, validator)
     app = create_app(settings, options)
-    drift = DriftStatsPublisher(model, settings)
-    attach_scoring_agent(app, settings, options, scorer, extra_outputs=drift.outputs)
+    pipeline = ScoringPipeline(settings, scorer, DriftStatsPublisher(model, settings).outputs)
+    if options.engine == "direct":
+        attach_direct_scoring(app, settings, options, pipeline)
+    else:
+        attach_scoring_agent(app, settings, options, pipeline)
     if options.drift_check_crontab:
         attach_drift_check_crontab(app, settings, model)
     log.info(

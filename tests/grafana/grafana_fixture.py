@@ -4,8 +4,9 @@
 rejected records, per-minute drift bins in the reference-profile layout of
 ``streams.drift.profile`` (``[underflow, deciles..., overflow, missing]`` for numerics,
 ``[categories..., other, missing]`` for categoricals), rolling drift statistics computed
-from those bins every 10 minutes, and two daily checks. ``income`` drifts upwards from
-:data:`DRIFT_AT`, so the later daily check flags it.
+from those bins every 10 minutes, two daily checks, and a few detector change points.
+``income`` drifts upwards (and goes missing more often) from :data:`DRIFT_AT`, so the
+later daily check flags it; the model score follows it a little.
 
 Every table gets some rows twice, in a separate insert, the way an at-least-once replay
 writes them: the dashboards must not count them twice. Everything is seeded, so the

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import orjson
 import pandas as pd
 
@@ -20,6 +21,8 @@ from streams.synthetic import generate_records
 from tests.kafka_io import collect, produce_raw
 
 WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+both_engines = pytest.mark.parametrize("engine", ["faust", "direct"])
 
 
 def _valid_records(n: int, seed: int) -> list[dict]:
@@ -32,8 +35,9 @@ def _valid_records(n: int, seed: int) -> list[dict]:
     ]
 
 
+@both_engines
 def test_bad_records_are_rejected_and_the_rest_scored(
-    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path, engine: str
 ) -> None:
     ensure_topics(settings)
     valid = _valid_records(300, seed=11)
@@ -71,7 +75,7 @@ def test_bad_records_are_rejected_and_the_rest_scored(
         for i, (k, p) in enumerate(payloads)
     ]
     produce_raw(settings, payloads)
-    worker = start_worker()
+    worker = start_worker("--engine", engine)
 
     scores = collect(settings, settings.topics.scores, until=lambda m: len(m) >= 300)
     rejected = collect(settings, settings.topics.rejected, until=lambda m: len(m) >= 7)
@@ -130,18 +134,19 @@ def test_scores_equal_offline_predict_proba(
     assert sample["latency_ms"] >= 0
 
 
+@both_engines
 def test_worker_killed_mid_stream_loses_nothing(
-    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path, engine: str
 ) -> None:
     ensure_topics(settings)
     valid = _valid_records(30_000, seed=13)
     produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid[:10_000]])
-    worker = start_worker("--batch-size", "500")
+    worker = start_worker("--batch-size", "500", "--engine", engine)
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 2000)
     produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid[10_000:]])
     os.killpg(worker.pid, signal.SIGKILL)  # mid-stream: scoring is still under way
     worker.wait(10)
-    start_worker("--batch-size", "500")
+    start_worker("--batch-size", "500", "--engine", engine)
     wanted = {r["id"] for r in valid}
     scores = collect(
         settings,
@@ -153,13 +158,14 @@ def test_worker_killed_mid_stream_loses_nothing(
     assert not missing, f"{len(missing)} records were never scored"
 
 
+@both_engines
 def test_drift_stats_count_every_scored_record(
-    settings: Settings, start_worker: WorkerFactory, model_dir: Path
+    settings: Settings, start_worker: WorkerFactory, model_dir: Path, engine: str
 ) -> None:
     ensure_topics(settings)
     valid = _valid_records(3000, seed=14)
     produce_raw(settings, [(r["id"].encode(), orjson.dumps(r)) for r in valid])
-    start_worker("--batch-size", "700")
+    start_worker("--batch-size", "700", "--engine", engine)
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3000)
 
     def counted(messages: list[dict]) -> int:
