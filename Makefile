@@ -44,6 +44,10 @@ stack-down: install
 stack-status: install
 	$(BIN)/scorestream stack status
 
+dashboards: install
+	$(BIN)/python grafana/build_dashboards.py
+	$(BIN)/python grafana/render_previews.py
+
 clean:
 	-$(BIN)/scorestream stack down
 	rm -rf $(VENV) .stack build *.egg-info

@@ -81,8 +81,13 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def make_client(dsn: ClickHouseDsn, *, use_database: bool = False,
-                settings: dict[str, Any] | None = None, **kwargs: Any) -> Client:
+def make_client(
+    dsn: ClickHouseDsn,
+    *,
+    use_database: bool = False,
+    settings: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Client:
     """A clickhouse-driver client for ``dsn``.
 
     The client connects to the ``default`` database unless ``use_database``: the sink
@@ -100,9 +105,14 @@ def make_client(dsn: ClickHouseDsn, *, use_database: bool = False,
         **kwargs,
     }
     return Client(
-        host=dsn.host, port=dsn.port, user=dsn.user, password=dsn.password.get_secret_value(),
+        host=dsn.host,
+        port=dsn.port,
+        user=dsn.user,
+        password=dsn.password.get_secret_value(),
         database=check_identifier(dsn.database) if use_database else "default",
-        secure=dsn.secure, settings=settings or {}, **options,
+        secure=dsn.secure,
+        settings=settings or {},
+        **options,
     )
 
 
@@ -175,8 +185,9 @@ def split_statements(sql: str) -> list[str]:
 
 
 def _has_code(statement: str) -> bool:
-    return any(line.strip() and not line.strip().startswith("--")
-               for line in statement.splitlines())
+    return any(
+        line.strip() and not line.strip().startswith("--") for line in statement.splitlines()
+    )
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -189,8 +200,9 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"migration file name must be NNNN_name.sql: {path.name}")
         version, name = match.groups()
         if version in seen:
-            raise MigrationError(f"two migrations numbered {version}: {seen[version].name}, "
-                                 f"{path.name}")
+            raise MigrationError(
+                f"two migrations numbered {version}: {seen[version].name}, {path.name}"
+            )
         seen[version] = path
         requires = None
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -202,8 +214,9 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def apply_migrations(client: Executor, database: str,
-                     directory: Path = MIGRATIONS_DIR) -> list[str]:
+def apply_migrations(
+    client: Executor, database: str, directory: Path = MIGRATIONS_DIR
+) -> list[str]:
     """Create ``database`` if missing and apply the pending migrations in order.
 
     Returns the labels (``0001_scores``) of the migrations applied by this call; skipped
@@ -234,23 +247,30 @@ def apply_migrations(client: Executor, database: str,
     for migration in migrations:
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
-                log.warning("migration %s changed after it was applied; edits to applied "
-                            "migrations are not re-run, add a new migration instead",
-                            migration.label)
+                log.warning(
+                    "migration %s changed after it was applied; edits to applied "
+                    "migrations are not re-run, add a new migration instead",
+                    migration.label,
+                )
             continue
         if migration.requires is not None and version < migration.requires:
             if migration.version not in skipped:
-                log.info("migration %s skipped: needs ClickHouse %s, server is %s",
-                         migration.label, ".".join(map(str, migration.requires)),
-                         version_text)
+                log.info(
+                    "migration %s skipped: needs ClickHouse %s, server is %s",
+                    migration.label,
+                    ".".join(map(str, migration.requires)),
+                    version_text,
+                )
                 _record(client, db, migration, "skipped", version_text)
             continue
         for statement in migration.statements(db):
             try:
                 _run(client, statement, ServerException)
             except ServerException as exc:
-                raise MigrationError(f"migration {migration.label} failed on ClickHouse "
-                                     f"{version_text}: {exc.message}") from exc
+                raise MigrationError(
+                    f"migration {migration.label} failed on ClickHouse "
+                    f"{version_text}: {exc.message}"
+                ) from exc
         _record(client, db, migration, "applied", version_text)
         log.info("migration %s applied", migration.label)
         done.append(migration.label)
@@ -266,10 +286,17 @@ def _run(client: Executor, statement: str, server_exception: type[Exception]) ->
             raise
 
 
-def _record(client: Executor, database: str, migration: Migration, status: str,
-            version_text: str) -> None:
-    row: Sequence[Any] = (migration.version, migration.name, status, migration.checksum,
-                          version_text, int(time.time()))
+def _record(
+    client: Executor, database: str, migration: Migration, status: str, version_text: str
+) -> None:
+    row: Sequence[Any] = (
+        migration.version,
+        migration.name,
+        status,
+        migration.checksum,
+        version_text,
+        int(time.time()),
+    )
     client.execute(
         f"INSERT INTO {database}.{MIGRATIONS_TABLE} "
         "(version, name, status, checksum, server_version, applied_at) VALUES",

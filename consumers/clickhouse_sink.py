@@ -72,26 +72,74 @@ class TableSpec:
     columns: tuple[str, ...]
 
     def insert_sql(self, database: str) -> str:
-        return (f"INSERT INTO {check_identifier(database)}.{check_identifier(self.name)} "
-                f"({', '.join(self.columns)}) VALUES")
+        return (
+            f"INSERT INTO {check_identifier(database)}.{check_identifier(self.name)} "
+            f"({', '.join(self.columns)}) VALUES"
+        )
 
 
-SCORES = TableSpec("scores", (
-    "id", "event_time", "event_time_ms", "scored_at", "scored_at_ms", "model_name",
-    "model_version", "score", "label", "latency_ms", "source_partition", "source_offset",
-))
-REJECTED = TableSpec("rejected_records", (
-    "id", "reason", "field", "message", "source_topic", "source_partition", "source_offset",
-    "ingested_at", "rejected_at", "rejected_at_ms", "payload",
-))
-DRIFT_STATS = TableSpec("drift_stats", (
-    "minute", "feature", "kind", "model_version", "batch_id", "counts", "count", "missing",
-    "sum", "sumsq", "emitted_at_ms",
-))
-DRIFT_EVENTS = TableSpec("drift_events", (
-    "detected_at", "detected_at_ms", "minute", "feature", "detector", "value",
-    "model_version", "event_id",
-))
+SCORES = TableSpec(
+    "scores",
+    (
+        "id",
+        "event_time",
+        "event_time_ms",
+        "scored_at",
+        "scored_at_ms",
+        "model_name",
+        "model_version",
+        "score",
+        "label",
+        "latency_ms",
+        "source_partition",
+        "source_offset",
+    ),
+)
+REJECTED = TableSpec(
+    "rejected_records",
+    (
+        "id",
+        "reason",
+        "field",
+        "message",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "ingested_at",
+        "rejected_at",
+        "rejected_at_ms",
+        "payload",
+    ),
+)
+DRIFT_STATS = TableSpec(
+    "drift_stats",
+    (
+        "minute",
+        "feature",
+        "kind",
+        "model_version",
+        "batch_id",
+        "counts",
+        "count",
+        "missing",
+        "sum",
+        "sumsq",
+        "emitted_at_ms",
+    ),
+)
+DRIFT_EVENTS = TableSpec(
+    "drift_events",
+    (
+        "detected_at",
+        "detected_at_ms",
+        "minute",
+        "feature",
+        "detector",
+        "value",
+        "model_version",
+        "event_id",
+    ),
+)
 
 
 # --- decoding (pure functions) -------------------------------------------------------------
@@ -174,12 +222,22 @@ def decode_score(value: bytes | None) -> Decoded:
         event_ms = int(doc["event_time_ms"])
         scored_ms = int(doc["scored_at_ms"])
         # DateTime columns take epoch seconds as ints: no datetime objects on the hot path.
-        return SCORES, [(
-            record_id, event_ms // 1000, event_ms, scored_ms // 1000, scored_ms,
-            str(doc["model_name"]), str(doc["model_version"]), float(doc["score"]),
-            str(doc["label"]), int(doc["latency_ms"]), int(doc["partition"]),
-            int(doc["offset"]),
-        )]
+        return SCORES, [
+            (
+                record_id,
+                event_ms // 1000,
+                event_ms,
+                scored_ms // 1000,
+                scored_ms,
+                str(doc["model_name"]),
+                str(doc["model_version"]),
+                float(doc["score"]),
+                str(doc["label"]),
+                int(doc["latency_ms"]),
+                int(doc["partition"]),
+                int(doc["offset"]),
+            )
+        ]
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}" if value else "empty message") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -194,12 +252,21 @@ def decode_rejected(doc: dict[str, Any]) -> Decoded:
         payload = base64.b64decode(doc["payload_base64"], validate=True)
     except (ValueError, TypeError) as exc:
         raise DecodeError(f"payload_base64 is not base64: {exc}", "payload_base64") from None
-    return REJECTED, [(
-        str(doc.get("id") or ""), str(doc["reason"]), str(doc.get("field") or ""),
-        str(doc.get("message") or ""), str(doc["source_topic"]), int(doc["source_partition"]),
-        int(doc["source_offset"]), int(doc["ingested_at_ms"]) // 1000, rejected_ms // 1000,
-        rejected_ms, payload,
-    )]
+    return REJECTED, [
+        (
+            str(doc.get("id") or ""),
+            str(doc["reason"]),
+            str(doc.get("field") or ""),
+            str(doc.get("message") or ""),
+            str(doc["source_topic"]),
+            int(doc["source_partition"]),
+            int(doc["source_offset"]),
+            int(doc["ingested_at_ms"]) // 1000,
+            rejected_ms // 1000,
+            rejected_ms,
+            payload,
+        )
+    ]
 
 
 @_guarded
@@ -211,24 +278,42 @@ def decode_drift(doc: dict[str, Any]) -> Decoded:
         model_version = str(doc["model_version"])
         emitted_ms = int(doc["emitted_at_ms"])
         rows = [
-            (int(r["minute_ms"]) // 1000, str(r["feature"]), str(r["kind"]), model_version,
-             batch_id, [int(c) for c in r["counts"]], int(r["count"]), int(r["missing"]),
-             float(r["sum"]), float(r["sumsq"]), emitted_ms)
+            (
+                int(r["minute_ms"]) // 1000,
+                str(r["feature"]),
+                str(r["kind"]),
+                model_version,
+                batch_id,
+                [int(c) for c in r["counts"]],
+                int(r["count"]),
+                int(r["missing"]),
+                float(r["sum"]),
+                float(r["sumsq"]),
+                emitted_ms,
+            )
             for r in doc["rows"]
         ]
         return DRIFT_STATS, rows
     if kind == "change":
         detected_ms = int(doc["detected_at_ms"])
-        return DRIFT_EVENTS, [(
-            detected_ms // 1000, detected_ms, int(doc["minute_ms"]) // 1000, str(doc["feature"]),
-            str(doc["detector"]), float(doc["value"]), str(doc["model_version"]),
-            str(doc["event_id"]),
-        )]
+        return DRIFT_EVENTS, [
+            (
+                detected_ms // 1000,
+                detected_ms,
+                int(doc["minute_ms"]) // 1000,
+                str(doc["feature"]),
+                str(doc["detector"]),
+                float(doc["value"]),
+                str(doc["model_version"]),
+                str(doc["event_id"]),
+            )
+        ]
     raise DecodeError(f"unknown drift.stats message type {kind!r}", "type")
 
 
-def rejection_row(record: ConsumerRecord, reason: str, message: str, field: str = "",
-                  now_ms: int | None = None) -> Row:
+def rejection_row(
+    record: ConsumerRecord, reason: str, message: str, field: str = "", now_ms: int | None = None
+) -> Row:
     """A ``rejected_records`` row for a message the sink could not store.
 
     Built only from values that always insert (the key as text, ints in range, the raw
@@ -236,9 +321,19 @@ def rejection_row(record: ConsumerRecord, reason: str, message: str, field: str 
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     ingested_ms = record.timestamp if record.timestamp and record.timestamp > 0 else now_ms
-    return (_record_id(record), reason, field, message[:2000], record.topic,
-            record.partition, record.offset, ingested_ms // 1000, now_ms // 1000, now_ms,
-            record.value or b"")
+    return (
+        _record_id(record),
+        reason,
+        field,
+        message[:2000],
+        record.topic,
+        record.partition,
+        record.offset,
+        ingested_ms // 1000,
+        now_ms // 1000,
+        now_ms,
+        record.value or b"",
+    )
 
 
 def _record_id(record: ConsumerRecord) -> str:
@@ -256,31 +351,33 @@ def _record_id(record: ConsumerRecord) -> str:
 # --- error classification ------------------------------------------------------------------
 # Server error codes that say "not now" (or "the schema is missing") rather than "not this
 # row": the batch is retried later instead of being bisected into rejections.
-TRANSIENT_CODES = frozenset({
-    3,    # UNEXPECTED_END_OF_FILE
-    16,   # NO_SUCH_COLUMN_IN_TABLE (schema being migrated)
-    60,   # UNKNOWN_TABLE
-    81,   # UNKNOWN_DATABASE
-    159,  # TIMEOUT_EXCEEDED
-    164,  # READONLY
-    173,  # CANNOT_ALLOCATE_MEMORY
-    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
-    203,  # NO_FREE_CONNECTION
-    209,  # SOCKET_TIMEOUT
-    210,  # NETWORK_ERROR
-    241,  # MEMORY_LIMIT_EXCEEDED
-    242,  # TABLE_IS_READ_ONLY
-    243,  # NOT_ENOUGH_SPACE
-    252,  # TOO_MANY_PARTS
-    285,  # TOO_FEW_LIVE_REPLICAS
-    319,  # UNKNOWN_STATUS_OF_INSERT
-    394,  # QUERY_WAS_CANCELLED
-    425,  # SYSTEM_ERROR
-    439,  # CANNOT_SCHEDULE_TASK
-    497,  # ACCESS_DENIED
-    516,  # AUTHENTICATION_FAILED
-    999,  # KEEPER_EXCEPTION
-})
+TRANSIENT_CODES = frozenset(
+    {
+        3,  # UNEXPECTED_END_OF_FILE
+        16,  # NO_SUCH_COLUMN_IN_TABLE (schema being migrated)
+        60,  # UNKNOWN_TABLE
+        81,  # UNKNOWN_DATABASE
+        159,  # TIMEOUT_EXCEEDED
+        164,  # READONLY
+        173,  # CANNOT_ALLOCATE_MEMORY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        243,  # NOT_ENOUGH_SPACE
+        252,  # TOO_MANY_PARTS
+        285,  # TOO_FEW_LIVE_REPLICAS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        394,  # QUERY_WAS_CANCELLED
+        425,  # SYSTEM_ERROR
+        439,  # CANNOT_SCHEDULE_TASK
+        497,  # ACCESS_DENIED
+        516,  # AUTHENTICATION_FAILED
+        999,  # KEEPER_EXCEPTION
+    }
+)
 SCHEMA_CODES = frozenset({16, 60, 81})
 
 
@@ -299,8 +396,9 @@ def is_transient(exc: BaseException) -> bool:
         return exc.code in TRANSIENT_CODES
     # A value the client could not serialise means that row is poison; anything else
     # (NetworkError, SocketTimeoutError, EOFError, OSError, unknown kinds) is transient.
-    return not isinstance(exc, (errors.TypeMismatchError, TypeError, ValueError,
-                                OverflowError, struct.error))
+    return not isinstance(
+        exc, (errors.TypeMismatchError, TypeError, ValueError, OverflowError, struct.error)
+    )
 
 
 # --- the batching sink ---------------------------------------------------------------------
@@ -334,8 +432,9 @@ class SinkBatch:
 
     def offset_ranges(self) -> str:
         """``p0 120-4119, p3 7-2006`` for the flush log line."""
-        return ", ".join(f"p{p} {first}-{last}"
-                         for p, (first, last, _) in sorted(self.offsets.items()))
+        return ", ".join(
+            f"p{p} {first}-{last}" for p, (first, last, _) in sorted(self.offsets.items())
+        )
 
     def dedup_token(self, spec: TableSpec, part: str = "") -> str:
         """An insert deduplication token: the same messages give the same token.
@@ -378,8 +477,15 @@ class ClickHouseSink:
         Send ``insert_deduplication_token`` (servers 22.8+ with migration 0006).
     """
 
-    def __init__(self, client: Client, database: str, decoders: dict[str, Decoder], *,
-                 columnar: bool = True, dedup_tokens: bool = False) -> None:
+    def __init__(
+        self,
+        client: Client,
+        database: str,
+        decoders: dict[str, Decoder],
+        *,
+        columnar: bool = True,
+        dedup_tokens: bool = False,
+    ) -> None:
         self.client = client
         self.database = check_identifier(database)
         self.decoders = decoders
@@ -412,8 +518,9 @@ class ClickHouseSink:
                 spec, rows = decode(record.value)
             except DecodeError as exc:
                 rejected = batch.table(REJECTED)
-                rejected.rows.append(rejection_row(record, "sink_decode_error", str(exc),
-                                                   exc.field))
+                rejected.rows.append(
+                    rejection_row(record, "sink_decode_error", str(exc), exc.field)
+                )
                 rejected.origin.append(index)
                 batch.rows += 1
                 batch.decode_errors += 1
@@ -430,14 +537,13 @@ class ClickHouseSink:
             batch.rows += len(rows)
         span = batch.offsets.get(partition)
         if span is None:
-            batch.offsets[partition] = [records[0].offset, records[-1].offset,
-                                        records[0].timestamp]
+            batch.offsets[partition] = [records[0].offset, records[-1].offset, records[0].timestamp]
         else:
             span[1] = records[-1].offset
         return batch.rows - before
 
     def pending(self) -> dict[str, SinkBatch]:
-        """The batches being filled, by topic (read-only view)."""
+        """The batches being filled, by topic (a copy of the mapping)."""
         return dict(self._batches)
 
     def drop(self, topic: str) -> SinkBatch | None:
@@ -466,8 +572,7 @@ class ClickHouseSink:
         for name, table in batch.tables.items():
             if name == REJECTED.name or not table.rows:
                 continue
-            failed, count = self._insert_isolating(batch, table.spec, table.rows,
-                                                   table.origin, 0)
+            failed, count = self._insert_isolating(batch, table.spec, table.rows, table.origin, 0)
             inserts += count
             for index, error in failed:
                 poison.setdefault(index, error)
@@ -477,8 +582,9 @@ class ClickHouseSink:
         rows, origin = list(rejected.rows), list(rejected.origin)
         now_ms = int(time.time() * 1000)
         for index, error in sorted(poison.items()):
-            rows.append(rejection_row(batch.records[index], "sink_insert_error", error,
-                                      now_ms=now_ms))
+            rows.append(
+                rejection_row(batch.records[index], "sink_insert_error", error, now_ms=now_ms)
+            )
             origin.append(index)
         lost = 0
         if rows:
@@ -487,28 +593,40 @@ class ClickHouseSink:
             if failed:
                 # Rows of the records.rejected topic that ClickHouse refuses get a plain
                 # rejection of their own; a sink rejection that fails is beyond help.
-                retry = [rejection_row(batch.records[i], "sink_insert_error", error,
-                                       now_ms=now_ms) for i, error in failed]
-                again, count = self._insert_isolating(batch, REJECTED, retry,
-                                                      [i for i, _ in failed], 1)
+                retry = [
+                    rejection_row(batch.records[i], "sink_insert_error", error, now_ms=now_ms)
+                    for i, error in failed
+                ]
+                again, count = self._insert_isolating(
+                    batch, REJECTED, retry, [i for i, _ in failed], 1
+                )
                 inserts += count
                 for index, error in again:
                     record = batch.records[index]
-                    log.error("dropping message %s[%d]@%d: not even its rejection row "
-                              "could be stored: %s", record.topic, record.partition,
-                              record.offset, error)
+                    log.error(
+                        "dropping message %s[%d]@%d: not even its rejection row "
+                        "could be stored: %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        error,
+                    )
                 lost = len(again)
                 poison.update((i, e) for i, e in failed if i not in poison)
             stored[REJECTED.name] = len(rows) - lost
         return FlushResult(
-            topic=batch.topic, rows=stored,
-            rejected=batch.decode_errors + len(poison), inserts=inserts, lost=lost,
+            topic=batch.topic,
+            rows=stored,
+            rejected=batch.decode_errors + len(poison),
+            inserts=inserts,
+            lost=lost,
             offsets={p: (a, b) for p, (a, b, _) in batch.offsets.items()},
             offset_ranges=batch.offset_ranges(),
         )
 
-    def _insert_isolating(self, batch: SinkBatch, spec: TableSpec, rows: list[Row],
-                          origin: list[int], attempt: int) -> tuple[list[tuple[int, str]], int]:
+    def _insert_isolating(
+        self, batch: SinkBatch, spec: TableSpec, rows: list[Row], origin: list[int], attempt: int
+    ) -> tuple[list[tuple[int, str]], int]:
         """Insert ``rows``; on a data error, bisect to the rows ClickHouse refuses.
 
         Returns the refused rows as ``(message index, error)`` and the number of inserts.
@@ -584,8 +702,11 @@ class SinkStats:
 def topic_decoders(settings: Settings) -> dict[str, Decoder]:
     """The sink's topics and how each is decoded."""
     topics = settings.topics
-    return {topics.scores: decode_score, topics.rejected: decode_rejected,
-            topics.drift_stats: decode_drift}
+    return {
+        topics.scores: decode_score,
+        topics.rejected: decode_rejected,
+        topics.drift_stats: decode_drift,
+    }
 
 
 class SinkRunner:
@@ -627,11 +748,11 @@ class SinkRunner:
 
         decoders = topic_decoders(self.settings)
         if not await self._retry_until_ok(
-                "create topics", lambda: ensure_topics(self.settings, list(decoders))):
+            "create topics", lambda: ensure_topics(self.settings, list(decoders))
+        ):
             return self.stats
         client = make_client(self.settings.clickhouse)
-        self._sink = ClickHouseSink(client, self.database, decoders,
-                                    columnar=self.options.columnar)
+        self._sink = ClickHouseSink(client, self.database, decoders, columnar=self.options.columnar)
         if not await self._retry_until_ok("apply migrations", self._migrate):
             return self.stats
         consumer = AIOKafkaConsumer(
@@ -667,8 +788,9 @@ class SinkRunner:
                 if self._retry_at is not None:
                     continue
             timeout = 0.05 if sink.pending() else min(options.flush_interval_s, 0.5)
-            fetched = await consumer.getmany(timeout_ms=int(timeout * 1000),
-                                             max_records=options.batch_size)
+            fetched = await consumer.getmany(
+                timeout_ms=int(timeout * 1000), max_records=options.batch_size
+            )
             for tp, records in fetched.items():
                 if self.stats.first_message_at is None:
                     self.stats.first_message_at = time.perf_counter()
@@ -678,8 +800,10 @@ class SinkRunner:
             for topic, batch in sink.pending().items():
                 if self._retry_at is not None:
                     break
-                if batch.rows >= options.batch_size or now - batch.started >= \
-                        options.flush_interval_s:
+                if (
+                    batch.rows >= options.batch_size
+                    or now - batch.started >= options.flush_interval_s
+                ):
                     await self._checkpoint(topic)
             if options.once and not fetched and await self._caught_up(started):
                 if not sink.pending():
@@ -718,9 +842,16 @@ class SinkRunner:
                 self.stats.rows[table] = self.stats.rows.get(table, 0) + count
             self.stats.last_flush_at = time.perf_counter()
             tables = ", ".join(f"{t} {n}" for t, n in sorted(result.rows.items()))
-            log.info("flush %s [%s]: %d rows (%s), %d rejected, %.0f ms%s", topic,
-                     result.offset_ranges, sum(result.rows.values()), tables,
-                     result.rejected, elapsed_ms, "" if committed else ", NOT committed")
+            log.info(
+                "flush %s [%s]: %d rows (%s), %d rejected, %.0f ms%s",
+                topic,
+                result.offset_ranges,
+                sum(result.rows.values()),
+                tables,
+                result.rejected,
+                elapsed_ms,
+                "" if committed else ", NOT committed",
+            )
             return True
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
@@ -734,8 +865,11 @@ class SinkRunner:
         except KafkaError as exc:
             # The rows are in ClickHouse; the next owner of these partitions replays them
             # and FINAL (and the dedup token, where supported) hides the replay.
-            log.warning("offset commit failed after insert (%s); the batch will be "
-                        "replayed and deduplicated", exc)
+            log.warning(
+                "offset commit failed after insert (%s); the batch will be "
+                "replayed and deduplicated",
+                exc,
+            )
             return False
 
     def _rewind(self, batch: SinkBatch) -> None:
@@ -755,8 +889,9 @@ class SinkRunner:
         consumer = self._consumer
         assert consumer is not None
         self._failures += 1
-        ceiling = min(self.options.backoff_max_s,
-                      self.options.backoff_initial_s * 2 ** (self._failures - 1))
+        ceiling = min(
+            self.options.backoff_max_s, self.options.backoff_initial_s * 2 ** (self._failures - 1)
+        )
         # "Equal jitter": never less than half the step, so sinks restarting together
         # spread out without hammering a recovering server.
         delay = random.uniform(ceiling / 2, ceiling)
@@ -764,8 +899,13 @@ class SinkRunner:
         if isinstance(exc.__cause__, Exception) and _schema_missing(exc.__cause__):
             self._need_migrations = True
         consumer.pause(*consumer.assignment())
-        log.warning("ClickHouse cannot take inserts (%s); consumer paused, uncommitted "
-                    "batch rewound, retry %d in %.1f s", exc, self._failures, delay)
+        log.warning(
+            "ClickHouse cannot take inserts (%s); consumer paused, uncommitted "
+            "batch rewound, retry %d in %.1f s",
+            exc,
+            self._failures,
+            delay,
+        )
 
     async def _backpressure(self) -> None:
         """While backing off: keep polling (group membership), probe, then resume."""
@@ -800,8 +940,10 @@ class SinkRunner:
         assignment = consumer.assignment()
         if not assignment:
             if time.monotonic() - started > self.options.assignment_timeout_s:
-                log.warning("no partitions assigned within %.0f s; nothing to drain",
-                            self.options.assignment_timeout_s)
+                log.warning(
+                    "no partitions assigned within %.0f s; nothing to drain",
+                    self.options.assignment_timeout_s,
+                )
                 return True
             return False
         if self._end_offsets is None or set(self._end_offsets) != assignment:
@@ -838,11 +980,16 @@ class SinkRunner:
         assert sink is not None
         apply_migrations(sink.client, self.database)
         version = server_version(sink.client)
-        sink.dedup_tokens = (version >= DEDUP_TOKEN_MIN_VERSION and applied_migrations(
-            sink.client, self.database).get(DEDUP_MIGRATION) == "applied")
-        log.info("ClickHouse %s, database %s ready; insert deduplication tokens %s",
-                 ".".join(map(str, version)), self.database,
-                 "on" if sink.dedup_tokens else "off (server too old)")
+        sink.dedup_tokens = (
+            version >= DEDUP_TOKEN_MIN_VERSION
+            and applied_migrations(sink.client, self.database).get(DEDUP_MIGRATION) == "applied"
+        )
+        log.info(
+            "ClickHouse %s, database %s ready; insert deduplication tokens %s",
+            ".".join(map(str, version)),
+            self.database,
+            "on" if sink.dedup_tokens else "off (server too old)",
+        )
 
     async def _retry_until_ok(self, what: str, action: Callable[[], object]) -> bool:
         """Run a blocking start-up step until it succeeds; False if stopped first."""
@@ -855,11 +1002,18 @@ class SinkRunner:
                 raise
             except Exception as exc:
                 failures += 1
-                ceiling = min(self.options.backoff_max_s,
-                              self.options.backoff_initial_s * 2 ** (failures - 1))
+                ceiling = min(
+                    self.options.backoff_max_s, self.options.backoff_initial_s * 2 ** (failures - 1)
+                )
                 delay = random.uniform(ceiling / 2, ceiling)
-                log.warning("%s failed (%s: %s); retry %d in %.1f s", what,
-                            type(exc).__name__, exc, failures, delay)
+                log.warning(
+                    "%s failed (%s: %s); retry %d in %.1f s",
+                    what,
+                    type(exc).__name__,
+                    exc,
+                    failures,
+                    delay,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
         return False
@@ -885,8 +1039,10 @@ class _Rebalance(ConsumerRebalanceListener):
         await self.runner.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]"
-                                          for tp in sorted(assigned)) or "nothing")
+        log.info(
+            "assigned %s",
+            ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "nothing",
+        )
 
 
 def tune_gc() -> None:

@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 from scorestream.settings import ClickHouseDsn
 from scorestream.stack.service import Service, require_tool
 
-READER_USER = "grafana"
+READER_USER = "grafana_reader"
 
 
 class ClickHouseServer(Service):

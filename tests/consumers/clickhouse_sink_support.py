@@ -37,14 +37,22 @@ def score_message(i: int, record_id: str | None = None, **overrides: Any) -> dic
     return message
 
 
-def produce(settings: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes]],
-            rate: float | None = None) -> int:
+def produce(
+    settings: Settings,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    rate: float | None = None,
+) -> int:
     """Send (key, value) pairs with kafka-python, acks=all; optionally at ``rate``/s."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
-                             linger_ms=20, batch_size=1024 * 1024,
-                             max_request_size=8 * 1024 * 1024)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
     sent = 0
     started = time.monotonic()
     try:
@@ -71,15 +79,20 @@ def sink_process(env: dict[str, str], log_path: Path, *args: str) -> subprocess.
     """``python -m scorestream.cli sink ...`` in the background, stderr to ``log_path``."""
     log = log_path.open("ab")
     try:
-        return subprocess.Popen([sys.executable, "-m", "scorestream.cli", "sink", *args],
-                                env={**env, "PYTHONUNBUFFERED": "1"}, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+        return subprocess.Popen(
+            [sys.executable, "-m", "scorestream.cli", "sink", *args],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[2],
+        )
     finally:
         log.close()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
-             what: str = "condition") -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, interval: float = 0.2, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -28,10 +28,21 @@ from scorestream.settings import Settings
 
 # Other areas (alert delivery) add migrations of their own: the sink's tables must be there,
 # others may be.
-TABLES = {"scores", "rejected_records", "drift_stats", "drift_checks", "drift_events",
-          "schema_migrations"}
-SINK_BASE = ["0001_scores", "0002_rejected_records", "0003_drift_stats", "0004_drift_checks",
-             "0005_drift_events"]
+TABLES = {
+    "scores",
+    "rejected_records",
+    "drift_stats",
+    "drift_checks",
+    "drift_events",
+    "schema_migrations",
+}
+SINK_BASE = [
+    "0001_scores",
+    "0002_rejected_records",
+    "0003_drift_stats",
+    "0004_drift_checks",
+    "0005_drift_events",
+]
 BASE = [m.label for m in load_migrations() if m.requires is None]
 MODERN = [m.label for m in load_migrations() if m.requires is not None]
 
@@ -95,7 +106,9 @@ def test_migration_files_are_well_formed() -> None:
 def test_split_statements_and_versions() -> None:
     sql = "-- header\nCREATE TABLE a (x String DEFAULT ';') ENGINE = Log;\n\nSELECT 1;\n-- end\n"
     assert split_statements(sql) == [
-        "-- header\nCREATE TABLE a (x String DEFAULT ';') ENGINE = Log", "SELECT 1"]
+        "-- header\nCREATE TABLE a (x String DEFAULT ';') ENGINE = Log",
+        "SELECT 1",
+    ]
     assert parse_version("24.8.4.13") > (22, 8) > parse_version("18.16.1")
 
 
@@ -111,22 +124,34 @@ def test_migrations_on_the_real_server_twice(settings: Settings) -> None:
         version = server_version(client)
         first = apply_migrations(client, dsn.database)
         modern = version >= (22, 8)
-        assert first == [m.label for m in load_migrations()
-                         if m.requires is None or (modern and version >= m.requires)]
+        assert first == [
+            m.label
+            for m in load_migrations()
+            if m.requires is None or (modern and version >= m.requires)
+        ]
         assert set(SINK_BASE) <= set(first)
         assert _tables(client, dsn.database) >= TABLES
         assert apply_migrations(client, dsn.database) == []
         status = applied_migrations(client, dsn.database)
-        assert status == {**{label[:4]: "applied" for label in BASE},
-                          **{label[:4]: "applied" if modern else "skipped" for label in MODERN}}
+        assert status == {
+            **{label[:4]: "applied" for label in BASE},
+            **{label[:4]: "applied" if modern else "skipped" for label in MODERN},
+        }
         described = client.execute(f"DESCRIBE TABLE {dsn.database}.drift_events")
         assert [(row[0], row[1]) for row in described] == [
-            ("detected_at", "DateTime"), ("detected_at_ms", "UInt64"), ("minute", "DateTime"),
-            ("feature", "String"), ("detector", "String"), ("value", "Float64"),
-            ("model_version", "String"), ("event_id", "String")]
+            ("detected_at", "DateTime"),
+            ("detected_at_ms", "UInt64"),
+            ("minute", "DateTime"),
+            ("feature", "String"),
+            ("detector", "String"),
+            ("value", "Float64"),
+            ("model_version", "String"),
+            ("event_id", "String"),
+        ]
         engine = client.execute(
             "SELECT engine FROM system.tables WHERE database = %(db)s AND name = 'scores'",
-            {"db": dsn.database})
+            {"db": dsn.database},
+        )
         assert engine == [("ReplacingMergeTree",)]
     finally:
         client.disconnect()
@@ -162,8 +187,9 @@ def test_concurrent_runners_do_not_break(settings: Settings) -> None:
 def test_a_failing_migration_names_its_file(settings: Settings, tmp_path: Path) -> None:
     directory = tmp_path / "migrations"
     directory.mkdir()
-    (directory / "0001_broken.sql").write_text("CREATE TABLE {database}.x (a NoSuchType) "
-                                               "ENGINE = Log\n")
+    (directory / "0001_broken.sql").write_text(
+        "CREATE TABLE {database}.x (a NoSuchType) ENGINE = Log\n"
+    )
     client = make_client(settings.clickhouse)
     try:
         with pytest.raises(MigrationError, match="0001_broken"):
@@ -182,22 +208,23 @@ def test_migrations_on_chdb_twice(chdb_executor: ChdbExecutor) -> None:
     assert set(applied_migrations(chdb_executor, "scoring").values()) == {"applied"}
     settings = chdb_executor.execute(
         "SELECT name, value FROM system.merge_tree_settings "
-        "WHERE name = 'non_replicated_deduplication_window'")
+        "WHERE name = 'non_replicated_deduplication_window'"
+    )
     assert settings  # the setting exists on this engine
     create = chdb_executor.execute("SHOW CREATE TABLE scoring.scores")[0][0]
     assert re.search(r"non_replicated_deduplication_window = 1000", create)
 
 
-def test_dedup_token_drops_a_retried_insert_on_a_modern_engine(
-        chdb_executor: ChdbExecutor) -> None:
+def test_dedup_token_drops_a_retried_insert_on_a_modern_engine(chdb_executor: ChdbExecutor) -> None:
     apply_migrations(chdb_executor, "scoring")
-    row = ["a", 1714564800, 1714564800000, 1714564801, 1714564801000, "m", "v1", 0.5, "1",
-           3, 0, 0]
+    row = ["a", 1714564800, 1714564800000, 1714564801, 1714564801000, "m", "v1", 0.5, "1", 3, 0, 0]
     data = orjson.dumps(row).decode()
-    insert = ("INSERT INTO scoring.scores (id, event_time, event_time_ms, scored_at, "
-              "scored_at_ms, model_name, model_version, score, label, latency_ms, "
-              "source_partition, source_offset) SETTINGS insert_deduplication_token = '{}' "
-              "FORMAT JSONCompactEachRow\n{}")
+    insert = (
+        "INSERT INTO scoring.scores (id, event_time, event_time_ms, scored_at, "
+        "scored_at_ms, model_name, model_version, score, label, latency_ms, "
+        "source_partition, source_offset) SETTINGS insert_deduplication_token = '{}' "
+        "FORMAT JSONCompactEachRow\n{}"
+    )
     for token in ("scores|p0:0-0", "scores|p0:0-0", "scores|p0:1-1"):
         chdb_executor.session.query(insert.format(token, data))
     # Same token twice: stored once. Another token: stored again, and FINAL hides it.
@@ -206,12 +233,14 @@ def test_dedup_token_drops_a_retried_insert_on_a_modern_engine(
 
 
 def test_skipped_migration_runs_once_the_server_is_new_enough(
-        chdb_executor: ChdbExecutor, tmp_path: Path) -> None:
+    chdb_executor: ChdbExecutor, tmp_path: Path
+) -> None:
     future = tmp_path / "future"
     shutil.copytree(MIGRATIONS_DIR, future)
     for path in future.glob("*.sql"):
-        path.write_text(re.sub(r"requires-server: [\d.]+", "requires-server: 99.1",
-                               path.read_text()))
+        path.write_text(
+            re.sub(r"requires-server: [\d.]+", "requires-server: 99.1", path.read_text())
+        )
     assert apply_migrations(chdb_executor, "scoring", future) == BASE
     assert applied_migrations(chdb_executor, "scoring")["0006"] == "skipped"
     assert apply_migrations(chdb_executor, "scoring", future) == []

@@ -43,8 +43,8 @@ def _alive(process: subprocess.Popen[bytes]) -> bool:
 
 
 def test_sigkill_three_times_loses_nothing_and_shows_nothing_twice(
-        settings: Settings, settings_env: dict[str, str], ch_client: Any,
-        tmp_path: Path) -> None:
+    settings: Settings, settings_env: dict[str, str], ch_client: Any, tmp_path: Path
+) -> None:
     total = 100_000
     ensure_topics(settings)
     db = settings.clickhouse.database
@@ -54,8 +54,10 @@ def test_sigkill_three_times_loses_nothing_and_shows_nothing_twice(
     args = ("--instance-id", "sink-kill-test", "--flush-interval", "0.5")
     # Slow enough that the three kill-and-restart cycles happen while records still arrive.
     producer = threading.Thread(
-        target=produce, args=(settings, settings.topics.scores, score_messages(0, total)),
-        kwargs={"rate": 8_000})
+        target=produce,
+        args=(settings, settings.topics.scores, score_messages(0, total)),
+        kwargs={"rate": 8_000},
+    )
     rng = random.Random()
     kills: list[str] = []
     producer.start()
@@ -65,8 +67,11 @@ def test_sigkill_three_times_loses_nothing_and_shows_nothing_twice(
             # Kill a sink that is working, not one still starting: after its first flush,
             # at a random point of its next batch (fetching, decoding, inserting, committing).
             seen = log.stat().st_size if log.exists() else 0
-            wait_for(lambda seen=seen: " flush " in log.read_bytes()[seen:].decode(), timeout=60,
-                     what="a flush of the restarted sink")
+
+            def flushed(seen: int = seen) -> bool:
+                return b" flush " in log.read_bytes()[seen:]
+
+            wait_for(flushed, timeout=60, what="a flush of the restarted sink")
             time.sleep(rng.uniform(0.0, 0.6))
             assert _alive(process), log.read_text()[-3000:]
             process.send_signal(signal.SIGKILL)
@@ -75,8 +80,11 @@ def test_sigkill_three_times_loses_nothing_and_shows_nothing_twice(
             process = sink_process(settings_env, log, *args)
         producer.join(timeout=60)
         assert not producer.is_alive()
-        wait_for(lambda: safe(lambda: count_scores(ch_client, db), 0) >= total, timeout=90,
-                 what=f"{total} rows in scores FINAL")
+        wait_for(
+            lambda: safe(lambda: count_scores(ch_client, db), 0) >= total,
+            timeout=90,
+            what=f"{total} rows in scores FINAL",
+        )
         assert _alive(process), log.read_text()[-3000:]
     finally:
         if _alive(process):
@@ -102,8 +110,9 @@ def private_clickhouse(tmp_path: Path) -> Iterator[ClickHouseServer]:
     """A ClickHouse of this test alone, so stopping it disturbs nobody else."""
     native = _free_port(set())
     http = _free_port({native, native + 9})
-    config = StackConfig(state_dir=tmp_path / "private", clickhouse_port=native,
-                         clickhouse_http_port=http)
+    config = StackConfig(
+        state_dir=tmp_path / "private", clickhouse_port=native, clickhouse_http_port=http
+    )
     server = ClickHouseServer(config)
     server.start()
     yield server
@@ -111,8 +120,11 @@ def private_clickhouse(tmp_path: Path) -> Iterator[ClickHouseServer]:
 
 
 def test_clickhouse_down_for_30_s_mid_run(
-        settings: Settings, settings_env: dict[str, str], private_clickhouse: ClickHouseServer,
-        tmp_path: Path) -> None:
+    settings: Settings,
+    settings_env: dict[str, str],
+    private_clickhouse: ClickHouseServer,
+    tmp_path: Path,
+) -> None:
     ensure_topics(settings)
     db = settings.clickhouse.database
     url = f"clickhouse://default:@127.0.0.1:{private_clickhouse.port}/{db}"
@@ -122,8 +134,11 @@ def test_clickhouse_down_for_30_s_mid_run(
     process = sink_process(env, log, "--flush-interval", "0.5", "--max-backoff", "4")
     try:
         produce(settings, settings.topics.scores, score_messages(0, 10_000))
-        wait_for(lambda: safe(lambda: count_scores(client, db), 0) == 10_000, timeout=60,
-                 what="the first 10,000 rows")
+        wait_for(
+            lambda: safe(lambda: count_scores(client, db), 0) == 10_000,
+            timeout=60,
+            what="the first 10,000 rows",
+        )
         client.disconnect()
 
         private_clickhouse.stop()
@@ -135,8 +150,11 @@ def test_clickhouse_down_for_30_s_mid_run(
             time.sleep(1)
         private_clickhouse.start()
 
-        wait_for(lambda: safe(lambda: count_scores(client, db), 0) == 30_000, timeout=60,
-                 what="all 30,000 rows after the outage")
+        wait_for(
+            lambda: safe(lambda: count_scores(client, db), 0) == 30_000,
+            timeout=60,
+            what="all 30,000 rows after the outage",
+        )
         assert _alive(process), log.read_text()[-3000:]
     finally:
         if _alive(process):
@@ -150,8 +168,9 @@ def test_clickhouse_down_for_30_s_mid_run(
     client.disconnect()
 
 
-def test_sigterm_flushes_and_commits(settings: Settings, settings_env: dict[str, str],
-                                     ch_client: Any, tmp_path: Path) -> None:
+def test_sigterm_flushes_and_commits(
+    settings: Settings, settings_env: dict[str, str], ch_client: Any, tmp_path: Path
+) -> None:
     """A clean stop stores what was buffered and commits it: a restart reads nothing again."""
     ensure_topics(settings)
     log = tmp_path / "sink.log"
@@ -165,9 +184,14 @@ def test_sigterm_flushes_and_commits(settings: Settings, settings_env: dict[str,
         assert _stop(process) == 0, log.read_text()[-3000:]
     db = settings.clickhouse.database
     assert count_scores(ch_client, db) == 500
-    again = subprocess.run([sys.executable, "-m", "scorestream.cli", "sink", "--once"],
-                           env=settings_env, capture_output=True, text=True, timeout=120,
-                           check=False)
+    again = subprocess.run(
+        [sys.executable, "-m", "scorestream.cli", "sink", "--once"],
+        env=settings_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert again.returncode == 0
     assert " flush " not in again.stderr  # nothing left to store: the offsets were committed
     assert ch_client.execute(f"SELECT count() FROM {db}.scores")[0][0] == 500
