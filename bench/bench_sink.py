@@ -221,9 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "meets" if column_rate >= 100_000 else "misses"
     console.print(
         f"column-wise sink: {column_rate:,.0f} rows/s ({verdict} the 100,000 rows/s "
-        f"target); column-wise inserts are "
-        f"{insert_results[1].seconds / insert_results[0].seconds:.1f}x faster "
-        "than row-wise"
+        f"target); inserts alone take {insert_results[0].seconds / insert_results[1].seconds:.2f}"
+        "x the row-wise time when column-wise"
     )
     return 0
 
