@@ -449,17 +449,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\nEvidently: {evidently_note}")
 
     spread = max(check_seconds.values()) / min(check_seconds.values())
-    best_raw = min(scipy_s, read_scipy_s)
     slowest = max(check_seconds.values())
-    print_table("Targets", ["target", "measured", "met"], [
-        ["flat across volumes (slowest ÷ fastest check)", f"{spread:.2f}", "yes" if spread < 2
-         else "no"],
-        [f"≥ 100× faster than raw rows at 10^{exp} (scipy in memory, the fastest raw path)",
-         f"{best_raw / binned:,.0f}×", "yes" if best_raw / binned >= 100 else "no"],
+    targets: list[list[object]] = [
+        ["flat across volumes (slowest ÷ fastest check)", f"{spread:.2f}",
+         "yes" if spread < 2 else "no"],
         ["under 1 s for 50 features (slowest check)", fmt_s(slowest),
          "yes" if slowest < 1 else "no"],
-    ])
-
+    ]
+    baselines = [("scipy in memory", scipy_s), ("read from ClickHouse + scipy", read_scipy_s)]
+    if evidently is not None and evidently["rows"] == raw_volume:
+        baselines.append(("Evidently in memory", evidently["seconds"]))
+    for label, seconds in baselines:
+        ratio = seconds / binned
+        targets.append([f"≥ 100× faster than raw rows at 10^{exp}: {label}", f"{ratio:,.0f}×",
+                        "yes" if ratio >= 100 else "no"])
+    print_table("Targets", ["target", "measured", "met"], targets)
 
 if __name__ == "__main__":
     main()

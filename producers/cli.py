@@ -31,6 +31,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     import uvicorn
 
     from producers.bridge import create_app
+    from producers.bridge.logs import quiet_repeated_kafka_errors
     from scorestream.settings import Settings
 
     settings = Settings()
@@ -40,6 +41,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         app = create_app(settings, options_from_args(args))
     except ValueError as error:  # bad limits, or no API keys: refuse to start open
         raise SystemExit(f"scorestream bridge: {error}") from None
+    quiet_repeated_kafka_errors()
     # loop/http "auto" pick uvloop and httptools when installed, asyncio and h11 otherwise.
     uvicorn.run(app, host=args.host, port=args.port, log_config=None,
                 access_log=args.access_log, server_header=False,

@@ -61,7 +61,8 @@ RejectionReason = Literal[
     # Set by the worker, which alone knows which ids it has seen at which offsets.
     "duplicate_id",
 ]
-#: All rejection reasons, in the order they are checked.
+#: The reasons this validator gives, in the order they are checked (``duplicate_id`` is the
+#: worker's, which alone knows where it saw an id before).
 REASONS: tuple[RejectionReason, ...] = (
     "too_large",
     "invalid_json",
@@ -74,7 +75,6 @@ REASONS: tuple[RejectionReason, ...] = (
     "null_not_allowed",
     "out_of_range",
     "invalid_event_time",
-    "duplicate_id",
 )
 
 MAX_ID_LENGTH = 256

@@ -168,7 +168,7 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
                                type_=INVALID_RECORD, title="Invalid record",
                                extensions={"errors": rejected})
         await publish(verdict.accepted)
-        accepted = [{"index": record.index, "id": record.id} for record in verdict.accepted]
+        accepted = [{"index": record.position, "id": record.id} for record in verdict.accepted]
         return _json({"accepted": accepted, "rejected": rejected}, 207 if rejected else 202)
 
     @app.post("/v1/score", tags=["ingest"],

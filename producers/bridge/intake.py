@@ -15,7 +15,7 @@ import time
 import uuid
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -27,11 +27,10 @@ from streams.validation import RecordValidator, Rejection
 JSON_MEDIA_TYPE = "application/json"
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """A valid record: its index in the request, its id and the bytes to produce."""
+class Accepted(NamedTuple):
+    """A valid record: its position in the request, its id and the bytes to produce."""
 
-    index: int
+    position: int
     id: str
     payload: bytes
 
@@ -158,13 +157,19 @@ class ValidationBatcher:
                 if not future.done():
                     future.set_exception(error)
             return
-        for record_id, position in zip(batch.ids, batch.positions, strict=True):
-            request = bisect_right(starts, position) - 1
-            verdicts[request].accepted.append(
-                Accepted(position - starts[request], record_id, payloads[position]))
-        for position, rejection in batch.rejections:
-            request = bisect_right(starts, position) - 1
-            verdicts[request].rejected.append((position - starts[request], rejection))
+        if len(queue) == 1:  # the common case when not busy: no mapping back needed
+            verdicts[0].accepted = [Accepted(position, record_id, payloads[position])
+                                    for record_id, position in zip(batch.ids, batch.positions,
+                                                                   strict=True)]
+            verdicts[0].rejected = batch.rejections
+        else:
+            for record_id, position in zip(batch.ids, batch.positions, strict=True):
+                request = bisect_right(starts, position) - 1
+                verdicts[request].accepted.append(
+                    Accepted(position - starts[request], record_id, payloads[position]))
+            for position, rejection in batch.rejections:
+                request = bisect_right(starts, position) - 1
+                verdicts[request].rejected.append((position - starts[request], rejection))
         for verdict, (_, future) in zip(verdicts, queue, strict=True):
             if not future.done():  # the client may have gone away meanwhile
                 future.set_result(verdict)

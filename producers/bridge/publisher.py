@@ -1,8 +1,7 @@
 """Produce accepted records to ``records`` and report an outage quickly instead of hanging.
 
-One aiokafka producer (acks=all, idempotent) is shared by all requests; its small
-``linger_ms`` lets concurrent requests share one produce request. Partitions are computed
-here for the whole batch, exactly as aiokafka would (:mod:`.partitioning`), but faster.
+One aiokafka producer (acks=all, idempotent) is shared by all requests, and the messages
+of concurrent requests go out together in per-partition batches (:mod:`.batch_sender`).
 Every publish has one deadline (``send_timeout_s``) covering metadata, buffering and
 acknowledgement; past it, or on any Kafka error, the caller gets
 :class:`KafkaUnavailableError` (HTTP 503).
@@ -21,7 +20,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from producers.bridge.partitioning import partitions_for
+from producers.bridge.batch_sender import BatchSender
 from scorestream.exceptions import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,8 @@ class RecordPublisher:
     send_timeout_s : float
         Deadline of one :meth:`publish`, from the call to the last acknowledgement.
     linger_ms : int
-        How long the producer waits to fill a batch.
+        How long the producer waits to fill a batch (a batch of several requests is
+        already full when sent; this matters for lone requests only).
     """
 
     def __init__(self, bootstrap_servers: str, topic: str, *, send_timeout_s: float,
@@ -58,6 +58,7 @@ class RecordPublisher:
         self.send_timeout_s = send_timeout_s
         self.linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
+        self._sender: BatchSender | None = None
         self._failing = False
         self._probing = False
 
@@ -89,9 +90,13 @@ class RecordPublisher:
             await producer.stop()
             raise
         self._producer = producer
+        self._sender = BatchSender(producer, self.topic)
 
     async def stop(self) -> None:
         """Flush what is buffered and disconnect."""
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            await sender.close()
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
@@ -105,8 +110,8 @@ class RecordPublisher:
             If the producer is not connected, the breaker is open and another request
             is probing, a Kafka error occurs, or the deadline passes.
         """
-        producer = self._producer
-        if producer is None:
+        sender = self._sender
+        if sender is None:
             raise KafkaUnavailableError("not connected to Kafka yet")
         if not messages:
             return
@@ -117,16 +122,7 @@ class RecordPublisher:
             self._probing = True
         try:
             async with asyncio.timeout(self.send_timeout_s):
-                send = producer.send
-                topic = self.topic
-                targets = self._partitions(producer, messages)
-                deliveries = [await send(topic, value, key=key, partition=partition)
-                              for (key, value), partition in zip(messages, targets, strict=True)]
-                # Wait for all, so that no failed delivery is left unobserved.
-                outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
-            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-            if failure is not None:
-                raise failure
+                await sender.submit(messages)
         except (TimeoutError, KafkaError) as error:
             if not self._failing:
                 log.warning("Kafka publish failed, answering 503 until it recovers: %r", error)
@@ -138,14 +134,6 @@ class RecordPublisher:
         if self._failing:
             log.info("Kafka publish succeeded again")
             self._failing = False
-
-    def _partitions(self, producer: AIOKafkaProducer,
-                    messages: Sequence[tuple[bytes, bytes]]) -> Sequence[int | None]:
-        """Kafka's key partitioning for all messages at once (None: let aiokafka choose)."""
-        known = producer.client.cluster.partitions_for_topic(self.topic)
-        if not known:
-            return [None] * len(messages)
-        return partitions_for([key for key, _ in messages], sorted(known))
 
     async def reachable(self, timeout_s: float) -> bool:
         """Whether a broker answers a metadata request within ``timeout_s``."""

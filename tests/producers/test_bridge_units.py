@@ -186,11 +186,11 @@ def test_concurrent_requests_share_one_validation_and_get_their_own_verdicts(
 
     verdicts = asyncio.run(run())
     assert calls == [6]
-    assert [(a.index, a.id) for a in verdicts[0].accepted] == [(0, "a0")]
+    assert [(a.position, a.id) for a in verdicts[0].accepted] == [(0, "a0")]
     assert [(i, r.reason) for i, r in verdicts[0].rejected] == [(1, "wrong_type")]
     assert verdicts[1].accepted == []
     assert [(i, r.reason, r.id) for i, r in verdicts[1].rejected] == [(0, "out_of_range", "b0")]
-    assert [(a.index, a.id) for a in verdicts[2].accepted] == [(0, "c0"), (1, "c1")]
+    assert [(a.position, a.id) for a in verdicts[2].accepted] == [(0, "c0"), (1, "c1")]
     assert [(i, r.reason) for i, r in verdicts[2].rejected] == [(2, "not_an_object")]
     assert orjson.loads(verdicts[2].accepted[1].payload)["id"] == "c1"
 

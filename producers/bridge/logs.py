@@ -1,0 +1,46 @@
+"""Keep a Kafka outage from flooding the bridge's log.
+
+While a broker is down, the Kafka clients log each failed reconnect, about ten lines a
+second. :class:`RepeatFilter` lets the first of each kind through and then one per
+interval, which keeps the news (down, still down, back) and drops the noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+#: Loggers of the Kafka clients, whose reconnect messages repeat during an outage.
+KAFKA_LOGGERS = ("aiokafka", "kafka")
+_MAX_KINDS = 1000
+
+
+class RepeatFilter(logging.Filter):
+    """Pass one record per (logger, message template) per ``interval_s`` from ``loggers``."""
+
+    def __init__(self, interval_s: float = 60.0, loggers: tuple[str, ...] = KAFKA_LOGGERS
+                 ) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.loggers = loggers
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.loggers):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            return False
+        if len(self._last) >= _MAX_KINDS:  # messages formatted in advance never repeat
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+def quiet_repeated_kafka_errors(interval_s: float = 60.0) -> None:
+    """Install :class:`RepeatFilter` on every handler of the root logger."""
+    repeat_filter = RepeatFilter(interval_s)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeat_filter)
