@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 import orjson
 import pandas as pd
+import pytest
 
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
