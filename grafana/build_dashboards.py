@@ -131,118 +131,243 @@ class Panel:
         }
 
 
-def timeseries(title: str, query: str, *, unit: str | None = None, description: str = "",
-               width: int = 12, height: int = 8, label: str | None = None,
-               stacked_bars: bool = False, thresholds: dict[str, Any] | None = None,
-               threshold_style: str = "line+area",
-               overrides: Sequence[dict[str, Any]] = ()) -> Panel:
+def timeseries(
+    title: str,
+    query: str,
+    *,
+    unit: str | None = None,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+    label: str | None = None,
+    stacked_bars: bool = False,
+    thresholds: dict[str, Any] | None = None,
+    threshold_style: str = "line+area",
+    overrides: Sequence[dict[str, Any]] = (),
+) -> Panel:
     """A time-series panel; ``label`` names the string column that splits the series."""
-    custom: dict[str, Any] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0,
-                              "showPoints": "never", "spanNulls": False}
+    custom: dict[str, Any] = {
+        "drawStyle": "line",
+        "lineWidth": 1,
+        "fillOpacity": 0,
+        "showPoints": "never",
+        "spanNulls": False,
+    }
     if stacked_bars:
-        custom.update(drawStyle="bars", fillOpacity=80, stacking={"mode": "normal",
-                                                                   "group": "A"})
+        custom.update(drawStyle="bars", fillOpacity=80, stacking={"mode": "normal", "group": "A"})
     defaults: dict[str, Any] = _series_by_label(label) if label else {}
     if thresholds:
         defaults["thresholds"] = thresholds
         custom["thresholdsStyle"] = {"mode": threshold_style}
-    return Panel(title, "timeseries", query, width, height, True, description, unit,
-                 defaults, custom, list(overrides),
-                 {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                  "tooltip": {"mode": "multi", "sort": "desc"}})
+    return Panel(
+        title,
+        "timeseries",
+        query,
+        width,
+        height,
+        True,
+        description,
+        unit,
+        defaults,
+        custom,
+        list(overrides),
+        {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    )
 
 
-def stat(title: str, query: str, *, unit: str | None = None, description: str = "",
-         width: int = 6, height: int = 4,
-         thresholds: dict[str, Any] | None = None) -> Panel:
+def stat(
+    title: str,
+    query: str,
+    *,
+    unit: str | None = None,
+    description: str = "",
+    width: int = 6,
+    height: int = 4,
+    thresholds: dict[str, Any] | None = None,
+) -> Panel:
     """A single-number panel over the dashboard's time range."""
     defaults = {"thresholds": thresholds or _thresholds(("blue", None))}
-    return Panel(title, "stat", query, width, height, False, description, unit, defaults,
-                 options={"colorMode": "background", "graphMode": "none",
-                          "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
-                                            "values": False},
-                          "textMode": "value"})
+    return Panel(
+        title,
+        "stat",
+        query,
+        width,
+        height,
+        False,
+        description,
+        unit,
+        defaults,
+        options={
+            "colorMode": "background",
+            "graphMode": "none",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "textMode": "value",
+        },
+    )
 
 
-def table(title: str, query: str, *, description: str = "", width: int = 12,
-          height: int = 8, overrides: Sequence[dict[str, Any]] = ()) -> Panel:
+def table(
+    title: str,
+    query: str,
+    *,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+    overrides: Sequence[dict[str, Any]] = (),
+) -> Panel:
     """A table panel showing the query's rows as they come."""
-    return Panel(title, "table", query, width, height, False, description,
-                 custom={"align": "auto", "cellOptions": {"type": "auto"}},
-                 overrides=list(overrides),
-                 options={"showHeader": True, "cellHeight": "sm",
-                          "footer": {"show": False, "reducer": ["sum"], "fields": ""}})
+    return Panel(
+        title,
+        "table",
+        query,
+        width,
+        height,
+        False,
+        description,
+        custom={"align": "auto", "cellOptions": {"type": "auto"}},
+        overrides=list(overrides),
+        options={
+            "showHeader": True,
+            "cellHeight": "sm",
+            "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+        },
+    )
 
 
-def barchart(title: str, query: str, *, unit: str | None = None, description: str = "",
-             width: int = 12, height: int = 8) -> Panel:
+def barchart(
+    title: str,
+    query: str,
+    *,
+    unit: str | None = None,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+) -> Panel:
     """Grouped bars: the first (string) column on the x axis, one bar per numeric column."""
-    return Panel(title, "barchart", query, width, height, False, description, unit,
-                 custom={"fillOpacity": 80, "lineWidth": 1},
-                 options={"orientation": "vertical", "groupWidth": 0.8, "barWidth": 0.9,
-                          "xTickLabelRotation": -45, "showValue": "never",
-                          "legend": {"displayMode": "list", "placement": "bottom",
-                                     "showLegend": True},
-                          "tooltip": {"mode": "multi", "sort": "none"}})
+    return Panel(
+        title,
+        "barchart",
+        query,
+        width,
+        height,
+        False,
+        description,
+        unit,
+        custom={"fillOpacity": 80, "lineWidth": 1},
+        options={
+            "orientation": "vertical",
+            "groupWidth": 0.8,
+            "barWidth": 0.9,
+            "xTickLabelRotation": -45,
+            "showValue": "never",
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "none"},
+        },
+    )
 
 
-def status_history(title: str, query: str, *, label: str, description: str = "",
-                   width: int = 24, height: int = 8,
-                   thresholds: dict[str, Any] | None = None) -> Panel:
+def status_history(
+    title: str,
+    query: str,
+    *,
+    label: str,
+    description: str = "",
+    width: int = 24,
+    height: int = 8,
+    thresholds: dict[str, Any] | None = None,
+) -> Panel:
     """A rows x time grid of coloured cells: our features over time heatmap."""
-    defaults = {**_series_by_label(label), "color": {"mode": "thresholds"},
-                "thresholds": thresholds or _thresholds(("green", None))}
-    return Panel(title, "status-history", query, width, height, True, description,
-                 defaults=defaults, custom={"fillOpacity": 85, "lineWidth": 0},
-                 options={"showValue": "never", "rowHeight": 0.9, "colWidth": 0.95,
-                          "legend": {"displayMode": "list", "placement": "bottom",
-                                     "showLegend": True},
-                          "tooltip": {"mode": "single", "sort": "none"}})
+    defaults = {
+        **_series_by_label(label),
+        "color": {"mode": "thresholds"},
+        "thresholds": thresholds or _thresholds(("green", None)),
+    }
+    return Panel(
+        title,
+        "status-history",
+        query,
+        width,
+        height,
+        True,
+        description,
+        defaults=defaults,
+        custom={"fillOpacity": 85, "lineWidth": 0},
+        options={
+            "showValue": "never",
+            "rowHeight": 0.9,
+            "colWidth": 0.95,
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "single", "sort": "none"},
+        },
+    )
 
 
 def _link_to_feature(column: str) -> dict[str, Any]:
-    url = (f"/d/{UIDS['feature']}/feature-detail?var-feature=${{__value.raw}}"
-           "&${__url_time_range}")
-    return {"matcher": {"id": "byName", "options": column},
-            "properties": [{"id": "links", "value": [{"title": "Feature detail",
-                                                       "url": url}]}]}
+    url = f"/d/{UIDS['feature']}/feature-detail?var-feature=${{__value.raw}}&${{__url_time_range}}"
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [{"id": "links", "value": [{"title": "Feature detail", "url": url}]}],
+    }
 
 
 def _colour_cells(column: str, thresholds: dict[str, Any]) -> dict[str, Any]:
-    return {"matcher": {"id": "byName", "options": column},
-            "properties": [{"id": "thresholds", "value": thresholds},
-                           {"id": "custom.cellOptions", "value": {"type": "color-background"}}]}
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {"id": "thresholds", "value": thresholds},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+        ],
+    }
 
 
 def _value_colours(column: str, colours: dict[str, str]) -> dict[str, Any]:
-    mapping = {"type": "value", "options": {
-        value: {"color": colour, "index": i} for i, (value, colour) in enumerate(colours.items())
-    }}
-    return {"matcher": {"id": "byName", "options": column},
-            "properties": [{"id": "mappings", "value": [mapping]},
-                           {"id": "custom.cellOptions", "value": {"type": "color-background"}}]}
+    mapping = {
+        "type": "value",
+        "options": {
+            value: {"color": colour, "index": i}
+            for i, (value, colour) in enumerate(colours.items())
+        },
+    }
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {"id": "mappings", "value": [mapping]},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+        ],
+    }
 
 
 def _fill_between(lower: str, upper: str) -> list[dict[str, Any]]:
     return [
-        {"matcher": {"id": "byName", "options": upper},
-         "properties": [{"id": "custom.fillBelowTo", "value": lower},
-                        {"id": "custom.fillOpacity", "value": 20},
-                        {"id": "custom.lineWidth", "value": 0}]},
-        {"matcher": {"id": "byName", "options": lower},
-         "properties": [{"id": "custom.lineWidth", "value": 0}]},
+        {
+            "matcher": {"id": "byName", "options": upper},
+            "properties": [
+                {"id": "custom.fillBelowTo", "value": lower},
+                {"id": "custom.fillOpacity", "value": 20},
+                {"id": "custom.lineWidth", "value": 0},
+            ],
+        },
+        {
+            "matcher": {"id": "byName", "options": lower},
+            "properties": [{"id": "custom.lineWidth", "value": 0}],
+        },
     ]
 
 
 def _dashed(column: str) -> dict[str, Any]:
-    return {"matcher": {"id": "byName", "options": column},
-            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash",
-                                                                 "dash": [10, 10]}}]}
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
+    }
 
 
 # --- variables, annotations, dashboards ----------------------------------------------------
-def query_variable(name: str, label: str, query: str, *, multi: bool = False,
-                   include_all: bool = False) -> dict[str, Any]:
+def query_variable(
+    name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False
+) -> dict[str, Any]:
     """A variable whose options are the first column of a ClickHouse query."""
     current: dict[str, Any] = (
         {"selected": True, "text": ["All"], "value": ["$__all"]} if include_all else {}
@@ -268,8 +393,10 @@ def query_variable(name: str, label: str, query: str, *, multi: bool = False,
 
 def custom_variable(name: str, label: str, choices: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """A fixed list of ``(text, value)`` choices; the first is the default."""
-    options = [{"selected": i == 0, "text": text, "value": value}
-               for i, (text, value) in enumerate(choices)]
+    options = [
+        {"selected": i == 0, "text": text, "value": value}
+        for i, (text, value) in enumerate(choices)
+    ]
     return {
         "current": {"selected": True, "text": choices[0][0], "value": choices[0][1]},
         "hide": 0,
@@ -351,9 +478,18 @@ class Dashboard:
             "editable": False,
             "fiscalYearStartMonth": 0,
             "graphTooltip": 1,
-            "links": [{"asDropdown": False, "icon": "external link", "includeVars": False,
-                       "keepTime": True, "tags": TAGS, "targetBlank": False,
-                       "title": "scorestream", "type": "dashboards"}],
+            "links": [
+                {
+                    "asDropdown": False,
+                    "icon": "external link",
+                    "includeVars": False,
+                    "keepTime": True,
+                    "tags": TAGS,
+                    "targetBlank": False,
+                    "title": "scorestream",
+                    "type": "dashboards",
+                }
+            ],
             "panels": laid_out,
             "refresh": "1m",
             "schemaVersion": 39,
@@ -399,7 +535,9 @@ def _rolling(column: str) -> str:
 
 def change_points(feature_condition: str) -> dict[str, Any]:
     """Change points that the workers' online detectors reported (drift_events)."""
-    return annotation("Change points", sql(f"""
+    return annotation(
+        "Change points",
+        sql(f"""
         SELECT
             minute AS time,
             concat(feature, ': ', detector, ' detected a change (', toString(value), ')')
@@ -408,7 +546,9 @@ def change_points(feature_condition: str) -> dict[str, Any]:
         FROM {{db}}.drift_events FINAL
         WHERE $__timeFilter(minute) AND {feature_condition}
         ORDER BY time
-    """), "orange")
+    """),
+        "orange",
+    )
 
 
 # The alert consumer posts each e-mailed alert to Grafana with these tags (consumers.alerts).
@@ -418,13 +558,21 @@ ALERT_TAGS = ("scorestream", "drift")
 def drift_overview() -> dict[str, Any]:
     """Per-feature drift over time, the features over time grid and the latest daily check."""
     features = query_variable(
-        "feature", "Features",
-        sql("SELECT DISTINCT feature FROM {db}.drift_checks FINAL "
-            "WHERE $__timeFilter(period_end) ORDER BY feature"),
-        multi=True, include_all=True)
-    window = custom_variable("window", "Rolling window",
-                             [("1 hour", "rolling_1h"), ("24 hours", "rolling_24h")])
-    flagged = annotation("Drift alerts", sql("""
+        "feature",
+        "Features",
+        sql(
+            "SELECT DISTINCT feature FROM {db}.drift_checks FINAL "
+            "WHERE $__timeFilter(period_end) ORDER BY feature"
+        ),
+        multi=True,
+        include_all=True,
+    )
+    window = custom_variable(
+        "window", "Rolling window", [("1 hour", "rolling_1h"), ("24 hours", "rolling_24h")]
+    )
+    flagged = annotation(
+        "Drift alerts",
+        sql("""
         SELECT
             period_end AS time,
             concat(feature, ': ', level, ' (PSI ', toString(round(psi, 3)),
@@ -433,55 +581,101 @@ def drift_overview() -> dict[str, Any]:
         FROM {db}.drift_checks FINAL
         WHERE check_kind = 'daily' AND drifted = 1 AND $__timeFilter(period_end)
         ORDER BY time
-    """), "red")
-    dash = Dashboard(UIDS["drift"], "Drift overview",
-                     "Is the input still like the training data? Rolling-window drift "
-                     "statistics per feature and the daily drift check.",
-                     variables=[window, features],
-                     annotations=[flagged, change_points(FEATURE_FILTER),
-                                  grafana_tag_annotation("Alerts e-mailed", ALERT_TAGS,
-                                                         "purple")])
+    """),
+        "red",
+    )
+    dash = Dashboard(
+        UIDS["drift"],
+        "Drift overview",
+        "Is the input still like the training data? Rolling-window drift "
+        "statistics per feature and the daily drift check.",
+        variables=[window, features],
+        annotations=[
+            flagged,
+            change_points(FEATURE_FILTER),
+            grafana_tag_annotation("Alerts e-mailed", ALERT_TAGS, "purple"),
+        ],
+    )
     dash.row(
-        stat("Features flagged (latest daily check)", sql("""
+        stat(
+            "Features flagged (latest daily check)",
+            sql(
+                """
             SELECT countIf(drifted = 1) AS flagged
             FROM {db}.drift_checks FINAL
             WHERE {latest}
-        """, latest=LATEST_DAILY), thresholds=_thresholds(("green", None), ("red", 1)),
+        """,
+                latest=LATEST_DAILY,
+            ),
+            thresholds=_thresholds(("green", None), ("red", 1)),
             description="Features whose daily check was both significant (Benjamini-"
-                        "Hochberg adjusted) and large (effect-size thresholds)."),
-        stat("Features checked", sql("""
+            "Hochberg adjusted) and large (effect-size thresholds).",
+        ),
+        stat(
+            "Features checked",
+            sql(
+                """
             SELECT count() AS features
             FROM {db}.drift_checks FINAL
             WHERE {latest}
-        """, latest=LATEST_DAILY)),
-        stat("Last daily check", sql("""
+        """,
+                latest=LATEST_DAILY,
+            ),
+        ),
+        stat(
+            "Last daily check",
+            sql("""
             SELECT toUInt64(toUnixTimestamp(max(checked_at))) * 1000 AS last_check
             FROM {db}.drift_checks FINAL
             WHERE check_kind = 'daily' AND checked_at <= $__toTime
-        """), unit="dateTimeFromNow"),
-        stat("Highest PSI in range (rolling)", sql(f"""
+        """),
+            unit="dateTimeFromNow",
+        ),
+        stat(
+            "Highest PSI in range (rolling)",
+            sql(f"""
             SELECT max(psi) AS psi
             FROM {{db}}.drift_checks FINAL
             WHERE check_kind = '${{window}}' AND $__timeFilter(period_end)
                 AND {FEATURE_FILTER}
-        """), thresholds=PSI_THRESHOLDS),
+        """),
+            thresholds=PSI_THRESHOLDS,
+        ),
     )
     dash.row(
-        timeseries("PSI per feature", _rolling("psi"), label="feature",
-                   thresholds=PSI_THRESHOLDS,
-                   description=f"Population stability index of the rolling window against "
-                               f"the reference bins. Above {PSI_WARNING}: watch; above "
-                               f"{PSI_DRIFT}: the distribution has moved."),
-        timeseries("Jensen-Shannon distance per feature", _rolling("js_distance"),
-                   label="feature", thresholds=JS_THRESHOLDS,
-                   description="Jensen-Shannon distance (base 2, 0 = same, 1 = disjoint) "
-                               "of the rolling window against the reference bins."),
+        timeseries(
+            "PSI per feature",
+            _rolling("psi"),
+            label="feature",
+            thresholds=PSI_THRESHOLDS,
+            description=f"Population stability index of the rolling window against "
+            f"the reference bins. Above {PSI_WARNING}: watch; above "
+            f"{PSI_DRIFT}: the distribution has moved.",
+        ),
+        timeseries(
+            "Jensen-Shannon distance per feature",
+            _rolling("js_distance"),
+            label="feature",
+            thresholds=JS_THRESHOLDS,
+            description="Jensen-Shannon distance (base 2, 0 = same, 1 = disjoint) "
+            "of the rolling window against the reference bins.",
+        ),
     )
-    dash.row(status_history("Drift heatmap: features over time (PSI)", _rolling("psi"),
-                            label="feature", thresholds=PSI_THRESHOLDS, height=7,
-                            description="One row per feature; a cell's colour is the "
-                                        "highest PSI in that interval."))
-    dash.row(table("Latest daily drift check", sql("""
+    dash.row(
+        status_history(
+            "Drift heatmap: features over time (PSI)",
+            _rolling("psi"),
+            label="feature",
+            thresholds=PSI_THRESHOLDS,
+            height=7,
+            description="One row per feature; a cell's colour is the highest PSI in that interval.",
+        )
+    )
+    dash.row(
+        table(
+            "Latest daily drift check",
+            sql(
+                """
         SELECT
             feature,
             level,
@@ -502,13 +696,21 @@ def drift_overview() -> dict[str, Any]:
         FROM {db}.drift_checks FINAL
         WHERE {latest}
         ORDER BY flagged DESC, psi DESC, feature
-    """, latest=LATEST_DAILY), width=24, height=7, overrides=[
-        _link_to_feature("feature"),
-        _value_colours("level", {"ok": "green", "warning": "orange", "drift": "red"}),
-        _colour_cells("psi", PSI_THRESHOLDS),
-        _colour_cells("js_distance", JS_THRESHOLDS),
-    ], description="One row per feature: flagged needs both a small adjusted p-value and "
-                   "a large effect size. Click a feature for its detail dashboard."))
+    """,
+                latest=LATEST_DAILY,
+            ),
+            width=24,
+            height=7,
+            overrides=[
+                _link_to_feature("feature"),
+                _value_colours("level", {"ok": "green", "warning": "orange", "drift": "red"}),
+                _colour_cells("psi", PSI_THRESHOLDS),
+                _colour_cells("js_distance", JS_THRESHOLDS),
+            ],
+            description="One row per feature: flagged needs both a small adjusted p-value and "
+            "a large effect size. Click a feature for its detail dashboard.",
+        )
+    )
     return dash.to_json()
 
 
@@ -537,19 +739,30 @@ def _reference(column: str, condition: str = "") -> str:
 def feature_detail() -> dict[str, Any]:
     """One feature: reference against current histogram, moments and missing rate."""
     feature = query_variable(
-        "feature", "Feature",
-        sql("SELECT DISTINCT feature FROM {db}.drift_stats FINAL "
-            "WHERE $__timeFilter(minute) ORDER BY feature"))
-    window = custom_variable("window", "Histogram from check",
-                             [("daily", "daily"), ("rolling 24 hours", "rolling_24h"),
-                              ("rolling 1 hour", "rolling_1h")])
-    dash = Dashboard(UIDS["feature"], "Feature detail",
-                     "One input feature: its current distribution against the reference "
-                     "(training) data, and how its moments move over time.",
-                     variables=[feature, window],
-                     annotations=[change_points("feature = '${feature}'")])
+        "feature",
+        "Feature",
+        sql(
+            "SELECT DISTINCT feature FROM {db}.drift_stats FINAL "
+            "WHERE $__timeFilter(minute) ORDER BY feature"
+        ),
+    )
+    window = custom_variable(
+        "window",
+        "Histogram from check",
+        [("daily", "daily"), ("rolling 24 hours", "rolling_24h"), ("rolling 1 hour", "rolling_1h")],
+    )
+    dash = Dashboard(
+        UIDS["feature"],
+        "Feature detail",
+        "One input feature: its current distribution against the reference "
+        "(training) data, and how its moments move over time.",
+        variables=[feature, window],
+        annotations=[change_points("feature = '${feature}'")],
+    )
     dash.row(
-        barchart("Reference vs current histogram", sql("""
+        barchart(
+            "Reference vs current histogram",
+            sql("""
             SELECT
                 bin_labels[i] AS bin,
                 reference_counts[i] / greatest(arraySum(reference_counts), 1) AS reference,
@@ -564,11 +777,15 @@ def feature_detail() -> dict[str, Any]:
             )
             ARRAY JOIN arrayEnumerate(bin_labels) AS i
             ORDER BY i
-        """), unit="percentunit",
-                 description="Share of records per bin in the latest check of the chosen "
-                             "kind. Numeric bins are reference deciles, so each interior "
-                             "reference bar is about 10 %."),
-        timeseries("Drift statistics of this feature", sql("""
+        """),
+            unit="percentunit",
+            description="Share of records per bin in the latest check of the chosen "
+            "kind. Numeric bins are reference deciles, so each interior "
+            "reference bar is about 10 %.",
+        ),
+        timeseries(
+            "Drift statistics of this feature",
+            sql("""
             SELECT
                 $__timeInterval(period_end) AS time,
                 max(psi) AS psi,
@@ -578,11 +795,13 @@ def feature_detail() -> dict[str, Any]:
                 AND $__timeFilter(period_end)
             GROUP BY time
             ORDER BY time
-        """), thresholds=PSI_THRESHOLDS,
-                   description="PSI and Jensen-Shannon distance of the rolling 1-hour "
-                               "window."),
+        """),
+            thresholds=PSI_THRESHOLDS,
+            description="PSI and Jensen-Shannon distance of the rolling 1-hour window.",
+        ),
     )
-    mean_query = sql("""
+    mean_query = sql(
+        """
         SELECT time, mean, mean - std AS lower, mean + std AS upper, reference_mean
         FROM (
             SELECT
@@ -595,13 +814,17 @@ def feature_detail() -> dict[str, Any]:
             HAVING n > 0
         )
         ORDER BY time
-    """, ref=_reference("ref_mean"), sums=FEATURE_SUMS)
+    """,
+        ref=_reference("ref_mean"),
+        sums=FEATURE_SUMS,
+    )
     # Numeric bins are [underflow, reference deciles..., overflow, missing]. In each
     # interval, find the bin where the cumulative count crosses p and interpolate within it
     # in the reference's cumulative shares: the result is the reference percentile at which
     # the current p-quantile sits (p itself when nothing changed). Bin edges alone cannot
     # place a quantile inside the open-ended outer deciles in the feature's own units.
-    quantile_query = sql("""
+    quantile_query = sql(
+        """
         WITH
             {ref} AS reference,
             arraySlice(reference, 1, length(reference) - 1) AS ref_valued,
@@ -624,23 +847,37 @@ def feature_detail() -> dict[str, Any]:
         )
         WHERE length(counts) = length(reference) AND n > 0 AND ref_n > 0
         ORDER BY time
-    """, ref=_reference("reference_counts", " AND kind = 'numeric'"), sums=FEATURE_SUMS)
-    dash.row(
-        timeseries("Mean ± standard deviation", mean_query,
-                   overrides=[*_fill_between("lower", "upper"), _dashed("reference_mean")],
-                   description="Mean of the non-missing values per interval, a band of one "
-                               "standard deviation, and the reference mean (dashed)."),
-        timeseries("Quantiles against the reference", quantile_query, unit="percentunit",
-                   thresholds=_thresholds(("transparent", None), ("text", 0.1),
-                                          ("text", 0.5), ("text", 0.9)),
-                   threshold_style="dashed",
-                   description="Where the current p10, median and p90 fall in the reference "
-                               "distribution: at 10 %, 50 % and 90 % while nothing changes. "
-                               "Interpolated within the reference-decile bins of the "
-                               "per-minute counts (numeric features only)."),
+    """,
+        ref=_reference("reference_counts", " AND kind = 'numeric'"),
+        sums=FEATURE_SUMS,
     )
     dash.row(
-        timeseries("Missing rate", sql("""
+        timeseries(
+            "Mean ± standard deviation",
+            mean_query,
+            overrides=[*_fill_between("lower", "upper"), _dashed("reference_mean")],
+            description="Mean of the non-missing values per interval, a band of one "
+            "standard deviation, and the reference mean (dashed).",
+        ),
+        timeseries(
+            "Quantiles against the reference",
+            quantile_query,
+            unit="percentunit",
+            thresholds=_thresholds(
+                ("transparent", None), ("text", 0.1), ("text", 0.5), ("text", 0.9)
+            ),
+            threshold_style="dashed",
+            description="Where the current p10, median and p90 fall in the reference "
+            "distribution: at 10 %, 50 % and 90 % while nothing changes. "
+            "Interpolated within the reference-decile bins of the "
+            "per-minute counts (numeric features only).",
+        ),
+    )
+    dash.row(
+        timeseries(
+            "Missing rate",
+            sql(
+                """
             SELECT
                 $__timeInterval(minute) AS time,
                 sum(missing) / sum(count) AS missing_rate,
@@ -648,11 +885,18 @@ def feature_detail() -> dict[str, Any]:
             {sums}
             HAVING sum(count) > 0
             ORDER BY time
-        """, ref=_reference("ref_missing_rate"), sums=FEATURE_SUMS), unit="percentunit",
-                   overrides=[_dashed("reference_missing_rate")],
-                   description="Share of records where the feature was missing (null, "
-                               "NaN or not a number), against the reference share."),
-        table("Daily checks of this feature", sql("""
+        """,
+                ref=_reference("ref_missing_rate"),
+                sums=FEATURE_SUMS,
+            ),
+            unit="percentunit",
+            overrides=[_dashed("reference_missing_rate")],
+            description="Share of records where the feature was missing (null, "
+            "NaN or not a number), against the reference share.",
+        ),
+        table(
+            "Daily checks of this feature",
+            sql("""
             SELECT
                 period_end,
                 level,
@@ -669,10 +913,12 @@ def feature_detail() -> dict[str, Any]:
             WHERE feature = '${feature}' AND check_kind = 'daily'
                 AND $__timeFilter(period_end)
             ORDER BY period_end DESC
-        """), overrides=[
-            _value_colours("level", {"ok": "green", "warning": "orange", "drift": "red"}),
-            _colour_cells("psi", PSI_THRESHOLDS),
-        ]),
+        """),
+            overrides=[
+                _value_colours("level", {"ok": "green", "warning": "orange", "drift": "red"}),
+                _colour_cells("psi", PSI_THRESHOLDS),
+            ],
+        ),
     )
     return dash.to_json()
 
@@ -682,37 +928,58 @@ def scoring_operations() -> dict[str, Any]:
     """Throughput, latency, scores, rejections and model versions."""
     scored = "FROM {db}.scores FINAL WHERE $__timeFilter(scored_at)"
     rejected = "FROM {db}.rejected_records FINAL WHERE $__timeFilter(rejected_at)"
-    dash = Dashboard(UIDS["ops"], "Scoring operations",
-                     "Is the pipeline healthy? Records scored, latency, scores, "
-                     "rejected input and the models in use.")
+    dash = Dashboard(
+        UIDS["ops"],
+        "Scoring operations",
+        "Is the pipeline healthy? Records scored, latency, scores, "
+        "rejected input and the models in use.",
+    )
     dash.row(
         stat("Records scored", sql(f"SELECT count() AS scored {scored}"), unit="short"),
-        stat("Records rejected", sql(f"SELECT count() AS rejected {rejected}"), unit="short",
-             thresholds=_thresholds(("green", None), ("orange", 1))),
-        stat("Rejected share", sql(f"""
+        stat(
+            "Records rejected",
+            sql(f"SELECT count() AS rejected {rejected}"),
+            unit="short",
+            thresholds=_thresholds(("green", None), ("orange", 1)),
+        ),
+        stat(
+            "Rejected share",
+            sql(f"""
             SELECT rejected / greatest(rejected + scored, 1) AS rejected_share
             FROM (
                 SELECT
                     (SELECT count() {rejected}) AS rejected,
                     (SELECT count() {scored}) AS scored
             )
-        """), unit="percentunit",
-            thresholds=_thresholds(("green", None), ("orange", 0.01), ("red", 0.05))),
-        stat("End-to-end latency p99", sql(f"""
+        """),
+            unit="percentunit",
+            thresholds=_thresholds(("green", None), ("orange", 0.01), ("red", 0.05)),
+        ),
+        stat(
+            "End-to-end latency p99",
+            sql(f"""
             SELECT quantile(0.99)(latency_ms) AS p99 {scored}
-        """), unit="ms", thresholds=_thresholds(("green", None), ("orange", 1000),
-                                                ("red", 5000))),
+        """),
+            unit="ms",
+            thresholds=_thresholds(("green", None), ("orange", 1000), ("red", 5000)),
+        ),
     )
     dash.row(
-        timeseries("Records scored per second", sql(f"""
+        timeseries(
+            "Records scored per second",
+            sql(f"""
             SELECT
                 $__timeInterval(scored_at) AS time,
                 count() / $__interval_s AS records_per_second
             {scored}
             GROUP BY time
             ORDER BY time
-        """), unit="reqps"),
-        timeseries("End-to-end latency", sql(f"""
+        """),
+            unit="reqps",
+        ),
+        timeseries(
+            "End-to-end latency",
+            sql(f"""
             SELECT
                 $__timeInterval(scored_at) AS time,
                 quantile(0.5)(latency_ms) AS p50,
@@ -720,10 +987,15 @@ def scoring_operations() -> dict[str, Any]:
             {scored}
             GROUP BY time
             ORDER BY time
-        """), unit="ms", description="From ingest to score (latency_ms), per interval."),
+        """),
+            unit="ms",
+            description="From ingest to score (latency_ms), per interval.",
+        ),
     )
     dash.row(
-        timeseries("Score distribution over time", sql(f"""
+        timeseries(
+            "Score distribution over time",
+            sql(f"""
             SELECT time, q[1] AS p05, q[2] AS p25, q[3] AS p50, q[4] AS p75, q[5] AS p95
             FROM (
                 SELECT
@@ -733,10 +1005,14 @@ def scoring_operations() -> dict[str, Any]:
                 GROUP BY time
             )
             ORDER BY time
-        """), overrides=[*_fill_between("p05", "p95"), *_fill_between("p25", "p75")],
-                   description="Quantiles of the model score per interval: the outer band "
-                               "is p05 to p95, the inner p25 to p75."),
-        barchart("Score histogram", sql(f"""
+        """),
+            overrides=[*_fill_between("p05", "p95"), *_fill_between("p25", "p75")],
+            description="Quantiles of the model score per interval: the outer band "
+            "is p05 to p95, the inner p25 to p75.",
+        ),
+        barchart(
+            "Score histogram",
+            sql(f"""
             SELECT
                 concat(toString(bucket / 10), '-', toString((bucket + 1) / 10)) AS score,
                 records
@@ -746,10 +1022,15 @@ def scoring_operations() -> dict[str, Any]:
                 GROUP BY bucket
             )
             ORDER BY bucket
-        """), unit="short", description="Scores in the time range, in tenths."),
+        """),
+            unit="short",
+            description="Scores in the time range, in tenths.",
+        ),
     )
     dash.row(
-        timeseries("Rejections by reason", sql(f"""
+        timeseries(
+            "Rejections by reason",
+            sql(f"""
             SELECT
                 $__timeInterval(rejected_at) AS time,
                 reason,
@@ -757,8 +1038,14 @@ def scoring_operations() -> dict[str, Any]:
             {rejected}
             GROUP BY time, reason
             ORDER BY time, reason
-        """), label="reason", stacked_bars=True, unit="short"),
-        table("Rejected input", sql(f"""
+        """),
+            label="reason",
+            stacked_bars=True,
+            unit="short",
+        ),
+        table(
+            "Rejected input",
+            sql(f"""
             SELECT
                 reason,
                 field,
@@ -769,10 +1056,14 @@ def scoring_operations() -> dict[str, Any]:
             {rejected}
             GROUP BY reason, field
             ORDER BY rejections DESC, reason, field
-        """), description="Each rejected record is in rejected_records with its payload."),
+        """),
+            description="Each rejected record is in rejected_records with its payload.",
+        ),
     )
     dash.row(
-        timeseries("Model versions in use", sql(f"""
+        timeseries(
+            "Model versions in use",
+            sql(f"""
             SELECT
                 $__timeInterval(scored_at) AS time,
                 concat(model_name, ' ', model_version) AS model,
@@ -780,8 +1071,14 @@ def scoring_operations() -> dict[str, Any]:
             {scored}
             GROUP BY time, model
             ORDER BY time, model
-        """), label="model", stacked_bars=True, unit="short"),
-        table("Models", sql(f"""
+        """),
+            label="model",
+            stacked_bars=True,
+            unit="short",
+        ),
+        table(
+            "Models",
+            sql(f"""
             SELECT
                 model_name,
                 model_version,
@@ -792,7 +1089,8 @@ def scoring_operations() -> dict[str, Any]:
             {scored}
             GROUP BY model_name, model_version
             ORDER BY last_scored DESC, model_name, model_version
-        """)),
+        """),
+        ),
     )
     return dash.to_json()
 
@@ -818,8 +1116,11 @@ def render(dashboard: dict[str, Any]) -> str:
 def stale_files(out_dir: Path = OUT_DIR) -> list[str]:
     """Dashboard files that differ from what this script builds (or are missing/extra)."""
     built = build_all()
-    stale = [name for name, dash in built.items()
-             if not (out_dir / name).exists() or (out_dir / name).read_text() != render(dash)]
+    stale = [
+        name
+        for name, dash in built.items()
+        if not (out_dir / name).exists() or (out_dir / name).read_text() != render(dash)
+    ]
     extra = sorted(p.name for p in out_dir.glob("*.json") if p.name not in built)
     return stale + extra
 
@@ -841,8 +1142,11 @@ def write_all(out_dir: Path = OUT_DIR) -> list[Path]:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the checked-in JSON differs from the generated")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the checked-in JSON differs from the generated",
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
     args = parser.parse_args(None if argv is None else list(argv))
     if args.check:

@@ -52,10 +52,27 @@ CHOICES = {"feature-detail": {"feature": "income"}}
 
 # Grafana's dark theme and classic palette.
 BACKGROUND, PANEL, TEXT, GRID, MUTED = "#111217", "#181b1f", "#ccccdc", "#2c3036", "#8e8e9a"
-PALETTE = ["#73BF69", "#F2CC0C", "#8AB8FF", "#FF780A", "#F2495C", "#5794F2", "#B877D9",
-           "#37872D", "#FADE2A", "#C4162A"]
-COLOURS = {"green": "#73BF69", "orange": "#FF9830", "red": "#F2495C", "blue": "#5794F2",
-           "purple": "#B877D9", "text": TEXT, "transparent": "none"}
+PALETTE = [
+    "#73BF69",
+    "#F2CC0C",
+    "#8AB8FF",
+    "#FF780A",
+    "#F2495C",
+    "#5794F2",
+    "#B877D9",
+    "#37872D",
+    "#FADE2A",
+    "#C4162A",
+]
+COLOURS = {
+    "green": "#73BF69",
+    "orange": "#FF9830",
+    "red": "#F2495C",
+    "blue": "#5794F2",
+    "purple": "#B877D9",
+    "text": TEXT,
+    "transparent": "none",
+}
 ROW_INCHES = 0.34
 
 
@@ -131,12 +148,22 @@ def legend_label(name: str) -> str:
 def legend(ax: Axes, columns: int = 6) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, loc="upper left", fontsize=6.5, ncol=columns, frameon=False,
-                  labelcolor=TEXT, handlelength=1.2, columnspacing=1.0)
+        ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            fontsize=6.5,
+            ncol=columns,
+            frameon=False,
+            labelcolor=TEXT,
+            handlelength=1.2,
+            columnspacing=1.0,
+        )
 
 
-def draw_timeseries(ax: Axes, panel: dict[str, Any], result: Result,
-                    marks: Sequence[tuple[datetime, str]]) -> None:
+def draw_timeseries(
+    ax: Axes, panel: dict[str, Any], result: Result, marks: Sequence[tuple[datetime, str]]
+) -> None:
     defaults = panel["fieldConfig"]["defaults"]
     custom = defaults.get("custom", {})
     props = overrides_of(panel)
@@ -151,8 +178,15 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], result: Result,
             heights = [0.0] * len(times)
             for t, v in zip(ts, vs, strict=True):
                 heights[index[t]] = v
-            ax.bar(xs, heights, width, bottom=bottom, label=legend_label(name),
-                   color=PALETTE[n % len(PALETTE)], alpha=0.85)
+            ax.bar(
+                xs,
+                heights,
+                width,
+                bottom=bottom,
+                label=legend_label(name),
+                color=PALETTE[n % len(PALETTE)],
+                alpha=0.85,
+            )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
         ax.set_ylim(0, max(bottom) * 1.15)
     else:
@@ -163,25 +197,47 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], result: Result,
             dash = p.get("custom.lineStyle", {}).get("fill") == "dash"
             width = p.get("custom.lineWidth", custom.get("lineWidth", 1))
             if width:
-                ax.plot(mdates.date2num(ts), vs, color=line_colour, linewidth=1.2 * width,
-                        linestyle="--" if dash else "-", label=legend_label(name))
+                ax.plot(
+                    mdates.date2num(ts),
+                    vs,
+                    color=line_colour,
+                    linewidth=1.2 * width,
+                    linestyle="--" if dash else "-",
+                    label=legend_label(name),
+                )
             drawn[name] = (ts, vs)
         for name, p in props.items():
             lower = p.get("custom.fillBelowTo")
             if lower and name in drawn and lower in drawn:
-                ax.fill_between(mdates.date2num(drawn[name][0]), drawn[lower][1], drawn[name][1],
-                                color=PALETTE[list(drawn).index(lower) % len(PALETTE)],
-                                alpha=0.18, linewidth=0, label=f"{lower} to {name}")
+                ax.fill_between(
+                    mdates.date2num(drawn[name][0]),
+                    drawn[lower][1],
+                    drawn[name][1],
+                    color=PALETTE[list(drawn).index(lower) % len(PALETTE)],
+                    alpha=0.18,
+                    linewidth=0,
+                    label=f"{lower} to {name}",
+                )
     thresholds = defaults.get("thresholds")
     mode = custom.get("thresholdsStyle", {}).get("mode")
     if thresholds and mode:
         steps = [s for s in thresholds["steps"] if s["value"] is not None]
         for s in steps:
-            ax.axhline(s["value"], color=colour(s["color"]), linewidth=0.8,
-                       linestyle="--" if mode == "dashed" else "-", alpha=0.7)
+            ax.axhline(
+                s["value"],
+                color=colour(s["color"]),
+                linewidth=0.8,
+                linestyle="--" if mode == "dashed" else "-",
+                alpha=0.7,
+            )
     for moment, mark_colour in marks:
-        ax.axvline(float(mdates.date2num(moment)), color=mark_colour, linewidth=0.9,
-                   linestyle=":", alpha=0.9)
+        ax.axvline(
+            float(mdates.date2num(moment)),
+            color=mark_colour,
+            linewidth=0.9,
+            linestyle=":",
+            alpha=0.9,
+        )
     ax.xaxis_date()
     time_axis(ax)
     y_units(ax, defaults.get("unit"))
@@ -197,11 +253,20 @@ def draw_status_history(ax: Axes, panel: dict[str, Any], result: Result) -> None
         nums = mdates.date2num(ts)
         width = (nums[1] - nums[0]) if len(nums) > 1 else 0.02
         for t, v in zip(nums, vs, strict=True):
-            ax.add_patch(plt.Rectangle((t, row + 0.06), width * 0.95, 0.88,
-                                       color=threshold_colour(v, thresholds), alpha=0.85,
-                                       linewidth=0))
-        ax.set_xlim(min(mdates.date2num(series[n][0][0]) for n in names),
-                    max(mdates.date2num(series[n][0][-1]) for n in names) + width)
+            ax.add_patch(
+                plt.Rectangle(
+                    (t, row + 0.06),
+                    width * 0.95,
+                    0.88,
+                    color=threshold_colour(v, thresholds),
+                    alpha=0.85,
+                    linewidth=0,
+                )
+            )
+        ax.set_xlim(
+            min(mdates.date2num(series[n][0][0]) for n in names),
+            max(mdates.date2num(series[n][0][-1]) for n in names) + width,
+        )
     ax.set_ylim(0, len(names))
     ax.set_yticks([r + 0.5 for r in range(len(names))], names)
     ax.grid(False)
@@ -215,8 +280,14 @@ def draw_bars(ax: Axes, panel: dict[str, Any], result: Result) -> None:
     width = 0.8 / len(values)
     for n, column in enumerate(values):
         xs = [i + (n - (len(values) - 1) / 2) * width for i in range(len(labels))]
-        ax.bar(xs, result.column(column), width, label=column,
-               color=PALETTE[(n + 2) % len(PALETTE)], alpha=0.9)
+        ax.bar(
+            xs,
+            result.column(column),
+            width,
+            label=column,
+            color=PALETTE[(n + 2) % len(PALETTE)],
+            alpha=0.9,
+        )
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=6.5)
     y_units(ax, panel["fieldConfig"]["defaults"].get("unit"))
     legend(ax)
@@ -230,8 +301,17 @@ def draw_stat(ax: Axes, panel: dict[str, Any], result: Result) -> None:
     ax.grid(False)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.text(0.5, 0.42, fmt_value(value, defaults.get("unit")), ha="center", va="center",
-            fontsize=20, color="white", fontweight="bold", transform=ax.transAxes)
+    ax.text(
+        0.5,
+        0.42,
+        fmt_value(value, defaults.get("unit")),
+        ha="center",
+        va="center",
+        fontsize=20,
+        color="white",
+        fontweight="bold",
+        transform=ax.transAxes,
+    )
 
 
 def draw_table(ax: Axes, panel: dict[str, Any], result: Result, height_rows: int) -> None:
@@ -240,8 +320,13 @@ def draw_table(ax: Axes, panel: dict[str, Any], result: Result, height_rows: int
     shown = result.rows[: max(height_rows, 1)]
     cells = [[fmt_value(v) for v in row] for row in shown]
     rows_height = 0.11 * (len(shown) + 1)
-    table = ax.table(cellText=cells, colLabels=result.columns, loc="upper center",
-                     cellLoc="left", bbox=Bbox.from_bounds(0, 1 - rows_height, 1, rows_height))
+    table = ax.table(
+        cellText=cells,
+        colLabels=result.columns,
+        loc="upper center",
+        cellLoc="left",
+        bbox=Bbox.from_bounds(0, 1 - rows_height, 1, rows_height),
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(6.5)
     for (row, col), cell in table.get_celld().items():
@@ -264,8 +349,9 @@ def draw_table(ax: Axes, panel: dict[str, Any], result: Result, height_rows: int
             cell.get_text().set_color("#6E9FFF")
 
 
-def annotation_marks(dashboard: dict[str, Any], db: ChdbDatabase,
-                     choices: dict[str, Any]) -> list[tuple[datetime, str]]:
+def annotation_marks(
+    dashboard: dict[str, Any], db: ChdbDatabase, choices: dict[str, Any]
+) -> list[tuple[datetime, str]]:
     """Vertical markers from the dashboard's SQL annotations."""
     ctx = dashboard_context(dashboard, db, choices)
     marks = []
@@ -274,8 +360,7 @@ def annotation_marks(dashboard: dict[str, Any], db: ChdbDatabase,
         if not sql:
             continue
         result = db.query(in_database(expand(sql, ctx), db.database))
-        marks += [(parse_time(t), colour(annotation["iconColor"]))
-                  for t in result.column("time")]
+        marks += [(parse_time(t), colour(annotation["iconColor"])) for t in result.column("time")]
     return marks
 
 
@@ -287,13 +372,27 @@ def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
     header = 1.6
     height = rows * ROW_INCHES + header * ROW_INCHES
     fig = plt.figure(figsize=(16, height), facecolor=BACKGROUND)
-    chosen = "".join(f"{k} = {v if isinstance(v, str) else 'All'} · "
-                     for k, v in ctx.variables.items())
-    fig.text(0.01, 1 - 0.55 * ROW_INCHES / height, dashboard["title"], color=TEXT,
-             fontsize=14, fontweight="bold", va="center")
-    fig.text(0.99, 1 - 0.55 * ROW_INCHES / height,
-             f"preview on synthetic data · {chosen}drift injected at "
-             f"{DRIFT_AT:%m-%d %H:%M} UTC", color=MUTED, fontsize=8, va="center", ha="right")
+    chosen = "".join(
+        f"{k} = {v if isinstance(v, str) else 'All'} · " for k, v in ctx.variables.items()
+    )
+    fig.text(
+        0.01,
+        1 - 0.55 * ROW_INCHES / height,
+        dashboard["title"],
+        color=TEXT,
+        fontsize=14,
+        fontweight="bold",
+        va="center",
+    )
+    fig.text(
+        0.99,
+        1 - 0.55 * ROW_INCHES / height,
+        f"preview on synthetic data · {chosen}drift injected at {DRIFT_AT:%m-%d %H:%M} UTC",
+        color=MUTED,
+        fontsize=8,
+        va="center",
+        ha="right",
+    )
     top = 1 - header * ROW_INCHES / height
     unit_y = (1 - header * ROW_INCHES / height) / rows
     for panel in dashboard["panels"]:
@@ -306,17 +405,28 @@ def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
         box.set_yticks([])
         for spine in box.spines.values():
             spine.set_color(GRID)
-        box.set_title(panel["title"], color=TEXT, fontsize=8.5, loc="left", pad=3,
-                      fontweight="bold", y=1 - 0.55 * ROW_INCHES / (grid["h"] * ROW_INCHES))
+        box.set_title(
+            panel["title"],
+            color=TEXT,
+            fontsize=8.5,
+            loc="left",
+            pad=3,
+            fontweight="bold",
+            y=1 - 0.55 * ROW_INCHES / (grid["h"] * ROW_INCHES),
+        )
         title_frac = 0.9 * ROW_INCHES / (grid["h"] * ROW_INCHES)
         kind = panel["type"]
         # Room for tick labels: y labels on the left, x labels (rotated for bars) below.
         pad_left = {"stat": 0.0, "table": 0.0, "status-history": 0.055}.get(kind, 0.036)
         pad_below = {"stat": 0.0, "table": 0.0, "barchart": 1.9}.get(kind, 0.55) * unit_y
-        inner = fig.add_axes((left + pad_left, bottom + pad_below,
-                              width - pad_left - 0.008 * (kind not in ("stat", "table")),
-                              grid["h"] * unit_y * (1 - title_frac) - 0.03 * unit_y
-                              - pad_below))
+        inner = fig.add_axes(
+            (
+                left + pad_left,
+                bottom + pad_below,
+                width - pad_left - 0.008 * (kind not in ("stat", "table")),
+                grid["h"] * unit_y * (1 - title_frac) - 0.03 * unit_y - pad_below,
+            )
+        )
         style(inner)
         sql = panel["targets"][0]["rawSql"]
         result = db.query(in_database(expand(sql, ctx), db.database))

@@ -107,19 +107,42 @@ def _profile(feature: str, rng: np.random.Generator) -> Profile:
     finite = values[np.isfinite(values)]
     if feature in CATEGORICAL:
         labels = [*CATEGORICAL[feature], "other", "missing"]
-        profile = Profile(feature, "categorical", np.array([]), labels,
-                          np.zeros(len(labels), np.int64), 0.0, 0.0, values)
+        profile = Profile(
+            feature,
+            "categorical",
+            np.array([]),
+            labels,
+            np.zeros(len(labels), np.int64),
+            0.0,
+            0.0,
+            values,
+        )
     else:
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)))
         interior = [f"[{_fmt(a)}, {_fmt(b)})" for a, b in itertools.pairwise(edges)]
         interior[-1] = interior[-1][:-1] + "]"
-        labels = [f"(-inf, {_fmt(edges[0])})", *interior, f"({_fmt(edges[-1])}, inf)",
-                  "missing"]
-        profile = Profile(feature, "numeric", edges, labels, np.zeros(len(labels), np.int64),
-                          float(finite.mean()), 0.0, values)
+        labels = [f"(-inf, {_fmt(edges[0])})", *interior, f"({_fmt(edges[-1])}, inf)", "missing"]
+        profile = Profile(
+            feature,
+            "numeric",
+            edges,
+            labels,
+            np.zeros(len(labels), np.int64),
+            float(finite.mean()),
+            0.0,
+            values,
+        )
     counts = profile.count(values)
-    return Profile(feature, profile.kind, profile.edges, profile.labels, counts,
-                   profile.ref_mean, float(1 - finite.size / values.size), values)
+    return Profile(
+        feature,
+        profile.kind,
+        profile.edges,
+        profile.labels,
+        counts,
+        profile.ref_mean,
+        float(1 - finite.size / values.size),
+        values,
+    )
 
 
 # --- drift statistics --------------------------------------------------------------------
@@ -164,8 +187,13 @@ def build_fixture(seed: int = 7) -> Fixture:
     rng = np.random.default_rng(seed)
     fixture = Fixture()
     fixture.profiles = {f: _profile(f, rng) for f in FEATURES}
-    fixture.tables = {"scores": [], "rejected_records": [], "drift_stats": [],
-                      "drift_checks": [], "drift_events": []}
+    fixture.tables = {
+        "scores": [],
+        "rejected_records": [],
+        "drift_stats": [],
+        "drift_checks": [],
+        "drift_events": [],
+    }
     minutes = int((END - START).total_seconds() // 60)
     per_minute: dict[str, list[np.ndarray]] = {f: [] for f in FEATURES}
     drifted_values: dict[str, list[np.ndarray]] = {f: [] for f in FEATURES}
@@ -182,26 +210,42 @@ def build_fixture(seed: int = 7) -> Fixture:
             # Two workers' partial rows per minute: they must be summed.
             for batch, part in enumerate(np.array_split(values, 2)):
                 finite = part[np.isfinite(part)] if profile.kind == "numeric" else part[:0]
-                fixture.tables["drift_stats"].append({
-                    "minute": _dt(minute), "feature": feature, "kind": profile.kind,
-                    "model_version": "v1", "batch_id": f"{m}-{batch}",
-                    "counts": profile.count(part).tolist(), "count": int(part.size),
-                    "missing": int((~np.isfinite(part)).sum()),
-                    "sum": float(finite.sum()), "sumsq": float((finite ** 2).sum()),
-                    "emitted_at_ms": int((minute + timedelta(seconds=61)).timestamp() * 1000),
-                })
+                fixture.tables["drift_stats"].append(
+                    {
+                        "minute": _dt(minute),
+                        "feature": feature,
+                        "kind": profile.kind,
+                        "model_version": "v1",
+                        "batch_id": f"{m}-{batch}",
+                        "counts": profile.count(part).tolist(),
+                        "count": int(part.size),
+                        "missing": int((~np.isfinite(part)).sum()),
+                        "sum": float(finite.sum()),
+                        "sumsq": float((finite**2).sum()),
+                        "emitted_at_ms": int((minute + timedelta(seconds=61)).timestamp() * 1000),
+                    }
+                )
     fixture.truth = {f: np.concatenate(v) for f, v in drifted_values.items()}
     # A change detector fires on the drifted features soon after the shift.
-    for feature, delay, detector in (("income", 9, "adwin"), ("income", 12, "page_hinkley"),
-                                     ("_score", 25, "adwin")):
+    for feature, delay, detector in (
+        ("income", 9, "adwin"),
+        ("income", 12, "page_hinkley"),
+        ("_score", 25, "adwin"),
+    ):
         minute = DRIFT_AT + timedelta(minutes=delay)
         detected = minute + timedelta(seconds=75)
-        fixture.tables["drift_events"].append({
-            "detected_at": _dt(detected), "detected_at_ms": int(detected.timestamp() * 1000),
-            "minute": _dt(minute), "feature": feature, "detector": detector,
-            "value": float(np.round(rng.uniform(0.3, 0.6), 3)), "model_version": "v1",
-            "event_id": f"{feature}-{detector}-{delay}",
-        })
+        fixture.tables["drift_events"].append(
+            {
+                "detected_at": _dt(detected),
+                "detected_at_ms": int(detected.timestamp() * 1000),
+                "minute": _dt(minute),
+                "feature": feature,
+                "detector": detector,
+                "value": float(np.round(rng.uniform(0.3, 0.6), 3)),
+                "model_version": "v1",
+                "event_id": f"{feature}-{detector}-{delay}",
+            }
+        )
     _add_checks(fixture, per_minute)
     _add_scores(fixture, rng, minutes)
     # A replay: the same rows again, later, in their own insert (their own parts).
@@ -216,12 +260,11 @@ def _add_checks(fixture: Fixture, per_minute: Mapping[str, Sequence[np.ndarray]]
 
     rng = np.random.default_rng(1)
 
-    def check(kind: str, feature: str, start: datetime, end: datetime,
-              checked_at: datetime) -> Row:
+    def check(kind: str, feature: str, start: datetime, end: datetime, checked_at: datetime) -> Row:
         profile = fixture.profiles[feature]
         first = int((start - START).total_seconds() // 60)
         last = int((end - START).total_seconds() // 60)
-        window = per_minute[feature][max(first, 0):max(last, 0)]
+        window = per_minute[feature][max(first, 0) : max(last, 0)]
         if window:
             counts = np.sum(window, axis=0)
         else:  # before the fixture's data: a day like the reference
@@ -236,24 +279,44 @@ def _add_checks(fixture: Fixture, per_minute: Mapping[str, Sequence[np.ndarray]]
             middles = (profile.edges[:-1] + profile.edges[1:]) / 2
             cur_mean = float(np.average(middles, weights=counts[1:-2]))
         return {
-            "check_kind": kind, "period_start": _dt(start), "period_end": _dt(end),
-            "checked_at": _dt(checked_at), "feature": feature, "kind": profile.kind,
-            "model_version": "v1", "n_reference": int(ref.sum()), "n_current": n_cur,
-            "test": "ks" if profile.kind == "numeric" else "chi2", "statistic": statistic,
-            "p_value": p_value, "p_adjusted": min(p_value * len(FEATURES), 1.0),
-            "psi": psi, "js_distance": js, "wasserstein": psi / 3,
-            "ref_mean": profile.ref_mean, "cur_mean": cur_mean,
+            "check_kind": kind,
+            "period_start": _dt(start),
+            "period_end": _dt(end),
+            "checked_at": _dt(checked_at),
+            "feature": feature,
+            "kind": profile.kind,
+            "model_version": "v1",
+            "n_reference": int(ref.sum()),
+            "n_current": n_cur,
+            "test": "ks" if profile.kind == "numeric" else "chi2",
+            "statistic": statistic,
+            "p_value": p_value,
+            "p_adjusted": min(p_value * len(FEATURES), 1.0),
+            "psi": psi,
+            "js_distance": js,
+            "wasserstein": psi / 3,
+            "ref_mean": profile.ref_mean,
+            "cur_mean": cur_mean,
             "ref_missing_rate": profile.ref_missing_rate,
             "cur_missing_rate": float(counts[-1] / max(n_cur, 1)),
-            "level": _level(psi), "drifted": int(_level(psi) == "drift" and p_value < 0.05),
-            "reference_counts": ref.tolist(), "current_counts": counts.tolist(),
+            "level": _level(psi),
+            "drifted": int(_level(psi) == "drift" and p_value < 0.05),
+            "reference_counts": ref.tolist(),
+            "current_counts": counts.tolist(),
             "bin_labels": profile.labels,
         }
 
     for feature in FEATURES:
         for day_end in (START, START + timedelta(days=1)):
-            checks.append(check("daily", feature, day_end - timedelta(days=1), day_end,
-                                day_end + timedelta(minutes=15)))
+            checks.append(
+                check(
+                    "daily",
+                    feature,
+                    day_end - timedelta(days=1),
+                    day_end,
+                    day_end + timedelta(minutes=15),
+                )
+            )
         at = START + timedelta(minutes=10)
         while at <= END:
             for kind, hours in (("rolling_1h", 1), ("rolling_24h", 24)):
@@ -276,27 +339,40 @@ def _add_scores(fixture: Fixture, rng: np.random.Generator, minutes: int) -> Non
             scored = event + timedelta(milliseconds=latency)
             version = "v2" if rng.random() < rollout else "v1"
             score = float(rng.beta(2.6 if drifted else 2.0, 6.0))
-            scores.append({
-                "id": f"rec-{offset}", "event_time": _dt(event),
-                "event_time_ms": int(event.timestamp() * 1000), "scored_at": _dt(scored),
-                "scored_at_ms": int(scored.timestamp() * 1000), "model_name": "loan-default",
-                "model_version": version, "score": score,
-                "label": "default" if score >= 0.5 else "repaid", "latency_ms": latency,
-                "source_partition": offset % 4, "source_offset": offset // 4,
-            })
+            scores.append(
+                {
+                    "id": f"rec-{offset}",
+                    "event_time": _dt(event),
+                    "event_time_ms": int(event.timestamp() * 1000),
+                    "scored_at": _dt(scored),
+                    "scored_at_ms": int(scored.timestamp() * 1000),
+                    "model_name": "loan-default",
+                    "model_version": version,
+                    "score": score,
+                    "label": "default" if score >= 0.5 else "repaid",
+                    "latency_ms": latency,
+                    "source_partition": offset % 4,
+                    "source_offset": offset // 4,
+                }
+            )
             if rng.random() < 0.012:
                 rejected_at = event + timedelta(milliseconds=5)
                 reason = str(rng.choice(REASONS, p=[0.4, 0.3, 0.2, 0.1]))
-                rejected.append({
-                    "id": f"bad-{offset}", "reason": reason,
-                    "field": "" if reason == "invalid_json" else "income",
-                    "message": f"{reason.replace('_', ' ')} in record bad-{offset}",
-                    "source_topic": "records", "source_partition": offset % 4,
-                    "source_offset": offset // 4, "ingested_at": _dt(event),
-                    "rejected_at": _dt(rejected_at),
-                    "rejected_at_ms": int(rejected_at.timestamp() * 1000),
-                    "payload": json.dumps({"id": f"bad-{offset}", "income": "n/a"}),
-                })
+                rejected.append(
+                    {
+                        "id": f"bad-{offset}",
+                        "reason": reason,
+                        "field": "" if reason == "invalid_json" else "income",
+                        "message": f"{reason.replace('_', ' ')} in record bad-{offset}",
+                        "source_topic": "records",
+                        "source_partition": offset % 4,
+                        "source_offset": offset // 4,
+                        "ingested_at": _dt(event),
+                        "rejected_at": _dt(rejected_at),
+                        "rejected_at_ms": int(rejected_at.timestamp() * 1000),
+                        "payload": json.dumps({"id": f"bad-{offset}", "income": "n/a"}),
+                    }
+                )
 
 
 # --- schema and loading ------------------------------------------------------------------
@@ -319,10 +395,10 @@ class ChdbExecutor:
 
     def execute(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         if isinstance(params, list):  # INSERT ... (columns) VALUES with row tuples
-            columns = [c.strip() for c in query[query.index("(") + 1:query.index(")")]
-                       .split(",")]
-            body = "\n".join(json.dumps(dict(zip(columns, row, strict=True)), default=str)
-                             for row in params)
+            columns = [c.strip() for c in query[query.index("(") + 1 : query.index(")")].split(",")]
+            body = "\n".join(
+                json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in params
+            )
             self.session.query(f"{query.rsplit('VALUES', 1)[0]} FORMAT JSONEachRow\n{body}")
             return []
         if params:
@@ -353,8 +429,11 @@ class ChdbDatabase:
         """Run a query; columns with their ClickHouse types, and rows."""
         raw = self.session.query(sql, "JSONCompact")
         data = json.loads(raw.data())
-        return Result([c["name"] for c in data["meta"]], [c["type"] for c in data["meta"]],
-                      [list(r) for r in data["data"]])
+        return Result(
+            [c["name"] for c in data["meta"]],
+            [c["type"] for c in data["meta"]],
+            [list(r) for r in data["data"]],
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -416,8 +495,9 @@ def in_database(sql: str, database: str) -> str:
     return re.sub(rf"\b{DATABASE}\.", f"{database}.", sql)
 
 
-def dashboard_context(dashboard: Mapping[str, Any], db: ChdbDatabase,
-                      choices: Mapping[str, Any] | None = None) -> QueryContext:
+def dashboard_context(
+    dashboard: Mapping[str, Any], db: ChdbDatabase, choices: Mapping[str, Any] | None = None
+) -> QueryContext:
     """Variables resolved like Grafana does on load: query variables run in order, a
     multi-value variable with All starts at All, others at their first option, unless
     ``choices`` picks a value."""

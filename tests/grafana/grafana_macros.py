@@ -172,14 +172,16 @@ def expand_macros(query: str, context: QueryContext) -> str:
         "toTime": lambda a: _date_time(to),
         "fromTime_ms": lambda a: _date_time64(frm),
         "toTime_ms": lambda a: _date_time64(to),
-        "timeFilter": lambda a: (lambda c: f"{c} >= {_date_time(frm)} AND "
-                                           f"{c} <= {_date_time(to)}")(_one_arg("timeFilter", a)),
-        "timeFilter_ms": lambda a: (lambda c: f"{c} >= {_date_time64(frm)} AND "
-                                              f"{c} <= {_date_time64(to)}")(
-            _one_arg("timeFilter_ms", a)),
+        "timeFilter": lambda a: (lambda c: f"{c} >= {_date_time(frm)} AND {c} <= {_date_time(to)}")(
+            _one_arg("timeFilter", a)
+        ),
+        "timeFilter_ms": lambda a: (
+            lambda c: f"{c} >= {_date_time64(frm)} AND {c} <= {_date_time64(to)}"
+        )(_one_arg("timeFilter_ms", a)),
         "timeInterval": lambda a: (
             f"toStartOfInterval(toDateTime({_one_arg('timeInterval', a)}), "
-            f"INTERVAL {seconds} second)"),
+            f"INTERVAL {seconds} second)"
+        ),
         "interval_s": lambda a: str(seconds),
     }
     for name, expand in macros.items():
@@ -187,8 +189,10 @@ def expand_macros(query: str, context: QueryContext) -> str:
         for match in pattern.finditer(query):
             raw = match.group(1)
             if raw is not None and "(" in raw:
-                raise ValueError(f"$__{name}({raw}...): sqlds cuts a macro argument at the "
-                                 "first ')'; use a plain column")
+                raise ValueError(
+                    f"$__{name}({raw}...): sqlds cuts a macro argument at the "
+                    "first ')'; use a plain column"
+                )
             args = [part.strip() for part in (raw or "").split(",")]
             query = query.replace(match.group(0), expand(args))
     return query

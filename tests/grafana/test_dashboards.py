@@ -107,12 +107,18 @@ def _queries(name: str, dashboard: dict[str, Any]) -> Iterator[PanelQuery]:
             yield PanelQuery(name, f"${var['name']}", "variable", var["query"], False)
     for annotation in dashboard["annotations"]["list"]:
         if "target" in annotation and "rawSql" in annotation["target"]:
-            yield PanelQuery(name, annotation["name"], "annotation",
-                             annotation["target"]["rawSql"], False)
+            yield PanelQuery(
+                name, annotation["name"], "annotation", annotation["target"]["rawSql"], False
+            )
     for panel in dashboard["panels"]:
         for tgt in panel["targets"]:
-            yield PanelQuery(name, panel["title"], panel["type"], tgt["rawSql"],
-                             tgt["format"] == builder.FORMAT_TIME_SERIES)
+            yield PanelQuery(
+                name,
+                panel["title"],
+                panel["type"],
+                tgt["rawSql"],
+                tgt["format"] == builder.FORMAT_TIME_SERIES,
+            )
 
 
 ALL_QUERIES = [q for name, dash in _checked_in().items() for q in _queries(name, dash)]
@@ -134,14 +140,16 @@ def chdb_db(fixture_data: Fixture) -> Iterator[ChdbDatabase]:
 CHOICES: dict[str, dict[str, Any]] = {"feature-detail.json": {"feature": "income"}}
 
 
-def context_for(dashboard_name: str, db: ChdbDatabase,
-                choices: dict[str, Any] | None = None) -> QueryContext:
+def context_for(
+    dashboard_name: str, db: ChdbDatabase, choices: dict[str, Any] | None = None
+) -> QueryContext:
     chosen = {**CHOICES.get(dashboard_name, {}), **(choices or {})}
     return dashboard_context(_checked_in()[dashboard_name], db, chosen)
 
 
-def run_on_chdb(query: PanelQuery, db: ChdbDatabase,
-                choices: dict[str, Any] | None = None) -> Result:
+def run_on_chdb(
+    query: PanelQuery, db: ChdbDatabase, choices: dict[str, Any] | None = None
+) -> Result:
     ctx = context_for(query.dashboard, db, choices)
     return db.query(in_database(expand(query.sql, ctx), db.database))
 
@@ -163,7 +171,8 @@ def check_shape(query: PanelQuery, result: Result) -> None:
         assert set(numeric) | set(labels) | {"time"} == set(result.columns)
         for column in numeric:
             assert all(v is not None and math.isfinite(v) for v in result.column(column)), (
-                f"{query.id}: {column} has NaN or infinite values")
+                f"{query.id}: {column} has NaN or infinite values"
+            )
     elif query.kind == "stat":
         assert len(result.rows) == 1 and numeric == result.columns, result
         assert all(v is not None for v in result.rows[0])
@@ -183,8 +192,12 @@ def test_checked_in_dashboards_are_what_the_generator_builds() -> None:
 
 
 def test_generator_runs_as_a_script_in_check_mode() -> None:
-    done = subprocess.run([sys.executable, str(GRAFANA / "build_dashboards.py"), "--check"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(GRAFANA / "build_dashboards.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -192,7 +205,10 @@ def test_dashboards_have_unique_uids_and_panel_ids() -> None:
     dashboards = _checked_in()
     assert len({d["uid"] for d in dashboards.values()}) == len(dashboards)
     assert {d["title"] for d in dashboards.values()} == {
-        "Drift overview", "Feature detail", "Scoring operations"}
+        "Drift overview",
+        "Feature detail",
+        "Scoring operations",
+    }
     for dash in dashboards.values():
         ids = [p["id"] for p in dash["panels"]]
         assert len(ids) == len(set(ids))
@@ -248,14 +264,21 @@ def test_every_table_is_read_with_final() -> None:
     for query in ALL_QUERIES:
         for match in re.finditer(rf"\b{builder.DATABASE}\.(\w+)(\s+\w+)?", query.sql):
             assert (match.group(2) or "").strip() == "FINAL", (
-                f"{query.id}: {match.group(1)} without FINAL shows replayed rows twice")
+                f"{query.id}: {match.group(1)} without FINAL shows replayed rows twice"
+            )
 
 
 # --- every query on chDB -----------------------------------------------------------------------
 def test_the_fixture_schema_is_the_real_migrations(chdb_db: ChdbDatabase) -> None:
     tables = {row[0] for row in chdb_db.query(f"SHOW TABLES FROM {CHDB_DATABASE}").rows}
-    assert {"scores", "rejected_records", "drift_stats", "drift_checks", "drift_events",
-            "schema_migrations"} <= tables
+    assert {
+        "scores",
+        "rejected_records",
+        "drift_stats",
+        "drift_checks",
+        "drift_events",
+        "schema_migrations",
+    } <= tables
 
 
 @pytest.mark.parametrize("query", ALL_QUERIES, ids=lambda q: q.id)
@@ -280,11 +303,13 @@ def test_latest_daily_check_has_one_row_per_feature_and_flags_income(
 ) -> None:
     result = run_on_chdb(_query("Latest daily drift check"), chdb_db)
     assert sorted(result.column("feature")) == sorted(FEATURES)
-    flagged = [f for f, d in zip(result.column("feature"), result.column("flagged"),
-                                 strict=True) if d]
+    flagged = [
+        f for f, d in zip(result.column("feature"), result.column("flagged"), strict=True) if d
+    ]
     assert flagged[0] == "income"
     assert run_on_chdb(_query("Features flagged (latest daily check)"), chdb_db).rows == [
-        [len(flagged)]]
+        [len(flagged)]
+    ]
     annotations = run_on_chdb(_query("Drift alerts"), chdb_db)
     assert any("income" in text for text in annotations.column("text"))
 
@@ -292,8 +317,9 @@ def test_latest_daily_check_has_one_row_per_feature_and_flags_income(
 def test_conditional_all_narrows_to_the_chosen_features(chdb_db: ChdbDatabase) -> None:
     everything = to_series(run_on_chdb(_query("PSI per feature"), chdb_db))
     assert set(everything) == set(FEATURES)
-    chosen = to_series(run_on_chdb(_query("PSI per feature"), chdb_db,
-                                   {"feature": ["income", "age"]}))
+    chosen = to_series(
+        run_on_chdb(_query("PSI per feature"), chdb_db, {"feature": ["income", "age"]})
+    )
     assert set(chosen) == {"income", "age"}
     assert max(chosen["income"][1]) > builder.PSI_DRIFT > max(chosen["age"][1])
 
@@ -310,7 +336,8 @@ def test_feature_moments_and_quantiles_match_the_raw_values(
     means = to_series(run_on_chdb(_query("Mean ± standard deviation"), chdb_db))
     assert np.mean(_after_drift(means["mean"])) == pytest.approx(truth.mean(), rel=0.02)
     assert np.mean(_after_drift(means["upper"])) - np.mean(_after_drift(means["mean"])) == (
-        pytest.approx(truth.std(), rel=0.1))
+        pytest.approx(truth.std(), rel=0.1)
+    )
     reference = fixture_data.profiles["income"].sample
     reference = reference[np.isfinite(reference)]
     quantiles = to_series(run_on_chdb(_query("Quantiles against the reference"), chdb_db))
@@ -320,8 +347,7 @@ def test_feature_moments_and_quantiles_match_the_raw_values(
         assert np.mean(_after_drift(quantiles[name])) == pytest.approx(expected, abs=0.02), name
     before = [v for t, v in zip(*quantiles["p50"], strict=True) if t < DRIFT_AT]
     assert np.mean(before) == pytest.approx(0.5, abs=0.03)
-    missing = to_series(run_on_chdb(_query("Missing rate"), chdb_db,
-                                    {"feature": "credit_score"}))
+    missing = to_series(run_on_chdb(_query("Missing rate"), chdb_db, {"feature": "credit_score"}))
     assert np.mean(missing["missing_rate"][1]) == pytest.approx(0.04, abs=0.01)
 
 
@@ -334,8 +360,17 @@ def test_histogram_compares_shares_of_the_same_bins(chdb_db: ChdbDatabase) -> No
 
 
 # --- the same queries on the local ClickHouse server -------------------------------------------
-_DATETIME_COLUMNS = {"event_time", "scored_at", "ingested_at", "rejected_at", "minute",
-                     "period_start", "period_end", "checked_at", "detected_at"}
+_DATETIME_COLUMNS = {
+    "event_time",
+    "scored_at",
+    "ingested_at",
+    "rejected_at",
+    "minute",
+    "period_start",
+    "period_end",
+    "checked_at",
+    "detected_at",
+}
 
 
 def _normalise(value: Any) -> Any:
@@ -353,7 +388,8 @@ def _same(got: Any, want: Any, rel: float) -> bool:
         return math.isclose(got, want, rel_tol=rel, abs_tol=1e-12)
     if isinstance(got, list) and isinstance(want, list):
         return len(got) == len(want) and all(
-            _same(g, w, rel) for g, w in zip(got, want, strict=True))
+            _same(g, w, rel) for g, w in zip(got, want, strict=True)
+        )
     return bool(got == want)
 
 
@@ -372,10 +408,11 @@ def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
     apply_migrations(ch_client, database)
     for table, rows in rows_in_insert_order(fixture_data):
         columns = list(rows[0])
-        values = [tuple(parse_time(row[c]) if c in _DATETIME_COLUMNS else row[c]
-                        for c in columns) for row in rows]
-        ch_client.execute(f"INSERT INTO {database}.{table} ({', '.join(columns)}) VALUES",
-                          values)
+        values = [
+            tuple(parse_time(row[c]) if c in _DATETIME_COLUMNS else row[c] for c in columns)
+            for row in rows
+        ]
+        ch_client.execute(f"INSERT INTO {database}.{table} ({', '.join(columns)}) VALUES", values)
     version = ch_client.execute("SELECT version()")[0][0]
     major = int(version.split(".")[0])
     ran = 0
@@ -391,7 +428,8 @@ def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
         # quantile() samples above 8192 values, differently in each version: a tolerance.
         tolerance = 0.1 if re.search(r"\bquantiles?\(", expanded) else 1e-6
         assert _same(got, want, tolerance), (
-            f"{query.id}: ClickHouse {version} and chDB disagree:\n{got}\n{want}")
+            f"{query.id}: ClickHouse {version} and chDB disagree:\n{got}\n{want}"
+        )
         ran += 1
     # The daily check's own questions: latest check, per-feature history, features.
     assert ran >= 15, f"only {ran} queries ran on ClickHouse {version}"
@@ -410,9 +448,22 @@ def _compose_binary() -> Path:
 def compose_config() -> dict[str, Any]:
     """The compose file as Docker Compose itself resolves it, with .env.example's values."""
     done = subprocess.run(
-        [str(_compose_binary()), "--project-directory", str(REPO), "-f", str(COMPOSE),
-         "--env-file", str(ENV_EXAMPLE), "config", "--format", "json"],
-        capture_output=True, text=True, check=False, timeout=120,
+        [
+            str(_compose_binary()),
+            "--project-directory",
+            str(REPO),
+            "-f",
+            str(COMPOSE),
+            "--env-file",
+            str(ENV_EXAMPLE),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
         env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
     )
     assert done.returncode == 0, done.stderr
@@ -430,9 +481,21 @@ def test_compose_file_is_valid_for_docker_compose(compose_config: dict[str, Any]
 
 def test_compose_requires_secrets_from_the_environment() -> None:
     done = subprocess.run(
-        [str(_compose_binary()), "--project-directory", str(REPO), "-f", str(COMPOSE),
-         "--env-file", os.devnull, "config", "--quiet"],
-        capture_output=True, text=True, check=False, timeout=120,
+        [
+            str(_compose_binary()),
+            "--project-directory",
+            str(REPO),
+            "-f",
+            str(COMPOSE),
+            "--env-file",
+            os.devnull,
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
         env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
     )
     # Without .env, compose refuses to start rather than run with empty passwords.
@@ -461,8 +524,9 @@ def test_services_wait_for_what_they_need(compose_config: dict[str, Any]) -> Non
     services = compose_config["services"]
 
     def waits(name: str) -> dict[str, str]:
-        return {dep: spec["condition"]
-                for dep, spec in services[name].get("depends_on", {}).items()}
+        return {
+            dep: spec["condition"] for dep, spec in services[name].get("depends_on", {}).items()
+        }
 
     assert waits("worker")["kafka"] == "service_healthy"
     assert waits("bridge")["kafka"] == "service_healthy"
@@ -477,14 +541,16 @@ def test_grafana_service_provisions_from_the_repository(compose_config: dict[str
     assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])
     env = grafana["environment"]
     assert env["GF_PLUGINS_PREINSTALL_SYNC"] == (
-        f"grafana-clickhouse-datasource@{builder.PLUGIN_VERSION}")
+        f"grafana-clickhouse-datasource@{builder.PLUGIN_VERSION}"
+    )
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert env["GF_SECURITY_ADMIN_PASSWORD"]  # from .env, no default
     assert env["CLICKHOUSE_READER_PASSWORD"]
     mounts = {(v["source"], v["target"]) for v in grafana["volumes"] if v["type"] == "bind"}
     for kind in ("datasources", "dashboards"):
         assert (str(GRAFANA / "provisioning" / kind), f"/etc/grafana/provisioning/{kind}") in (
-            mounts)
+            mounts
+        )
     # The home dashboard and the provider's path are inside the mounted folder.
     home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith("/etc/grafana/provisioning/dashboards/")
@@ -498,8 +564,10 @@ def test_clickhouse_users_writer_and_read_only_reader(compose_config: dict[str, 
     assert reader is not None and writer is not None
     profile = users.find(f"profiles/{reader.findtext('profile')}")
     assert profile is not None and profile.findtext("readonly") == "1"
-    for user, variable in ((reader, "CLICKHOUSE_READER_PASSWORD"),
-                           (writer, "CLICKHOUSE_WRITER_PASSWORD")):
+    for user, variable in (
+        (reader, "CLICKHOUSE_READER_PASSWORD"),
+        (writer, "CLICKHOUSE_WRITER_PASSWORD"),
+    ):
         password = user.find("password")
         assert password is not None and password.get("from_env") == variable
     assert "SELECT ON scoring.*" in (reader.findtext("grants/query") or "")
@@ -509,8 +577,10 @@ def test_clickhouse_users_writer_and_read_only_reader(compose_config: dict[str, 
     # The application connects as the writer, Grafana as the reader.
     url = compose_config["services"]["sink"]["environment"]["CLICKHOUSE_URL"]
     assert url.startswith("clickhouse://scorestream:") and url.endswith("@clickhouse:9000/scoring")
-    assert set(clickhouse["environment"]) >= {"CLICKHOUSE_READER_PASSWORD",
-                                              "CLICKHOUSE_WRITER_PASSWORD"}
+    assert set(clickhouse["environment"]) >= {
+        "CLICKHOUSE_READER_PASSWORD",
+        "CLICKHOUSE_WRITER_PASSWORD",
+    }
 
 
 def test_kafka_is_a_single_kraft_node(compose_config: dict[str, Any]) -> None:
@@ -522,9 +592,21 @@ def test_kafka_is_a_single_kraft_node(compose_config: dict[str, Any]) -> None:
 
 
 def test_env_example_names_every_contract_variable(compose_config: dict[str, Any]) -> None:
-    contract = {"KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_URL", "SMTP_HOST", "SMTP_PORT",
-                "SMTP_USER", "SMTP_PASSWORD", "ALERT_EMAIL_FROM", "ALERT_EMAIL_TO", "MODEL_DIR",
-                "DRIFT_CHECK_SCHEDULE", "GRAFANA_URL", "GRAFANA_TOKEN", "INGEST_API_KEYS"}
+    contract = {
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "CLICKHOUSE_URL",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_USER",
+        "SMTP_PASSWORD",
+        "ALERT_EMAIL_FROM",
+        "ALERT_EMAIL_TO",
+        "MODEL_DIR",
+        "DRIFT_CHECK_SCHEDULE",
+        "GRAFANA_URL",
+        "GRAFANA_TOKEN",
+        "INGEST_API_KEYS",
+    }
     for name in APP_SERVICES:
         assert contract <= set(compose_config["services"][name]["environment"]), name
 

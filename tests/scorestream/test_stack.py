@@ -184,8 +184,9 @@ def test_grafana_reader_can_read_but_not_write(stack: LocalStack, ch_client) -> 
     ch_client.execute("INSERT INTO r (x) VALUES", [(1,), (2,)])
     database = ch_client.connection.database
     dsn = stack.clickhouse.reader_dsn()
-    reader = Client(host=dsn.host, port=dsn.port, user=dsn.user,
-                    password=dsn.password.get_secret_value())
+    reader = Client(
+        host=dsn.host, port=dsn.port, user=dsn.user, password=dsn.password.get_secret_value()
+    )
     try:
         assert reader.execute(f"SELECT sum(x) FROM {database}.r") == [(3,)]
         with pytest.raises(ServerException):
