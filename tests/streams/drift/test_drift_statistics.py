@@ -62,7 +62,9 @@ def test_ks_statistic_within_largest_bin_mass_of_raw(case: str) -> None:
     # Same p-value formula as scipy, on a smaller statistic: never less conservative.
     assert p_binned >= raw.pvalue - 1e-12
     n, m = r.sum(), c.sum()
-    assert p_binned == pytest.approx(stats.kstwo.sf(d_binned, round(n * m / (n + m))), rel=1e-12)
+    # Kolmogorov's limit above 10,000 effective records: within 2e-3 of scipy's kstwo.
+    exact = stats.kstwo.sf(d_binned, round(n * m / (n + m)))
+    assert p_binned == pytest.approx(exact, abs=2e-3)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -1,0 +1,35 @@
+"""``make bench``: every benchmark in one run, on the local stack.
+
+    python -m bench [--only pipeline,sink,bridge,drift]
+
+Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+BENCHMARKS = {
+    "pipeline": "bench.bench_pipeline",
+    "sink": "bench.bench_sink",
+    "bridge": "bench.bench_bridge",
+    "drift": "bench.bench_drift",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help="comma-separated subset of " + ", ".join(BENCHMARKS))
+    args = parser.parse_args()
+    for name in args.only.split(","):
+        started = time.monotonic()
+        print(f"\n## {name}\n", flush=True)
+        importlib.import_module(BENCHMARKS[name]).main([])
+        print(f"\n({name}: {time.monotonic() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
