@@ -27,11 +27,11 @@ import faust
 
 from scorestream.settings import Settings
 from streams.app import WorkerOptions
-from streams.scoring import BatchScorer, OutputMessage, RawRecord, ScoredBatch
+from streams.drift_outputs import DriftStatsPublisher
+from streams.scoring import BatchScorer, OutputMessage, RawRecord
 
 log = logging.getLogger(__name__)
 
-BatchHook = Callable[[ScoredBatch], list[tuple[str, OutputMessage]]]
 Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
 
 
@@ -39,11 +39,18 @@ class ScoringPipeline:
     """One batch of ``records`` in, every message to produce out, with a throughput log."""
 
     def __init__(
-        self, settings: Settings, scorer: BatchScorer, extra_outputs: BatchHook | None = None
+        self,
+        settings: Settings,
+        scorer: BatchScorer,
+        drift: DriftStatsPublisher | None = None,
+        *,
+        drift_every_batch: bool = True,
     ) -> None:
         self.topics = settings.topics
         self.scorer = scorer
-        self.extra_outputs = extra_outputs
+        self.drift = drift
+        # The faust engine cannot hold back its commits, so it publishes counts per batch.
+        self.drift_every_batch = drift_every_batch
         self._scored = 0
         self._rejected = 0
         self._since = time.monotonic()
@@ -52,8 +59,10 @@ class ScoringPipeline:
         result = self.scorer.score(batch)
         outputs = [(self.topics.scores, message) for message in result.scores]
         outputs += [(self.topics.rejected, message) for message in result.rejected]
-        if self.extra_outputs is not None:
-            outputs += self.extra_outputs(result)
+        if self.drift is not None:
+            self.drift.add(result)
+            if self.drift_every_batch:
+                outputs += self.drift.flush()
         self._report(len(result.scores), len(result.rejected))
         return outputs
 
@@ -135,8 +144,8 @@ def attach_scoring_agent(
 def attach_direct_scoring(
     app: faust.App, settings: Settings, options: WorkerOptions, pipeline: ScoringPipeline
 ) -> None:
-    """The ``direct`` engine: a task polling batches and committing after the outputs."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    """The ``direct`` engine: a task polling batches, committing after outputs and counts."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
     from aiokafka.errors import CommitFailedError
 
     from scorestream.topics import REJECTED_MAX_MESSAGE_BYTES
@@ -144,7 +153,6 @@ def attach_direct_scoring(
     @app.task
     async def score_records_directly() -> None:
         consumer = AIOKafkaConsumer(
-            settings.topics.records,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             # Not the Faust app's group: that one runs Faust's own assignor.
             group_id=f"{settings.topic_prefix}scorestream-scoring",
@@ -167,6 +175,36 @@ def attach_direct_scoring(
         async def send(topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
             return await producer.send(topic, value, key=key)
 
+        # Offsets are committed only together with the drift counts of the records below
+        # them, every `drift_flush_s`, before partitions are given away in a rebalance, and
+        # on shutdown: so a crash can re-count only what it published just before dying.
+        pending: dict[Any, int] = {}
+        flushed_at = time.monotonic()
+        lock = asyncio.Lock()
+
+        async def flush_and_commit() -> None:
+            nonlocal pending, flushed_at
+            if pending:
+                if pipeline.drift is not None:
+                    await publish(send, pipeline.drift.flush())
+                try:
+                    await consumer.commit(pending)
+                except CommitFailedError as exc:
+                    # The group moved on without us: the partitions' new owner replays
+                    # (scores again, counts again) the records since the last commit.
+                    log.warning("commit after a rebalance failed (%r)", exc)
+            pending = {}
+            flushed_at = time.monotonic()
+
+        class FlushOnRevoke(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                async with lock:
+                    await flush_and_commit()
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
+                pass
+
+        consumer.subscribe([settings.topics.records], listener=FlushOnRevoke())
         await consumer.start()
         await producer.start()
         try:
@@ -174,30 +212,25 @@ def attach_direct_scoring(
                 polled = await consumer.getmany(
                     timeout_ms=int(options.batch_within_s * 1000), max_records=options.batch_size
                 )
-                batch = [
-                    RawRecord(
-                        value=r.value,
-                        topic=r.topic,
-                        partition=r.partition,
-                        offset=r.offset,
-                        timestamp_ms=r.timestamp,
-                    )
-                    for records in polled.values()
-                    for r in records
-                ]
-                if not batch:
-                    continue
-                await publish(send, pipeline.outputs(batch))
-                offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
-                try:
-                    await consumer.commit(offsets)
-                except CommitFailedError as exc:
-                    # A rebalance took the partitions: their new owner replays the batch.
-                    log.warning(
-                        "commit after a rebalance failed (%r); the batch will be "
-                        "scored again by the partitions' new owner",
-                        exc,
-                    )
+                async with lock:
+                    batch = [
+                        RawRecord(
+                            value=r.value,
+                            topic=r.topic,
+                            partition=r.partition,
+                            offset=r.offset,
+                            timestamp_ms=r.timestamp,
+                        )
+                        for records in polled.values()
+                        for r in records
+                    ]
+                    if batch:
+                        await publish(send, pipeline.outputs(batch))
+                        pending.update({tp: rs[-1].offset + 1 for tp, rs in polled.items()})
+                    if time.monotonic() - flushed_at >= options.drift_flush_s:
+                        await flush_and_commit()
+            async with lock:
+                await flush_and_commit()
         finally:
             await producer.stop()
             await consumer.stop()

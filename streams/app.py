@@ -24,7 +24,8 @@ class WorkerOptions:
     out_of_range: str = "reject"
     max_record_bytes: int = 65536
     drift_check_crontab: bool = False
-    engine: str = "faust"
+    engine: str = "direct"
+    drift_flush_s: float = 5.0
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:

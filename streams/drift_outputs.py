@@ -1,8 +1,12 @@
-"""What the worker publishes to ``drift.stats`` for each scored batch.
+"""What the worker publishes to ``drift.stats``: bin counts of scored records, and changes.
 
-Bin counts go out with the batch they count, before the batch's input offsets are
-acknowledged: a crash can then replay (and so re-count) the records of at most the
-uncommitted batches, but never lose counts. Holding counts until a minute closes would
+Bin counts go out before the input offsets of the records they count are acknowledged or
+committed: a crash can then replay (and so re-count) the records of at most the
+uncommitted batches, but never lose counts. The ``faust`` engine publishes a partial with
+every batch (:meth:`DriftStatsPublisher.outputs`); the ``direct`` engine adds batches up and
+publishes a partial every few seconds, committing its offsets right after (:meth:`add`,
+:meth:`flush`), which keeps the number of rows per minute bounded whatever the traffic and
+the count exact unless it crashes between the two. Holding counts until a minute closes would
 lose them, because Faust commits the offsets of acknowledged records meanwhile. Each
 message carries a fresh ``batch_id``; the sink keeps one row per (feature, minute,
 batch_id), so the sink's own replays do not count twice, and readers sum the partial rows
@@ -51,9 +55,18 @@ class DriftStatsPublisher:
         self._watermark_ms = 0
 
     def outputs(self, batch: ScoredBatch) -> list[tuple[str, OutputMessage]]:
+        """Count ``batch`` and return its messages at once (one partial per batch)."""
+        self.add(batch)
+        return self.flush()
+
+    def add(self, batch: ScoredBatch) -> None:
+        """Count ``batch`` into the open partials (nothing is published yet)."""
         if batch.frame is None or batch.event_time_ms is None or batch.score_values is None:
-            return []
+            return
         self._accumulator.add(batch.event_time_ms, batch.frame, batch.score_values)
+
+    def flush(self) -> list[tuple[str, OutputMessage]]:
+        """The messages of everything counted since the last flush (one partial)."""
         rows = self._accumulator.flush_all()
         if not rows:
             return []

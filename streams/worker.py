@@ -28,7 +28,12 @@ def build_worker_app(settings: Settings, options: WorkerOptions) -> faust.App:
     )
     scorer = BatchScorer(model, validator)
     app = create_app(settings, options)
-    pipeline = ScoringPipeline(settings, scorer, DriftStatsPublisher(model, settings).outputs)
+    pipeline = ScoringPipeline(
+        settings,
+        scorer,
+        DriftStatsPublisher(model, settings),
+        drift_every_batch=options.engine != "direct",
+    )
     if options.engine == "direct":
         attach_direct_scoring(app, settings, options, pipeline)
     else:

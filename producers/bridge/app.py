@@ -52,13 +52,13 @@ import asyncio
 import importlib.metadata
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from producers.bridge.auth import ApiKeyAuth, api_key_scheme
+from producers.bridge.auth import API_KEY_HEADER, ApiKeyAuth
 from producers.bridge.intake import (
     Accepted,
     ValidationBatcher,
@@ -87,8 +87,6 @@ from producers.bridge.score_waiter import AlreadyWaitingError
 from scorestream.settings import Settings
 from streams.model.schema import FeatureSchema
 from streams.validation import RecordValidator, Rejection
-
-ApiKey = Annotated[str | None, Security(api_key_scheme)]
 
 READY_PROBE_TIMEOUT_S = 1.0
 
@@ -156,8 +154,8 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
 
     @app.post("/v1/records", status_code=202, tags=["ingest"],
               summary="Validate records and produce the valid ones to the records topic")
-    async def post_records(request: Request, api_key: ApiKey) -> Response:
-        auth.require(api_key)
+    async def post_records(request: Request) -> Response:
+        auth.require(request.headers.get(API_KEY_HEADER))
         require_json(request.headers.get("content-type"))
         records = records_of(parse_body(await request.body()), options.max_records)
         verdict = await batcher.validate(to_payloads(records))
@@ -173,8 +171,8 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
 
     @app.post("/v1/score", tags=["ingest"],
               summary="Score one record through the pipeline and return its score")
-    async def post_score(request: Request, api_key: ApiKey) -> Response:
-        auth.require(api_key)
+    async def post_score(request: Request) -> Response:
+        auth.require(request.headers.get(API_KEY_HEADER))
         require_json(request.headers.get("content-type"))
         document = parse_body(await request.body())
         if not isinstance(document, dict):

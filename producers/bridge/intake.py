@@ -87,7 +87,7 @@ def to_payloads(records: list[Any]) -> list[bytes]:
     """
     missing = [record for record in records
                if type(record) is dict and record.get(ID_COLUMN) is None]
-    for record, new_id in zip(missing, uuid4_strings(len(missing)), strict=True):
+    for record, new_id in zip(missing, _ID_POOL.take(len(missing)), strict=True):
         record[ID_COLUMN] = new_id
     dumps = orjson.dumps
     return [dumps(record) for record in records]
@@ -118,6 +118,26 @@ def uuid4_strings(n: int) -> list[str]:
 
 # Where the 32 hex digits go in the 36 characters of a UUID (dashes at 8, 13, 18, 23).
 _UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+
+
+class _IdPool:
+    """UUID4 strings made a thousand at a time, so that a lone record's id costs nothing."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._ids: list[str] = []
+
+    def take(self, n: int) -> list[str]:
+        if n > len(self._ids):
+            if n >= self.size:
+                return uuid4_strings(n)
+            self._ids.extend(uuid4_strings(self.size))
+        taken = self._ids[len(self._ids) - n:]
+        del self._ids[len(self._ids) - n:]
+        return taken
+
+
+_ID_POOL = _IdPool()
 
 
 class ValidationBatcher:

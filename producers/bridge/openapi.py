@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
+from producers.bridge.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from producers.bridge.problems import PROBLEM_MEDIA_TYPE
 from streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema, FeatureSpec
 from streams.validation import MAX_EVENT_TIME_MS, MAX_ID_LENGTH, MIN_EVENT_TIME_MS
@@ -181,8 +182,10 @@ def _common_problems() -> dict[str, Any]:
 def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
     one = {"$ref": REF.format(model="Record")}
     many = {"type": "array", "items": one, "minItems": 1, "maxItems": max_records}
+    secured: list[dict[str, list[str]]] = [{SECURITY_SCHEME_NAME: []}]
     return {
         ("/v1/records", "post"): {
+            "security": secured,
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"anyOf": [one, many]}}}},
             "responses": {
@@ -194,6 +197,7 @@ def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
             },
         },
         ("/v1/score", "post"): {
+            "security": secured,
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": one}}},
             "responses": {
@@ -231,6 +235,7 @@ def install_openapi(app: FastAPI, schema: FeatureSchema, *, max_records: int,
                                             ref_template=REF)
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(definitions.get("$defs", {}))
+        components["securitySchemes"] = {SECURITY_SCHEME_NAME: SECURITY_SCHEME}
         for (path, method), spec in _operations(max_records).items():
             operation = document["paths"][path][method]
             operation.pop("requestBody", None)

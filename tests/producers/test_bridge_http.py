@@ -197,8 +197,10 @@ def test_openapi_documents_the_record_and_every_status(call: Any, model_dir: Pat
                                             "503"}
     score_op = document["paths"]["/v1/score"]["post"]
     assert set(score_op["responses"]) >= {"200", "409", "422", "503", "504"}
-    assert score_op["security"] == [{"APIKeyHeader": []}]
-    assert document["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert score_op["security"] == records_op["security"] == [{"ApiKey": []}]
+    assert document["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "description": "One of the keys in INGEST_API_KEYS"}
     problem = records_op["responses"]["503"]
     assert "application/problem+json" in problem["content"]
     assert "Retry-After" in problem["headers"]

@@ -218,3 +218,32 @@ def test_record_model_carries_the_features_types_bounds_and_nullability(
             assert bounded["maximum"] == spec.allowed_max
     clipped = record_model(schema, out_of_range="clip").model_json_schema()
     assert "minimum" not in str(clipped["properties"][schema.numeric[0]])
+
+
+# --- logging ----------------------------------------------------------------------------
+
+def test_repeated_kafka_client_errors_are_let_through_once_per_interval() -> None:
+    import time
+
+    from producers.bridge.logs import RepeatFilter
+
+    def record(name: str, msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+    quiet = RepeatFilter(interval_s=0.2)
+    refused = "Unable connect to node with id %s: %s"
+    assert quiet.filter(record("aiokafka", refused, 1, "refused"))
+    assert not quiet.filter(record("aiokafka", refused, 1, "refused again"))
+    assert quiet.filter(record("aiokafka.consumer.fetcher", refused, 1, "refused"))
+    assert quiet.filter(record("aiokafka", "Unable to update metadata from %s", [1]))
+    for _ in range(3):  # the bridge's own messages are never held back
+        assert quiet.filter(record("producers.bridge.publisher", "Kafka publish failed"))
+    time.sleep(0.25)
+    assert quiet.filter(record("aiokafka", refused, 1, "still refused"))
+
+
+def test_assigned_ids_are_unique_across_many_requests() -> None:
+    ids = [orjson.loads(p)["id"] for _ in range(300) for p in to_payloads([{}, {}, {}])]
+    ids += [orjson.loads(p)["id"] for p in to_payloads([{} for _ in range(5000)])]
+    assert len(set(ids)) == len(ids) == 5900
+    assert all(uuid.UUID(i).version == 4 for i in ids)
