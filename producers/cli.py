@@ -43,15 +43,22 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         raise SystemExit(f"scorestream bridge: {error}") from None
     quiet_repeated_kafka_errors()
     # loop/http "auto" pick uvloop and httptools when installed, asyncio and h11 otherwise.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None,
-                access_log=args.access_log, server_header=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=args.access_log,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 
 def register_bridge(sub: SubParsers) -> None:  # type: ignore[valid-type]
     parser = sub.add_parser(  # type: ignore[attr-defined]
-        "bridge", help="serve the HTTP ingest bridge (POST /v1/records, /v1/score)",
+        "bridge",
+        help="serve the HTTP ingest bridge (POST /v1/records, /v1/score)",
         description="JSON records over HTTP onto the records topic, validated against the "
         "model's feature schema. API keys from INGEST_API_KEYS (comma-separated); Kafka from "
         "KAFKA_BOOTSTRAP_SERVERS; schema from --model-dir or MODEL_DIR. OpenAPI at "
@@ -59,25 +66,61 @@ def register_bridge(sub: SubParsers) -> None:  # type: ignore[valid-type]
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--model-dir", type=Path,
-                        help="model directory with schema.json (default $MODEL_DIR)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULTS.max_body_bytes,
-                        help="larger bodies get 413 (default %(default)s)")
-    parser.add_argument("--max-records", type=int, default=DEFAULTS.max_records,
-                        help="most records per POST /v1/records (default %(default)s)")
-    parser.add_argument("--max-record-bytes", type=int, default=DEFAULTS.max_record_bytes,
-                        help="largest record; same as the worker's (default %(default)s)")
-    parser.add_argument("--out-of-range", choices=["reject", "clip"],
-                        default=DEFAULTS.out_of_range, help="same as the worker's")
-    parser.add_argument("--score-timeout", type=float, default=DEFAULTS.score_timeout_s,
-                        help="seconds POST /v1/score waits before 504 (default %(default)s)")
-    parser.add_argument("--send-timeout", type=float, default=DEFAULTS.send_timeout_s,
-                        help="seconds to wait for Kafka before 503 (default %(default)s)")
-    parser.add_argument("--retry-after", type=int, default=DEFAULTS.retry_after_s,
-                        help="Retry-After seconds of 503 answers (default %(default)s)")
-    parser.add_argument("--linger-ms", type=int, default=DEFAULTS.linger_ms,
-                        help="producer batching delay (default %(default)s)")
-    parser.add_argument("--allow-anonymous", action="store_true",
-                        help="serve without API keys when INGEST_API_KEYS is empty")
+    parser.add_argument(
+        "--model-dir", type=Path, help="model directory with schema.json (default $MODEL_DIR)"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULTS.max_body_bytes,
+        help="larger bodies get 413 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-records",
+        type=int,
+        default=DEFAULTS.max_records,
+        help="most records per POST /v1/records (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=DEFAULTS.max_record_bytes,
+        help="largest record; same as the worker's (default %(default)s)",
+    )
+    parser.add_argument(
+        "--out-of-range",
+        choices=["reject", "clip"],
+        default=DEFAULTS.out_of_range,
+        help="same as the worker's",
+    )
+    parser.add_argument(
+        "--score-timeout",
+        type=float,
+        default=DEFAULTS.score_timeout_s,
+        help="seconds POST /v1/score waits before 504 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--send-timeout",
+        type=float,
+        default=DEFAULTS.send_timeout_s,
+        help="seconds to wait for Kafka before 503 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=int,
+        default=DEFAULTS.retry_after_s,
+        help="Retry-After seconds of 503 answers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--linger-ms",
+        type=int,
+        default=DEFAULTS.linger_ms,
+        help="producer batching delay (default %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="serve without API keys when INGEST_API_KEYS is empty",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.set_defaults(handler=cmd_bridge)

@@ -32,6 +32,7 @@ from streams.model.registry import LoadedModel
 from streams.scoring import OutputMessage, ScoredBatch
 
 MINUTE_MS = 60_000
+ROWS_PER_MESSAGE = 500
 
 
 class DriftStatsPublisher:
@@ -72,14 +73,18 @@ class DriftStatsPublisher:
             return []
         now_ms = int(time.time() * 1000)
         batch_id = uuid.uuid4().hex
-        message = {
-            "type": "bins",
-            "batch_id": batch_id,
-            "model_version": self.model_version,
-            "emitted_at_ms": now_ms,
-            "rows": [row.to_dict() for row in rows],
-        }
-        out = [(self.topic, OutputMessage(key=batch_id.encode(), value=orjson.dumps(message)))]
+        out = []
+        # Records spread over many minutes (a backfill) make many rows: keep each message
+        # far below the broker's message size limit. Rows stay keyed by batch_id.
+        for start in range(0, len(rows), ROWS_PER_MESSAGE):
+            message = {
+                "type": "bins",
+                "batch_id": batch_id,
+                "model_version": self.model_version,
+                "emitted_at_ms": now_ms,
+                "rows": [row.to_dict() for row in rows[start : start + ROWS_PER_MESSAGE]],
+            }
+            out.append((self.topic, OutputMessage(batch_id.encode(), orjson.dumps(message))))
         out += [(self.topic, change) for change in self._changes(rows, now_ms)]
         return out
 

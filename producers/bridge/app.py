@@ -91,8 +91,9 @@ from streams.validation import RecordValidator, Rejection
 READY_PROBE_TIMEOUT_S = 1.0
 
 
-def create_app(settings: Settings, options: BridgeOptions | None = None, *,
-               schema: FeatureSchema | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, options: BridgeOptions | None = None, *, schema: FeatureSchema | None = None
+) -> FastAPI:
     """Build the bridge for ``settings`` (Kafka, topics, keys, ``model_dir``).
 
     Parameters
@@ -115,8 +116,11 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
     options = options or BridgeOptions()
     schema = schema or FeatureSchema.load(settings.model_dir / "schema.json")
     auth = ApiKeyAuth(settings.api_keys(), allow_anonymous=options.allow_anonymous)
-    batcher = ValidationBatcher(RecordValidator(schema, out_of_range=options.out_of_range,
-                                                max_record_bytes=options.max_record_bytes))
+    batcher = ValidationBatcher(
+        RecordValidator(
+            schema, out_of_range=options.out_of_range, max_record_bytes=options.max_record_bytes
+        )
+    )
     link = KafkaLink(settings, options)
     metrics = BridgeMetrics()
     unavailable_headers = {"Retry-After": str(options.retry_after_s)}
@@ -131,11 +135,13 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
         finally:
             await link.stop()
 
-    app = FastAPI(title="scorestream ingest bridge", version=_version(), lifespan=lifespan,
-                  description="JSON records in, onto the records topic; scores out.",
-                  redoc_url=None)
-    app.state.link = link
-    app.state.metrics = metrics
+    app = FastAPI(
+        title="scorestream ingest bridge",
+        version=_version(),
+        lifespan=lifespan,
+        description="JSON records in, onto the records topic; scores out.",
+        redoc_url=None,
+    )
 
     def count_rejections(verdict: Verdict) -> None:
         for _, rejection in verdict.rejected:
@@ -143,17 +149,26 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
 
     async def publish(accepted: Sequence[Accepted]) -> None:
         try:
-            await link.publisher.publish([(record.id.encode(), record.payload)
-                                          for record in accepted])
+            await link.publisher.publish(
+                [(record.id.encode(), record.payload) for record in accepted]
+            )
         except KafkaUnavailableError as error:
             metrics.errors.labels("kafka_unavailable").inc()
-            raise ProblemError(503, "Kafka is unavailable; retry the whole request later",
-                               type_=KAFKA_UNAVAILABLE, title="Kafka unavailable",
-                               headers=unavailable_headers) from error
+            raise ProblemError(
+                503,
+                "Kafka is unavailable; retry the whole request later",
+                type_=KAFKA_UNAVAILABLE,
+                title="Kafka unavailable",
+                headers=unavailable_headers,
+            ) from error
         metrics.records_produced.inc(len(accepted))
 
-    @app.post("/v1/records", status_code=202, tags=["ingest"],
-              summary="Validate records and produce the valid ones to the records topic")
+    @app.post(
+        "/v1/records",
+        status_code=202,
+        tags=["ingest"],
+        summary="Validate records and produce the valid ones to the records topic",
+    )
     async def post_records(request: Request) -> Response:
         auth.require(request.headers.get(API_KEY_HEADER))
         require_json(request.headers.get("content-type"))
@@ -162,39 +177,60 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
         count_rejections(verdict)
         rejected = [_record_error(index, rejection) for index, rejection in verdict.rejected]
         if not verdict.accepted:
-            raise ProblemError(422, f"none of the {len(records)} records is valid",
-                               type_=INVALID_RECORD, title="Invalid record",
-                               extensions={"errors": rejected})
+            raise ProblemError(
+                422,
+                f"none of the {len(records)} records is valid",
+                type_=INVALID_RECORD,
+                title="Invalid record",
+                extensions={"errors": rejected},
+            )
         await publish(verdict.accepted)
         accepted = [{"index": record.position, "id": record.id} for record in verdict.accepted]
         return _json({"accepted": accepted, "rejected": rejected}, 207 if rejected else 202)
 
-    @app.post("/v1/score", tags=["ingest"],
-              summary="Score one record through the pipeline and return its score")
+    @app.post(
+        "/v1/score",
+        tags=["ingest"],
+        summary="Score one record through the pipeline and return its score",
+    )
     async def post_score(request: Request) -> Response:
         auth.require(request.headers.get(API_KEY_HEADER))
         require_json(request.headers.get("content-type"))
         document = parse_body(await request.body())
         if not isinstance(document, dict):
-            raise ProblemError(422, "send one record, a JSON object", type_=INVALID_RECORD,
-                               title="Invalid record")
+            raise ProblemError(
+                422, "send one record, a JSON object", type_=INVALID_RECORD, title="Invalid record"
+            )
         verdict = await batcher.validate(to_payloads([document]))
         count_rejections(verdict)
         if verdict.rejected:
             index, rejection = verdict.rejected[0]
-            raise ProblemError(422, rejection.message, type_=INVALID_RECORD,
-                               title="Invalid record",
-                               extensions={"errors": [_record_error(index, rejection)]})
+            raise ProblemError(
+                422,
+                rejection.message,
+                type_=INVALID_RECORD,
+                title="Invalid record",
+                extensions={"errors": [_record_error(index, rejection)]},
+            )
         record = verdict.accepted[0]
         if not link.waiter.ready:
             metrics.errors.labels("kafka_unavailable").inc()
-            raise ProblemError(503, "not connected to Kafka yet", type_=KAFKA_UNAVAILABLE,
-                               title="Kafka unavailable", headers=unavailable_headers)
+            raise ProblemError(
+                503,
+                "not connected to Kafka yet",
+                type_=KAFKA_UNAVAILABLE,
+                title="Kafka unavailable",
+                headers=unavailable_headers,
+            )
         try:
             future = link.waiter.expect(record.id)
         except AlreadyWaitingError:
-            raise ProblemError(409, f"a request for id {record.id!r} is already waiting",
-                               type_=DUPLICATE_ID, title="Duplicate id") from None
+            raise ProblemError(
+                409,
+                f"a request for id {record.id!r} is already waiting",
+                type_=DUPLICATE_ID,
+                title="Duplicate id",
+            ) from None
         metrics.pending_scores.inc()
         try:
             await publish([record])
@@ -204,9 +240,13 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
             except TimeoutError:
                 metrics.errors.labels("score_timeout").inc()
                 raise ProblemError(
-                    504, f"no score for {record.id!r} within {options.score_timeout_s:g} s; "
-                    "it was produced and will be scored", type_=SCORE_TIMEOUT,
-                    title="Score timeout", extensions={"id": record.id}) from None
+                    504,
+                    f"no score for {record.id!r} within {options.score_timeout_s:g} s; "
+                    "it was produced and will be scored",
+                    type_=SCORE_TIMEOUT,
+                    title="Score timeout",
+                    extensions={"id": record.id},
+                ) from None
         finally:
             link.waiter.forget(record.id)
             metrics.pending_scores.dec()
@@ -227,17 +267,21 @@ def create_app(settings: Settings, options: BridgeOptions | None = None, *,
         }
         if all(checks.values()):
             return _json({"status": "ready", "checks": checks}, 200)
-        raise ProblemError(503, "not ready: " + ", ".join(k for k, ok in checks.items() if not ok),
-                           type_=KAFKA_UNAVAILABLE, title="Not ready",
-                           headers=unavailable_headers, extensions={"checks": checks})
+        raise ProblemError(
+            503,
+            "not ready: " + ", ".join(k for k, ok in checks.items() if not ok),
+            type_=KAFKA_UNAVAILABLE,
+            title="Not ready",
+            headers=unavailable_headers,
+            extensions={"checks": checks},
+        )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     install_problem_handlers(app)
-    install_openapi(app, schema, max_records=options.max_records,
-                    out_of_range=options.out_of_range)
+    install_openapi(app, schema, max_records=options.max_records, out_of_range=options.out_of_range)
     # Added innermost first: the metrics see the limit's 413s and the catch-all's 500s.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
@@ -251,8 +295,13 @@ def _json(body: Any, status: int) -> Response:
 
 
 def _record_error(index: int, rejection: Rejection) -> dict[str, Any]:
-    return {"index": index, "id": rejection.id, "reason": rejection.reason,
-            "field": rejection.field, "message": rejection.message}
+    return {
+        "index": index,
+        "id": rejection.id,
+        "reason": rejection.reason,
+        "field": rejection.field,
+        "message": rejection.message,
+    }
 
 
 def _worker_refusal(record_id: str, value: bytes) -> ProblemError:
@@ -262,14 +311,28 @@ def _worker_refusal(record_id: str, value: bytes) -> ProblemError:
     except orjson.JSONDecodeError:
         message = {}
     reason = str(message.get("reason", "unknown"))
-    error = {"index": 0, "id": record_id, "reason": reason, "field": message.get("field"),
-             "message": str(message.get("message", "refused by the worker"))}
+    error = {
+        "index": 0,
+        "id": record_id,
+        "reason": reason,
+        "field": message.get("field"),
+        "message": str(message.get("message", "refused by the worker")),
+    }
     if reason == "duplicate_id":
-        return ProblemError(409, f"the worker has already seen id {record_id!r}",
-                            type_=DUPLICATE_ID, title="Duplicate id",
-                            extensions={"errors": [error]})
-    return ProblemError(422, error["message"], type_=INVALID_RECORD, title="Invalid record",
-                        extensions={"errors": [error]})
+        return ProblemError(
+            409,
+            f"the worker has already seen id {record_id!r}",
+            type_=DUPLICATE_ID,
+            title="Duplicate id",
+            extensions={"errors": [error]},
+        )
+    return ProblemError(
+        422,
+        error["message"],
+        type_=INVALID_RECORD,
+        title="Invalid record",
+        extensions={"errors": [error]},
+    )
 
 
 def _version() -> str:

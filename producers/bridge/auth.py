@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Sequence
 
@@ -11,8 +12,12 @@ API_KEY_HEADER = "X-API-Key"
 
 #: The scheme as the OpenAPI document declares it (handlers check the header themselves:
 #: a FastAPI security dependency would cost more per request than the check).
-SECURITY_SCHEME = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER,
-                   "description": "One of the keys in INGEST_API_KEYS"}
+SECURITY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": API_KEY_HEADER,
+    "description": "One of the keys in INGEST_API_KEYS",
+}
 SECURITY_SCHEME_NAME = "ApiKey"
 
 
@@ -21,13 +26,15 @@ class ApiKeyAuth:
 
     Every key is compared, whatever the outcome of the earlier ones, with
     :func:`hmac.compare_digest`, so that the time taken tells nothing about which key,
-    or how much of one, matched. With no keys and ``allow_anonymous`` every request passes.
+    or how much of one, matched. SHA-256 digests are compared rather than the keys, so
+    that all comparisons have the same length and the time does not reveal a key's length
+    either. With no keys and ``allow_anonymous`` every request passes.
     """
 
     def __init__(self, keys: Sequence[str], *, allow_anonymous: bool = False) -> None:
         if not keys and not allow_anonymous:
             raise ValueError("no API keys configured: set INGEST_API_KEYS or allow anonymous use")
-        self._keys = [key.encode() for key in keys]
+        self._digests = [_digest(key) for key in keys]
         self.anonymous = not keys
 
     def is_allowed(self, presented: str | None) -> bool:
@@ -36,17 +43,25 @@ class ApiKeyAuth:
             return True
         if presented is None:
             return False
-        # Header values are latin-1 on the wire; encode so compare_digest takes any of them.
-        candidate = presented.encode("utf-8", errors="surrogateescape")
+        candidate = _digest(presented)
         matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(candidate, key)
+        for digest in self._digests:
+            matched |= hmac.compare_digest(candidate, digest)
         return matched
 
     def require(self, presented: str | None) -> None:
         """Raise a 401 problem unless ``presented`` is a valid key."""
         if not self.is_allowed(presented):
-            detail = (f"missing {API_KEY_HEADER} header" if presented is None
-                      else f"wrong {API_KEY_HEADER}")
-            raise ProblemError(401, detail,
-                               headers={"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'})
+            detail = (
+                f"missing {API_KEY_HEADER} header"
+                if presented is None
+                else f"wrong {API_KEY_HEADER}"
+            )
+            raise ProblemError(
+                401, detail, headers={"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'}
+            )
+
+
+def _digest(key: str) -> bytes:
+    # Header values are latin-1 on the wire; surrogateescape takes whatever arrives.
+    return hashlib.sha256(key.encode("utf-8", errors="surrogateescape")).digest()

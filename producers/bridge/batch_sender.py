@@ -31,8 +31,9 @@ class _Request:
 
     __slots__ = ("future", "messages", "remaining")
 
-    def __init__(self, messages: Sequence[tuple[bytes, bytes]],
-                 future: asyncio.Future[None]) -> None:
+    def __init__(
+        self, messages: Sequence[tuple[bytes, bytes]], future: asyncio.Future[None]
+    ) -> None:
         self.messages = messages
         self.future = future
         self.remaining = 0
@@ -89,10 +90,14 @@ class BatchSender:
                     continue
                 try:
                     await self._send(live)
-                except Exception as error:  # Kafka errors, timeouts: these requests fail
+                except BaseException as error:  # Kafka errors, timeouts, or close()
+                    stopped = not isinstance(error, Exception)
+                    failure = KafkaError("the producer was stopped") if stopped else error
                     for request in live:
                         if not request.future.done():
-                            request.future.set_exception(error)
+                            request.future.set_exception(failure)
+                    if stopped:
+                        raise
         finally:
             self._drainer = None
 
@@ -110,8 +115,10 @@ class BatchSender:
                 partition = targets[position]
                 position += 1
                 index = open_batch.get(partition)
-                if index is None or batches[index][1].append(
-                        timestamp=None, key=key, value=value) is None:
+                if (
+                    index is None
+                    or batches[index][1].append(timestamp=None, key=key, value=value) is None
+                ):
                     builder = producer.create_batch()
                     if builder.append(timestamp=None, key=key, value=value) is None:
                         raise MessageSizeTooLargeError(f"a message of {len(value)} bytes")

@@ -48,8 +48,9 @@ def require_json(content_type: str | None) -> None:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != JSON_MEDIA_TYPE:
         shown = media_type or "none"
-        raise ProblemError(415, f"send {JSON_MEDIA_TYPE}, not {shown}",
-                           headers={"Accept-Post": JSON_MEDIA_TYPE})
+        raise ProblemError(
+            415, f"send {JSON_MEDIA_TYPE}, not {shown}", headers={"Accept-Post": JSON_MEDIA_TYPE}
+        )
 
 
 def parse_body(body: bytes) -> Any:
@@ -85,8 +86,9 @@ def to_payloads(records: list[Any]) -> list[bytes]:
     An ``id`` that is absent or ``null`` is assigned; any other id is left for the
     validator to judge. Non-objects pass through and are refused by the validator.
     """
-    missing = [record for record in records
-               if type(record) is dict and record.get(ID_COLUMN) is None]
+    missing = [
+        record for record in records if type(record) is dict and record.get(ID_COLUMN) is None
+    ]
     for record, new_id in zip(missing, _ID_POOL.take(len(missing)), strict=True):
         record[ID_COLUMN] = new_id
     dumps = orjson.dumps
@@ -113,7 +115,7 @@ def uuid4_strings(n: int) -> list[str]:
     text = np.full((n, 36), ord("-"), dtype=np.uint8)
     text[:, _UUID_DIGITS] = digits
     joined = text.tobytes().decode()
-    return [joined[i:i + 36] for i in range(0, 36 * n, 36)]
+    return [joined[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
 # Where the 32 hex digits go in the 36 characters of a UUID (dashes at 8, 13, 18, 23).
@@ -132,8 +134,8 @@ class _IdPool:
             if n >= self.size:
                 return uuid4_strings(n)
             self._ids.extend(uuid4_strings(self.size))
-        taken = self._ids[len(self._ids) - n:]
-        del self._ids[len(self._ids) - n:]
+        taken = self._ids[len(self._ids) - n :]
+        del self._ids[len(self._ids) - n :]
         return taken
 
 
@@ -178,15 +180,17 @@ class ValidationBatcher:
                     future.set_exception(error)
             return
         if len(queue) == 1:  # the common case when not busy: no mapping back needed
-            verdicts[0].accepted = [Accepted(position, record_id, payloads[position])
-                                    for record_id, position in zip(batch.ids, batch.positions,
-                                                                   strict=True)]
+            verdicts[0].accepted = [
+                Accepted(position, record_id, payloads[position])
+                for record_id, position in zip(batch.ids, batch.positions, strict=True)
+            ]
             verdicts[0].rejected = batch.rejections
         else:
             for record_id, position in zip(batch.ids, batch.positions, strict=True):
                 request = bisect_right(starts, position) - 1
                 verdicts[request].accepted.append(
-                    Accepted(position - starts[request], record_id, payloads[position]))
+                    Accepted(position - starts[request], record_id, payloads[position])
+                )
             for position, rejection in batch.rejections:
                 request = bisect_right(starts, position) - 1
                 verdicts[request].rejected.append((position - starts[request], rejection))

@@ -26,8 +26,11 @@ class BodyLimitMiddleware:
 
     def _refusal(self) -> ProblemError:
         # The unread rest of the body would otherwise be parsed as the next request.
-        return ProblemError(413, f"the request body is larger than {self.max_body_bytes} bytes",
-                            headers={"Connection": "close"})
+        return ProblemError(
+            413,
+            f"the request body is larger than {self.max_body_bytes} bytes",
+            headers={"Connection": "close"},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

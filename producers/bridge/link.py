@@ -30,11 +30,13 @@ class KafkaLink:
     def __init__(self, settings: Settings, options: BridgeOptions) -> None:
         self.settings = settings
         topics = settings.topics
-        self.publisher = RecordPublisher(settings.kafka_bootstrap_servers, topics.records,
-                                         send_timeout_s=options.send_timeout_s,
-                                         linger_ms=options.linger_ms)
-        self.waiter = ScoreWaiter(settings.kafka_bootstrap_servers, topics.scores,
-                                  topics.rejected)
+        self.publisher = RecordPublisher(
+            settings.kafka_bootstrap_servers,
+            topics.records,
+            send_timeout_s=options.send_timeout_s,
+            linger_ms=options.linger_ms,
+        )
+        self.waiter = ScoreWaiter(settings.kafka_bootstrap_servers, topics.scores, topics.rejected)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -71,9 +73,13 @@ class KafkaLink:
             attempt += 1
             try:
                 await asyncio.wait_for(
-                    asyncio.to_thread(ensure_topics, self.settings,
-                                      [topics.records, topics.scores, topics.rejected]),
-                    ENSURE_TOPICS_TIMEOUT_S)
+                    asyncio.to_thread(
+                        ensure_topics,
+                        self.settings,
+                        [topics.records, topics.scores, topics.rejected],
+                    ),
+                    ENSURE_TOPICS_TIMEOUT_S,
+                )
                 if not self.publisher.connected:
                     await self.publisher.start()
                 if not self.waiter.ready:

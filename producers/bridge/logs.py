@@ -18,8 +18,7 @@ _MAX_KINDS = 1000
 class RepeatFilter(logging.Filter):
     """Pass one record per (logger, message template) per ``interval_s`` from ``loggers``."""
 
-    def __init__(self, interval_s: float = 60.0, loggers: tuple[str, ...] = KAFKA_LOGGERS
-                 ) -> None:
+    def __init__(self, interval_s: float = 60.0, loggers: tuple[str, ...] = KAFKA_LOGGERS) -> None:
         super().__init__()
         self.interval_s = interval_s
         self.loggers = loggers

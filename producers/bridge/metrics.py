@@ -23,8 +23,22 @@ UNMATCHED_ROUTE = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 # From a loopback ingest (about a millisecond) to the score timeout (seconds).
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 
 
 class BridgeMetrics:
@@ -35,24 +49,40 @@ class BridgeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "scorestream_bridge_requests", "HTTP requests by route, method and status",
-            ["route", "method", "status"], registry=self.registry)
+            "scorestream_bridge_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "scorestream_bridge_request_duration_seconds", "HTTP request latency by route",
-            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "scorestream_bridge_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.records_produced = Counter(
-            "scorestream_bridge_records_produced", "Records acknowledged by Kafka",
-            registry=self.registry)
+            "scorestream_bridge_records_produced",
+            "Records acknowledged by Kafka",
+            registry=self.registry,
+        )
         self.records_rejected = Counter(
-            "scorestream_bridge_records_rejected", "Records refused by validation, by reason",
-            ["reason"], registry=self.registry)
+            "scorestream_bridge_records_rejected",
+            "Records refused by validation, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "scorestream_bridge_errors",
             "Failed requests by kind (kafka_unavailable, score_timeout, internal)",
-            ["kind"], registry=self.registry)
+            ["kind"],
+            registry=self.registry,
+        )
         self.pending_scores = Gauge(
-            "scorestream_bridge_pending_scores", "POST /v1/score requests waiting for a score",
-            registry=self.registry)
+            "scorestream_bridge_pending_scores",
+            "POST /v1/score requests waiting for a score",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -61,8 +91,9 @@ class BridgeMetrics:
 class MetricsMiddleware:
     """Count requests by route and status and time them, including refusals and 500s."""
 
-    def __init__(self, app: ASGIApp, metrics: BridgeMetrics,
-                 known_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: BridgeMetrics, known_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.metrics = metrics
         # Requests refused before routing (413 on Content-Length) still count per route.

@@ -61,7 +61,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[Any] | None = Field(
-        default=None, description="Per-record errors (422), or request errors")
+        default=None, description="Per-record errors (422), or request errors"
+    )
 
 
 class Score(BaseModel):
@@ -104,22 +105,30 @@ def record_model(schema: FeatureSchema, *, out_of_range: str = "reject") -> type
     fields: dict[str, Any] = {
         "field_id": (
             Annotated[str | None, Field(min_length=1, max_length=MAX_ID_LENGTH)],
-            Field(default=None, alias=ID_COLUMN,
-                  description="Unique record id; the bridge assigns a UUID4 when absent"),
+            Field(
+                default=None,
+                alias=ID_COLUMN,
+                description="Unique record id; the bridge assigns a UUID4 when absent",
+            ),
         ),
         "field_event_time": (
             str | Annotated[int, Field(ge=MIN_EVENT_TIME_MS, lt=MAX_EVENT_TIME_MS)] | None,
-            Field(default=None, alias=EVENT_TIME_COLUMN,
-                  description="ISO-8601 time (naive means UTC) or epoch milliseconds; "
-                  "default: time of ingest"),
+            Field(
+                default=None,
+                alias=EVENT_TIME_COLUMN,
+                description="ISO-8601 time (naive means UTC) or epoch milliseconds; "
+                "default: time of ingest",
+            ),
         ),
     }
     bounded = out_of_range == "reject"
     for number, spec in enumerate(schema.features):
         fields[f"feature_{number}"] = _feature_field(spec, bounded)
     if schema.target is not None:
-        fields["target"] = (Any, Field(default=None, alias=schema.target,
-                                       description="The label; accepted and ignored"))
+        fields["target"] = (
+            Any,
+            Field(default=None, alias=schema.target, description="The label; accepted and ignored"),
+        )
     model: type[BaseModel] = create_model(
         "Record",
         __config__=ConfigDict(extra="forbid", populate_by_name=True),
@@ -145,15 +154,23 @@ def _feature_field(spec: FeatureSpec, bounded: bool) -> tuple[Any, Any]:
         description += "; unknown categories are accepted"
         extra["examples"] = spec.categories[:20]
     if spec.nullable:
-        return (annotated | None, Field(default=None, alias=spec.name,
-                                        description=description + "; null when unknown",
-                                        **extra))
+        return (
+            annotated | None,
+            Field(
+                default=None,
+                alias=spec.name,
+                description=description + "; null when unknown",
+                **extra,
+            ),
+        )
     return (annotated, Field(alias=spec.name, description=description, **extra))
 
 
 def _json(schema_name: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}},
+    }
 
 
 def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
@@ -162,8 +179,12 @@ def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
     }
     if retry_after:
-        response["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying",
-                                               "schema": {"type": "integer"}}}
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer"},
+            }
+        }
     return response
 
 
@@ -173,8 +194,7 @@ def _common_problems() -> dict[str, Any]:
         "401": _problem("X-API-Key missing or wrong"),
         "413": _problem("Body over the size limit, or too many records"),
         "415": _problem("Content-Type is not application/json"),
-        "503": _problem("Kafka is unavailable; retry after Retry-After seconds",
-                        retry_after=True),
+        "503": _problem("Kafka is unavailable; retry after Retry-After seconds", retry_after=True),
         "default": _problem("Unexpected error (500, without details; logged)"),
     }
 
@@ -186,53 +206,67 @@ def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         ("/v1/records", "post"): {
             "security": secured,
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"anyOf": [one, many]}}}},
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"anyOf": [one, many]}}},
+            },
             "responses": {
                 "202": _json("RecordsResponse", "Every record was produced"),
-                "207": _json("RecordsResponse",
-                             "Some records were produced, some refused (see rejected)"),
+                "207": _json(
+                    "RecordsResponse", "Some records were produced, some refused (see rejected)"
+                ),
                 **_common_problems(),
                 "422": _problem("No record was valid; errors lists why, per record"),
             },
         },
         ("/v1/score", "post"): {
             "security": secured,
-            "requestBody": {"required": True,
-                            "content": {"application/json": {"schema": one}}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": one}}},
             "responses": {
                 "200": _json("Score", "The record's score, as on the scores topic"),
                 **_common_problems(),
-                "409": _problem("A request for this id is already waiting, or the worker "
-                                "has seen this id before"),
+                "409": _problem(
+                    "A request for this id is already waiting, or the worker "
+                    "has seen this id before"
+                ),
                 "422": _problem("The record is invalid; errors says why"),
                 "504": _problem("No score within the score timeout"),
             },
         },
         ("/healthz", "get"): {"responses": {"200": _json("Health", "The process is alive")}},
-        ("/readyz", "get"): {"responses": {
-            "200": _json("Readiness", "Kafka reachable and schema loaded"),
-            "503": _problem("Not ready: Kafka is unreachable", retry_after=True)}},
-        ("/metrics", "get"): {"responses": {"200": {
-            "description": "Prometheus text exposition format",
-            "content": {"text/plain": {"schema": {"type": "string"}}}}}},
+        ("/readyz", "get"): {
+            "responses": {
+                "200": _json("Readiness", "Kafka reachable and schema loaded"),
+                "503": _problem("Not ready: Kafka is unreachable", retry_after=True),
+            }
+        },
+        ("/metrics", "get"): {
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            }
+        },
     }
 
 
-def install_openapi(app: FastAPI, schema: FeatureSchema, *, max_records: int,
-                    out_of_range: str) -> None:
+def install_openapi(
+    app: FastAPI, schema: FeatureSchema, *, max_records: int, out_of_range: str
+) -> None:
     """Replace ``app.openapi`` with one that documents bodies and problems exactly."""
     record = record_model(schema, out_of_range=out_of_range)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        document = get_openapi(title=app.title, version=app.version,
-                               description=app.description, routes=app.routes)
-        models: list[type[BaseModel]] = [record, RecordsResponse, Problem, Score, Health,
-                                         Readiness]
-        _, definitions = models_json_schema([(model, "validation") for model in models],
-                                            ref_template=REF)
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        models: list[type[BaseModel]] = [record, RecordsResponse, Problem, Score, Health, Readiness]
+        _, definitions = models_json_schema(
+            [(model, "validation") for model in models], ref_template=REF
+        )
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(definitions.get("$defs", {}))
         components["securitySchemes"] = {SECURITY_SCHEME_NAME: SECURITY_SCHEME}

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+#: A record must fit in one producer batch (``publisher.MAX_BATCH_BYTES``, 512 KiB) with
+#: room for the batch header and the key.
+MAX_RECORD_BYTES_LIMIT = 500 * 1024
+
 
 @dataclass(frozen=True)
 class BridgeOptions:
@@ -18,7 +22,8 @@ class BridgeOptions:
         Most records one ``POST /v1/records`` may carry (413 beyond).
     max_record_bytes : int
         Largest single record once serialised; the worker enforces the same limit, so
-        the bridge refuses (422 ``too_large``) what the worker would reject.
+        the bridge refuses (422 ``too_large``) what the worker would reject. At most
+        :data:`MAX_RECORD_BYTES_LIMIT`, so that a record always fits in a producer batch.
     out_of_range : {"reject", "clip"}
         Must match the worker's ``--out-of-range``: with ``clip`` an out-of-range value
         is accepted here because the worker clips it.
@@ -50,6 +55,8 @@ class BridgeOptions:
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1 or self.max_records < 1 or self.max_record_bytes < 1:
             raise ValueError("size limits must be positive")
+        if self.max_record_bytes > MAX_RECORD_BYTES_LIMIT:
+            raise ValueError(f"max_record_bytes must be at most {MAX_RECORD_BYTES_LIMIT}")
         if self.score_timeout_s <= 0 or self.send_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
         if self.retry_after_s < 1:

@@ -49,9 +49,16 @@ class ProblemError(Exception):
         Extension members, e.g. ``errors`` listing invalid records.
     """
 
-    def __init__(self, status: int, detail: str, *, type_: str = "about:blank",
-                 title: str | None = None, headers: Mapping[str, str] | None = None,
-                 extensions: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -63,10 +70,19 @@ class ProblemError(Exception):
 
 def problem_response(error: ProblemError) -> Response:
     """The problem+json response of ``error``."""
-    body: dict[str, Any] = {"type": error.type, "title": error.title, "status": error.status,
-                            "detail": error.detail, **error.extensions}
-    return Response(content=orjson.dumps(body), status_code=error.status,
-                    media_type=PROBLEM_MEDIA_TYPE, headers=error.headers)
+    body: dict[str, Any] = {
+        "type": error.type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **error.extensions,
+    }
+    return Response(
+        content=orjson.dumps(body),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=error.headers,
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -79,15 +95,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         # Keep the framework's headers: a 405 must say which methods are Allowed.
-        return problem_response(ProblemError(exc.status_code, str(exc.detail),
-                                             headers=exc.headers))
+        return problem_response(ProblemError(exc.status_code, str(exc.detail), headers=exc.headers))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        errors = [{"location": list(error.get("loc", ())), "message": str(error.get("msg"))}
-                  for error in exc.errors()]
-        return problem_response(ProblemError(422, "the request does not match the API",
-                                             extensions={"errors": errors}))
+        errors = [
+            {"location": list(error.get("loc", ())), "message": str(error.get("msg"))}
+            for error in exc.errors()
+        ]
+        return problem_response(
+            ProblemError(422, "the request does not match the API", extensions={"errors": errors})
+        )
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

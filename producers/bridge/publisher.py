@@ -51,8 +51,9 @@ class RecordPublisher:
         already full when sent; this matters for lone requests only).
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, *, send_timeout_s: float,
-                 linger_ms: int) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, *, send_timeout_s: float, linger_ms: int
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.send_timeout_s = send_timeout_s

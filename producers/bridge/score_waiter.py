@@ -57,7 +57,9 @@ class ScoreWaiter:
     def __init__(self, bootstrap_servers: str, scores_topic: str, rejected_topic: str) -> None:
         self.bootstrap_servers = bootstrap_servers
         self._kinds: dict[str, Literal["scored", "rejected"]] = {
-            scores_topic: "scored", rejected_topic: "rejected"}
+            scores_topic: "scored",
+            rejected_topic: "rejected",
+        }
         self._pending: dict[bytes, asyncio.Future[Outcome]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None

@@ -63,24 +63,41 @@ BridgeFactory = Callable[..., BridgeProcess]
 
 
 @pytest.fixture()
-def start_bridge(settings_env: dict[str, str], model_dir: Path,  # noqa: F811
-                 tmp_path: Path) -> Iterator[BridgeFactory]:
+def start_bridge(
+    settings_env: dict[str, str],
+    model_dir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[BridgeFactory]:
     """Start ``scorestream bridge`` subprocesses on free ports; killed after the test.
 
     ``start_bridge(*flags, env={...}, ready=True)`` waits for ``/readyz`` unless told not to.
     """
     started: list[BridgeProcess] = []
 
-    def start(*flags: str, env: dict[str, str] | None = None,
-              ready: bool = True) -> BridgeProcess:
+    def start(*flags: str, env: dict[str, str] | None = None, ready: bool = True) -> BridgeProcess:
         port = free_port()
         log = tmp_path / f"bridge-{len(started)}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scorestream.cli", "bridge", "--port", str(port),
-             "--model-dir", str(model_dir), *flags],
-            env={**settings_env, "INGEST_API_KEYS": f"{API_KEY},{OTHER_KEY}",
-                 "PYTHONUNBUFFERED": "1", **(env or {})},
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "scorestream.cli",
+                "bridge",
+                "--port",
+                str(port),
+                "--model-dir",
+                str(model_dir),
+                *flags,
+            ],
+            env={
+                **settings_env,
+                "INGEST_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+                "PYTHONUNBUFFERED": "1",
+                **(env or {}),
+            },
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         bridge = BridgeProcess(proc, port, log)
         started.append(bridge)

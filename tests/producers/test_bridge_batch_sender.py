@@ -14,11 +14,16 @@ from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
 
-async def _read_all(settings: Settings, topic: str, expected: int,
-                    timeout_s: float = 30) -> list[tuple[bytes, bytes, int]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-                                auto_offset_reset="earliest", group_id=None,
-                                enable_auto_commit=False)
+async def _read_all(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 30
+) -> list[tuple[bytes, bytes, int]]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
     await consumer.start()
     got: list[tuple[bytes, bytes, int]] = []
     try:
@@ -39,17 +44,21 @@ async def _read_all(settings: Settings, topic: str, expected: int,
     return got
 
 
-def test_concurrent_submissions_are_all_delivered_on_the_key_partitions(
-        settings: Settings) -> None:
+def test_concurrent_submissions_are_all_delivered_on_the_key_partitions(settings: Settings) -> None:
     topic = settings.topics.records
     ensure_topics(settings, [topic])
-    requests = [[(f"{uuid.uuid4()}".encode(), f"r{r}-m{m}".encode()) for m in range(size)]
-                for r, size in enumerate([1, 100, 3, 250, 1, 1, 57, 1000, 2, 1] * 3)]
+    requests = [
+        [(f"{uuid.uuid4()}".encode(), f"r{r}-m{m}".encode()) for m in range(size)]
+        for r, size in enumerate([1, 100, 3, 250, 1, 1, 57, 1000, 2, 1] * 3)
+    ]
 
     async def run() -> list[tuple[bytes, bytes, int]]:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    acks="all", enable_idempotence=True,
-                                    max_batch_size=16 * 1024)  # small: many batches
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            max_batch_size=16 * 1024,
+        )  # small: many batches
         await producer.start()
         try:
             sender = BatchSender(producer, topic)
@@ -74,8 +83,9 @@ def test_a_withdrawn_submission_is_not_sent(settings: Settings) -> None:
     ensure_topics(settings, [topic])
 
     async def run() -> list[tuple[bytes, bytes, int]]:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+        )
         await producer.start()
         try:
             sender = BatchSender(producer, topic)

@@ -38,8 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.producers.conftest import API_KEY, BridgeFactory, BridgeProcess
 
 DOCUMENTED_SERVER_ERRORS = {503, 504}
-OPERATIONS = {"POST /v1/records", "POST /v1/score", "GET /healthz", "GET /readyz",
-              "GET /metrics"}
+OPERATIONS = {"POST /v1/records", "POST /v1/score", "GET /healthz", "GET /readyz", "GET /metrics"}
 EXAMPLES_PER_OPERATION = 80
 
 
@@ -52,10 +51,17 @@ def no_undocumented_server_error(ctx: Any, response: Any, case: Any) -> bool | N
 
 
 # 413 is how the bridge refuses an array over --max-records (the schema's maxItems).
-CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 401, 413, 415, 422]}}})
-CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance, negative_data_rejection, no_undocumented_server_error]
+CONFIG = schemathesis.Config.from_dict(
+    {"checks": {"negative_data_rejection": {"expected-statuses": [400, 401, 413, 415, 422]}}}
+)
+CHECKS = [
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    no_undocumented_server_error,
+]
 
 
 @pytest.fixture()
@@ -72,9 +78,11 @@ def fuzzed_bridge(start_bridge: BridgeFactory) -> Iterator[BridgeProcess]:
 def _send(client: httpx.Client, case: Any, base_url: str) -> httpx.Response:
     """Send a generated case as schemathesis would, but with httpx."""
     kwargs = case.as_transport_kwargs(base_url=base_url, headers={"X-API-Key": API_KEY})
-    request: dict[str, Any] = {"headers": kwargs.get("headers") or {},
-                               "params": kwargs.get("params") or None,
-                               "cookies": kwargs.get("cookies") or None}
+    request: dict[str, Any] = {
+        "headers": kwargs.get("headers") or {},
+        "params": kwargs.get("params") or None,
+        "cookies": kwargs.get("cookies") or None,
+    }
     if "json" in kwargs:
         # The standard library's encoder, as a careless client's: NaN and all.
         request["content"] = json.dumps(kwargs["json"]).encode()
@@ -89,8 +97,9 @@ def _send(client: httpx.Client, case: Any, base_url: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_every_operation_survives_fuzzing(fuzzed_bridge: BridgeProcess,
-                                          mode: GenerationMode) -> None:
+def test_every_operation_survives_fuzzing(
+    fuzzed_bridge: BridgeProcess, mode: GenerationMode
+) -> None:
     document = httpx.get(fuzzed_bridge.url + "/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(document, config=CONFIG)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -102,8 +111,12 @@ def test_every_operation_survives_fuzzing(fuzzed_bridge: BridgeProcess,
                 continue  # nothing to get wrong in a GET without parameters
 
             @given(case=operation.as_strategy(mode))
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def fuzz(case: Any) -> None:
                 response = _send(client, case, fuzzed_bridge.url)
                 statuses[(case.operation.label, response.status_code)] += 1

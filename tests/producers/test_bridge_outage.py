@@ -27,8 +27,9 @@ OUTAGE_ANSWER_S = 2.0
 
 @pytest.fixture()
 def private_broker(stack: LocalStack, tmp_path: Path) -> Iterator[KafkaBroker]:
-    config = StackConfig(state_dir=tmp_path / "stack", kafka_port=free_port(),
-                         kafka_controller_port=free_port())
+    config = StackConfig(
+        state_dir=tmp_path / "stack", kafka_port=free_port(), kafka_controller_port=free_port()
+    )
     broker = KafkaBroker(config)
     # Reuse the shared broker's jars instead of fetching them with Maven again.
     broker.home.mkdir(parents=True)
@@ -45,7 +46,8 @@ def _timed_post(client: httpx.Client, path: str, body: Any) -> tuple[httpx.Respo
 
 
 def test_kafka_down_is_503_within_2_s_and_up_again_works_without_restart(
-        settings: Settings, start_bridge: BridgeFactory, private_broker: KafkaBroker) -> None:
+    settings: Settings, start_bridge: BridgeFactory, private_broker: KafkaBroker
+) -> None:
     servers = f"127.0.0.1:{private_broker.port}"
     bridge = start_bridge("--score-timeout", "1", env={"KAFKA_BOOTSTRAP_SERVERS": servers})
     records = loan_records(40, seed=31, with_ids=True)
@@ -57,11 +59,15 @@ def test_kafka_down_is_503_within_2_s_and_up_again_works_without_restart(
 
         private_broker.stop()
         # Every request during the outage is answered, quickly, with 503 and Retry-After.
-        for i, (path, body) in enumerate([("/v1/records", records[5]),
-                                          ("/v1/records", records[6:10]),
-                                          ("/v1/score", records[10]),
-                                          ("/v1/records", records[11]),
-                                          ("/v1/records", records[12])]):
+        for i, (path, body) in enumerate(
+            [
+                ("/v1/records", records[5]),
+                ("/v1/records", records[6:10]),
+                ("/v1/score", records[10]),
+                ("/v1/records", records[11]),
+                ("/v1/records", records[12]),
+            ]
+        ):
             response, elapsed = _timed_post(client, path, body)
             assert response.status_code == 503, (i, response.text)
             assert elapsed < OUTAGE_ANSWER_S, (i, elapsed)
@@ -93,18 +99,24 @@ def test_kafka_down_is_503_within_2_s_and_up_again_works_without_restart(
         bridge.wait_until("/readyz", 200, timeout_s=30)
     assert bridge.proc.poll() is None  # the same process throughout
 
-    on_broker = Settings(kafka_bootstrap_servers=servers,
-                         SCORESTREAM_TOPIC_PREFIX=settings.topic_prefix)
-    produced = collect(on_broker, on_broker.topics.records,
-                       until=lambda m: set(accepted) <= {r["id"] for r in m}, timeout_s=30)
+    on_broker = Settings(
+        kafka_bootstrap_servers=servers, SCORESTREAM_TOPIC_PREFIX=settings.topic_prefix
+    )
+    produced = collect(
+        on_broker,
+        on_broker.topics.records,
+        until=lambda m: set(accepted) <= {r["id"] for r in m},
+        timeout_s=30,
+    )
     assert set(accepted) <= {r["id"] for r in produced}
 
 
 def test_bridge_started_before_kafka_connects_when_it_comes(
-        settings: Settings, start_bridge: BridgeFactory, tmp_path: Path,
-        stack: LocalStack) -> None:
-    config = StackConfig(state_dir=tmp_path / "late", kafka_port=free_port(),
-                         kafka_controller_port=free_port())
+    settings: Settings, start_bridge: BridgeFactory, tmp_path: Path, stack: LocalStack
+) -> None:
+    config = StackConfig(
+        state_dir=tmp_path / "late", kafka_port=free_port(), kafka_controller_port=free_port()
+    )
     broker = KafkaBroker(config)
     broker.home.mkdir(parents=True)
     (broker.home / "libs").symlink_to(stack.kafka.libs, target_is_directory=True)
@@ -112,8 +124,9 @@ def test_bridge_started_before_kafka_connects_when_it_comes(
     bridge = start_bridge(env={"KAFKA_BOOTSTRAP_SERVERS": servers}, ready=False)
     try:
         record = loan_records(1, seed=32, with_ids=True)[0]
-        response, elapsed = _timed_post(httpx.Client(base_url=bridge.url, headers=HEADERS),
-                                        "/v1/records", record)
+        response, elapsed = _timed_post(
+            httpx.Client(base_url=bridge.url, headers=HEADERS), "/v1/records", record
+        )
         assert response.status_code == 503 and elapsed < OUTAGE_ANSWER_S
         assert httpx.get(bridge.url + "/readyz").status_code == 503
         broker.start()

@@ -28,8 +28,9 @@ from streams.validation import RecordValidator
 
 
 @settings(max_examples=300, deadline=None)
-@given(keys=st.lists(st.binary(max_size=64), max_size=80),
-       count=st.integers(min_value=1, max_value=64))
+@given(
+    keys=st.lists(st.binary(max_size=64), max_size=80), count=st.integers(min_value=1, max_value=64)
+)
 def test_partitions_match_aiokafka_default_partitioner(keys: list[bytes], count: int) -> None:
     partitions = list(range(count))
     expected = [DefaultPartitioner()(key, partitions, partitions) for key in keys]
@@ -83,6 +84,7 @@ def test_no_keys_refuses_to_start_unless_anonymous_is_allowed() -> None:
 
 # --- body limit -------------------------------------------------------------------------
 
+
 def _echo_app(calls: list[int]) -> BodyLimitMiddleware:
     # A bare ASGI app: Starlette's own error middleware would answer an exception first.
     async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -133,7 +135,8 @@ def test_bodies_within_the_limit_pass() -> None:
 
 
 def test_unexpected_errors_become_a_500_problem_without_details(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def broken(scope: Scope, receive: Receive, send: Send) -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
@@ -147,6 +150,7 @@ def test_unexpected_errors_become_a_500_problem_without_details(
 
 
 # --- validation batching ----------------------------------------------------------------
+
 
 def _record(model_schema: FeatureSchema, **overrides: object) -> dict[str, object]:
     record: dict[str, object] = {}
@@ -163,7 +167,8 @@ def _record(model_schema: FeatureSchema, **overrides: object) -> dict[str, objec
 
 
 def test_concurrent_requests_share_one_validation_and_get_their_own_verdicts(
-        model_dir: Path) -> None:
+    model_dir: Path,
+) -> None:
     schema = FeatureSchema.load(model_dir / "schema.json")
     validator = RecordValidator(schema)
     calls: list[int] = []
@@ -197,8 +202,8 @@ def test_concurrent_requests_share_one_validation_and_get_their_own_verdicts(
 
 # --- OpenAPI record model ---------------------------------------------------------------
 
-def test_record_model_carries_the_features_types_bounds_and_nullability(
-        model_dir: Path) -> None:
+
+def test_record_model_carries_the_features_types_bounds_and_nullability(model_dir: Path) -> None:
     schema = FeatureSchema.load(model_dir / "schema.json")
     json_schema = record_model(schema).model_json_schema()
     properties = json_schema["properties"]
@@ -207,10 +212,14 @@ def test_record_model_carries_the_features_types_bounds_and_nullability(
     assert set(json_schema["required"]) == {s.name for s in schema.features if not s.nullable}
     for spec in schema.features:
         field = properties[spec.name]
-        types = ({option.get("type") for option in field["anyOf"]} if "anyOf" in field
-                 else {field["type"]})
-        expected = {"float": "number", "int": "integer", "bool": "boolean",
-                    "string": "string"}[spec.dtype]
+        types = (
+            {option.get("type") for option in field["anyOf"]}
+            if "anyOf" in field
+            else {field["type"]}
+        )
+        expected = {"float": "number", "int": "integer", "bool": "boolean", "string": "string"}[
+            spec.dtype
+        ]
         assert types == ({expected, "null"} if spec.nullable else {expected})
         if spec.kind == "numeric" and spec.allowed_min is not None:
             bounded = next(o for o in field.get("anyOf", [field]) if o.get("type") != "null")
@@ -221,6 +230,7 @@ def test_record_model_carries_the_features_types_bounds_and_nullability(
 
 
 # --- logging ----------------------------------------------------------------------------
+
 
 def test_repeated_kafka_client_errors_are_let_through_once_per_interval() -> None:
     import time

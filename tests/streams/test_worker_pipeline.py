@@ -197,3 +197,34 @@ def test_drift_stats_count_every_scored_record(
                 if row["feature"] == feature:
                     total += np.asarray(row["counts"])
         np.testing.assert_array_equal(total, counts, err_msg=feature)
+
+
+def test_a_backfill_over_many_minutes_stays_within_message_limits(model_dir: Path) -> None:
+    from scorestream.settings import Settings as PlainSettings
+    from streams.drift_outputs import ROWS_PER_MESSAGE, DriftStatsPublisher
+    from streams.scoring import BatchScorer, RawRecord
+    from streams.validation import RecordValidator
+
+    model = LoadedModel.load(model_dir)
+    scorer = BatchScorer(model, RecordValidator(model.schema))
+    drift = DriftStatsPublisher(model, PlainSettings())
+    # 20,000 records one every 4 s: 1,334 minutes x 12 features in one flush.
+    records = _valid_records(20_000, seed=15)
+    for start in range(0, len(records), 5000):
+        chunk = records[start : start + 5000]
+        drift.add(
+            scorer.score(
+                [
+                    RawRecord(orjson.dumps(r), "records", 0, start + i, 0)
+                    for i, r in enumerate(chunk)
+                ]
+            )
+        )
+    messages = [m for _, m in drift.flush()]
+    bins = [orjson.loads(m.value) for m in messages]
+    bins = [b for b in bins if b["type"] == "bins"]
+    assert len(bins) > 1
+    assert max(len(m.value) for m in messages) < 1_000_000
+    assert all(len(b["rows"]) <= ROWS_PER_MESSAGE for b in bins)
+    assert len({b["batch_id"] for b in bins}) == 1
+    assert sum(r["count"] for b in bins for r in b["rows"] if r["feature"] == "income") == 20_000
