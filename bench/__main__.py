@@ -21,8 +21,11 @@ BENCHMARKS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help="comma-separated subset of " + ", ".join(BENCHMARKS))
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help="comma-separated subset of " + ", ".join(BENCHMARKS),
+    )
     args = parser.parse_args()
     for name in args.only.split(","):
         started = time.monotonic()

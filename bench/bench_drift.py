@@ -60,6 +60,7 @@ FIRST_DAY = date(2026, 3, 1)
 
 # --- the population: 40 numeric and 10 categorical features --------------------------------
 
+
 @dataclass(frozen=True)
 class Population:
     """Fixed distributions of every feature; reference and current days draw from it."""
@@ -85,8 +86,10 @@ class Population:
         for j in range(N_CATEGORICAL):
             k = 4 + j % 3  # 4 to 6 categories, about 5
             # Uneven shares, so that "other" and rare categories behave as in real data.
-            categorical[f"cat_{j:02d}"] = ([f"c{j}_{v}" for v in range(k)],
-                                           rng.dirichlet(np.full(k, 2.0)))
+            categorical[f"cat_{j:02d}"] = (
+                [f"c{j}_{v}" for v in range(k)],
+                rng.dirichlet(np.full(k, 2.0)),
+            )
         return cls(numeric, categorical)
 
     @property
@@ -123,6 +126,7 @@ class BenchModel:
 
 # --- a day of bins, as the worker would have written them -----------------------------------
 
+
 @dataclass(frozen=True)
 class BinModel:
     """How to draw a feature's partial rows: bin shares and each bin's mean and mean square."""
@@ -152,8 +156,9 @@ def bin_models(profile: ReferenceProfile, reference: Mapping[str, NDArray[Any]])
     return models
 
 
-def partial_sizes(records: int, rng: np.random.Generator) -> tuple[NDArray[np.int64],
-                                                                   NDArray[np.int64]]:
+def partial_sizes(
+    records: int, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Minute index and record count of every partial row of a day of ``records``.
 
     Records spread over the minutes at random; each minute's records go through the worker
@@ -170,12 +175,24 @@ def partial_sizes(records: int, rng: np.random.Generator) -> tuple[NDArray[np.in
     return minute, sizes.astype(np.int64)
 
 
-STATS_COLUMNS = ("minute", "feature", "kind", "model_version", "batch_id", "counts", "count",
-                 "missing", "sum", "sumsq", "emitted_at_ms")
+STATS_COLUMNS = (
+    "minute",
+    "feature",
+    "kind",
+    "model_version",
+    "batch_id",
+    "counts",
+    "count",
+    "missing",
+    "sum",
+    "sumsq",
+    "emitted_at_ms",
+)
 
 
-def write_day(client: Client, database: str, day: date, records: int,
-              models: Sequence[BinModel], seed: int) -> int:
+def write_day(
+    client: Client, database: str, day: date, records: int, models: Sequence[BinModel], seed: int
+) -> int:
     """Write one day of partial bins into ``drift_stats``; returns the number of rows."""
     rng = np.random.default_rng(seed)
     minute_idx, sizes = partial_sizes(records, rng)
@@ -184,8 +201,10 @@ def write_day(client: Client, database: str, day: date, records: int,
     minutes = [minute_times[m] for m in minute_idx.tolist()]
     position = np.arange(minute_idx.size) - np.searchsorted(minute_idx, minute_idx)
     # A worker batch covers all features, so every feature's partial shares its batch id.
-    batch_ids = [f"bench-{day:%Y%m%d}-{m}-{p}" for m, p in zip(minute_idx.tolist(),
-                                                                  position.tolist(), strict=True)]
+    batch_ids = [
+        f"bench-{day:%Y%m%d}-{m}-{p}"
+        for m, p in zip(minute_idx.tolist(), position.tolist(), strict=True)
+    ]
     emitted = (start.timestamp() * 1000 + (minute_idx + 1) * 60_000 + 5_000).astype(np.int64)
     emitted_list = emitted.tolist()
     sizes_list = sizes.tolist()
@@ -198,10 +217,23 @@ def write_day(client: Client, database: str, day: date, records: int,
         sums = counts @ model.bin_mean
         sumsqs = counts @ model.bin_meansq
         n = sizes.size
-        for column, values in zip(buffer, (
-                minutes, [model.name] * n, [model.kind] * n, [MODEL_VERSION] * n, batch_ids,
-                counts.tolist(), sizes_list, counts[:, -1].tolist(), sums.tolist(),
-                sumsqs.tolist(), emitted_list), strict=True):
+        for column, values in zip(
+            buffer,
+            (
+                minutes,
+                [model.name] * n,
+                [model.kind] * n,
+                [MODEL_VERSION] * n,
+                batch_ids,
+                counts.tolist(),
+                sizes_list,
+                counts[:, -1].tolist(),
+                sums.tolist(),
+                sumsqs.tolist(),
+                emitted_list,
+            ),
+            strict=True,
+        ):
             column.extend(values)
         if len(buffer[0]) >= INSERT_CHUNK:
             written += _flush(client, query, buffer)
@@ -219,9 +251,14 @@ def _flush(client: Client, query: str, buffer: list[list[Any]]) -> int:
 
 # --- the raw-row computation (what Evidently-style tools do) ---------------------------------
 
-def raw_drift(reference: Mapping[str, ArrayLike], current: Mapping[str, ArrayLike],
-              numeric: Sequence[str], categorical: Sequence[str],
-              n_bins: int = 10) -> dict[str, float]:
+
+def raw_drift(
+    reference: Mapping[str, ArrayLike],
+    current: Mapping[str, ArrayLike],
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    n_bins: int = 10,
+) -> dict[str, float]:
     """scipy on the raw rows: KS + PSI per numeric feature, chi-square per categorical.
 
     Returns each feature's p-value (for the sanity check that both sides agree).
@@ -240,8 +277,10 @@ def raw_drift(reference: Mapping[str, ArrayLike], current: Mapping[str, ArrayLik
         assert math.isfinite(psi)
         pvalues[name] = float(ks.pvalue)
     for name in categorical:
-        table = pd.concat([pd.Series(reference[name]).value_counts(),
-                           pd.Series(current[name]).value_counts()], axis=1).fillna(0)
+        table = pd.concat(
+            [pd.Series(reference[name]).value_counts(), pd.Series(current[name]).value_counts()],
+            axis=1,
+        ).fillna(0)
         pvalues[name] = float(stats.chi2_contingency(table.to_numpy().T).pvalue)
     return pvalues
 
@@ -249,8 +288,10 @@ def raw_drift(reference: Mapping[str, ArrayLike], current: Mapping[str, ArrayLik
 def create_raw_table(client: Client, database: str, population: Population) -> None:
     columns = [f"{name} Float64" for name in population.numeric_names]
     columns += [f"{name} String" for name in population.categorical_names]
-    client.execute(f"CREATE TABLE {database}.raw_rows ({', '.join(columns)}) "
-                   "ENGINE = MergeTree ORDER BY tuple()")
+    client.execute(
+        f"CREATE TABLE {database}.raw_rows ({', '.join(columns)}) "
+        "ENGINE = MergeTree ORDER BY tuple()"
+    )
 
 
 def insert_raw(client: Client, database: str, rows: Mapping[str, NDArray[Any]]) -> None:
@@ -258,16 +299,20 @@ def insert_raw(client: Client, database: str, rows: Mapping[str, NDArray[Any]]) 
     n = len(rows[names[0]])
     query = f"INSERT INTO {database}.raw_rows ({', '.join(names)}) VALUES"
     for start in range(0, n, INSERT_CHUNK):
-        client.execute(query, [rows[name][start:start + INSERT_CHUNK].tolist() for name in names],
-                       columnar=True)
+        client.execute(
+            query,
+            [rows[name][start : start + INSERT_CHUNK].tolist() for name in names],
+            columnar=True,
+        )
 
 
 def read_raw(client: Client, database: str, names: Sequence[str]) -> dict[str, ArrayLike]:
     """The day's raw rows back from ClickHouse, column-wise (numeric columns as arrays)."""
-    columns = client.execute(f"SELECT {', '.join(names)} FROM {database}.raw_rows",
-                             columnar=True)
-    return {name: np.asarray(column, dtype=np.float64) if name.startswith("num_") else column
-            for name, column in zip(names, columns, strict=True)}
+    columns = client.execute(f"SELECT {', '.join(names)} FROM {database}.raw_rows", columnar=True)
+    return {
+        name: np.asarray(column, dtype=np.float64) if name.startswith("num_") else column
+        for name, column in zip(names, columns, strict=True)
+    }
 
 
 # --- Evidently, in its own interpreter -------------------------------------------------------
@@ -298,9 +343,13 @@ print(json.dumps({"seconds": seconds, "drifted": drifted, "version": version}))
 """
 
 
-def time_evidently(python: str, reference: Mapping[str, NDArray[Any]],
-                   current: Mapping[str, NDArray[Any]], numeric: Sequence[str],
-                   categorical: Sequence[str]) -> dict[str, Any]:
+def time_evidently(
+    python: str,
+    reference: Mapping[str, NDArray[Any]],
+    current: Mapping[str, NDArray[Any]],
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+) -> dict[str, Any]:
     """Time ``Report([DataDriftPreset()]).run`` in ``python`` (data handed over as parquet)."""
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         ref_path, cur_path = Path(tmp) / "reference.parquet", Path(tmp) / "current.parquet"
@@ -309,9 +358,21 @@ def time_evidently(python: str, reference: Mapping[str, NDArray[Any]],
         # Evidently's usage telemetry would phone home from a benchmark; switch it off.
         env = {**os.environ, "DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1"}
         done = subprocess.run(
-            [python, "-c", _EVIDENTLY_SCRIPT, str(ref_path), str(cur_path),
-             json.dumps(list(numeric)), json.dumps(list(categorical))],
-            env=env, capture_output=True, text=True, timeout=1800, check=False)
+            [
+                python,
+                "-c",
+                _EVIDENTLY_SCRIPT,
+                str(ref_path),
+                str(cur_path),
+                json.dumps(list(numeric)),
+                json.dumps(list(categorical)),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"evidently run failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -319,6 +380,7 @@ def time_evidently(python: str, reference: Mapping[str, NDArray[Any]],
 
 
 # --- timing ----------------------------------------------------------------------------------
+
 
 def timed(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float, Any]:
     """Median wall time of ``runs`` calls after ``warmup`` untimed ones; and the last result."""
@@ -339,15 +401,27 @@ def fmt_s(seconds: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="10^4 and 10^5 records a day, raw rows at 10^5, one timed run")
-    parser.add_argument("--clickhouse-url", default=DEFAULT_URL,
-                        help="the database in it is dropped and recreated (default: %(default)s)")
-    parser.add_argument("--evidently-python", default=os.environ.get("EVIDENTLY_PYTHON"),
-                        help="interpreter with evidently installed (env EVIDENTLY_PYTHON); "
-                             "skipped when unset")
-    parser.add_argument("--evidently-rows", type=int, default=None,
-                        help="current rows given to Evidently (default: the raw-row volume)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="10^4 and 10^5 records a day, raw rows at 10^5, one timed run",
+    )
+    parser.add_argument(
+        "--clickhouse-url",
+        default=DEFAULT_URL,
+        help="the database in it is dropped and recreated (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--evidently-python",
+        default=os.environ.get("EVIDENTLY_PYTHON"),
+        help="interpreter with evidently installed (env EVIDENTLY_PYTHON); skipped when unset",
+    )
+    parser.add_argument(
+        "--evidently-rows",
+        type=int,
+        default=None,
+        help="current rows given to Evidently (default: the raw-row volume)",
+    )
     parser.add_argument("--seed", type=int, default=20260301)
     args = parser.parse_args(argv)
 
@@ -368,8 +442,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     profile = ReferenceProfile.from_frame(pd.DataFrame(reference), numeric, categorical)
     model = BenchModel(profile, MODEL_VERSION)
     models = bin_models(profile, reference)
-    print(f"reference: {REFERENCE_ROWS:,} rows, {len(numeric)} numeric + {len(categorical)} "
-          f"categorical features; ClickHouse {client.execute('SELECT version()')[0][0]}")
+    print(
+        f"reference: {REFERENCE_ROWS:,} rows, {len(numeric)} numeric + {len(categorical)} "
+        f"categorical features; ClickHouse {client.execute('SELECT version()')[0][0]}"
+    )
 
     # --- the binned daily check at each volume ---
     check_rows: list[list[object]] = []
@@ -378,24 +454,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         day = FIRST_DAY + timedelta(days=i)
         started = time.perf_counter()
         written = write_day(client, database, day, volume, models, args.seed + 10 + i)
-        print(f"{volume:.0e} records/day: {written:,} drift_stats rows written to {day} "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"{volume:.0e} records/day: {written:,} drift_stats rows written to {day} "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         period = Period.day(day)
-        seconds, result = timed(lambda p=period: DriftChecker(client, database, model).run(p),
-                                runs)
+        seconds, result = timed(lambda p=period: DriftChecker(client, database, model).run(p), runs)
         # Sanity: every record is in the sums, and an in-distribution day raises no drift.
         assert result.records == volume, (result.records, volume)
         drifted = [d.feature for d in result.decisions if d.level == "drift"]
         assert not drifted, f"in-distribution day flagged as drift: {drifted}"
         warnings = sum(d.level == "warning" for d in result.decisions)
-        query_s, _ = timed(lambda p=period: read_period_counts(client, database, p,
-                                                                 MODEL_VERSION), runs)
+        query_s, _ = timed(
+            lambda p=period: read_period_counts(client, database, p, MODEL_VERSION), runs
+        )
         progress = client.last_query.progress if client.last_query else None
         rows_read = progress.rows if progress else written
         check_seconds[volume] = seconds
-        check_rows.append([f"10^{round(math.log10(volume))}", f"{written:,}", f"{rows_read:,}",
-                           fmt_s(query_s), fmt_s(seconds), len(result.decisions),
-                           f"0 drift, {warnings} warning"])
+        check_rows.append(
+            [
+                f"10^{round(math.log10(volume))}",
+                f"{written:,}",
+                f"{rows_read:,}",
+                fmt_s(query_s),
+                fmt_s(seconds),
+                len(result.decisions),
+                f"0 drift, {warnings} warning",
+            ]
+        )
 
     # --- the raw-row computation on the same kind of day ---
     current = population.sample(raw_volume, args.seed + 99)
@@ -405,65 +491,106 @@ def main(argv: Sequence[str] | None = None) -> None:
     scipy_s, pvalues = timed(lambda: raw_drift(reference, current, numeric, categorical), runs)
     read_s, _ = timed(lambda: read_raw(client, database, names), runs)
     read_scipy_s, _ = timed(
-        lambda: raw_drift(reference, read_raw(client, database, names), numeric, categorical),
-        runs)
+        lambda: raw_drift(reference, read_raw(client, database, names), numeric, categorical), runs
+    )
     assert len(pvalues) == len(names)
 
     evidently: dict[str, Any] | None = None
     evidently_note = "skipped: no --evidently-python / EVIDENTLY_PYTHON given"
     if args.evidently_python:
         evidently_rows = args.evidently_rows or raw_volume
-        evidently = time_evidently(args.evidently_python, reference,
-                                   {k: v[:evidently_rows] for k, v in current.items()},
-                                   numeric, categorical)
+        evidently = time_evidently(
+            args.evidently_python,
+            reference,
+            {k: v[:evidently_rows] for k, v in current.items()},
+            numeric,
+            categorical,
+        )
         evidently["rows"] = evidently_rows
         assert evidently["drifted"] == 0, evidently
 
     # --- report ---
     binned = check_seconds[raw_volume] if raw_volume in check_seconds else float("nan")
-    print_table(f"Daily drift check, {len(names)} features (median of {runs} after a warm-up)",
-                ["records/day", "drift_stats rows in the day", "rows read by the query",
-                 "query", "complete check", "features", "verdict"], check_rows)
+    print_table(
+        f"Daily drift check, {len(names)} features (median of {runs} after a warm-up)",
+        [
+            "records/day",
+            "drift_stats rows in the day",
+            "rows read by the query",
+            "query",
+            "complete check",
+            "features",
+            "verdict",
+        ],
+        check_rows,
+    )
     exp = round(math.log10(raw_volume))
     raw_rows = [
-        [f"scipy on 10^{exp} raw rows in memory (KS + PSI, chi-square)", fmt_s(scipy_s),
-         f"{scipy_s / binned:,.0f}x"],
-        [f"read 10^{exp} × {len(names)} raw rows from ClickHouse (columnar)", fmt_s(read_s),
-         f"{read_s / binned:,.0f}x"],
+        [
+            f"scipy on 10^{exp} raw rows in memory (KS + PSI, chi-square)",
+            fmt_s(scipy_s),
+            f"{scipy_s / binned:,.0f}x",
+        ],
+        [
+            f"read 10^{exp} × {len(names)} raw rows from ClickHouse (columnar)",
+            fmt_s(read_s),
+            f"{read_s / binned:,.0f}x",
+        ],
         ["read from ClickHouse + scipy", fmt_s(read_scipy_s), f"{read_scipy_s / binned:,.0f}x"],
     ]
     if evidently is not None:
         label = f"Evidently {evidently['version']} DataDriftPreset on {evidently['rows']:,} rows"
         if evidently["rows"] != raw_volume:
             label += " (fewer rows: too slow at the full volume)"
-        raw_rows.append([f"{label}, in memory", fmt_s(evidently["seconds"]),
-                         f"{evidently['seconds'] / binned:,.0f}x"])
+        raw_rows.append(
+            [
+                f"{label}, in memory",
+                fmt_s(evidently["seconds"]),
+                f"{evidently['seconds'] / binned:,.0f}x",
+            ]
+        )
         if evidently["rows"] == raw_volume:
             total = evidently["seconds"] + read_s
-            raw_rows.append(["read from ClickHouse + Evidently", fmt_s(total),
-                             f"{total / binned:,.0f}x"])
-    print_table(f"Raw-row computation on one day of 10^{exp} records × {len(names)} features "
-                f"(ratio = time ÷ binned check at 10^{exp}: {fmt_s(binned)})",
-                ["computation", "time", "raw ÷ binned"], raw_rows)
+            raw_rows.append(
+                ["read from ClickHouse + Evidently", fmt_s(total), f"{total / binned:,.0f}x"]
+            )
+    print_table(
+        f"Raw-row computation on one day of 10^{exp} records × {len(names)} features "
+        f"(ratio = time ÷ binned check at 10^{exp}: {fmt_s(binned)})",
+        ["computation", "time", "raw ÷ binned"],
+        raw_rows,
+    )
     if evidently is None:
         print(f"\nEvidently: {evidently_note}")
 
     spread = max(check_seconds.values()) / min(check_seconds.values())
     slowest = max(check_seconds.values())
     targets: list[list[object]] = [
-        ["flat across volumes (slowest ÷ fastest check)", f"{spread:.2f}",
-         "yes" if spread < 2 else "no"],
-        ["under 1 s for 50 features (slowest check)", fmt_s(slowest),
-         "yes" if slowest < 1 else "no"],
+        [
+            "flat across volumes (slowest ÷ fastest check)",
+            f"{spread:.2f}",
+            "yes" if spread < 2 else "no",
+        ],
+        [
+            "under 1 s for 50 features (slowest check)",
+            fmt_s(slowest),
+            "yes" if slowest < 1 else "no",
+        ],
     ]
     baselines = [("scipy in memory", scipy_s), ("read from ClickHouse + scipy", read_scipy_s)]
     if evidently is not None and evidently["rows"] == raw_volume:
         baselines.append(("Evidently in memory", evidently["seconds"]))
     for label, seconds in baselines:
         ratio = seconds / binned
-        targets.append([f"≥ 100× faster than raw rows at 10^{exp}: {label}", f"{ratio:,.0f}×",
-                        "yes" if ratio >= 100 else "no"])
+        targets.append(
+            [
+                f"≥ 100× faster than raw rows at 10^{exp}: {label}",
+                f"{ratio:,.0f}×",
+                "yes" if ratio >= 100 else "no",
+            ]
+        )
     print_table("Targets", ["target", "measured", "met"], targets)
+
 
 if __name__ == "__main__":
     main()
