@@ -227,4 +227,7 @@ def test_a_backfill_over_many_minutes_stays_within_message_limits(model_dir: Pat
     assert max(len(m.value) for m in messages) < 1_000_000
     assert all(len(b["rows"]) <= ROWS_PER_MESSAGE for b in bins)
     assert len({b["batch_id"] for b in bins}) == 1
+    # One row per (minute, feature) under the batch id, or the sink would keep only one.
+    keys = [(r["minute_ms"], r["feature"]) for b in bins for r in b["rows"]]
+    assert len(keys) == len(set(keys))
     assert sum(r["count"] for b in bins for r in b["rows"] if r["feature"] == "income") == 20_000
