@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import time
@@ -210,6 +211,8 @@ def test_a_backfill_over_many_minutes_stays_within_message_limits(model_dir: Pat
     drift = DriftStatsPublisher(model, PlainSettings())
     # 20,000 records one every 4 s: 1,334 minutes x 12 features in one flush.
     records = _valid_records(20_000, seed=15)
+    # Partitions interleave: event times jump back and forth within and across batches.
+    random.Random(0).shuffle(records)
     for start in range(0, len(records), 5000):
         chunk = records[start : start + 5000]
         drift.add(
