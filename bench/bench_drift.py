@@ -1,9 +1,9 @@
 """Time of the daily drift check at 10^4, 10^6 and 10^8 records a day, against raw rows.
 
 The check reads a day of per-minute partial bins from ClickHouse (``drift_stats``), so its
-cost depends on features x minutes x worker batches, not on what was in the bins. This bench
-writes each day's bins straight into ClickHouse, as many partial rows as the worker would
-write (one per feature, minute and batch of up to 2,000 records), and times the complete
+cost depends on features x minutes x flushes, not on what was in the bins. This bench
+writes each day's bins straight into ClickHouse, as many partial rows as a worker would
+write (one per feature, minute and flush window that saw records), and times the complete
 daily check: query, statistics, Benjamini-Hochberg and the ``drift_checks`` insert.
 
 In the same run it times what raw-row tools do with the same day at 10^6 rows: scipy on
@@ -45,6 +45,7 @@ from scipy import stats
 from bench.common import median, print_table
 from consumers.clickhouse import apply_migrations, make_client
 from scorestream.settings import ClickHouseDsn
+from streams.app import WorkerOptions
 from streams.drift.profile import NumericFeatureProfile, ReferenceProfile
 from streams.drift_check import DriftChecker, Period, read_period_counts
 
@@ -52,7 +53,8 @@ DEFAULT_URL = "clickhouse://default:@127.0.0.1:19000/bench_drift"
 MODEL_VERSION = "bench-drift-v1"
 N_NUMERIC, N_CATEGORICAL = 40, 10
 REFERENCE_ROWS = 50_000
-WORKER_BATCH = 2_000  # the worker's largest batch: one partial row per feature per batch
+# The direct engine publishes its counts (and commits) this often.
+FLUSH_S = int(WorkerOptions().drift_flush_s)
 MINUTES = 1440
 INSERT_CHUNK = 200_000  # rows per INSERT: large blocks, as the sink writes them
 FIRST_DAY = date(2026, 3, 1)
@@ -161,18 +163,16 @@ def partial_sizes(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Minute index and record count of every partial row of a day of ``records``.
 
-    Records spread over the minutes at random; each minute's records go through the worker
-    in batches of at most ``WORKER_BATCH``, and each batch writes one partial row per
-    feature: ceil(records in the minute / 2000) rows, none for an empty minute.
+    Records spread over the minutes at random; the worker (direct engine) publishes its
+    counts every ``FLUSH_S`` seconds, so each minute has one partial row per feature for
+    every flush window that saw a record of it: at most 60 / FLUSH_S, none for an empty
+    minute.
     """
     per_minute = rng.multinomial(records, np.full(MINUTES, 1 / MINUTES))
-    parts = -(-per_minute // WORKER_BATCH)
-    minute = np.repeat(np.arange(MINUTES), parts)
-    first = np.repeat(np.cumsum(parts) - parts, parts)
-    position = np.arange(minute.size) - first  # index of the batch within its minute
-    last = parts[minute] - 1
-    sizes = np.where(position < last, WORKER_BATCH, per_minute[minute] - WORKER_BATCH * last)
-    return minute, sizes.astype(np.int64)
+    windows = 60 // FLUSH_S
+    per_window = rng.multinomial(per_minute, np.full(windows, 1 / windows))
+    minute, _ = np.nonzero(per_window)
+    return minute.astype(np.int64), per_window[per_window > 0].astype(np.int64)
 
 
 STATS_COLUMNS = (

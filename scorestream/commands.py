@@ -74,6 +74,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         max_record_bytes=args.max_record_bytes,
         drift_check_crontab=args.drift_check_crontab,
         engine=args.engine,
+        drift_flush_s=args.commit_interval,
     )
     run_worker(settings, options, loglevel="debug" if args.verbose else "info")
     return 0
@@ -101,6 +102,14 @@ def register_worker(sub: SubParsers) -> None:
         help="direct (default): a Faust task with its own aiokafka consumer, committing "
         "with the drift counts every few seconds; faust: an agent on Faust's stream "
         "(take_events), about a quarter of the throughput, drift partials per batch",
+    )
+    parser.add_argument(
+        "--commit-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="direct engine: publish drift counts and commit offsets this often (default 15; "
+        "a crash re-scores at most this much input)",
     )
     parser.add_argument(
         "--drift-check-crontab",

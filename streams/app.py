@@ -25,7 +25,7 @@ class WorkerOptions:
     max_record_bytes: int = 65536
     drift_check_crontab: bool = False
     engine: str = "direct"
-    drift_flush_s: float = 5.0
+    drift_flush_s: float = 15.0
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
