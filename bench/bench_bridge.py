@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import httpx
 import orjson
 
 from bench.common import bench_settings, env_for, percentile, print_table, trained_model
+from scorestream.child_process import spawn_cli, terminate
 from scorestream.settings import Settings
 from streams.synthetic import generate_records
 
@@ -278,23 +278,7 @@ def open_loop_score(url: str, rate: float, seconds: float) -> RunResult:
 
 
 def _spawn(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scorestream.cli", *args],
-        env={**env_for(settings), "INGEST_API_KEYS": API_KEY},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    return spawn_cli(args, {**env_for(settings), "INGEST_API_KEYS": API_KEY}, log)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -402,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         # The worker starts on a topic holding the ingest runs' records; scoring those
         # first would load the score run, so it starts from a fresh prefix.
         score_settings = bench_settings("bridge-score")
-        _stop(bridge)
+        terminate(bridge)
         bridge = _spawn(
             [
                 "bridge",
@@ -437,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc in (worker, bridge):
             if proc is not None:
-                _stop(proc)
+                terminate(proc)
         _delete_topics(settings, score_settings)
     print_table(
         f"HTTP ingest bridge on loopback ({os.cpu_count()} CPUs, "

@@ -44,6 +44,7 @@ from scipy import stats
 
 from bench.common import median, print_table
 from consumers.clickhouse import apply_migrations, make_client
+from consumers.clickhouse_sink import DRIFT_STATS
 from scorestream.settings import ClickHouseDsn
 from streams.app import WorkerOptions
 from streams.drift.profile import NumericFeatureProfile, ReferenceProfile
@@ -175,19 +176,7 @@ def partial_sizes(
     return minute.astype(np.int64), per_window[per_window > 0].astype(np.int64)
 
 
-STATS_COLUMNS = (
-    "minute",
-    "feature",
-    "kind",
-    "model_version",
-    "batch_id",
-    "counts",
-    "count",
-    "missing",
-    "sum",
-    "sumsq",
-    "emitted_at_ms",
-)
+STATS_COLUMNS = DRIFT_STATS.columns
 
 
 def write_day(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
 
+from scorestream.child_process import spawn_cli
 from scorestream.settings import Settings
 from scorestream.stack import LocalStack
 
@@ -28,13 +28,7 @@ def bench_settings(label: str) -> Settings:
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "CLICKHOUSE_URL": settings.clickhouse_url.get_secret_value(),
-        "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "PYTHONUNBUFFERED": "1",
-    }
+    return {**os.environ, **settings.environment()}
 
 
 def trained_model(n: int = 20_000) -> Path:
@@ -50,13 +44,7 @@ def trained_model(n: int = 20_000) -> Path:
 
 
 def cli(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scorestream.cli", *args],
-        env=env_for(settings),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return spawn_cli(args, env_for(settings), log)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -322,13 +322,9 @@ def register_demo(sub: SubParsers) -> None:
 
 def _external_registrations() -> list[Registration]:
     from consumers.cli import register_sink
+    from producers.cli import register_bridge
 
-    registrations: list[Registration] = [register_sink]
-    try:
-        from producers.cli import register_bridge
-    except ImportError:  # the bridge is being written
-        return registrations
-    return [*registrations, register_bridge]
+    return [register_sink, register_bridge]
 
 
 REGISTRATIONS: list[Registration] = [

@@ -9,9 +9,6 @@ alert e-mail landed. Each run uses its own topics and database, so runs never mi
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from scorestream.child_process import spawn_cli, terminate
 from scorestream.settings import Settings
 from scorestream.stack import LocalStack
 
@@ -39,39 +37,6 @@ class DemoOptions:
     drift: str = "income=shift:0.6"
     model_dir: Path = Path("models/demo")
     workdir: Path = Path(".stack/demo")
-
-
-def _env(settings: Settings, model_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "CLICKHOUSE_URL": settings.clickhouse_url.get_secret_value(),
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-        "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "MODEL_DIR": str(model_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "-m", "scorestream.cli", *args],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run_demo(options: DemoOptions, console: Console) -> Path | None:
@@ -109,10 +74,13 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
 
     console.rule("2. start a worker and a sink")
     ensure_topics(settings)
-    child_env = _env(settings, options.model_dir)
+    child_env = {
+        **os.environ,
+        **settings.model_copy(update={"model_dir": options.model_dir}).environment(),
+    }
     logs = options.workdir / run
-    worker = _start(["worker"], child_env, logs / "worker.log")
-    sink = _start(["sink"], child_env, logs / "sink.log")
+    worker = spawn_cli(["worker"], child_env, logs / "worker.log")
+    sink = spawn_cli(["sink"], child_env, logs / "sink.log")
     console.print(f"worker pid {worker.pid}, sink pid {sink.pid}; logs in {logs}")
     try:
         console.rule("3. produce two days of records (the second drifted) and 3 bad ones")
@@ -175,8 +143,8 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
         console.print(f"alert e-mails sent: {sent}")
         return new[-1] if new else None
     finally:
-        _stop(worker)
-        _stop(sink)
+        terminate(worker)
+        terminate(sink)
 
 
 def _print_scores(console: Console, client: object, database: str, rejected: int) -> None:

@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix)
 
+    def environment(self) -> dict[str, str]:
+        """The environment variables that give a child process these settings."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "CLICKHOUSE_URL": self.clickhouse_url.get_secret_value(),
+            "SMTP_HOST": self.smtp_host,
+            "SMTP_PORT": str(self.smtp_port),
+            "MODEL_DIR": str(self.model_dir),
+            "SCORESTREAM_TOPIC_PREFIX": self.topic_prefix,
+        }
+        return env
+
     def api_keys(self) -> list[str]:
         raw = self.ingest_api_keys.get_secret_value()
         return [key.strip() for key in raw.split(",") if key.strip()]

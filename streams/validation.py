@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,7 @@ import pandas as pd
 
 from streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
-RejectionReason = Literal[
+ValidatorReason = Literal[
     "too_large",
     "invalid_json",
     "not_an_object",
@@ -58,24 +58,11 @@ RejectionReason = Literal[
     "null_not_allowed",
     "out_of_range",
     "invalid_event_time",
-    # Set by the worker, which alone knows which ids it has seen at which offsets.
-    "duplicate_id",
 ]
-#: The reasons this validator gives, in the order they are checked (``duplicate_id`` is the
-#: worker's, which alone knows where it saw an id before).
-REASONS: tuple[RejectionReason, ...] = (
-    "too_large",
-    "invalid_json",
-    "not_an_object",
-    "missing_id",
-    "missing_field",
-    "unknown_field",
-    "wrong_type",
-    "not_finite",
-    "null_not_allowed",
-    "out_of_range",
-    "invalid_event_time",
-)
+#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id.
+RejectionReason = Literal[ValidatorReason, "duplicate_id"]
+#: The reasons this validator gives, in the order they are checked.
+REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
 
 MAX_ID_LENGTH = 256
 #: Event times outside [1970-01-01, 2262-01-01) are refused: earlier ones are almost

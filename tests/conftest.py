@@ -71,14 +71,7 @@ def settings(stack: LocalStack, unique_name: str) -> Iterator[Settings]:
 @pytest.fixture()
 def settings_env(settings: Settings, stack: LocalStack) -> dict[str, str]:
     """The environment a subprocess needs to see the same settings as ``settings``."""
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "CLICKHOUSE_URL": settings.clickhouse_url.get_secret_value(),
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-        "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
-    }
+    return {**os.environ, **settings.environment()}
 
 
 @pytest.fixture()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from scorestream.child_process import spawn_cli
 
 
 @pytest.fixture(scope="session")
@@ -40,21 +41,10 @@ def start_worker(
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*extra: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scorestream.cli",
-                "worker",
-                "--model-dir",
-                str(model_dir),
-                *extra,
-            ],
-            env={**settings_env, "PYTHONUNBUFFERED": "1"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        proc = spawn_cli(
+            ["worker", "--model-dir", str(model_dir), *extra],
+            settings_env,
+            tmp_path / f"worker-{len(started)}.log",
         )
         started.append(proc)
         return proc
