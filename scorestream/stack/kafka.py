@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import shutil
 import subprocess
 import uuid
@@ -142,6 +143,8 @@ class KafkaBroker(Service):
     def probe(self) -> str:
         from kafka import KafkaAdminClient
 
+        # Refused connections are the expected answer while the broker starts.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
         admin = KafkaAdminClient(
             bootstrap_servers=f"127.0.0.1:{self.port}",
             request_timeout_ms=3000,
