@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +38,17 @@ class ProduceSummary:
 
 
 def frame_to_payloads(frame: pd.DataFrame) -> list[tuple[bytes, bytes]]:
-    """(key, JSON value) per row; missing values become JSON null, ids stay strings."""
+    """(key, JSON value) per row; missing values become JSON null, ids stay strings.
+
+    A row without an id gets a UUID, as the bridge does, so that every record can be traced.
+    """
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     out = []
     for record in records:
-        if "id" in record and record["id"] is not None:
-            record["id"] = str(record["id"])
+        record_id = record.get("id")
+        record["id"] = uuid.uuid4().hex if record_id is None else str(record_id)
         value = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-        out.append((str(record.get("id", "")).encode(), value))
+        out.append((record["id"].encode(), value))
     return out
 
 
