@@ -9,6 +9,7 @@ alert e-mail landed. Each run uses its own topics and database, so runs never mi
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -133,7 +134,8 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
         console.rule("5. daily drift check of both days")
         before = set(stack.smtp.maildir.glob("*.eml"))
         model = LoadedModel.load(options.model_dir)
-        time.sleep(3)  # the last drift.stats batch reaches the sink within its flush interval
+        with console.status("waiting for the worker's drift counts (published every 15 s) …"):
+            _wait_for_counts(client, database, total, worker, sink)
         for day in (CLEAN_DAY, DRIFT_DAY):
             result = check_day(settings, model, day, client)
             drifted = ", ".join(d.feature for d in result.drifted) or "nothing"
@@ -145,6 +147,28 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
     finally:
         terminate(worker)
         terminate(sink)
+
+
+def _wait_for_counts(
+    client: object,
+    database: str,
+    total: int,
+    *processes: subprocess.Popen[bytes],
+    timeout_s: float = 120,
+) -> None:
+    """Until ``drift_stats`` counts every scored record (the worker flushes periodically)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = client.execute(  # type: ignore[attr-defined]
+            f"SELECT sum(count) FROM {database}.drift_stats FINAL "  # noqa: S608
+            "WHERE feature = '_score'"
+        )
+        if rows and rows[0][0] is not None and rows[0][0] >= total:
+            return
+        if any(proc.poll() is not None for proc in processes):
+            raise RuntimeError("the worker or the sink exited; see their logs")
+        time.sleep(1)
+    raise RuntimeError(f"drift counts did not reach {total} records in {timeout_s:.0f} s")
 
 
 def _print_scores(console: Console, client: object, database: str, rejected: int) -> None:

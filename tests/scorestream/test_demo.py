@@ -1,0 +1,36 @@
+"""``scorestream demo`` (what ``make demo`` runs) ends with a drift e-mail naming the feature."""
+
+from __future__ import annotations
+
+import email
+import subprocess
+import sys
+from pathlib import Path
+
+from scorestream.stack import LocalStack
+
+
+def test_demo_ends_with_a_drift_email(stack: LocalStack, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scorestream.cli",
+            "demo",
+            "--records-per-day",
+            "4000",
+            "--model-dir",
+            str(tmp_path / "model"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert path.parent == stack.smtp.maildir
+    mail = email.message_from_bytes(path.read_bytes())
+    assert "income" in mail["Subject"]
+    assert "2026-01-11: 4,000 records, drift in: income" in done.stderr
+    assert "2026-01-10: 4,000 records, drift in: nothing" in done.stderr
