@@ -51,3 +51,14 @@ def collect(
     finally:
         consumer.close()
     return messages
+
+
+def binned_count(messages: list[dict], feature: str) -> int:
+    """Records counted for ``feature`` in the ``bins`` messages of ``drift.stats``."""
+    return sum(
+        row["count"]
+        for m in messages
+        if m.get("type") == "bins"
+        for row in m["rows"]
+        if row["feature"] == feature
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 from scorestream.settings import Settings
 from scorestream.stack import SmtpServer, StackConfig
 from scorestream.topics import ensure_topics
-from tests.kafka_io import collect
+from tests.kafka_io import binned_count, collect
 
 RECORDS = 20_000
 
@@ -60,13 +60,7 @@ def _score_day(
     start_worker()
 
     def counted(messages: list[dict]) -> int:
-        return sum(
-            row["count"]
-            for m in messages
-            if m.get("type") == "bins"
-            for row in m["rows"]
-            if row["feature"] == "_score"
-        )
+        return binned_count(messages, "_score")
 
     collect(
         settings, settings.topics.drift_stats, until=lambda m: counted(m) >= RECORDS, timeout_s=180

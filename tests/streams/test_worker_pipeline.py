@@ -19,7 +19,7 @@ from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 from streams.model.registry import LoadedModel
 from streams.synthetic import generate_records
-from tests.kafka_io import collect, produce_raw
+from tests.kafka_io import binned_count, collect, produce_raw
 
 WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
@@ -170,13 +170,7 @@ def test_drift_stats_count_every_scored_record(
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3000)
 
     def counted(messages: list[dict]) -> int:
-        return sum(
-            row["count"]
-            for m in messages
-            if m["type"] == "bins"
-            for row in m["rows"]
-            if row["feature"] == "income"
-        )
+        return binned_count(messages, "income")
 
     stats = collect(settings, settings.topics.drift_stats, until=lambda m: counted(m) >= 3000)
     model = LoadedModel.load(model_dir)
@@ -251,13 +245,7 @@ def test_killed_worker_loses_no_drift_counts(
     worker = start_worker("--batch-size", "500", "--commit-interval", "1")
 
     def counted(messages: list[dict]) -> int:
-        return sum(
-            row["count"]
-            for m in messages
-            if m["type"] == "bins"
-            for row in m["rows"]
-            if row["feature"] == "_score"
-        )
+        return binned_count(messages, "_score")
 
     collect(settings, settings.topics.drift_stats, until=lambda m: counted(m) >= 3000)
     os.killpg(worker.pid, signal.SIGKILL)
