@@ -6,7 +6,6 @@ Each handler imports what it needs when it runs, so ``scorestream --help`` stays
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
@@ -335,6 +334,3 @@ REGISTRATIONS: list[Registration] = [
     register_demo,
     *_external_registrations(),
 ]
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use the scorestream command")
