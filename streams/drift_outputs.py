@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import replace
 
 import orjson
 
@@ -69,7 +68,7 @@ class DriftStatsPublisher:
 
     def flush(self) -> list[tuple[str, OutputMessage]]:
         """The messages of everything counted since the last flush (one partial)."""
-        rows = _one_row_per_minute(self._accumulator.flush_all())
+        rows = self._accumulator.flush_all()
         if not rows:
             return []
         now_ms = int(time.time() * 1000)
@@ -121,28 +120,3 @@ class DriftStatsPublisher:
             }
             events.append(OutputMessage(key=event_id.encode(), value=orjson.dumps(body)))
         return events
-
-
-def _one_row_per_minute(rows: list[MinuteFeatureStats]) -> list[MinuteFeatureStats]:
-    """Merge the partials of one (minute, feature): a flush's rows share one ``batch_id``.
-
-    The accumulator can hold several partials of a minute (records later than a minute it
-    force-closed); under one batch_id the sink would keep only one of them.
-    """
-    merged: dict[tuple[int, str], MinuteFeatureStats] = {}
-    for row in rows:
-        key = (row.minute_ms, row.feature)
-        seen = merged.get(key)
-        merged[key] = (
-            row
-            if seen is None
-            else replace(
-                seen,
-                counts=[a + b for a, b in zip(seen.counts, row.counts, strict=True)],
-                count=seen.count + row.count,
-                missing=seen.missing + row.missing,
-                sum=seen.sum + row.sum,
-                sumsq=seen.sumsq + row.sumsq,
-            )
-        )
-    return list(merged.values())

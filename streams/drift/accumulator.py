@@ -143,7 +143,9 @@ class MinuteBinAccumulator:
         self.profile = profile
         self.max_open_minutes = max_open_minutes
         self._open: dict[int, dict[str, _FeatureState]] = {}
-        self._early: list[MinuteFeatureStats] = []
+        # Minutes force-closed by max_open_minutes, held until the next emit; a minute that
+        # reopens meanwhile is merged with them then, so each emit has one row per minute.
+        self._held: dict[int, dict[str, _FeatureState]] = {}
         self._closed_through_ms: int | None = None
         self._max_event_time_ms: int | None = None
         self._late_records = 0
@@ -232,7 +234,8 @@ class MinuteBinAccumulator:
                     state.sumsq += float(sumsqs[u])
 
         while len(self._open) > self.max_open_minutes:
-            self._early += self._emit(min(self._open))
+            start = min(self._open)
+            _merge_into(self._held.setdefault(start, {}), self._open.pop(start))
 
     def close_ready(self, watermark_ms: int, grace_ms: int = 0) -> list[MinuteFeatureStats]:
         """Emit and forget every minute with ``end + grace_ms <= watermark_ms``.
@@ -250,20 +253,23 @@ class MinuteBinAccumulator:
         through = int(watermark_ms) - int(grace_ms) - MINUTE_MS
         if self._closed_through_ms is None or through > self._closed_through_ms:
             self._closed_through_ms = through
-        out, self._early = self._early, []
-        for start in sorted(m for m in self._open if m <= through):
-            out += self._emit(start)
-        return out
+        return self._emit_minutes([m for m in self._open if m <= through])
 
     def flush_all(self) -> list[MinuteFeatureStats]:
         """Emit and forget everything (on shutdown or partition revocation)."""
-        out, self._early = self._early, []
-        for start in sorted(self._open):
-            out += self._emit(start)
-        return out
+        return self._emit_minutes(list(self._open))
 
-    def _emit(self, start: int) -> list[MinuteFeatureStats]:
-        states = self._open.pop(start)
+    def _emit_minutes(self, open_starts: list[int]) -> list[MinuteFeatureStats]:
+        """Emit the held minutes and the given open ones, one row per (minute, feature)."""
+        held, self._held = self._held, {}
+        for start in open_starts:
+            _merge_into(held.setdefault(start, {}), self._open.pop(start))
+        rows = []
+        for start in sorted(held):
+            rows += self._rows(start, held[start])
+        return rows
+
+    def _rows(self, start: int, states: dict[str, _FeatureState]) -> list[MinuteFeatureStats]:
         rows = []
         for feature in self.profile:
             state = states.get(feature.name)
@@ -282,6 +288,17 @@ class MinuteBinAccumulator:
                 )
             )
         return rows
+
+
+def _merge_into(target: dict[str, _FeatureState], source: dict[str, _FeatureState]) -> None:
+    for name, state in source.items():
+        seen = target.get(name)
+        if seen is None:
+            target[name] = state
+        else:
+            seen.counts += state.counts
+            seen.sum += state.sum
+            seen.sumsq += state.sumsq
 
 
 @dataclass(frozen=True)

@@ -157,3 +157,23 @@ def test_empty_and_mismatched_batches(profile: ReferenceProfile) -> None:
     assert acc.open_minutes == [] and acc.max_event_time_ms is None
     with pytest.raises(ValueError, match="one value per row"):
         acc.add(np.array([T0, T0]), pd.DataFrame({"x": [1.0]}))
+
+
+def test_a_reopened_force_closed_minute_is_emitted_as_one_row(profile: ReferenceProfile) -> None:
+    # Partitions interleave event times: minutes are force-closed, then see records again.
+    rng = np.random.default_rng(5)
+    acc = MinuteBinAccumulator(profile, max_open_minutes=3)
+    frames, times = [], []
+    for _ in range(8):
+        frame = _frame(rng, 200)
+        t = T0 + rng.integers(0, 10, 200) * MINUTE_MS
+        acc.add(t, frame, rng.random(200))
+        frames.append(frame)
+        times.append(t)
+    rows = acc.flush_all()
+    keys = [(r.minute_ms, r.feature) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert sum(r.count for r in rows if r.feature == "x") == 1600
+    whole = pd.concat(frames, ignore_index=True)
+    totals = merge_stats(rows)
+    np.testing.assert_array_equal(totals["c"].counts, profile.count(whole)["c"])
