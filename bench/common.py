@@ -19,12 +19,7 @@ def bench_settings(label: str) -> Settings:
     stack = LocalStack()
     for service in stack.services:
         service.start()
-    env = stack.env()
-    return Settings(
-        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-        clickhouse_url=env["CLICKHOUSE_URL"].rsplit("/", 1)[0] + f"/bench_{label}",  # type: ignore[arg-type]
-        SCORESTREAM_TOPIC_PREFIX=f"bench-{label}-{uuid.uuid4().hex[:6]}.",
-    )
+    return stack.settings(f"bench_{label}", f"bench-{label}-{uuid.uuid4().hex[:6]}.")
 
 
 def env_for(settings: Settings) -> dict[str, str]:

@@ -20,7 +20,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from scorestream.child_process import spawn_cli, terminate
-from scorestream.settings import Settings
 from scorestream.stack import LocalStack
 
 CLEAN_DAY = date(2026, 1, 10)
@@ -56,13 +55,7 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
         if service.start():
             console.print(f"started {service.name} on port {service.port}")
     run = time.strftime("%Y%m%d%H%M%S")
-    env = stack.env()
-    settings = Settings(
-        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-        clickhouse_url=env["CLICKHOUSE_URL"].rsplit("/", 1)[0] + f"/demo_{run}",  # type: ignore[arg-type]
-        smtp_port=int(env["SMTP_PORT"]),
-        SCORESTREAM_TOPIC_PREFIX=f"demo-{run}.",
-    )
+    settings = stack.settings(f"demo_{run}", f"demo-{run}.")
     console.rule("1. train the demo model")
     with console.status("training on 20,000 synthetic loan applications …"):
         report = train_model(

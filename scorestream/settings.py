@@ -107,7 +107,7 @@ class Settings(BaseSettings):
 
     def environment(self) -> dict[str, str]:
         """The environment variables that give a child process these settings."""
-        env = {
+        return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "CLICKHOUSE_URL": self.clickhouse_url.get_secret_value(),
             "SMTP_HOST": self.smtp_host,
@@ -115,7 +115,6 @@ class Settings(BaseSettings):
             "MODEL_DIR": str(self.model_dir),
             "SCORESTREAM_TOPIC_PREFIX": self.topic_prefix,
         }
-        return env
 
     def api_keys(self) -> list[str]:
         raw = self.ingest_api_keys.get_secret_value()

@@ -3,7 +3,7 @@
 Bin counts go out before the input offsets of the records they count are acknowledged or
 committed: a crash can then replay (and so re-count) the records of at most the
 uncommitted batches, but never lose counts. The ``faust`` engine publishes a partial with
-every batch (:meth:`DriftStatsPublisher.outputs`); the ``direct`` engine adds batches up and
+every batch; the ``direct`` engine adds batches up and
 publishes a partial every few seconds, committing its offsets right after (:meth:`add`,
 :meth:`flush`), which keeps the number of rows per minute bounded whatever the traffic and
 the count exact unless it crashes between the two. Holding counts until a minute closes would
@@ -54,11 +54,6 @@ class DriftStatsPublisher:
         # (minute, feature) -> [count, missing, sum] of the minute so far, for the detectors.
         self._minutes: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
         self._watermark_ms = 0
-
-    def outputs(self, batch: ScoredBatch) -> list[tuple[str, OutputMessage]]:
-        """Count ``batch`` and return its messages at once (one partial per batch)."""
-        self.add(batch)
-        return self.flush()
 
     def add(self, batch: ScoredBatch) -> None:
         """Count ``batch`` into the open partials (nothing is published yet)."""

@@ -46,15 +46,7 @@ def settings(stack: LocalStack, unique_name: str) -> Iterator[Settings]:
     from kafka import KafkaAdminClient
 
     prefix = f"{unique_name}."
-    env = stack.env()
-    ch_url = env["CLICKHOUSE_URL"].rsplit("/", 1)[0] + f"/{unique_name}"
-    current = Settings(
-        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-        clickhouse_url=ch_url,  # type: ignore[arg-type]
-        smtp_host=env["SMTP_HOST"],
-        smtp_port=int(env["SMTP_PORT"]),
-        SCORESTREAM_TOPIC_PREFIX=prefix,
-    )
+    current = stack.settings(unique_name, prefix)
     yield current
     admin = KafkaAdminClient(bootstrap_servers=current.kafka_bootstrap_servers)
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
+from scorestream.settings import Settings
 from scorestream.stack.clickhouse import ClickHouseServer
 from scorestream.stack.config import StackConfig
 from scorestream.stack.kafka import KafkaBroker
@@ -33,6 +36,19 @@ class LocalStack:
         for service in self.services:
             exports.update(service.env())
         return exports
+
+    def settings(self, database: str, topic_prefix: str) -> Settings:
+        """Settings for this stack, with their own ClickHouse database and topic prefix."""
+        env = self.env()
+        return Settings(
+            kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+            clickhouse_url=SecretStr(
+                f"clickhouse://default:@127.0.0.1:{self.clickhouse.port}/{database}"
+            ),
+            smtp_host=env["SMTP_HOST"],
+            smtp_port=int(env["SMTP_PORT"]),
+            SCORESTREAM_TOPIC_PREFIX=topic_prefix,
+        )
 
     def status(self) -> list[Health]:
         return [service.health() for service in self.services]
