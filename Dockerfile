@@ -18,7 +18,7 @@ RUN pip install . && rm -rf build
 
 # A demo model trained at build time on the synthetic loan data, so that `docker compose up`
 # scores records out of the box. To use your own, mount its directory and set MODEL_DIR.
-RUN python -c "from streams.synthetic import generate_frame; generate_frame(50000, seed=1, start='2024-01-01T00:00:00Z').to_csv('/tmp/train.csv', index=False)" \
+RUN python -c "from scorestream.streams.synthetic import generate_frame; generate_frame(50000, seed=1, start='2024-01-01T00:00:00Z').to_csv('/tmp/train.csv', index=False)" \
     && scorestream train --data /tmp/train.csv --target default --name loan-default \
         --model-dir /opt/scorestream/models/current \
     && rm /tmp/train.csv

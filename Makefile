@@ -26,7 +26,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy scorestream streams producers consumers
+	$(BIN)/mypy scorestream
 
 bench: install
 	$(BIN)/scorestream stack up

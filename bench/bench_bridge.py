@@ -41,7 +41,7 @@ import orjson
 from bench.common import bench_settings, env_for, percentile, print_table, trained_model
 from scorestream.child_process import spawn_cli, terminate
 from scorestream.settings import Settings
-from streams.synthetic import generate_records
+from scorestream.streams.synthetic import generate_records
 
 API_KEY = "bench-key"
 BODY_VARIANTS = 20

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 
 from bench.common import bench_settings, cli, percentile, print_table, trained_model
-from producers.producer import RecordProducer, synthetic_chunks
+from scorestream.producers.producer import RecordProducer, synthetic_chunks
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 

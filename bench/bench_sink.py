@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from consumers.clickhouse import apply_migrations, make_client
-from consumers.clickhouse_sink import (
+from scorestream.consumers.clickhouse import apply_migrations, make_client
+from scorestream.consumers.clickhouse_sink import (
     SCORES,
     ClickHouseSink,
     SinkOptions,

@@ -28,8 +28,8 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 def trained_model(n: int = 20_000) -> Path:
     """A synthetic loan model in a temporary directory (the demo model)."""
-    from streams.model.train import train_model
-    from streams.synthetic import generate_frame
+    from scorestream.streams.model.train import train_model
+    from scorestream.streams.synthetic import generate_frame
 
     directory = Path(tempfile.mkdtemp(prefix="scorestream-bench-")) / "loans"
     train_model(

@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from consumers.alert_email import build_alert_email
-from consumers.clickhouse import Executor, check_identifier
+from scorestream.consumers.alert_email import build_alert_email
+from scorestream.consumers.clickhouse import Executor, check_identifier
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ Two parts, after quix-streams' batching sink and checkpoint:
 
 Delivery is at-least-once: a crash between insert and commit replays the batch. The
 tables are ReplacingMergeTree keyed by record id, and the product's queries
-(:mod:`consumers.queries`) read them with ``FINAL``, so a replayed row never shows twice.
+(:mod:`scorestream.consumers.queries`) read them with ``FINAL``, so a replayed row never
+shows twice.
 Servers that support it (22.8+, migration 0006) also drop a retried insert outright by its
 ``insert_deduplication_token``.
 
@@ -42,7 +43,7 @@ import orjson
 from aiokafka import ConsumerRebalanceListener
 from orjson import loads as _loads
 
-from consumers.clickhouse import (
+from scorestream.consumers.clickhouse import (
     applied_migrations,
     apply_migrations,
     check_identifier,

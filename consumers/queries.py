@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.clickhouse import Executor, check_identifier
+from scorestream.consumers.clickhouse import Executor, check_identifier
 
 
 def count_scores(client: Executor, database: str) -> int:

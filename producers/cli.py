@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from producers.bridge.options import BridgeOptions
+from scorestream.producers.bridge.options import BridgeOptions
 
 SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -30,8 +30,8 @@ def options_from_args(args: argparse.Namespace) -> BridgeOptions:
 def cmd_bridge(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from producers.bridge import create_app
-    from producers.bridge.logs import quiet_repeated_kafka_errors
+    from scorestream.producers.bridge import create_app
+    from scorestream.producers.bridge.logs import quiet_repeated_kafka_errors
     from scorestream.settings import Settings
 
     settings = Settings()

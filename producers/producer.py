@@ -134,8 +134,8 @@ def synthetic_chunks(
     reference_std: dict[str, float] | None = None,
 ) -> Iterator[list[tuple[bytes, bytes]]]:
     """Synthetic loan applications in chunks, drifted from record ``drift_from`` on."""
-    from producers.drift_injection import apply_drift
-    from streams.synthetic import generate_records
+    from scorestream.producers.drift_injection import apply_drift
+    from scorestream.streams.synthetic import generate_records
 
     rng = np.random.default_rng(seed + 1)
     done = 0

@@ -25,7 +25,7 @@ def _settings() -> Settings:
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from streams.model.train import train_from_file
+    from scorestream.streams.model.train import train_from_file
 
     console = Console(stderr=True)
     with console.status(f"training on {args.data} …"):
@@ -60,8 +60,8 @@ def register_train(sub: SubParsers) -> None:
 
 # --- worker --------------------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.app import WorkerOptions
-    from streams.worker import run_worker
+    from scorestream.streams.app import WorkerOptions
+    from scorestream.streams.worker import run_worker
 
     settings = _settings()
     if args.model_dir is not None:
@@ -124,8 +124,13 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from producers.drift_injection import DriftSpec
-    from producers.producer import RecordProducer, file_chunks, frame_to_payloads, synthetic_chunks
+    from scorestream.producers.drift_injection import DriftSpec
+    from scorestream.producers.producer import (
+        RecordProducer,
+        file_chunks,
+        frame_to_payloads,
+        synthetic_chunks,
+    )
     from scorestream.topics import ensure_topics
 
     settings = _settings()
@@ -169,7 +174,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def _reference_std(model_dir: Path | None) -> dict[str, float] | None:
-    from streams.model.schema import FeatureSchema
+    from scorestream.streams.model.schema import FeatureSchema
 
     path = Path(model_dir or _settings().model_dir) / "schema.json"
     return FeatureSchema.load(path).reference_std() if path.exists() else None
@@ -221,8 +226,13 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from streams.drift_jobs import DriftCheckScheduler, check_day, deliver_pending, yesterday
-    from streams.model.registry import LoadedModel
+    from scorestream.streams.drift_jobs import (
+        DriftCheckScheduler,
+        check_day,
+        deliver_pending,
+        yesterday,
+    )
+    from scorestream.streams.model.registry import LoadedModel
 
     settings = _settings()
     model = LoadedModel.load(args.model_dir or settings.model_dir)
@@ -320,8 +330,8 @@ def register_demo(sub: SubParsers) -> None:
 
 
 def _external_registrations() -> list[Registration]:
-    from consumers.cli import register_sink
-    from producers.cli import register_bridge
+    from scorestream.consumers.cli import register_sink
+    from scorestream.producers.cli import register_bridge
 
     return [register_sink, register_bridge]
 

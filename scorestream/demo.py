@@ -41,14 +41,14 @@ class DemoOptions:
 
 def run_demo(options: DemoOptions, console: Console) -> Path | None:
     """Run the demo; return the path of the alert e-mail."""
-    from consumers.clickhouse import make_client
-    from consumers.queries import count_rejected, count_scores
-    from producers.producer import RecordProducer, synthetic_chunks
+    from scorestream.consumers.clickhouse import make_client
+    from scorestream.consumers.queries import count_rejected, count_scores
+    from scorestream.producers.producer import RecordProducer, synthetic_chunks
+    from scorestream.streams.drift_jobs import check_day, deliver_pending
+    from scorestream.streams.model.registry import LoadedModel
+    from scorestream.streams.model.train import train_model
+    from scorestream.streams.synthetic import generate_frame
     from scorestream.topics import ensure_topics
-    from streams.drift_jobs import check_day, deliver_pending
-    from streams.model.registry import LoadedModel
-    from streams.model.train import train_model
-    from streams.synthetic import generate_frame
 
     stack = LocalStack()
     for service in stack.services:
@@ -82,7 +82,7 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
         producer = RecordProducer(settings)
         n = options.records_per_day
         for day, drift, seed in ((CLEAN_DAY, [], 101), (DRIFT_DAY, [options.drift], 102)):
-            from producers.drift_injection import DriftSpec
+            from scorestream.producers.drift_injection import DriftSpec
 
             specs = [DriftSpec.parse(text) for text in drift]
             with Progress(console=console) as progress:

@@ -12,7 +12,7 @@ committed (direct) only after every output of the batch was acknowledged by the 
   polls batches with ``getmany``. Same guarantees; faster, because it skips Faust's
   per-event machinery (event objects, queues, per-event acks), which costs about as much as
   validating and scoring a record; and it commits offsets only together with the drift
-  counts of the records below them (see :mod:`streams.drift_outputs`).
+  counts of the records below them (see :mod:`scorestream.streams.drift_outputs`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 import faust
 
 from scorestream.settings import Settings
-from streams.app import WorkerOptions
-from streams.drift_outputs import DriftStatsPublisher
-from streams.scoring import BatchScorer, OutputMessage, RawRecord
+from scorestream.streams.app import WorkerOptions
+from scorestream.streams.drift_outputs import DriftStatsPublisher
+from scorestream.streams.scoring import BatchScorer, OutputMessage, RawRecord
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ class WorkerOptions:
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
-    """A Faust app for ``settings``; agents are attached by :mod:`streams.agents`."""
+    """A Faust app for ``settings``; agents are attached by :mod:`scorestream.streams.agents`."""
     app = faust.App(
         f"{settings.topic_prefix}scorestream-worker",
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],

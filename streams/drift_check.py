@@ -3,7 +3,7 @@
 A check costs the same whatever the traffic: it reads ``features x minutes`` partial rows
 (summed in ClickHouse with ``sumForEach``), never the records. The daily check writes one
 ``drift_checks`` row per feature and, when a feature drifted, publishes one alert to
-``drift.alerts``; the alert consumer (:mod:`consumers.alerts`) e-mails it once. Rolling
+``drift.alerts``; the alert consumer (:mod:`scorestream.consumers.alerts`) e-mails it once. Rolling
 checks (last hour, last 24 hours) write rows for the dashboards and never alert.
 
 The model's score (``_score``) is checked and stored like a feature but is left out of the
@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from consumers.clickhouse import Executor, check_identifier
-from streams.drift.decision import DriftThresholds, FeatureDecision, decide
-from streams.drift.profile import SCORE_FEATURE, ReferenceProfile
-from streams.drift.statistics import FeatureDrift, compare
-from streams.model.registry import LoadedModel
+from scorestream.consumers.clickhouse import Executor, check_identifier
+from scorestream.streams.drift.decision import DriftThresholds, FeatureDecision, decide
+from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
+from scorestream.streams.drift.statistics import FeatureDrift, compare
+from scorestream.streams.model.registry import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,18 @@ import logging
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from consumers.alerts import AlertDelivery, DeliveryLog, publish_alert
-from consumers.clickhouse import Executor, apply_migrations, make_client
+from scorestream.consumers.alerts import AlertDelivery, DeliveryLog, publish_alert
+from scorestream.consumers.clickhouse import Executor, apply_migrations, make_client
 from scorestream.settings import Settings
+from scorestream.streams.drift_check import (
+    ROLLING,
+    CheckResult,
+    DriftChecker,
+    Period,
+    alert_message,
+)
+from scorestream.streams.model.registry import LoadedModel
 from scorestream.topics import ensure_topics
-from streams.drift_check import ROLLING, CheckResult, DriftChecker, Period, alert_message
-from streams.model.registry import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from collections import defaultdict
 import orjson
 
 from scorestream.settings import Settings
-from streams.drift.accumulator import MinuteBinAccumulator, MinuteFeatureStats
-from streams.drift.detectors import StreamChangeDetectors
-from streams.model.registry import LoadedModel
-from streams.scoring import OutputMessage, ScoredBatch
+from scorestream.streams.drift.accumulator import MinuteBinAccumulator, MinuteFeatureStats
+from scorestream.streams.drift.detectors import StreamChangeDetectors
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.scoring import OutputMessage, ScoredBatch
 
 MINUTE_MS = 60_000
 ROWS_PER_MESSAGE = 500

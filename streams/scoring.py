@@ -16,8 +16,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from streams.model.registry import LoadedModel
-from streams.validation import RecordValidator, Rejection
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.validation import RecordValidator, Rejection
 
 
 @dataclass(frozen=True)

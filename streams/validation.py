@@ -44,7 +44,7 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
-from streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
+from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
 ValidatorReason = Literal[
     "too_large",
@@ -160,7 +160,7 @@ class RecordValidator:
 
     Examples
     --------
-    >>> from streams.model.schema import FeatureSpec
+    >>> from scorestream.streams.model.schema import FeatureSpec
     >>> schema = FeatureSchema(features=[
     ...     FeatureSpec(name="income", kind="numeric", dtype="float", nullable=False,
     ...                 allowed_min=0.0, allowed_max=1e6)])

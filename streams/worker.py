@@ -7,13 +7,13 @@ import logging
 import faust
 
 from scorestream.settings import Settings
+from scorestream.streams.agents import ScoringPipeline, attach_direct_scoring, attach_scoring_agent
+from scorestream.streams.app import WorkerOptions, create_app
+from scorestream.streams.drift_outputs import DriftStatsPublisher
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.scoring import BatchScorer
+from scorestream.streams.validation import RecordValidator
 from scorestream.topics import ensure_topics
-from streams.agents import ScoringPipeline, attach_direct_scoring, attach_scoring_agent
-from streams.app import WorkerOptions, create_app
-from streams.drift_outputs import DriftStatsPublisher
-from streams.model.registry import LoadedModel
-from streams.scoring import BatchScorer
-from streams.validation import RecordValidator
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def attach_drift_check_crontab(app: faust.App, settings: Settings, model: Loaded
     import asyncio
     from datetime import UTC
 
-    from streams.drift_jobs import check_day, connect, deliver_pending, yesterday
+    from scorestream.streams.drift_jobs import check_day, connect, deliver_pending, yesterday
 
     def daily() -> None:
         client = connect(settings)

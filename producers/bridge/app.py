@@ -58,8 +58,8 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from producers.bridge.auth import API_KEY_HEADER, ApiKeyAuth
-from producers.bridge.intake import (
+from scorestream.producers.bridge.auth import API_KEY_HEADER, ApiKeyAuth
+from scorestream.producers.bridge.intake import (
     Accepted,
     ValidationBatcher,
     Verdict,
@@ -68,12 +68,12 @@ from producers.bridge.intake import (
     require_json,
     to_payloads,
 )
-from producers.bridge.limits import BodyLimitMiddleware
-from producers.bridge.link import KafkaLink
-from producers.bridge.metrics import BridgeMetrics, MetricsMiddleware
-from producers.bridge.openapi import install_openapi
-from producers.bridge.options import BridgeOptions
-from producers.bridge.problems import (
+from scorestream.producers.bridge.limits import BodyLimitMiddleware
+from scorestream.producers.bridge.link import KafkaLink
+from scorestream.producers.bridge.metrics import BridgeMetrics, MetricsMiddleware
+from scorestream.producers.bridge.openapi import install_openapi
+from scorestream.producers.bridge.options import BridgeOptions
+from scorestream.producers.bridge.problems import (
     DUPLICATE_ID,
     INVALID_RECORD,
     KAFKA_UNAVAILABLE,
@@ -82,11 +82,11 @@ from producers.bridge.problems import (
     ProblemError,
     install_problem_handlers,
 )
-from producers.bridge.publisher import KafkaUnavailableError
-from producers.bridge.score_waiter import AlreadyWaitingError
+from scorestream.producers.bridge.publisher import KafkaUnavailableError
+from scorestream.producers.bridge.score_waiter import AlreadyWaitingError
 from scorestream.settings import Settings
-from streams.model.schema import FeatureSchema
-from streams.validation import RecordValidator, Rejection
+from scorestream.streams.model.schema import FeatureSchema
+from scorestream.streams.validation import RecordValidator, Rejection
 
 READY_PROBE_TIMEOUT_S = 1.0
 

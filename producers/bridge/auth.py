@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from producers.bridge.problems import ProblemError
+from scorestream.producers.bridge.problems import ProblemError
 
 API_KEY_HEADER = "X-API-Key"
 

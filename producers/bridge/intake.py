@@ -1,6 +1,6 @@
 """From a request body to validated records: parse, assign ids, validate in shared batches.
 
-Validation is :class:`streams.validation.RecordValidator`, the worker's own, so the
+Validation is :class:`scorestream.streams.validation.RecordValidator`, the worker's own, so the
 bridge refuses exactly what the worker would refuse. Its cost is mostly per call (it
 builds a column frame), not per record, so :class:`ValidationBatcher` validates the records
 of all requests that arrive together in one call: under load a single-record request
@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from producers.bridge.problems import ProblemError
-from streams.model.schema import ID_COLUMN
-from streams.validation import RecordValidator, Rejection
+from scorestream.producers.bridge.problems import ProblemError
+from scorestream.streams.model.schema import ID_COLUMN
+from scorestream.streams.validation import RecordValidator, Rejection
 
 JSON_MEDIA_TYPE = "application/json"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producers.bridge.problems import ProblemError, problem_response
+from scorestream.producers.bridge.problems import ProblemError, problem_response
 
 
 class _BodyTooLarge(Exception):

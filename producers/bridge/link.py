@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 
-from producers.bridge.options import BridgeOptions
-from producers.bridge.publisher import RecordPublisher
-from producers.bridge.score_waiter import ScoreWaiter
+from scorestream.producers.bridge.options import BridgeOptions
+from scorestream.producers.bridge.publisher import RecordPublisher
+from scorestream.producers.bridge.score_waiter import ScoreWaiter
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 

@@ -19,10 +19,15 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
-from producers.bridge.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
-from producers.bridge.problems import PROBLEM_MEDIA_TYPE
-from streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema, FeatureSpec
-from streams.validation import MAX_EVENT_TIME_MS, MAX_ID_LENGTH, MIN_EVENT_TIME_MS
+from scorestream.producers.bridge.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
+from scorestream.producers.bridge.problems import PROBLEM_MEDIA_TYPE
+from scorestream.streams.model.schema import (
+    EVENT_TIME_COLUMN,
+    ID_COLUMN,
+    FeatureSchema,
+    FeatureSpec,
+)
+from scorestream.streams.validation import MAX_EVENT_TIME_MS, MAX_ID_LENGTH, MIN_EVENT_TIME_MS
 
 REF = "#/components/schemas/{model}"
 

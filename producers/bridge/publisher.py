@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from producers.bridge.batch_sender import BatchSender
 from scorestream.exceptions import DeliveryError
+from scorestream.producers.bridge.batch_sender import BatchSender
 
 log = logging.getLogger(__name__)
 

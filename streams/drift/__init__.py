@@ -6,24 +6,24 @@ feature's bins; workers count batches into per-minute partials with
 :func:`compare` per feature and grades the results with :func:`decide`.
 """
 
-from streams.drift.accumulator import (
+from scorestream.streams.drift.accumulator import (
     MINUTE_MS,
     FeatureTotals,
     MinuteBinAccumulator,
     MinuteFeatureStats,
     merge_stats,
 )
-from streams.drift.decision import LEVELS, DriftThresholds, FeatureDecision, decide
-from streams.drift.detectors import ChangeEvent, StreamChangeDetectors
-from streams.drift.multiple_testing import benjamini_hochberg
-from streams.drift.profile import (
+from scorestream.streams.drift.decision import LEVELS, DriftThresholds, FeatureDecision, decide
+from scorestream.streams.drift.detectors import ChangeEvent, StreamChangeDetectors
+from scorestream.streams.drift.multiple_testing import benjamini_hochberg
+from scorestream.streams.drift.profile import (
     SCORE_FEATURE,
     CategoricalFeatureProfile,
     FeatureProfile,
     NumericFeatureProfile,
     ReferenceProfile,
 )
-from streams.drift.statistics import (
+from scorestream.streams.drift.statistics import (
     FeatureDrift,
     chi_square,
     compare,

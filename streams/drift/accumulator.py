@@ -18,7 +18,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from streams.drift.profile import NumericFeatureProfile, ReferenceProfile, as_float_array
+from scorestream.streams.drift.profile import (
+    NumericFeatureProfile,
+    ReferenceProfile,
+    as_float_array,
+)
 
 __all__ = [
     "MINUTE_MS",
@@ -125,7 +129,7 @@ class MinuteBinAccumulator:
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from streams.drift.profile import ReferenceProfile
+    >>> from scorestream.streams.drift.profile import ReferenceProfile
     >>> profile = ReferenceProfile.from_frame(pd.DataFrame({"x": np.arange(100.0)}), ["x"], [])
     >>> acc = MinuteBinAccumulator(profile)
     >>> acc.add(np.array([0, 30_000, 61_000]), pd.DataFrame({"x": [1.0, 2.0, np.nan]}))

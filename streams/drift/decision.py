@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from streams.drift.multiple_testing import benjamini_hochberg
-from streams.drift.statistics import FeatureDrift
+from scorestream.streams.drift.multiple_testing import benjamini_hochberg
+from scorestream.streams.drift.statistics import FeatureDrift
 
 __all__ = ["LEVELS", "DriftThresholds", "FeatureDecision", "Level", "decide"]
 
@@ -57,7 +57,7 @@ class DriftThresholds:
     wasserstein_warn, wasserstein_alert
         Wasserstein-1 thresholds in reference standard deviations (numeric features);
         the binned estimate runs a few percent low (see
-        :func:`~streams.drift.statistics.wasserstein_binned`), hence 0.35 for a 0.5-std
+        :func:`~scorestream.streams.drift.statistics.wasserstein_binned`), hence 0.35 for a 0.5-std
         target.
     missing_rate_warn, missing_rate_alert
         Thresholds on the absolute change of a numeric feature's missing rate (tested
@@ -181,7 +181,7 @@ def decide(
     Parameters
     ----------
     results
-        Statistics of every feature, from :func:`~streams.drift.statistics.compare`.
+        Statistics of every feature, from :func:`~scorestream.streams.drift.statistics.compare`.
     thresholds
         Thresholds; :class:`DriftThresholds` defaults if ``None``.
 
@@ -193,8 +193,8 @@ def decide(
     Examples
     --------
     >>> import numpy as np
-    >>> from streams.drift.profile import CategoricalFeatureProfile
-    >>> from streams.drift.statistics import compare
+    >>> from scorestream.streams.drift.profile import CategoricalFeatureProfile
+    >>> from scorestream.streams.drift.statistics import compare
     >>> rng = np.random.default_rng(0)
     >>> feature = CategoricalFeatureProfile.from_values("c", rng.choice(list("abc"), 50_000))
     >>> same = compare(feature, [33_400, 33_300, 33_300, 0, 0])

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from river import drift
 
-from streams.drift.accumulator import MinuteFeatureStats
-from streams.drift.profile import NumericFeatureProfile, ReferenceProfile
+from scorestream.streams.drift.accumulator import MinuteFeatureStats
+from scorestream.streams.drift.profile import NumericFeatureProfile, ReferenceProfile
 
 __all__ = ["ChangeEvent", "StreamChangeDetectors"]
 

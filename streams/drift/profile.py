@@ -108,7 +108,7 @@ class NumericFeatureProfile:
         Reference counts in this feature's bin layout.
     interior_means
         Mean of the reference values in each interior bin (the bin midpoint for an empty
-        bin); used as the bin's position by :func:`~streams.drift.statistics.wasserstein_binned`.
+        bin); used as the bin's position by :func:`.statistics.wasserstein_binned`.
     count
         Number of reference rows, missing included.
     mean, std

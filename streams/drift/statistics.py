@@ -1,7 +1,7 @@
 """Drift statistics on binned data: current counts against reference counts.
 
 Every function takes two count vectors in the same bin layout (see
-:mod:`streams.drift.profile`), so the cost of a check depends on the number of bins, never
+:mod:`.profile`), so the cost of a check depends on the number of bins, never
 on the number of records. Functions that only need distributions (PSI, Jensen-Shannon,
 Wasserstein) also accept proportions; tests (KS, chi-square) need counts, because their
 p-values depend on the sample sizes.
@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 from scipy import stats as sps
 
-from streams.drift.profile import FeatureProfile, NumericFeatureProfile
+from scorestream.streams.drift.profile import FeatureProfile, NumericFeatureProfile
 
 __all__ = [
     "PSI_EPS",
@@ -184,7 +184,7 @@ def wasserstein_binned(
 
     Positions: by default interior bins sit at their midpoint, underflow at ``edges[0]``
     and overflow at ``edges[-1]``. :func:`compare` passes
-    :meth:`~streams.drift.profile.NumericFeatureProfile.positions` instead, the reference
+    :meth:`.profile.NumericFeatureProfile.positions` instead, the reference
     mean inside each bin, which is much closer for the wide outer quantile bins (the
     midpoint of ``[min, q_0.1]`` of a normal is about 1 std too far out). A caller that
     knows the observed mean of a tail may pass it as that tail's position.
@@ -233,7 +233,7 @@ def wasserstein_binned(
     >>> edges = np.array([-1.0, 0.0, 1.0])
     >>> wasserstein_binned([0, 10, 0, 0], [0, 0, 10, 0], edges, ref_std=1.0)
     1.0
-    >>> from streams.drift.profile import NumericFeatureProfile
+    >>> from scorestream.streams.drift.profile import NumericFeatureProfile
     >>> rng = np.random.default_rng(0)
     >>> feature = NumericFeatureProfile.from_values("x", rng.normal(size=50_000))
     >>> cur = np.bincount(feature.assign(rng.normal(0.5, 1.0, 100_000)), minlength=13)[:-1]
@@ -490,7 +490,7 @@ def compare(
     Examples
     --------
     >>> import numpy as np
-    >>> from streams.drift.profile import NumericFeatureProfile
+    >>> from scorestream.streams.drift.profile import NumericFeatureProfile
     >>> rng = np.random.default_rng(0)
     >>> feature = NumericFeatureProfile.from_values("x", rng.normal(size=50_000))
     >>> current = rng.normal(0.5, 1.0, size=100_000)

@@ -1,8 +1,8 @@
 """The scoring model: feature schema, training, and safe loading of model directories."""
 
-from streams.model.registry import LoadedModel, is_allowed_type, load_model
-from streams.model.schema import FeatureSchema, FeatureSpec, coerce_features
-from streams.model.train import (
+from scorestream.streams.model.registry import LoadedModel, is_allowed_type, load_model
+from scorestream.streams.model.schema import FeatureSchema, FeatureSpec, coerce_features
+from scorestream.streams.model.train import (
     HoldoutMetrics,
     TrainReport,
     read_table,

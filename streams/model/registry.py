@@ -1,4 +1,4 @@
-"""Load a model directory written by :mod:`streams.model.train`, safely, and score with it.
+"""Load a model directory written by :mod:`.train`, safely, and score with it.
 
 The pipeline is stored with skops, which refuses to load any type it does not know to be
 safe unless the caller trusts it. We trust exactly the types a scikit-learn pipeline is
@@ -19,8 +19,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
-from streams.model.schema import FeatureSchema, coerce_features
-from streams.model.train import (
+from scorestream.streams.model.schema import FeatureSchema, coerce_features
+from scorestream.streams.model.train import (
     METADATA_FILE,
     MODEL_FILES,
     PIPELINE_FILE,
@@ -30,7 +30,7 @@ from streams.model.train import (
 )
 
 if TYPE_CHECKING:
-    from streams.drift.profile import ReferenceProfile
+    from scorestream.streams.drift.profile import ReferenceProfile
 
 #: Module prefixes whose types a scikit-learn pipeline may contain.
 ALLOWED_TYPE_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.")
@@ -137,7 +137,7 @@ class LoadedModel:
         """
         import skops.io
 
-        from streams.drift.profile import ReferenceProfile
+        from scorestream.streams.drift.profile import ReferenceProfile
 
         path = Path(model_dir)
         if not path.is_dir():
@@ -196,8 +196,9 @@ class LoadedModel:
         """Positive-class probability of every row of ``frame``, in one pipeline call.
 
         ``frame`` needs the schema's feature columns (others are ignored). Frames from
-        :class:`streams.validation.RecordValidator` are used as they are; other frames are
-        converted with :func:`streams.model.schema.coerce_features` first.
+        :class:`~scorestream.streams.validation.RecordValidator`
+        are used as they are; other frames are
+        converted with :func:`scorestream.streams.model.schema.coerce_features` first.
 
         Raises
         ------

@@ -1,7 +1,7 @@
 """The model's feature schema: which fields a record carries, their types and valid ranges.
 
 The schema is inferred from the training data and saved next to the model as
-``schema.json``. The validator in :mod:`streams.validation` enforces it on every record.
+``schema.json``. The validator in :mod:`scorestream.streams.validation` enforces it on every record.
 Users may edit ``schema.json`` (for example to widen ``allowed_min``/``allowed_max``); the
 model itself does not depend on the bounds.
 """

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
-from streams.model.schema import FeatureSchema, coerce_features
+from scorestream.streams.model.schema import FeatureSchema, coerce_features
 
 PIPELINE_FILE = "pipeline.skops"
 SCHEMA_FILE = "schema.json"
@@ -252,7 +252,7 @@ def train_model(
     )
     train_scores = pipeline.predict_proba(train_x)[:, 1]
 
-    from streams.drift.profile import ReferenceProfile
+    from scorestream.streams.drift.profile import ReferenceProfile
 
     profile = ReferenceProfile.from_frame(
         train_x.reset_index(drop=True),

@@ -15,7 +15,7 @@ import pytest
 from clickhouse_driver import errors
 from clickhouse_sink_support import produce, score_message, score_messages
 
-from consumers.clickhouse_sink import (
+from scorestream.consumers.clickhouse_sink import (
     REJECTED,
     SCORES,
     ClickHouseSink,
@@ -29,7 +29,7 @@ from consumers.clickhouse_sink import (
     decode_score,
     is_transient,
 )
-from consumers.queries import count_rejected, count_scores, score_ids, scores_by_id
+from scorestream.consumers.queries import count_rejected, count_scores, score_ids, scores_by_id
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.clickhouse import (
+from scorestream.consumers.clickhouse import (
     MIGRATIONS_DIR,
     applied_migrations,
     apply_migrations,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from clickhouse_sink_support import produce, safe, score_messages, sink_process, wait_for
 
-from consumers.clickhouse import make_client
-from consumers.queries import count_scores, score_ids
+from scorestream.consumers.clickhouse import make_client
+from scorestream.consumers.queries import count_scores, score_ids
 from scorestream.settings import ClickHouseDsn, Settings
 from scorestream.stack import StackConfig
 from scorestream.stack.clickhouse import ClickHouseServer

@@ -2,7 +2,7 @@
 
 36 hours of a loan-scoring pipeline: scores (with a replayed batch and a model rollout),
 rejected records, per-minute drift bins in the reference-profile layout of
-``streams.drift.profile`` (``[underflow, deciles..., overflow, missing]`` for numerics,
+``scorestream.streams.drift.profile`` (``[underflow, deciles..., overflow, missing]`` for numerics,
 ``[categories..., other, missing]`` for categoricals), rolling drift statistics computed
 from those bins every 10 minutes, two daily checks, and a few detector change points.
 ``income`` drifts upwards (and goes missing more often) from :data:`DRIFT_AT`, so the
@@ -414,7 +414,7 @@ class ChdbDatabase:
     def __init__(self, fixture: Fixture, database: str = "scoring_test") -> None:
         from chdb import session
 
-        from consumers.clickhouse import apply_migrations
+        from scorestream.consumers.clickhouse import apply_migrations
 
         self.database = database
         self.session = session.Session()

@@ -403,7 +403,7 @@ def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
     ch_client: Any, settings: Any, chdb_db: ChdbDatabase, fixture_data: Fixture
 ) -> None:
     database = settings.clickhouse.database
-    from consumers.clickhouse import apply_migrations
+    from scorestream.consumers.clickhouse import apply_migrations
 
     apply_migrations(ch_client, database)
     for table, rows in rows_in_insert_order(fixture_data):

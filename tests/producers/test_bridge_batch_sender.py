@@ -9,7 +9,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from producers.bridge.batch_sender import BatchSender
+from scorestream.producers.bridge.batch_sender import BatchSender
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 

@@ -16,9 +16,9 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from producers.bridge import BridgeOptions, create_app
+from scorestream.producers.bridge import BridgeOptions, create_app
 from scorestream.settings import Settings
-from streams.model.schema import FeatureSchema
+from scorestream.streams.model.schema import FeatureSchema
 from tests.producers.conftest import API_KEY, OTHER_KEY, free_port
 
 JSON = {"Content-Type": "application/json", "X-API-Key": API_KEY}

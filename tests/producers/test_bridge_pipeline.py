@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from scorestream.settings import Settings
-from streams.model.registry import LoadedModel
-from streams.synthetic import generate_records
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.synthetic import generate_records
 from tests.kafka_io import collect
 from tests.producers.conftest import API_KEY, BridgeFactory
 from tests.streams.conftest import WorkerFactory

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from producers.bridge.auth import ApiKeyAuth
-from producers.bridge.intake import ValidationBatcher, to_payloads, uuid4_strings
-from producers.bridge.limits import BodyLimitMiddleware
-from producers.bridge.openapi import record_model
-from producers.bridge.partitioning import murmur2_many, partitions_for
-from producers.bridge.problems import CatchAllMiddleware, ProblemError
-from streams.model.schema import FeatureSchema
-from streams.validation import RecordValidator
+from scorestream.producers.bridge.auth import ApiKeyAuth
+from scorestream.producers.bridge.intake import ValidationBatcher, to_payloads, uuid4_strings
+from scorestream.producers.bridge.limits import BodyLimitMiddleware
+from scorestream.producers.bridge.openapi import record_model
+from scorestream.producers.bridge.partitioning import murmur2_many, partitions_for
+from scorestream.producers.bridge.problems import CatchAllMiddleware, ProblemError
+from scorestream.streams.model.schema import FeatureSchema
+from scorestream.streams.validation import RecordValidator
 
 
 @settings(max_examples=300, deadline=None)
@@ -235,7 +235,7 @@ def test_record_model_carries_the_features_types_bounds_and_nullability(model_di
 def test_repeated_kafka_client_errors_are_let_through_once_per_interval() -> None:
     import time
 
-    from producers.bridge.logs import RepeatFilter
+    from scorestream.producers.bridge.logs import RepeatFilter
 
     def record(name: str, msg: str, *args: object) -> logging.LogRecord:
         return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
@@ -247,7 +247,9 @@ def test_repeated_kafka_client_errors_are_let_through_once_per_interval() -> Non
     assert quiet.filter(record("aiokafka.consumer.fetcher", refused, 1, "refused"))
     assert quiet.filter(record("aiokafka", "Unable to update metadata from %s", [1]))
     for _ in range(3):  # the bridge's own messages are never held back
-        assert quiet.filter(record("producers.bridge.publisher", "Kafka publish failed"))
+        assert quiet.filter(
+            record("scorestream.producers.bridge.publisher", "Kafka publish failed")
+        )
     time.sleep(0.25)
     assert quiet.filter(record("aiokafka", refused, 1, "still refused"))
 

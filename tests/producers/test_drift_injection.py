@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from producers.drift_injection import (
+from scorestream.producers.drift_injection import (
     DriftSpec,
     apply_drift,
     parse_drift_specs,
     reference_moments,
 )
-from streams.synthetic import generate_frame
+from scorestream.streams.synthetic import generate_frame
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_apply_refuses_mismatched_specs(loans: pd.DataFrame) -> None:
 
 
 def test_reference_moments_from_a_model_profile(loans: pd.DataFrame) -> None:
-    from streams.drift.profile import ReferenceProfile
+    from scorestream.streams.drift.profile import ReferenceProfile
 
     profile = ReferenceProfile.from_frame(loans, ["income", "age"], ["region"])
     means, stds = reference_moments(profile)
@@ -169,7 +169,7 @@ def test_reference_moments_from_a_model_profile(loans: pd.DataFrame) -> None:
 
 
 def test_integer_feature_from_json_records_stays_whole() -> None:
-    from streams.synthetic import generate_records
+    from scorestream.streams.synthetic import generate_records
 
     records = next(generate_records(2000, seed=1, chunk_size=2000, start="2024-01-01"))
     frame = pd.DataFrame(records)  # credit_score: float64 with NaN for the gaps

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from producers.producer import RecordProducer, file_chunks, frame_to_payloads
+from scorestream.producers.producer import RecordProducer, file_chunks, frame_to_payloads
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 from tests.kafka_io import collect

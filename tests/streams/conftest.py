@@ -16,8 +16,8 @@ from scorestream.child_process import spawn_cli
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A logistic-regression model trained on 20,000 synthetic loan applications."""
-    from streams.model.train import train_model
-    from streams.synthetic import generate_frame
+    from scorestream.streams.model.train import train_model
+    from scorestream.streams.synthetic import generate_frame
 
     directory = tmp_path_factory.mktemp("model") / "loans"
     train_model(

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from consumers.clickhouse import apply_migrations
+from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.settings import Settings
-from streams.drift.profile import ReferenceProfile
-from streams.drift_check import DriftChecker, Period, read_period_counts
-from streams.model.registry import LoadedModel
-from streams.synthetic import generate_frame
+from scorestream.streams.drift.profile import ReferenceProfile
+from scorestream.streams.drift_check import DriftChecker, Period, read_period_counts
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.synthetic import generate_frame
 
 
 def _write_day(

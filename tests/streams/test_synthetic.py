@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from streams.model import train_model
-from streams.synthetic import (
+from scorestream.streams.model import train_model
+from scorestream.streams.synthetic import (
     CATEGORICAL_FEATURES,
     COLUMNS,
     NULLABLE_FEATURES,
@@ -84,7 +84,7 @@ def test_target_is_learnable(tmp_path: Path) -> None:
     report = train_model(generate_frame(8000, seed=21, start=START), "default", tmp_path / "m")
     assert report.metrics.roc_auc > 0.7
     # and an independent sample scores about as well: the model learned the mechanism
-    from streams.model import LoadedModel
+    from scorestream.streams.model import LoadedModel
 
     model = LoadedModel.load(tmp_path / "m")
     fresh = generate_frame(4000, seed=22, start=START)

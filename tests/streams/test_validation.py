@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.model.schema import FeatureSchema, FeatureSpec
-from streams.validation import REASONS, RecordValidator, Rejection, ValidatedBatch
+from scorestream.streams.model.schema import FeatureSchema, FeatureSpec
+from scorestream.streams.validation import REASONS, RecordValidator, Rejection, ValidatedBatch
 
 INGEST_MS = 1_700_000_000_000
 
@@ -349,8 +349,8 @@ def test_never_raises_and_accounts_for_every_payload(payloads: list[bytes]) -> N
 
 
 def test_synthetic_records_validate_and_score(tmp_path: Path) -> None:
-    from streams.model import LoadedModel, train_model
-    from streams.synthetic import generate_frame, generate_records
+    from scorestream.streams.model import LoadedModel, train_model
+    from scorestream.streams.synthetic import generate_frame, generate_records
 
     train_model(generate_frame(3000, seed=1, start="2024-01-01"), "default", tmp_path / "m")
     model = LoadedModel.load(tmp_path / "m")

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from scorestream.settings import Settings
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.synthetic import generate_records
 from scorestream.topics import ensure_topics
-from streams.model.registry import LoadedModel
-from streams.synthetic import generate_records
 from tests.kafka_io import binned_count, collect, produce_raw
 
 WorkerFactory = Callable[..., subprocess.Popen[bytes]]
@@ -196,9 +196,9 @@ def test_drift_stats_count_every_scored_record(
 
 def test_a_backfill_over_many_minutes_stays_within_message_limits(model_dir: Path) -> None:
     from scorestream.settings import Settings as PlainSettings
-    from streams.drift_outputs import ROWS_PER_MESSAGE, DriftStatsPublisher
-    from streams.scoring import BatchScorer, RawRecord
-    from streams.validation import RecordValidator
+    from scorestream.streams.drift_outputs import ROWS_PER_MESSAGE, DriftStatsPublisher
+    from scorestream.streams.scoring import BatchScorer, RawRecord
+    from scorestream.streams.validation import RecordValidator
 
     model = LoadedModel.load(model_dir)
     scorer = BatchScorer(model, RecordValidator(model.schema))

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streams.drift.accumulator import (
+from scorestream.streams.drift.accumulator import (
     MINUTE_MS,
     MinuteBinAccumulator,
     MinuteFeatureStats,
     merge_stats,
 )
-from streams.drift.profile import SCORE_FEATURE, ReferenceProfile
+from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
 
 T0 = 1_700_000_040_000  # a minute boundary (epoch ms)
 

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from streams.drift.decision import LEVELS, DriftThresholds, FeatureDecision, decide
-from streams.drift.profile import (
+from scorestream.streams.drift.decision import LEVELS, DriftThresholds, FeatureDecision, decide
+from scorestream.streams.drift.profile import (
     CategoricalFeatureProfile,
     NumericFeatureProfile,
     ReferenceProfile,
 )
-from streams.drift.statistics import FeatureDrift, compare
+from scorestream.streams.drift.statistics import FeatureDrift, compare
 
 REFERENCE_ROWS = 50_000
 DAY_ROWS = 100_000

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streams.drift.accumulator import MINUTE_MS, MinuteBinAccumulator
-from streams.drift.detectors import StreamChangeDetectors
-from streams.drift.profile import SCORE_FEATURE, ReferenceProfile
+from scorestream.streams.drift.accumulator import MINUTE_MS, MinuteBinAccumulator
+from scorestream.streams.drift.detectors import StreamChangeDetectors
+from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
 
 
 def _minute_stats(level_shift_at: int, minutes: int, seed: int) -> tuple[ReferenceProfile, list]:

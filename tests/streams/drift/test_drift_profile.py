@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streams.drift.profile import (
+from scorestream.streams.drift.profile import (
     SCORE_FEATURE,
     CategoricalFeatureProfile,
     NumericFeatureProfile,

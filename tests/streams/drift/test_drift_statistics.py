@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from streams.drift.multiple_testing import benjamini_hochberg
-from streams.drift.profile import CategoricalFeatureProfile, NumericFeatureProfile
-from streams.drift.statistics import (
+from scorestream.streams.drift.multiple_testing import benjamini_hochberg
+from scorestream.streams.drift.profile import CategoricalFeatureProfile, NumericFeatureProfile
+from scorestream.streams.drift.statistics import (
     chi_square,
     compare,
     jensen_shannon,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from scorestream.exceptions import SchemaError
-from streams.model.schema import FeatureSchema, FeatureSpec, coerce_features
-from streams.synthetic import generate_frame
+from scorestream.streams.model.schema import FeatureSchema, FeatureSpec, coerce_features
+from scorestream.streams.synthetic import generate_frame
 
 
 def test_infers_kinds_dtypes_and_nullability_of_synthetic_data() -> None:

@@ -16,9 +16,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from scorestream.exceptions import ModelError, SchemaError
-from streams.model import LoadedModel, is_allowed_type, read_table, train_from_file, train_model
-from streams.model.train import MODEL_FILES, TrainReport, pipeline_version
-from streams.synthetic import generate_frame
+from scorestream.streams.model import (
+    LoadedModel,
+    is_allowed_type,
+    read_table,
+    train_from_file,
+    train_model,
+)
+from scorestream.streams.model.train import MODEL_FILES, TrainReport, pipeline_version
+from scorestream.streams.synthetic import generate_frame
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +61,7 @@ def test_reload_gives_identical_probabilities(trained: TrainReport, loans: pd.Da
     assert (model.name, model.version) == ("loans", trained.version)
     assert "_score" in model.profile.names
     sample = loans.head(500)
-    from streams.model.schema import coerce_features
+    from scorestream.streams.model.schema import coerce_features
 
     features = coerce_features(sample, model.schema)
     before = trained.pipeline.predict_proba(features)
