@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scorestream.contract.tables import check_identifier
 from scorestream.exceptions import MigrationError
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATIONS_TABLE = "schema_migrations"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
 _REQUIRES = re.compile(r"^--\s*requires-server:\s*(\d+(?:\.\d+)*)\s*$", re.IGNORECASE)
 # Error codes that mean "someone else just did it" when concurrent sinks run the same DDL.
@@ -64,21 +64,6 @@ class Executor(Protocol):
     """What the migration runner needs of a client: clickhouse-driver's ``execute``."""
 
     def execute(self, query: str, params: Any = None) -> Any: ...
-
-
-def check_identifier(name: str) -> str:
-    """Return ``name`` if it is a plain ClickHouse identifier, else raise ``ValueError``.
-
-    >>> check_identifier("scoring")
-    'scoring'
-    >>> check_identifier("x; DROP TABLE y")
-    Traceback (most recent call last):
-    ...
-    ValueError: not a plain identifier: 'x; DROP TABLE y'
-    """
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"not a plain identifier: {name!r}")
-    return name
 
 
 def make_client(

@@ -31,3 +31,11 @@ class DeliveryError(ScorestreamError):
 
 class SinkBackpressureError(DeliveryError):
     """ClickHouse cannot take a batch now; the sink rewinds, pauses and retries later."""
+
+
+class DecodeError(ScorestreamError, ValueError):
+    """A message does not have the shape its topic promises (``field``: the culprit)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field

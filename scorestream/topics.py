@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# A rejection carries its input whole (base64, so 4/3 of its size) plus the reason.
-REJECTED_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:

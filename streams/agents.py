@@ -149,7 +149,7 @@ def attach_direct_scoring(
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
     from aiokafka.errors import CommitFailedError
 
-    from scorestream.topics import REJECTED_MAX_MESSAGE_BYTES
+    from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
 
     @app.task
     async def score_records_directly() -> None:

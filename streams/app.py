@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import faust
 
+from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
 from scorestream.settings import Settings
-from scorestream.topics import REJECTED_MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True)

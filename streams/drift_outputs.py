@@ -23,16 +23,17 @@ import time
 import uuid
 from collections import defaultdict
 
-import orjson
-
+from scorestream.contract.drift import (
+    MINUTE_MS,
+    DriftChangeMessage,
+    MinuteFeatureStats,
+    split_bins,
+)
 from scorestream.settings import Settings
-from scorestream.streams.drift.accumulator import MinuteBinAccumulator, MinuteFeatureStats
+from scorestream.streams.drift.accumulator import MinuteBinAccumulator
 from scorestream.streams.drift.detectors import StreamChangeDetectors
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.scoring import OutputMessage, ScoredBatch
-
-MINUTE_MS = 60_000
-ROWS_PER_MESSAGE = 500
 
 
 class DriftStatsPublisher:
@@ -68,18 +69,12 @@ class DriftStatsPublisher:
             return []
         now_ms = int(time.time() * 1000)
         batch_id = uuid.uuid4().hex
-        out = []
-        # Records spread over many minutes (a backfill) make many rows: keep each message
-        # far below the broker's message size limit. Rows stay keyed by batch_id.
-        for start in range(0, len(rows), ROWS_PER_MESSAGE):
-            message = {
-                "type": "bins",
-                "batch_id": batch_id,
-                "model_version": self.model_version,
-                "emitted_at_ms": now_ms,
-                "rows": [row.to_dict() for row in rows[start : start + ROWS_PER_MESSAGE]],
-            }
-            out.append((self.topic, OutputMessage(batch_id.encode(), orjson.dumps(message))))
+        # Records spread over many minutes (a backfill) make many rows: the contract splits
+        # them into messages far below the broker's size limit, all keyed by batch_id.
+        out = [
+            (self.topic, OutputMessage(batch_id.encode(), message.encode()))
+            for message in split_bins(batch_id, self.model_version, now_ms, rows)
+        ]
         out += [(self.topic, change) for change in self._changes(rows, now_ms)]
         return out
 
@@ -103,15 +98,14 @@ class DriftStatsPublisher:
             if change is None:
                 continue
             event_id = uuid.uuid4().hex
-            body = {
-                "type": "change",
-                "event_id": event_id,
-                "detector": change.detector,
-                "feature": feature,
-                "minute_ms": minute_ms,
-                "value": change.value,
-                "detected_at_ms": now_ms,
-                "model_version": self.model_version,
-            }
-            events.append(OutputMessage(key=event_id.encode(), value=orjson.dumps(body)))
+            change_message = DriftChangeMessage(
+                event_id=event_id,
+                detector=change.detector,
+                feature=feature,
+                minute_ms=minute_ms,
+                value=change.value,
+                detected_at_ms=now_ms,
+                model_version=self.model_version,
+            )
+            events.append(OutputMessage(key=event_id.encode(), value=change_message.encode()))
         return events

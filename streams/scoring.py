@@ -6,16 +6,15 @@ agent only moves bytes and the computation can be tested and benchmarked on its 
 
 from __future__ import annotations
 
-import base64
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 import pandas as pd
 
+from scorestream.contract import RejectionMessage, ScoreMessage
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.validation import RecordValidator, Rejection
 
@@ -74,31 +73,22 @@ class RecentIds:
         return False
 
 
-# Inputs are bounded by the broker's message.max.bytes long before this; the cap only keeps
-# a misconfigured broker from making rejections undeliverable.
-MAX_REJECTED_PAYLOAD_BYTES = 6 * 1024 * 1024
-
-
 def rejection_message(record: RawRecord, rejection: Rejection, now_ms: int) -> OutputMessage:
     """The ``records.rejected`` message: reason, field, and the original bytes, exactly."""
-    payload = record.value or b""
-    truncated = len(payload) > MAX_REJECTED_PAYLOAD_BYTES
-    payload = payload[:MAX_REJECTED_PAYLOAD_BYTES]
     trace_id = rejection.id or f"kafka:{record.topic}:{record.partition}:{record.offset}"
-    body = {
-        "id": trace_id,
-        "reason": rejection.reason,
-        "field": rejection.field,
-        "message": rejection.message,
-        "source_topic": record.topic,
-        "source_partition": record.partition,
-        "source_offset": record.offset,
-        "ingested_at_ms": record.timestamp_ms,
-        "rejected_at_ms": now_ms,
-        "payload_base64": base64.b64encode(payload).decode(),
-        "payload_truncated": truncated,
-    }
-    return OutputMessage(key=trace_id.encode(), value=orjson.dumps(body))
+    message = RejectionMessage.of(
+        id=trace_id,
+        reason=rejection.reason,
+        field=rejection.field,
+        message=rejection.message,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        ingested_at_ms=record.timestamp_ms,
+        rejected_at_ms=now_ms,
+        payload=record.value or b"",
+    )
+    return OutputMessage(key=trace_id.encode(), value=message.encode())
 
 
 class BatchScorer:
@@ -158,20 +148,20 @@ class BatchScorer:
         ):
             record_id = validated.ids[row]
             record = records[validated.positions[row]]
-            body = {
-                "id": record_id,
-                "event_time": iso + "Z",
-                "event_time_ms": event,
-                "scored_at_ms": scored_at_ms,
-                "model_name": name,
-                "model_version": version,
-                "score": score,
-                "label": label,
-                "latency_ms": max(0, scored_at_ms - record.timestamp_ms),
-                "partition": record.partition,
-                "offset": record.offset,
-            }
-            out.scores.append(OutputMessage(key=record_id.encode(), value=orjson.dumps(body)))
+            message = ScoreMessage(
+                id=record_id,
+                event_time=iso + "Z",
+                event_time_ms=event,
+                scored_at_ms=scored_at_ms,
+                model_name=name,
+                model_version=version,
+                score=score,
+                label=label,
+                latency_ms=max(0, scored_at_ms - record.timestamp_ms),
+                partition=record.partition,
+                offset=record.offset,
+            )
+            out.scores.append(OutputMessage(key=record_id.encode(), value=message.encode()))
         out.frame = frame
         out.event_time_ms = event_ms
         out.score_values = scores

@@ -9,15 +9,14 @@ workers, partitions, restarts or late records may each emit a row for the same
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from scorestream.contract.drift import MINUTE_MS, MinuteFeatureStats
 from scorestream.streams.drift.profile import (
     NumericFeatureProfile,
     ReferenceProfile,
@@ -31,72 +30,6 @@ __all__ = [
     "MinuteFeatureStats",
     "merge_stats",
 ]
-
-#: Length of an accumulation window in milliseconds.
-MINUTE_MS = 60_000
-
-
-@dataclass(frozen=True)
-class MinuteFeatureStats:
-    """One feature's counts for one minute of event time (a partial: rows add up).
-
-    Attributes
-    ----------
-    minute_ms
-        Start of the minute, epoch milliseconds.
-    feature, kind
-        Feature name and ``"numeric"`` or ``"categorical"``.
-    counts
-        Counts in the feature's bin layout (last bin: missing).
-    count
-        Records counted, missing included (``sum(counts)``).
-    missing
-        Records whose value was missing (``counts[-1]``).
-    sum, sumsq
-        Sum and sum of squares of the non-missing values (numeric; ``0.0`` otherwise).
-    """
-
-    minute_ms: int
-    feature: str
-    kind: str
-    counts: list[int]
-    count: int
-    missing: int
-    sum: float
-    sumsq: float
-
-    @property
-    def mean(self) -> float:
-        """Mean of the non-missing values (``nan`` if none, or categorical)."""
-        present = self.count - self.missing
-        return self.sum / present if self.kind == "numeric" and present > 0 else math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the ``drift.stats`` message)."""
-        return {
-            "minute_ms": self.minute_ms,
-            "feature": self.feature,
-            "kind": self.kind,
-            "counts": list(self.counts),
-            "count": self.count,
-            "missing": self.missing,
-            "sum": self.sum,
-            "sumsq": self.sumsq,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MinuteFeatureStats:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            minute_ms=int(data["minute_ms"]),
-            feature=str(data["feature"]),
-            kind=str(data["kind"]),
-            counts=[int(v) for v in data["counts"]],
-            count=int(data["count"]),
-            missing=int(data["missing"]),
-            sum=float(data["sum"]),
-            sumsq=float(data["sumsq"]),
-        )
 
 
 @dataclass

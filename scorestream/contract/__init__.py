@@ -1,0 +1,60 @@
+"""The shapes that cross between processes: messages on the topics and rows in the tables.
+
+Both ends import them from here (the worker encodes, the sink decodes, the bridge and the
+tests read), so a field is added in one place: the message here, its column in
+:mod:`.tables`, and one migration.
+"""
+
+from scorestream.contract.codec import Row
+from scorestream.contract.drift import (
+    MINUTE_MS,
+    DriftBinsMessage,
+    DriftChangeMessage,
+    MinuteFeatureStats,
+    decode_drift_rows,
+    split_bins,
+)
+from scorestream.contract.rejections import (
+    MAX_REJECTED_PAYLOAD_BYTES,
+    REJECTED_MAX_MESSAGE_BYTES,
+    RejectionMessage,
+    decode_rejection_row,
+)
+from scorestream.contract.scores import ScoreMessage, decode_score, decode_score_row
+from scorestream.contract.tables import (
+    ALERT_DELIVERIES,
+    DRIFT_CHECKS,
+    DRIFT_EVENTS,
+    DRIFT_STATS,
+    REJECTED_RECORDS,
+    SCORES,
+    TABLES,
+    Column,
+    TableSpec,
+)
+
+__all__ = [
+    "ALERT_DELIVERIES",
+    "DRIFT_CHECKS",
+    "DRIFT_EVENTS",
+    "DRIFT_STATS",
+    "MAX_REJECTED_PAYLOAD_BYTES",
+    "MINUTE_MS",
+    "REJECTED_MAX_MESSAGE_BYTES",
+    "REJECTED_RECORDS",
+    "SCORES",
+    "TABLES",
+    "Column",
+    "DriftBinsMessage",
+    "DriftChangeMessage",
+    "MinuteFeatureStats",
+    "RejectionMessage",
+    "Row",
+    "ScoreMessage",
+    "TableSpec",
+    "decode_drift_rows",
+    "decode_rejection_row",
+    "decode_score",
+    "decode_score_row",
+    "split_bins",
+]

@@ -1,0 +1,51 @@
+"""What every decoder of the contract shares: the parse, and field errors as DecodeError."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+from scorestream.exceptions import DecodeError
+
+#: One row of a table, in the order of :attr:`~scorestream.contract.tables.TableSpec.inserted`.
+Row = tuple[Any, ...]
+T = TypeVar("T")
+
+
+def parse_object(value: bytes | None) -> dict[str, Any]:
+    """The JSON object in ``value``, or DecodeError."""
+    if not value:
+        raise DecodeError("empty message")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc}") from None
+    if type(doc) is not dict:
+        raise DecodeError(f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def field_error(exc: Exception) -> DecodeError:
+    """The DecodeError for a KeyError/TypeError/ValueError raised while reading fields."""
+    if isinstance(exc, DecodeError):
+        return exc
+    if isinstance(exc, KeyError):
+        return DecodeError(f"missing field {exc.args[0]!r}", str(exc.args[0]))
+    return DecodeError(f"{type(exc).__name__}: {exc}")
+
+
+def decoder(read: Callable[[dict[str, Any]], T]) -> Callable[[bytes | None], T]:
+    """Parse the message, then turn field-access errors of ``read`` into DecodeError."""
+
+    @functools.wraps(read)
+    def decode(value: bytes | None) -> T:
+        doc = parse_object(value)
+        try:
+            return read(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise field_error(exc) from None
+
+    return decode

@@ -1,0 +1,84 @@
+"""The ``scores`` message: what the worker computed for one record, keyed by its id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from scorestream.contract.codec import Row, decoder, field_error
+from scorestream.exceptions import DecodeError
+
+
+# Not frozen: a frozen dataclass's __init__ costs several times more, once per record.
+@dataclass(slots=True)
+class ScoreMessage:
+    """One scored record (topic ``scores``, table ``scores``)."""
+
+    id: str
+    #: ISO-8601 UTC with milliseconds and a ``Z``.
+    event_time: str
+    event_time_ms: int
+    scored_at_ms: int
+    model_name: str
+    model_version: str
+    score: float
+    #: The predicted class label (any JSON scalar; stored as text).
+    label: Any
+    latency_ms: int
+    #: Where the input was read: ``records`` partition and offset.
+    partition: int
+    offset: int
+
+    def encode(self) -> bytes:
+        """The message value (orjson writes slotted dataclasses natively)."""
+        return orjson.dumps(self)
+
+
+@decoder
+def decode_score(doc: dict[str, Any]) -> ScoreMessage:
+    """A ``scores`` message value -> :class:`ScoreMessage` (for readers such as the bridge)."""
+    return ScoreMessage(**{name: doc[name] for name in ScoreMessage.__dataclass_fields__})
+
+
+def decode_score_row(value: bytes | None) -> Row:
+    """A ``scores`` message value -> its row of :data:`~.tables.SCORES`.
+
+    Written out flat (no helper calls): it runs once per scored record.
+
+    >>> message = ScoreMessage("a", "2024-05-01T12:00:00.000Z", 1714564800000,
+    ...     1714564801500, "m", "v1", 0.25, 1, 3, 2, 7)
+    >>> decode_score_row(message.encode())
+    ('a', 1714564800, 1714564800000, 1714564801, 1714564801500, 'm', 'v1', 0.25, '1', 3, 2, 7)
+    """
+    if value is None:
+        raise DecodeError("empty message (null value)")
+    try:
+        doc = orjson.loads(value)
+        if type(doc) is not dict:
+            raise DecodeError(f"expected a JSON object, got {type(doc).__name__}")
+        record_id = doc["id"]
+        if type(record_id) is not str:
+            raise DecodeError(f"id must be a string, got {type(record_id).__name__}", "id")
+        event_ms = int(doc["event_time_ms"])
+        scored_ms = int(doc["scored_at_ms"])
+        # DateTime columns take epoch seconds as ints: no datetime objects on the hot path.
+        return (
+            record_id,
+            event_ms // 1000,
+            event_ms,
+            scored_ms // 1000,
+            scored_ms,
+            str(doc["model_name"]),
+            str(doc["model_version"]),
+            float(doc["score"]),
+            str(doc["label"]),
+            int(doc["latency_ms"]),
+            int(doc["partition"]),
+            int(doc["offset"]),
+        )
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc}" if value else "empty message") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise field_error(exc) from None

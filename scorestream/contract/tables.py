@@ -1,0 +1,174 @@
+"""The ClickHouse tables of the product: every column, its type, in insert order.
+
+The sink inserts, the queries read, the migrations' tests compare these specs with
+``system.columns`` on the real server, the benchmark and the tests build rows from them.
+A new column is added here and in one migration (``consumers/migrations/``), nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_identifier(name: str) -> str:
+    """``name`` if it is a plain SQL identifier (databases, tables cannot be parameters).
+
+    >>> check_identifier("scoring")
+    'scoring'
+    >>> check_identifier("x; DROP TABLE y")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a plain identifier: 'x; DROP TABLE y'
+    """
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, its ClickHouse type, and whether the server fills it."""
+
+    name: str
+    type: str
+    server_default: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table of the ``scoring`` database."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def inserted(self) -> tuple[str, ...]:
+        """The columns a writer supplies, in the order of its row tuples."""
+        return tuple(c.name for c in self.columns if not c.server_default)
+
+    def types(self) -> dict[str, str]:
+        """Column name -> ClickHouse type, as ``system.columns`` reports them."""
+        return {c.name: c.type for c in self.columns}
+
+    def insert_sql(self, database: str) -> str:
+        """``INSERT INTO db.table (columns...) VALUES`` for clickhouse-driver."""
+        return (
+            f"INSERT INTO {check_identifier(database)}.{check_identifier(self.name)} "
+            f"({', '.join(self.inserted)}) VALUES"
+        )
+
+
+def _table(name: str, *columns: tuple[str, str] | Column) -> TableSpec:
+    return TableSpec(name, tuple(c if isinstance(c, Column) else Column(*c) for c in columns))
+
+
+SCORES = _table(
+    "scores",
+    ("id", "String"),
+    ("event_time", "DateTime"),
+    ("event_time_ms", "UInt64"),
+    ("scored_at", "DateTime"),
+    ("scored_at_ms", "UInt64"),
+    ("model_name", "String"),
+    ("model_version", "String"),
+    ("score", "Float64"),
+    ("label", "String"),
+    ("latency_ms", "UInt32"),
+    ("source_partition", "UInt16"),
+    ("source_offset", "UInt64"),
+    Column("inserted_at", "DateTime", server_default=True),
+)
+
+REJECTED_RECORDS = _table(
+    "rejected_records",
+    ("id", "String"),
+    ("reason", "String"),
+    ("field", "String"),
+    ("message", "String"),
+    ("source_topic", "String"),
+    ("source_partition", "UInt16"),
+    ("source_offset", "UInt64"),
+    ("ingested_at", "DateTime"),
+    ("rejected_at", "DateTime"),
+    ("rejected_at_ms", "UInt64"),
+    ("payload", "String"),
+)
+
+DRIFT_STATS = _table(
+    "drift_stats",
+    ("minute", "DateTime"),
+    ("feature", "String"),
+    ("kind", "String"),
+    ("model_version", "String"),
+    ("batch_id", "String"),
+    ("counts", "Array(UInt64)"),
+    ("count", "UInt64"),
+    ("missing", "UInt64"),
+    ("sum", "Float64"),
+    ("sumsq", "Float64"),
+    ("emitted_at_ms", "UInt64"),
+)
+
+DRIFT_EVENTS = _table(
+    "drift_events",
+    ("detected_at", "DateTime"),
+    ("detected_at_ms", "UInt64"),
+    ("minute", "DateTime"),
+    ("feature", "String"),
+    ("detector", "String"),
+    ("value", "Float64"),
+    ("model_version", "String"),
+    ("event_id", "String"),
+)
+
+DRIFT_CHECKS = _table(
+    "drift_checks",
+    ("check_kind", "String"),
+    ("period_start", "DateTime"),
+    ("period_end", "DateTime"),
+    ("checked_at", "DateTime"),
+    ("feature", "String"),
+    ("kind", "String"),
+    ("model_version", "String"),
+    ("n_reference", "UInt64"),
+    ("n_current", "UInt64"),
+    ("test", "String"),
+    ("statistic", "Float64"),
+    ("p_value", "Float64"),
+    ("p_adjusted", "Float64"),
+    ("psi", "Float64"),
+    ("js_distance", "Float64"),
+    ("wasserstein", "Float64"),
+    ("ref_mean", "Float64"),
+    ("cur_mean", "Float64"),
+    ("ref_missing_rate", "Float64"),
+    ("cur_missing_rate", "Float64"),
+    ("level", "String"),
+    ("drifted", "UInt8"),
+    ("reference_counts", "Array(UInt64)"),
+    ("current_counts", "Array(UInt64)"),
+    ("bin_labels", "Array(String)"),
+)
+
+ALERT_DELIVERIES = _table(
+    "alert_deliveries",
+    ("alert_id", "String"),
+    ("check_kind", "String"),
+    ("period_start", "DateTime"),
+    ("delivered_at", "DateTime"),
+    ("message_id", "String"),
+    ("recipients", "String"),
+)
+
+#: Every table of the product's database (``schema_migrations`` is the migrator's own).
+TABLES: tuple[TableSpec, ...] = (
+    SCORES,
+    REJECTED_RECORDS,
+    DRIFT_STATS,
+    DRIFT_EVENTS,
+    DRIFT_CHECKS,
+    ALERT_DELIVERIES,
+)
