@@ -44,7 +44,7 @@ from scipy import stats
 
 from bench.common import median, print_table
 from scorestream.consumers.clickhouse import apply_migrations, make_client
-from scorestream.consumers.clickhouse_sink import DRIFT_STATS
+from scorestream.contract import DRIFT_STATS
 from scorestream.settings import ClickHouseDsn
 from scorestream.streams.app import WorkerOptions
 from scorestream.streams.drift.profile import NumericFeatureProfile, ReferenceProfile
@@ -176,7 +176,7 @@ def partial_sizes(
     return minute.astype(np.int64), per_window[per_window > 0].astype(np.int64)
 
 
-STATS_COLUMNS = DRIFT_STATS.columns
+STATS_COLUMNS = DRIFT_STATS.inserted
 
 
 def write_day(

@@ -17,11 +17,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import orjson
-
 from scorestream.consumers.clickhouse import apply_migrations, make_client
-from scorestream.consumers.clickhouse_sink import (
-    SCORES,
+from scorestream.consumers.sink import (
     ClickHouseSink,
     SinkOptions,
     SinkRunner,
@@ -29,6 +26,7 @@ from scorestream.consumers.clickhouse_sink import (
     topic_decoders,
     tune_gc,
 )
+from scorestream.contract import SCORES, ScoreMessage
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
@@ -48,21 +46,19 @@ class Result:
 
 def score_payload(i: int) -> bytes:
     event_ms = BASE_MS + i * 37
-    return orjson.dumps(
-        {
-            "id": f"bench-{i:09d}",
-            "event_time": "2024-05-01T12:00:00Z",
-            "event_time_ms": event_ms,
-            "scored_at_ms": event_ms + 1500,
-            "model_name": "credit",
-            "model_version": "v1",
-            "score": (i % 1000) / 1000,
-            "label": i % 2,
-            "latency_ms": i % 50,
-            "partition": i % 4,
-            "offset": i // 4,
-        }
-    )
+    return ScoreMessage(
+        id=f"bench-{i:09d}",
+        event_time="2024-05-01T12:00:00Z",
+        event_time_ms=event_ms,
+        scored_at_ms=event_ms + 1500,
+        model_name="credit",
+        model_version="v1",
+        score=(i % 1000) / 1000,
+        label=i % 2,
+        latency_ms=i % 50,
+        partition=i % 4,
+        offset=i // 4,
+    ).encode()
 
 
 async def prefill(settings: Settings, topic: str, n: int, partitions: int) -> float:

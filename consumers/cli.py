@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    from scorestream.consumers.clickhouse_sink import SinkOptions, run_sink
+    from scorestream.consumers.sink import SinkOptions, run_sink
     from scorestream.settings import Settings
 
     options = SinkOptions(

@@ -15,21 +15,19 @@ import pytest
 from clickhouse_driver import errors
 from clickhouse_sink_support import produce, score_message, score_messages
 
-from scorestream.consumers.clickhouse_sink import (
-    REJECTED,
-    SCORES,
+from scorestream.consumers.queries import count_rejected, count_scores, score_ids, scores_by_id
+from scorestream.consumers.sink import (
     ClickHouseSink,
-    DecodeError,
     SinkBatch,
     SinkOptions,
     SinkRunner,
     SinkStats,
-    decode_drift,
     decode_rejected,
     decode_score,
     is_transient,
 )
-from scorestream.consumers.queries import count_rejected, count_scores, score_ids, scores_by_id
+from scorestream.contract import REJECTED_RECORDS, SCORES, decode_drift_rows
+from scorestream.exceptions import DecodeError
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
@@ -115,7 +113,7 @@ def test_decode_drift_bins_and_change() -> None:
             for f in "ab"
         ],
     }
-    spec, rows = decode_drift(orjson.dumps(bins))
+    spec, rows = decode_drift_rows(orjson.dumps(bins))
     assert spec.name == "drift_stats" and len(rows) == 2 and rows[0][0] == 60
     change = {
         "type": "change",
@@ -127,12 +125,12 @@ def test_decode_drift_bins_and_change() -> None:
         "detected_at_ms": 121_000,
         "model_version": "v1",
     }
-    spec, rows = decode_drift(orjson.dumps(change))
+    spec, rows = decode_drift_rows(orjson.dumps(change))
     assert spec.name == "drift_events" and rows == [
         (121, 121_000, 120, "a", "adwin", 0.7, "v1", "e1")
     ]
     with pytest.raises(DecodeError):
-        decode_drift(orjson.dumps({"type": "other"}))
+        decode_drift_rows(orjson.dumps({"type": "other"}))
 
 
 def test_transient_and_data_errors_are_told_apart() -> None:
@@ -189,7 +187,7 @@ def test_batches_keep_offsets_and_give_stable_dedup_tokens() -> None:
     # A retry of the same messages carries the same token; other messages, another token.
     assert first.dedup_token(SCORES) == again.dedup_token(SCORES)
     assert first.dedup_token(SCORES) != later.dedup_token(SCORES)
-    assert first.dedup_token(SCORES) != first.dedup_token(REJECTED)
+    assert first.dedup_token(SCORES) != first.dedup_token(REJECTED_RECORDS)
     assert first.dedup_token(SCORES, "0:0-3") != first.dedup_token(SCORES)
 
 

@@ -195,8 +195,8 @@ def test_drift_stats_count_every_scored_record(
 
 
 def test_a_backfill_over_many_minutes_stays_within_message_limits(model_dir: Path) -> None:
-    from scorestream.settings import Settings as PlainSettings
     from scorestream.contract.drift import ROWS_PER_MESSAGE
+    from scorestream.settings import Settings as PlainSettings
     from scorestream.streams.drift_outputs import DriftStatsPublisher
     from scorestream.streams.scoring import BatchScorer, RawRecord
     from scorestream.streams.validation import RecordValidator
