@@ -1,4 +1,10 @@
-"""What the two drift dashboards share: drift colours and the change-point annotations."""
+"""What the two drift dashboards share: drift colours and the change-point annotations.
+
+The colours come from the daily check's own :class:`DriftThresholds` (the defaults the
+scheduler runs with), so a cell turns red exactly where the check would alert: the
+dashboards once hard-coded 0.25 (PSI) and 0.2 (JS) while the check alerted at 0.2 and
+0.15.
+"""
 
 # The SQL here is the dashboards' own text, built from constants; no input reaches it.
 # ruff: noqa: S608
@@ -7,10 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from scorestream.grafana.panels import annotation, sql, threshold_steps
+from scorestream.streams.drift.decision import DriftThresholds
 
-# Drift thresholds shown as colours; the daily check's own thresholds live in streams.drift.
-PSI_WARNING, PSI_DRIFT = 0.1, 0.25
-JS_WARNING, JS_DRIFT = 0.1, 0.2
+#: The thresholds the daily check decides with (``DriftCheck`` defaults to these).
+CHECK_THRESHOLDS = DriftThresholds()
+PSI_WARNING, PSI_DRIFT = CHECK_THRESHOLDS.psi_warn, CHECK_THRESHOLDS.psi_alert
+JS_WARNING, JS_DRIFT = CHECK_THRESHOLDS.js_warn, CHECK_THRESHOLDS.js_alert
 
 PSI_THRESHOLDS = threshold_steps(("green", None), ("orange", PSI_WARNING), ("red", PSI_DRIFT))
 JS_THRESHOLDS = threshold_steps(("green", None), ("orange", JS_WARNING), ("red", JS_DRIFT))
