@@ -14,6 +14,8 @@ COPY scorestream ./scorestream
 COPY streams ./streams
 COPY producers ./producers
 COPY consumers ./consumers
+# Only the dashboards' uids and links (the alert e-mail's link), not the builders.
+COPY grafana/__init__.py grafana/links.py ./grafana/
 RUN pip install . && rm -rf build
 
 # A demo model trained at build time on the synthetic loan data, so that `docker compose up`

@@ -45,8 +45,8 @@ stack-status: install
 	$(BIN)/scorestream stack status
 
 dashboards: install
-	$(BIN)/python grafana/build_dashboards.py
-	$(BIN)/python grafana/render_previews.py
+	$(BIN)/python -m scorestream.grafana.build
+	$(BIN)/python -m scorestream.grafana.render_previews
 
 clean:
 	-$(BIN)/scorestream stack down

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import html
 import io
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 import numpy as np
+
+from scorestream.grafana.links import DRIFT_OVERVIEW, dashboard_url
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -54,9 +57,11 @@ def dashboard_link(alert: dict[str, Any]) -> str | None:
     base = alert.get("grafana_url")
     if not base:
         return None
-    return (
-        f"{base.rstrip('/')}/d/scorestream-drift-overview/drift-overview"
-        f"?from={alert['period_start']}Z&to={alert['period_end']}Z"
+    return dashboard_url(
+        base,
+        DRIFT_OVERVIEW,
+        start=datetime.fromisoformat(alert["period_start"]),
+        end=datetime.fromisoformat(alert["period_end"]),
     )
 
 

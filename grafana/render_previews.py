@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """Render a PNG preview of each provisioned dashboard, without Grafana.
 
-``python grafana/render_previews.py`` runs every panel's query exactly as the dashboard
-tests do (the plugin's macros expanded, on chDB, against the real migrations and the
-synthetic fixture of ``tests/grafana``) and draws the results with matplotlib on the
-dashboard's own grid into ``grafana/previews/<dashboard>.png``. It shows what the panels
-show; it does not imitate Grafana pixel for pixel.
+``python -m scorestream.grafana.render_previews`` runs every panel's query exactly as the
+dashboard tests do (the plugin's macros expanded, on chDB, against the real migrations and
+the synthetic data of :mod:`scorestream.grafana.sample_data`) and draws the results with
+matplotlib on the dashboard's own grid into ``grafana/previews/<dashboard>.png``. It shows
+what the panels show; it does not imitate Grafana pixel for pixel.
 """
 
 from __future__ import annotations
@@ -19,18 +18,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-# The fixture, the macro expansion and the migration runner live in the test support code
-# and the consumers package; the previews reuse them so they show what the tests check.
-sys.path[:0] = [str(REPO / "tests" / "grafana"), str(REPO)]
+import matplotlib
 
-import matplotlib  # noqa: E402
+matplotlib.use("Agg")  # before pyplot: no display here, only PNG files
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.transforms import Bbox
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from grafana_fixture import (  # noqa: E402
+# The sample data and the macro expansion are the ones the dashboard tests use, so the
+# previews show what the tests check.
+from scorestream.grafana.macros import expand
+from scorestream.grafana.sample_data import (
     DRIFT_AT,
     ChdbDatabase,
     Result,
@@ -42,10 +41,9 @@ from grafana_fixture import (  # noqa: E402
     parse_time,
     to_series,
 )
-from grafana_macros import expand  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.transforms import Bbox  # noqa: E402
 
+# resolve(): reached through the scorestream/grafana symlink, the files live in grafana/.
+HERE = Path(__file__).resolve().parent
 DASHBOARDS = HERE / "provisioning" / "dashboards"
 OUT = HERE / "previews"
 CHOICES = {"feature-detail": {"feature": "income"}}

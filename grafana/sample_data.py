@@ -1,4 +1,4 @@
-"""Synthetic scored data for the dashboard tests and previews, and a chDB runner for it.
+"""Synthetic scored data for the dashboard previews and tests, and a chDB runner for it.
 
 36 hours of a loan-scoring pipeline: scores (with a replayed batch and a model rollout),
 rejected records, per-minute drift bins in the reference-profile layout of
@@ -21,15 +21,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from grafana_macros import ALL, QueryContext, expand
 
-REPO = Path(__file__).resolve().parents[2]
-#: The database the dashboards query; fixtures load into their own and rewrite the SQL.
-DATABASE = "scoring"
+from scorestream.grafana.macros import ALL, QueryContext, expand
+
+# The database the dashboards query; fixtures load into their own and rewrite the SQL.
+from scorestream.grafana.panels import DATABASE
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(hours=36)

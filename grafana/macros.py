@@ -49,12 +49,12 @@ def _macro_args(query: str, open_index: int) -> list[str]:
     depth = 0
     last = open_index + 1
     for match in re.finditer(r"[(),]", query[open_index:]):
-        token, at = match.group(), open_index + match.start()
-        if token == "(":
+        char, at = match.group(), open_index + match.start()
+        if char == "(":
             depth += 1
-        elif token == ")":
+        elif char == ")":
             depth -= 1
-        if token == "," and depth == 1:
+        if char == "," and depth == 1:
             args.append(query[last:at])
             last = at + 1
         if depth == 0:

@@ -1,0 +1,1 @@
+"""One module per dashboard; each exposes ``FILE`` (its JSON file name) and ``build()``."""

@@ -1,0 +1,44 @@
+"""What the two drift dashboards share: drift colours and the change-point annotations.
+
+The colours come from the daily check's own :class:`DriftThresholds` (the defaults the
+scheduler runs with), so a cell turns red exactly where the check would alert: the
+dashboards once hard-coded 0.25 (PSI) and 0.2 (JS) while the check alerted at 0.2 and
+0.15.
+"""
+
+# The SQL here is the dashboards' own text, built from constants; no input reaches it.
+# ruff: noqa: S608
+from __future__ import annotations
+
+from typing import Any
+
+from scorestream.grafana.panels import annotation, sql, threshold_steps
+from scorestream.streams.drift.decision import DriftThresholds
+
+#: The thresholds the daily check decides with (``DriftCheck`` defaults to these).
+CHECK_THRESHOLDS = DriftThresholds()
+PSI_WARNING, PSI_DRIFT = CHECK_THRESHOLDS.psi_warn, CHECK_THRESHOLDS.psi_alert
+JS_WARNING, JS_DRIFT = CHECK_THRESHOLDS.js_warn, CHECK_THRESHOLDS.js_alert
+
+PSI_THRESHOLDS = threshold_steps(("green", None), ("orange", PSI_WARNING), ("red", PSI_DRIFT))
+JS_THRESHOLDS = threshold_steps(("green", None), ("orange", JS_WARNING), ("red", JS_DRIFT))
+#: How the check's levels (column ``level`` of drift_checks) are coloured in tables.
+LEVEL_COLOURS = {"ok": "green", "warning": "orange", "drift": "red"}
+
+
+def change_points(feature_condition: str) -> dict[str, Any]:
+    """Change points that the workers' online detectors reported (drift_events)."""
+    return annotation(
+        "Change points",
+        sql(f"""
+        SELECT
+            minute AS time,
+            concat(feature, ': ', detector, ' detected a change (', toString(value), ')')
+                AS text,
+            concat('change,', feature, ',', detector) AS tags
+        FROM {{db}}.drift_events FINAL
+        WHERE $__timeFilter(minute) AND {feature_condition}
+        ORDER BY time
+    """),
+        "orange",
+    )
