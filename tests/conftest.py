@@ -10,7 +10,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from scorestream.settings import Settings
@@ -89,3 +91,41 @@ def ch_client(settings: Settings) -> Iterator[object]:
 @pytest.fixture()
 def maildir(stack: LocalStack) -> Path:
     return stack.smtp.maildir
+
+
+class ChdbExecutor:
+    """clickhouse-driver's ``execute`` over a chDB session, for the migration runner.
+
+    Inserts (``INSERT ... VALUES`` with rows) send the rows as JSONCompactEachRow data,
+    so, as with the driver, no value is ever formatted into SQL.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from chdb import session
+
+        self.session = session.Session(str(path))
+
+    def execute(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        if params is not None:
+            if not query.rstrip().upper().endswith("VALUES"):
+                raise NotImplementedError("only inserts take data here")
+            head = query.rstrip()[: -len("VALUES")]
+            data = "\n".join(orjson.dumps(list(row)).decode() for row in params)
+            self.session.query(f"{head} FORMAT JSONCompactEachRow\n{data}")
+            return []
+        result = self.session.query(query, "JSONCompact")
+        raw = result.bytes() if result is not None else b""
+        if not raw:
+            return []
+        return [tuple(row) for row in orjson.loads(raw)["data"]]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture()
+def chdb_executor(tmp_path: Path) -> Iterator[ChdbExecutor]:
+    """A modern ClickHouse engine in process (chDB), on a fresh data directory."""
+    executor = ChdbExecutor(tmp_path / "chdb")
+    yield executor
+    executor.close()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from scorestream import contract
 from scorestream.consumers.clickhouse import (
     MIGRATIONS_DIR,
     applied_migrations,
@@ -25,17 +25,10 @@ from scorestream.consumers.clickhouse import (
 )
 from scorestream.exceptions import MigrationError
 from scorestream.settings import Settings
+from tests.conftest import ChdbExecutor
 
-# Other areas (alert delivery) add migrations of their own: the sink's tables must be there,
-# others may be.
-TABLES = {
-    "scores",
-    "rejected_records",
-    "drift_stats",
-    "drift_checks",
-    "drift_events",
-    "schema_migrations",
-}
+# Every table of the contract, and the migrator's own bookkeeping.
+TABLES = {spec.name for spec in contract.TABLES} | {"schema_migrations"}
 SINK_BASE = [
     "0001_scores",
     "0002_rejected_records",
@@ -45,43 +38,6 @@ SINK_BASE = [
 ]
 BASE = [m.label for m in load_migrations() if m.requires is None]
 MODERN = [m.label for m in load_migrations() if m.requires is not None]
-
-
-class ChdbExecutor:
-    """clickhouse-driver's ``execute`` over a chDB session, for the migration runner.
-
-    Inserts (``INSERT ... VALUES`` with rows) send the rows as JSONCompactEachRow data,
-    so, as with the driver, no value is ever formatted into SQL.
-    """
-
-    def __init__(self, path: Path) -> None:
-        from chdb import session
-
-        self.session = session.Session(str(path))
-
-    def execute(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
-        if params is not None:
-            if not query.rstrip().upper().endswith("VALUES"):
-                raise NotImplementedError("only inserts take data here")
-            head = query.rstrip()[: -len("VALUES")]
-            data = "\n".join(orjson.dumps(list(row)).decode() for row in params)
-            self.session.query(f"{head} FORMAT JSONCompactEachRow\n{data}")
-            return []
-        result = self.session.query(query, "JSONCompact")
-        raw = result.bytes() if result is not None else b""
-        if not raw:
-            return []
-        return [tuple(row) for row in orjson.loads(raw)["data"]]
-
-    def close(self) -> None:
-        self.session.close()
-
-
-@pytest.fixture()
-def chdb_executor(tmp_path: Path) -> Iterator[ChdbExecutor]:
-    executor = ChdbExecutor(tmp_path / "chdb")
-    yield executor
-    executor.close()
 
 
 def _tables(client: Any, database: str) -> set[str]:
@@ -217,13 +173,13 @@ def test_migrations_on_chdb_twice(chdb_executor: ChdbExecutor) -> None:
 
 def test_dedup_token_drops_a_retried_insert_on_a_modern_engine(chdb_executor: ChdbExecutor) -> None:
     apply_migrations(chdb_executor, "scoring")
-    row = ["a", 1714564800, 1714564800000, 1714564801, 1714564801000, "m", "v1", 0.5, "1", 3, 0, 0]
-    data = orjson.dumps(row).decode()
+    message = contract.ScoreMessage(
+        "a", "2024-05-01T12:00:00.000Z", 1714564800000, 1714564801000, "m", "v1", 0.5, 1, 3, 0, 0
+    )
+    data = orjson.dumps(contract.decode_score_row(message.encode())).decode()
     insert = (
-        "INSERT INTO scoring.scores (id, event_time, event_time_ms, scored_at, "
-        "scored_at_ms, model_name, model_version, score, label, latency_ms, "
-        "source_partition, source_offset) SETTINGS insert_deduplication_token = '{}' "
-        "FORMAT JSONCompactEachRow\n{}"
+        contract.SCORES.insert_sql("scoring").removesuffix(" VALUES")
+        + " SETTINGS insert_deduplication_token = '{}' FORMAT JSONCompactEachRow\n{}"
     )
     for token in ("scores|p0:0-0", "scores|p0:0-0", "scores|p0:1-1"):
         chdb_executor.session.query(insert.format(token, data))
