@@ -50,7 +50,7 @@ from scorestream.consumers.clickhouse import (
     make_client,
     server_version,
 )
-from scorestream.exceptions import MigrationError, SinkBackpressureError
+from scorestream.exceptions import DecodeError, MigrationError, SinkBackpressureError
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -144,14 +144,6 @@ DRIFT_EVENTS = TableSpec(
 
 
 # --- decoding (pure functions) -------------------------------------------------------------
-class DecodeError(ValueError):
-    """A message that does not have the shape its topic promises."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-
-
 Decoded = tuple[TableSpec, list[Row]]
 Decoder = Callable[[bytes | None], Decoded]
 

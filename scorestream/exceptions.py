@@ -31,3 +31,15 @@ class DeliveryError(ScorestreamError):
 
 class SinkBackpressureError(DeliveryError):
     """ClickHouse cannot take a batch now; the sink rewinds, pauses and retries later."""
+
+
+class ConfigurationError(ScorestreamError, ValueError):
+    """A setting, option or input file given by the user is invalid."""
+
+
+class DecodeError(ScorestreamError, ValueError):
+    """A message that does not have the shape its topic promises."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
