@@ -1,38 +1,27 @@
-"""The ``scorestream sink`` subcommand."""
+"""The consumer subcommands of ``scorestream``: the ClickHouse ``sink`` and ``drift-check``.
+
+Handlers import the Kafka and ClickHouse clients and SciPy when they run, so
+``scorestream --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scorestream.cli_support import SubParsers, add_subcommand, option_defaults, options_from_args
 
 log = logging.getLogger(__name__)
 
 
-def cmd_sink(args: argparse.Namespace) -> int:
-    from scorestream.consumers.sink import SinkOptions, run_sink
-    from scorestream.settings import Settings
-
-    options = SinkOptions(
-        batch_size=args.batch_size,
-        flush_interval_s=args.flush_interval,
-        once=args.once,
-        group_id=args.group_id,
-        instance_id=args.instance_id,
-        backoff_max_s=args.max_backoff,
-    )
-    # The driver logs every refused connection with a traceback; the sink's own warning
-    # (with the retry count and delay) says the same in one line.
-    logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
-    stats = run_sink(Settings(), options)
-    rows = ", ".join(f"{table} {count}" for table, count in sorted(stats.rows.items()))
-    log.info(
-        "sink stopped: %d messages, %d flushes, rows: %s, %d rejected by the sink",
-        stats.messages,
-        stats.flushes,
-        rows or "none",
-        stats.rejected,
-    )
-    return 0
+def register(sub: SubParsers) -> None:
+    """Add ``sink`` and ``drift-check`` to the ``scorestream`` subcommands."""
+    _register_sink(sub)
+    _register_drift_check(sub)
 
 
 def _positive_int(text: str) -> int:
@@ -49,10 +38,48 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def register_sink(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``sink`` to the ``scorestream`` subcommands."""
-    parser = sub.add_parser(
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+# --- sink ----------------------------------------------------------------------------------
+def _sink_defaults() -> Mapping[str, Any]:
+    from scorestream.consumers.sink import SinkOptions
+
+    return option_defaults(SinkOptions)
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from scorestream.consumers.sink import SinkOptions, run_sink
+    from scorestream.settings import Settings
+
+    settings = Settings()
+    options = options_from_args(SinkOptions, args)
+    # The driver logs every refused connection with a traceback; the sink's own warning
+    # (with the retry count and delay) says the same in one line.
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
+    stats = run_sink(settings, options)
+    rows = ", ".join(f"{table} {count}" for table, count in sorted(stats.rows.items()))
+    log.info(
+        "sink stopped: %d messages, %d flushes, rows: %s, %d rejected by the sink",
+        stats.messages,
+        stats.flushes,
+        rows or "none",
+        stats.rejected,
+    )
+    return 0
+
+
+def _register_sink(sub: SubParsers) -> None:
+    # Option dests are SinkOptions' field names, so the handler builds it from them.
+    parser = add_subcommand(
+        sub,
         "sink",
+        cmd_sink,
+        defaults=_sink_defaults,
         help="store scores, rejected records and drift statistics in ClickHouse",
         description="Consumes scores, records.rejected and drift.stats as one consumer group "
         "(run N of them to share partitions), inserts column-wise in batches and commits "
@@ -67,22 +94,21 @@ def register_sink(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--batch-size",
         type=_positive_int,
-        default=20_000,
-        help="rows per insert and topic (default 20000)",
+        help="rows per insert and topic (default %(default)s)",
     )
     parser.add_argument(
         "--flush-interval",
+        dest="flush_interval_s",
         type=_positive_float,
-        default=1.0,
         metavar="SECONDS",
-        help="flush a topic at least this often (default 1)",
+        help="flush a topic at least this often (default %(default)s)",
     )
     parser.add_argument(
         "--max-backoff",
+        dest="backoff_max_s",
         type=_positive_float,
-        default=30.0,
         metavar="SECONDS",
-        help="longest wait between retries while ClickHouse is down (default 30)",
+        help="longest wait between retries while ClickHouse is down (default %(default)s)",
     )
     parser.add_argument("--group-id", help="consumer group (default <prefix>scorestream-sink)")
     parser.add_argument(
@@ -90,4 +116,103 @@ def register_sink(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="static group membership id: a restarted sink with the same id "
         "gets its partitions back at once, without a rebalance; unique per sink",
     )
-    parser.set_defaults(handler=cmd_sink)
+
+
+# --- drift-check ---------------------------------------------------------------------------
+def _drift_check_defaults() -> Mapping[str, Any]:
+    from scorestream.streams.drift_jobs import DriftCheckScheduler
+
+    return option_defaults(DriftCheckScheduler)
+
+
+def cmd_drift_check(args: argparse.Namespace) -> int:
+    import signal
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from scorestream.settings import Settings
+    from scorestream.streams.drift_jobs import (
+        DriftCheckScheduler,
+        check_day,
+        deliver_pending,
+        yesterday,
+    )
+    from scorestream.streams.model.registry import LoadedModel
+
+    settings = Settings()
+    model = LoadedModel.load(args.model_dir or settings.model_dir)
+    if args.schedule:
+        scheduler = DriftCheckScheduler(
+            settings,
+            model,
+            rolling_every_s=args.rolling_every_s,
+            catch_up_days=args.catch_up_days,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
+        scheduler.run()
+        return 0
+    day = args.date or yesterday()
+    result = check_day(settings, model, day)
+    table = Table(
+        title=f"drift check {day} — {result.records:,} records, model {result.model_version}"
+    )
+    for column in ("feature", "level", "test", "p (BH)", "PSI", "JS", "Wasserstein"):
+        table.add_column(column)
+    colours = {"drift": "red", "warning": "yellow", "ok": "green"}
+    for row in result.rows:
+        table.add_row(
+            row["feature"],
+            f"[{colours[row['level']]}]{row['level']}[/]",
+            row["test"],
+            f"{row['p_adjusted']:.3g}",
+            f"{row['psi']:.3f}",
+            f"{row['js_distance']:.3f}",
+            f"{row['wasserstein']:.3f}",
+        )
+    Console(stderr=True).print(table)
+    if result.drifted and not args.no_deliver:
+        sent = deliver_pending(settings)
+        Console(stderr=True).print(f"alert e-mails sent: {sent}")
+    return 0
+
+
+def _register_drift_check(sub: SubParsers) -> None:
+    # Defaults of the schedule options are DriftCheckScheduler's keyword defaults.
+    parser = add_subcommand(
+        sub,
+        "drift-check",
+        cmd_drift_check,
+        defaults=_drift_check_defaults,
+        help="check a day's inputs for drift and e-mail an alert once",
+        description="Sums the day's bins from ClickHouse, tests every feature against the "
+        "reference (Benjamini-Hochberg corrected, with effect-size thresholds), writes "
+        "drift_checks rows, and e-mails an alert when a feature drifted — once per day.",
+    )
+    parser.add_argument(
+        "--date", type=_iso_date, help="UTC day to check, YYYY-MM-DD (default: yesterday)"
+    )
+    parser.add_argument("--model-dir", type=Path, help="model directory (default $MODEL_DIR)")
+    parser.add_argument(
+        "--no-deliver",
+        action="store_true",
+        help="publish the alert to drift.alerts but do not e-mail it here",
+    )
+    parser.add_argument(
+        "--schedule",
+        action="store_true",
+        help="run forever: daily check per DRIFT_CHECK_SCHEDULE, rolling "
+        "checks, alert delivery (run exactly one of these)",
+    )
+    parser.add_argument(
+        "--rolling-every",
+        dest="rolling_every_s",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between rolling 1 h / 24 h checks (with --schedule; default %(default)s)",
+    )
+    parser.add_argument(
+        "--catch-up-days",
+        type=int,
+        help="days back to look for missed daily checks (with --schedule; default %(default)s)",
+    )

@@ -1,46 +1,157 @@
-"""``scorestream bridge``: serve the HTTP ingest bridge with uvicorn."""
+"""The producer subcommands of ``scorestream``: ``produce`` records, serve the ``bridge``.
+
+Handlers import pandas, Kafka clients and FastAPI when they run, so ``scorestream --help``
+stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from scorestream.producers.bridge.options import BridgeOptions
-
-SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
-
-DEFAULTS = BridgeOptions()
+from scorestream.cli_support import SubParsers, add_subcommand, option_defaults, options_from_args
 
 
-def options_from_args(args: argparse.Namespace) -> BridgeOptions:
-    """The bridge options given on the command line."""
-    return BridgeOptions(
-        max_body_bytes=args.max_body_bytes,
-        max_records=args.max_records,
-        max_record_bytes=args.max_record_bytes,
-        out_of_range=args.out_of_range,
-        score_timeout_s=args.score_timeout,
-        send_timeout_s=args.send_timeout,
-        retry_after_s=args.retry_after,
-        linger_ms=args.linger_ms,
-        allow_anonymous=args.allow_anonymous,
+def register(sub: SubParsers) -> None:
+    """Add ``produce`` and ``bridge`` to the ``scorestream`` subcommands."""
+    _register_produce(sub)
+    _register_bridge(sub)
+
+
+# --- produce -------------------------------------------------------------------------------
+def _produce_defaults() -> Mapping[str, Any]:
+    from scorestream.producers.producer import ProduceOptions
+
+    return option_defaults(ProduceOptions)
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from scorestream.exceptions import ConfigurationError
+    from scorestream.producers.drift_injection import parse_drift_specs
+    from scorestream.producers.producer import (
+        ProduceOptions,
+        RecordProducer,
+        file_chunks,
+        frame_to_payloads,
+        synthetic_chunks,
     )
+    from scorestream.settings import Settings
+    from scorestream.topics import ensure_topics
+
+    settings = Settings()
+    options = options_from_args(ProduceOptions, args)
+    # Everything the user gave is checked before the first connection to Kafka.
+    drift = parse_drift_specs(args.drift)
+    if args.synthetic is not None:
+        total: int | None = args.synthetic
+        reference_std = _reference_std(args.model_dir or settings.model_dir) if drift else None
+        chunks = synthetic_chunks(
+            args.synthetic,
+            seed=options.seed,
+            chunk_size=options.chunk_size,
+            drift=drift,
+            drift_from=options.drift_from,
+            start=options.start,
+            interval_ms=options.interval_ms,
+            reference_std=reference_std,
+        )
+    else:
+        if drift:
+            raise ConfigurationError("--drift applies to --synthetic data only")
+        total = None
+        chunks = (frame_to_payloads(frame) for frame in file_chunks(args.file))
+    ensure_topics(settings, [settings.topics.records])
+    console = Console(stderr=True)
+    producer = RecordProducer(settings, rate=options.rate)
+    columns = [BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(
+        *Progress.get_default_columns()[:1], *columns, console=console, disable=args.quiet
+    ) as progress:
+        task = progress.add_task("producing", total=total)
+        summary = producer.send_all(chunks, progress=lambda n: progress.advance(task, n))
+    producer.close()
+    console.print(
+        f"sent {summary.sent}, failed {summary.failed}, "
+        f"{summary.rate:,.0f} records/s to {settings.topics.records}"
+    )
+    for error in summary.errors:
+        console.print(f"  error: {error}")
+    return 0 if summary.failed == 0 else 1
+
+
+def _reference_std(model_dir: Path) -> dict[str, float] | None:
+    from scorestream.streams.model.schema import FeatureSchema
+
+    path = Path(model_dir) / "schema.json"
+    return FeatureSchema.load(path).reference_std() if path.exists() else None
+
+
+def _register_produce(sub: SubParsers) -> None:
+    # Option dests are ProduceOptions' field names, so the handler builds it from them.
+    parser = add_subcommand(
+        sub,
+        "produce",
+        cmd_produce,
+        defaults=_produce_defaults,
+        help="send records to the records topic (file or synthetic)",
+        description="Keyed by id, acks=all, idempotent producer. Example: "
+        "scorestream produce --synthetic 100000 --drift income=shift:0.5 --drift-from 50000",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="csv, parquet or jsonl file")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic records")
+    parser.add_argument("--rate", type=float, help="records per second (default: max)")
+    parser.add_argument("--seed", type=int, help="synthetic data seed (default %(default)s)")
+    parser.add_argument(
+        "--start", help="event time of the first synthetic record (ISO-8601; default now)"
+    )
+    parser.add_argument(
+        "--interval-ms",
+        type=int,
+        help="event-time step between synthetic records (default %(default)s)",
+    )
+    parser.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        metavar="FEATURE=SPEC",
+        help="inject drift, e.g. income=shift:0.5 or region=weight:north:0.4",
+    )
+    parser.add_argument(
+        "--drift-from",
+        type=int,
+        metavar="K",
+        help="first record (0-based) that is drifted (default %(default)s)",
+    )
+    parser.add_argument("--model-dir", type=Path, help="reference std for shift specs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# --- bridge --------------------------------------------------------------------------------
+def _bridge_defaults() -> Mapping[str, Any]:
+    from scorestream.producers.bridge.options import BridgeOptions
+
+    return option_defaults(BridgeOptions)
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from scorestream.producers.bridge import create_app
+    from scorestream.producers.bridge import BridgeOptions, create_app
     from scorestream.producers.bridge.logs import quiet_repeated_kafka_errors
     from scorestream.settings import Settings
 
     settings = Settings()
     if args.model_dir is not None:
         settings = settings.model_copy(update={"model_dir": args.model_dir})
-    try:
-        app = create_app(settings, options_from_args(args))
-    except ValueError as error:  # bad limits, or no API keys: refuse to start open
-        raise SystemExit(f"scorestream bridge: {error}") from None
+    # Bad limits and a bridge without API keys raise ConfigurationError here, before the
+    # port opens; `scorestream` reports it in one line.
+    app = create_app(settings, options_from_args(BridgeOptions, args))
     quiet_repeated_kafka_errors()
     # loop/http "auto" pick uvloop and httptools when installed, asyncio and h11 otherwise.
     uvicorn.run(
@@ -55,67 +166,64 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_bridge(sub: SubParsers) -> None:  # type: ignore[valid-type]
-    parser = sub.add_parser(  # type: ignore[attr-defined]
+def _register_bridge(sub: SubParsers) -> None:
+    # Option dests are BridgeOptions' field names, so the handler builds it from them.
+    parser = add_subcommand(
+        sub,
         "bridge",
+        cmd_bridge,
+        defaults=_bridge_defaults,
         help="serve the HTTP ingest bridge (POST /v1/records, /v1/score)",
         description="JSON records over HTTP onto the records topic, validated against the "
         "model's feature schema. API keys from INGEST_API_KEYS (comma-separated); Kafka from "
         "KAFKA_BOOTSTRAP_SERVERS; schema from --model-dir or MODEL_DIR. OpenAPI at "
         "/openapi.json. Scale out by running several bridges behind a load balancer.",
     )
+    # Where to listen is uvicorn's business, not BridgeOptions'.
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
     parser.add_argument(
         "--model-dir", type=Path, help="model directory with schema.json (default $MODEL_DIR)"
     )
     parser.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=DEFAULTS.max_body_bytes,
-        help="larger bodies get 413 (default %(default)s)",
+        "--max-body-bytes", type=int, help="larger bodies get 413 (default %(default)s)"
     )
     parser.add_argument(
-        "--max-records",
-        type=int,
-        default=DEFAULTS.max_records,
-        help="most records per POST /v1/records (default %(default)s)",
+        "--max-records", type=int, help="most records per POST /v1/records (default %(default)s)"
     )
     parser.add_argument(
         "--max-record-bytes",
         type=int,
-        default=DEFAULTS.max_record_bytes,
         help="largest record; same as the worker's (default %(default)s)",
     )
     parser.add_argument(
         "--out-of-range",
         choices=["reject", "clip"],
-        default=DEFAULTS.out_of_range,
-        help="same as the worker's",
+        help="same as the worker's (default %(default)s)",
     )
     parser.add_argument(
         "--score-timeout",
+        dest="score_timeout_s",
         type=float,
-        default=DEFAULTS.score_timeout_s,
+        metavar="SECONDS",
         help="seconds POST /v1/score waits before 504 (default %(default)s)",
     )
     parser.add_argument(
         "--send-timeout",
+        dest="send_timeout_s",
         type=float,
-        default=DEFAULTS.send_timeout_s,
+        metavar="SECONDS",
         help="seconds to wait for Kafka before 503 (default %(default)s)",
     )
     parser.add_argument(
         "--retry-after",
+        dest="retry_after_s",
         type=int,
-        default=DEFAULTS.retry_after_s,
+        metavar="SECONDS",
         help="Retry-After seconds of 503 answers (default %(default)s)",
     )
     parser.add_argument(
-        "--linger-ms",
-        type=int,
-        default=DEFAULTS.linger_ms,
-        help="producer batching delay (default %(default)s)",
+        "--linger-ms", type=int, help="producer batching delay (default %(default)s)"
     )
     parser.add_argument(
         "--allow-anonymous",
@@ -123,4 +231,3 @@ def register_bridge(sub: SubParsers) -> None:  # type: ignore[valid-type]
         help="serve without API keys when INGEST_API_KEYS is empty",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
-    parser.set_defaults(handler=cmd_bridge)

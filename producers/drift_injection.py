@@ -29,6 +29,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from scorestream.exceptions import ConfigurationError
+
 DriftKind = Literal["shift", "scale", "weight", "missing"]
 DRIFT_KINDS: tuple[DriftKind, ...] = ("shift", "scale", "weight", "missing")
 
@@ -65,17 +67,19 @@ class DriftSpec:
 
     def __post_init__(self) -> None:
         if not self.feature:
-            raise ValueError("a drift spec needs a feature name")
+            raise ConfigurationError("a drift spec needs a feature name")
         if self.kind not in DRIFT_KINDS:
-            raise ValueError(f"unknown drift kind {self.kind!r}; {_SYNTAX}")
+            raise ConfigurationError(f"unknown drift kind {self.kind!r}; {_SYNTAX}")
         if not math.isfinite(self.amount):
-            raise ValueError(f"drift amount must be a finite number, got {self.amount}")
+            raise ConfigurationError(f"drift amount must be a finite number, got {self.amount}")
         if self.kind == "scale" and self.amount < 0:
-            raise ValueError(f"scale factor must not be negative, got {self.amount}")
+            raise ConfigurationError(f"scale factor must not be negative, got {self.amount}")
         if self.kind in ("weight", "missing") and not 0.0 <= self.amount <= 1.0:
-            raise ValueError(f"{self.kind} share must be between 0 and 1, got {self.amount}")
+            raise ConfigurationError(
+                f"{self.kind} share must be between 0 and 1, got {self.amount}"
+            )
         if (self.kind == "weight") != (self.category is not None):
-            raise ValueError("a category goes with weight specs, and only with them")
+            raise ConfigurationError("a category goes with weight specs, and only with them")
 
     @classmethod
     def parse(cls, text: str) -> DriftSpec:
@@ -83,7 +87,7 @@ class DriftSpec:
 
         Raises
         ------
-        ValueError
+        ConfigurationError
             If the text does not follow the syntax or the amount is out of range.
 
         Examples
@@ -93,34 +97,34 @@ class DriftSpec:
         >>> DriftSpec.parse("income=grow:2")
         Traceback (most recent call last):
         ...
-        ValueError: bad drift spec 'income=grow:2': unknown kind 'grow'; expected ...
+        scorestream.exceptions.ConfigurationError: bad drift spec 'income=grow:2': unknown kind ...
         """
         feature, equals, change = text.partition("=")
         feature = feature.strip()
         if not equals or not feature or not change.strip():
-            raise ValueError(f"bad drift spec {text!r}: {_SYNTAX}")
+            raise ConfigurationError(f"bad drift spec {text!r}: {_SYNTAX}")
         kind, _, arguments = change.strip().partition(":")
         kind = kind.strip()
         if kind not in DRIFT_KINDS:
-            raise ValueError(f"bad drift spec {text!r}: unknown kind {kind!r}; {_SYNTAX}")
+            raise ConfigurationError(f"bad drift spec {text!r}: unknown kind {kind!r}; {_SYNTAX}")
         category: str | None = None
         amount_text = arguments
         if kind == "weight":
             # The share is after the last colon, so that a category may contain colons.
             category, colon, amount_text = arguments.rpartition(":")
             if not colon or not category.strip():
-                raise ValueError(f"bad drift spec {text!r}: weight needs CATEGORY:SHARE")
+                raise ConfigurationError(f"bad drift spec {text!r}: weight needs CATEGORY:SHARE")
             category = category.strip()
         try:
             amount = float(amount_text)
         except ValueError:
-            raise ValueError(
+            raise ConfigurationError(
                 f"bad drift spec {text!r}: {amount_text.strip()!r} is not a number; {_SYNTAX}"
             ) from None
         try:
             return cls(feature=feature, kind=kind, amount=amount, category=category)
         except ValueError as error:
-            raise ValueError(f"bad drift spec {text!r}: {error}") from None
+            raise ConfigurationError(f"bad drift spec {text!r}: {error}") from None
 
     def __str__(self) -> str:
         if self.kind == "weight":
@@ -193,14 +197,14 @@ def apply_drift(
 
     Raises
     ------
-    ValueError
+    ConfigurationError
         If a spec names an absent column, a numeric change targets a non-numeric column
         (or the reverse), or a ``shift`` has no standard deviation to work with.
     """
     drifted = frame.copy()
     for spec in specs:
         if spec.feature not in drifted.columns:
-            raise ValueError(f"drift spec {spec}: the data has no column {spec.feature!r}")
+            raise ConfigurationError(f"drift spec {spec}: the data has no column {spec.feature!r}")
         column = drifted[spec.feature]
         if spec.kind == "shift":
             drifted[spec.feature] = _shift(column, spec, reference_std)
@@ -215,7 +219,7 @@ def apply_drift(
 
 def _numeric_values(column: pd.Series, spec: DriftSpec) -> np.ndarray:
     if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
-        raise ValueError(f"drift spec {spec}: column {spec.feature!r} is not numeric")
+        raise ConfigurationError(f"drift spec {spec}: column {spec.feature!r} is not numeric")
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -251,7 +255,7 @@ def _shift(
         present = values[~np.isnan(values)]
         std = float(present.std(ddof=1)) if len(present) > 1 else math.nan
     if not math.isfinite(std):
-        raise ValueError(
+        raise ConfigurationError(
             f"drift spec {spec}: no standard deviation for {spec.feature!r}; pass reference_std"
         )
     return _like(column, values + spec.amount * std, _whole_numbers(values))
@@ -272,7 +276,7 @@ def _scale(
 
 def _weight(column: pd.Series, spec: DriftSpec, rng: np.random.Generator) -> pd.Series:
     if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
-        raise ValueError(f"drift spec {spec}: column {spec.feature!r} is not categorical")
+        raise ConfigurationError(f"drift spec {spec}: column {spec.feature!r} is not categorical")
     values = column.astype(object).to_numpy(copy=True)
     values[pd.isna(values)] = None
     present = np.flatnonzero(pd.notna(values))

@@ -18,9 +18,25 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from scorestream.exceptions import ConfigurationError
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProduceOptions:
+    """What ``scorestream produce`` sends and how fast (its CLI flags)."""
+
+    #: Records per second; None sends as fast as the broker takes them.
+    rate: float | None = None
+    seed: int = 1
+    #: Event time of the first synthetic record (ISO-8601); None means now.
+    start: str | None = None
+    interval_ms: int = 1000
+    #: Index of the first drifted synthetic record.
+    drift_from: int = 0
+    chunk_size: int = 5000
 
 
 @dataclass
@@ -53,19 +69,36 @@ def frame_to_payloads(frame: pd.DataFrame) -> list[tuple[bytes, bytes]]:
 
 
 def file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[pd.DataFrame]:
-    """Read csv, parquet or jsonl in chunks of rows."""
+    """Read csv, parquet or jsonl in chunks of rows.
+
+    The type and the file are checked at the call, not at the first chunk, so that a wrong
+    ``--file`` is reported before the producer connects to Kafka.
+
+    Raises
+    ------
+    ConfigurationError
+        If the file type is not supported or there is no such file.
+    """
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
+        raise ConfigurationError(
+            f"unsupported file type {suffix or path.name!r}: use .csv, .parquet or .jsonl"
+        )
+    if not path.is_file():
+        raise ConfigurationError(f"cannot read {path}: no such file")
+    return _read_chunks(path, suffix, chunk_size)
+
+
+def _read_chunks(path: Path, suffix: str, chunk_size: int) -> Iterator[pd.DataFrame]:
     if suffix == ".csv":
         yield from pd.read_csv(path, chunksize=chunk_size)
-    elif suffix in (".jsonl", ".ndjson"):
-        yield from pd.read_json(path, lines=True, chunksize=chunk_size)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
             yield batch.to_pandas()
     else:
-        raise ValueError(f"unsupported file type {suffix!r}: use .csv, .parquet or .jsonl")
+        yield from pd.read_json(path, lines=True, chunksize=chunk_size)
 
 
 class RecordProducer:

@@ -1,20 +1,45 @@
-"""The ``scorestream`` command line: one subcommand per job of the system."""
+"""The ``scorestream`` command line: one subcommand per job of the system.
+
+Each area registers its own subcommands (``streams/cli.py``, ``producers/cli.py``,
+``consumers/cli.py``); this module wires them, owns ``stack`` and ``demo``, and turns a
+user's mistake into one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from scorestream.cli_support import (
+    CommandParser,
+    Registration,
+    SubParsers,
+    add_subcommand,
+    option_defaults,
+    options_from_args,
+)
 from scorestream.exceptions import ScorestreamError
-from scorestream.stack.config import StackConfig
+
+if TYPE_CHECKING:
+    from scorestream.stack.config import StackConfig
 
 Handler = Callable[[argparse.Namespace], int]
 
+#: Exit code of every user mistake, as argparse uses for its own.
+USAGE_ERROR = 2
 
+
+# --- stack ---------------------------------------------------------------------------------
 def _stack_config(args: argparse.Namespace) -> StackConfig:
+    from scorestream.stack.config import StackConfig
 
+    # Only what was given: the rest comes from SCORESTREAM_* variables or StackConfig.
     overrides = {
         key: value
         for key, value in {
@@ -78,38 +103,127 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0 if healthy else 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scorestream",
-        description="Score records with an ML model on a Kafka stream, store results in "
-        "ClickHouse and watch the inputs for drift.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _register_stack(sub: SubParsers) -> None:
+    from scorestream.stack.config import StackConfig
 
-    stack = sub.add_parser(
+    # No argparse defaults here: a flag left out must not hide a SCORESTREAM_* variable.
+    builtin = option_defaults(StackConfig)
+    stack = add_subcommand(
+        sub,
         "stack",
+        cmd_stack,
         help="start, stop or inspect the local Kafka, ClickHouse and SMTP servers",
         description="The local stack without Docker. `up` prints eval-able export lines.",
     )
     stack.add_argument("action", choices=["up", "down", "status"])
-    stack.add_argument("--kafka-port", type=int, help="Kafka client port (default 19092)")
-    stack.add_argument("--clickhouse-port", type=int, help="ClickHouse native port (default 19000)")
-    stack.add_argument("--smtp-port", type=int, help="SMTP port (default 18025)")
-    stack.add_argument("--state-dir", help="where data, logs and pids live (default .stack)")
-    stack.set_defaults(handler=cmd_stack)
+    for flag, field, what in (
+        ("--kafka-port", "kafka_port", "Kafka client port"),
+        ("--clickhouse-port", "clickhouse_port", "ClickHouse native port"),
+        ("--smtp-port", "smtp_port", "SMTP port"),
+    ):
+        stack.add_argument(
+            flag,
+            type=int,
+            help=f"{what} (default $SCORESTREAM_{field.upper()} or {builtin[field]})",
+        )
+    stack.add_argument(
+        "--state-dir",
+        help="where data, logs and pids live "
+        f"(default $SCORESTREAM_STATE_DIR or {builtin['state_dir']})",
+    )
 
+
+# --- demo ----------------------------------------------------------------------------------
+def _demo_defaults() -> Mapping[str, Any]:
+    from scorestream.demo import DemoOptions
+
+    return option_defaults(DemoOptions)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scorestream.demo import DemoOptions, main_demo
+
+    return main_demo(options_from_args(DemoOptions, args))
+
+
+def _register_demo(sub: SubParsers) -> None:
+    parser = add_subcommand(
+        sub,
+        "demo",
+        cmd_demo,
+        defaults=_demo_defaults,
+        help="the whole system on the local stack, ending with a drift e-mail",
+        description="Starts the local stack, trains the demo model, runs a worker and a sink, "
+        "produces two days of records (the second drifted), checks both days and prints the "
+        "path of the alert e-mail the local SMTP server caught.",
+    )
+    parser.add_argument("--records-per-day", type=int, help="(default %(default)s)")
+    parser.add_argument("--drift", help="drift of the second day (default %(default)s)")
+    parser.add_argument("--model-dir", type=Path, help="(default %(default)s)")
+
+
+# --- the parser and main -------------------------------------------------------------------
+def _registrations() -> list[Registration]:
+    # The areas' cli modules import only argparse-level code; their handlers import the
+    # heavy libraries when they run, so that `scorestream --help` stays fast.
+    from scorestream.consumers import cli as consumers_cli
+    from scorestream.producers import cli as producers_cli
+    from scorestream.streams import cli as streams_cli
+
+    return [
+        _register_stack,
+        streams_cli.register,
+        producers_cli.register,
+        consumers_cli.register,
+        _register_demo,
+    ]
+
+
+def _version() -> str:
+    try:
+        return version("scorestream")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = CommandParser(
+        prog="scorestream",
+        description="Score records with an ML model on a Kafka stream, store results in "
+        "ClickHouse and watch the inputs for drift. A mistake in a command line, a setting "
+        "or an input file is reported in one line on stderr, with exit code 2.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _registrations():
         register(sub)
     return parser
 
 
-def _registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
-    # Each area of the system adds its own subcommands; imports stay lazy so that
-    # `scorestream --help` does not load scikit-learn or Faust.
-    from scorestream import commands
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message for a mistake of the user's; None for anything else (a bug)."""
+    from pydantic import ValidationError
 
-    return commands.REGISTRATIONS
+    if isinstance(exc, ValidationError):  # Settings read from the environment
+        return "; ".join(_validation_message(error) for error in exc.errors(include_url=False))
+    if isinstance(exc, ScorestreamError):
+        message = str(exc)
+    elif isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+        message = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+    else:
+        return None
+    # One line, whatever the message holds (a stack error quotes a program's output).
+    return " ".join(message.split()) or type(exc).__name__
+
+
+def _validation_message(error: Mapping[str, Any]) -> str:
+    # The variable's name, then the reason; never the value, which may be a secret.
+    variable = str(error["loc"][0]).upper() if error["loc"] else ""
+    cause = error.get("ctx", {}).get("error")
+    reason = str(cause) if isinstance(cause, ValueError) else str(error["msg"])
+    reason = " ".join(reason.split())
+    return reason if not variable or reason.startswith(variable) else f"{variable}: {reason}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,11 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except ScorestreamError as exc:
-        print(f"scorestream: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = user_error(exc)
+        # SCORESTREAM_DEBUG=1 shows the traceback of a mistake too (bugs always show one).
+        if message is None or os.environ.get("SCORESTREAM_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"scorestream {args.command}: error: {message}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ class SinkBackpressureError(DeliveryError):
     """ClickHouse cannot take a batch now; the sink rewinds, pauses and retries later."""
 
 
+class ConfigurationError(ScorestreamError, ValueError):
+    """A setting, option or input file given by the user is invalid."""
+
+
 class DecodeError(ScorestreamError, ValueError):
     """A message does not have the shape its topic promises (``field``: the culprit)."""
 

@@ -10,8 +10,10 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scorestream.exceptions import ConfigurationError
 
 
 class ClickHouseDsn(BaseModel):
@@ -28,17 +30,70 @@ class ClickHouseDsn(BaseModel):
 
     @classmethod
     def parse(cls, url: str) -> ClickHouseDsn:
+        """The parts of ``url``; messages never repeat it, as it may hold a password.
+
+        Raises
+        ------
+        ConfigurationError
+            If the scheme is not clickhouse:// or clickhouses://, or the port is not a number.
+        """
         parts = urlsplit(url)
         if parts.scheme not in ("clickhouse", "clickhouses"):
-            raise ValueError(f"CLICKHOUSE_URL must start with clickhouse://, got {parts.scheme}://")
+            raise ConfigurationError(
+                f"CLICKHOUSE_URL must start with clickhouse://, got {parts.scheme or '(none)'}://"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError("CLICKHOUSE_URL has a port that is not a number") from None
         return cls(
             host=parts.hostname or "127.0.0.1",
-            port=parts.port or 9000,
+            port=port or 9000,
             user=unquote(parts.username or "default"),
             password=SecretStr(unquote(parts.password or "")),
             database=parts.path.lstrip("/") or "scoring",
             secure=parts.scheme == "clickhouses",
         )
+
+
+def check_bootstrap_servers(servers: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``servers`` is ``host[:port],...``.
+
+    A host without a port is allowed (the Kafka clients use 9092), so is ``[ipv6]:port``.
+
+    >>> check_bootstrap_servers("kafka-1:9092,kafka-2")
+    >>> check_bootstrap_servers("kafka://kafka-1:9092")
+    Traceback (most recent call last):
+    ...
+    scorestream.exceptions.ConfigurationError: KAFKA_BOOTSTRAP_SERVERS takes host:port ...
+    """
+    for entry in servers.split(","):
+        server = entry.strip()
+        if not server or any(char.isspace() for char in server):
+            raise ConfigurationError(
+                f"KAFKA_BOOTSTRAP_SERVERS must be host:port pairs separated by commas, "
+                f"got {servers!r}"
+            )
+        if "://" in server:
+            raise ConfigurationError(
+                f"KAFKA_BOOTSTRAP_SERVERS takes host:port without a scheme, got {server!r}"
+            )
+        if server.startswith("["):  # [IPv6]:port
+            host, _, rest = server[1:].partition("]")
+            colon, port = rest[:1], rest[1:]
+            valid_separator = not rest or colon == ":"
+        elif server.count(":") > 1:  # a bare IPv6 address: the client decides
+            continue
+        else:
+            host, colon, port = server.partition(":")
+            valid_separator = True
+        if not (host and valid_separator) or (
+            colon and not (port.isdigit() and 0 < int(port) < 65536)
+        ):
+            raise ConfigurationError(
+                f"KAFKA_BOOTSTRAP_SERVERS entry {server!r} is not host:port "
+                "(port a number from 1 to 65535)"
+            )
 
 
 class Topics(BaseModel):
@@ -96,6 +151,20 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", alias="SCORESTREAM_TOPIC_PREFIX")
     topic_partitions: int = Field(default=4, alias="SCORESTREAM_TOPIC_PARTITIONS")
     topic_replication: int = Field(default=1, alias="SCORESTREAM_TOPIC_REPLICATION")
+
+    # Both addresses are checked when the settings are read, so that a typo is reported at
+    # start-up instead of as a connection failure (or a hang) later.
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap_servers(cls, value: str) -> str:
+        check_bootstrap_servers(value)
+        return value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_clickhouse_url(cls, value: SecretStr) -> SecretStr:
+        ClickHouseDsn.parse(value.get_secret_value())
+        return value
 
     @cached_property
     def clickhouse(self) -> ClickHouseDsn:

@@ -18,9 +18,11 @@ from scorestream.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
-def build_worker_app(settings: Settings, options: WorkerOptions) -> faust.App:
-    """The Faust app with its agents, ready for ``faust.Worker``."""
-    model = LoadedModel.load(settings.model_dir)
+def build_worker_app(
+    settings: Settings, options: WorkerOptions, model: LoadedModel | None = None
+) -> faust.App:
+    """The Faust app with its agents for ``faust.Worker``; ``model`` defaults to ``model_dir``'s."""
+    model = model or LoadedModel.load(settings.model_dir)
     validator = RecordValidator(
         model.schema,
         out_of_range=options.out_of_range,  # type: ignore[arg-type]
@@ -47,8 +49,10 @@ def build_worker_app(settings: Settings, options: WorkerOptions) -> faust.App:
 
 
 def run_worker(settings: Settings, options: WorkerOptions, loglevel: str = "info") -> None:
+    # The model first: a wrong MODEL_DIR is then reported at once, not after Kafka answers.
+    model = LoadedModel.load(settings.model_dir)
     ensure_topics(settings)
-    app = build_worker_app(settings, options)
+    app = build_worker_app(settings, options, model)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
 

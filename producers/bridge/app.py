@@ -110,7 +110,7 @@ def create_app(
     ------
     SchemaError
         If the schema cannot be read.
-    ValueError
+    ConfigurationError
         If no API keys are configured and anonymous use is not allowed.
     """
     options = options or BridgeOptions()

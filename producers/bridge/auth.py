@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from scorestream.exceptions import ConfigurationError
 from scorestream.producers.bridge.problems import ProblemError
 
 API_KEY_HEADER = "X-API-Key"
@@ -33,7 +34,9 @@ class ApiKeyAuth:
 
     def __init__(self, keys: Sequence[str], *, allow_anonymous: bool = False) -> None:
         if not keys and not allow_anonymous:
-            raise ValueError("no API keys configured: set INGEST_API_KEYS or allow anonymous use")
+            raise ConfigurationError(
+                "no API keys configured: set INGEST_API_KEYS or allow anonymous use"
+            )
         self._digests = [_digest(key) for key in keys]
         self.anonymous = not keys
 

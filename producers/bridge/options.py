@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from scorestream.exceptions import ConfigurationError
+
 #: A record must fit in one producer batch (``publisher.MAX_BATCH_BYTES``, 512 KiB) with
 #: room for the batch header and the key.
 MAX_RECORD_BYTES_LIMIT = 500 * 1024
@@ -54,12 +56,12 @@ class BridgeOptions:
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1 or self.max_records < 1 or self.max_record_bytes < 1:
-            raise ValueError("size limits must be positive")
+            raise ConfigurationError("size limits must be positive")
         if self.max_record_bytes > MAX_RECORD_BYTES_LIMIT:
-            raise ValueError(f"max_record_bytes must be at most {MAX_RECORD_BYTES_LIMIT}")
+            raise ConfigurationError(f"max_record_bytes must be at most {MAX_RECORD_BYTES_LIMIT}")
         if self.score_timeout_s <= 0 or self.send_timeout_s <= 0:
-            raise ValueError("timeouts must be positive")
+            raise ConfigurationError("timeouts must be positive")
         if self.retry_after_s < 1:
-            raise ValueError("retry_after_s must be at least 1")
+            raise ConfigurationError("retry_after_s must be at least 1")
         if self.linger_ms < 0:
-            raise ValueError("linger_ms must not be negative")
+            raise ConfigurationError("linger_ms must not be negative")

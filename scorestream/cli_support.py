@@ -1,0 +1,108 @@
+"""What every ``scorestream`` subcommand shares: the parser class and option defaults.
+
+Defaults of a subcommand come from the options class (or the function) that the handler
+feeds, so that the CLI cannot drift from the library. Those classes live in modules that
+import Faust, scikit-learn or FastAPI; :class:`CommandParser` therefore reads them only
+when that subcommand is parsed or its help is printed, which keeps ``scorestream --help``
+fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn, TypeAlias, TypeVar
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Registration = Callable[[SubParsers], None]
+DefaultsSource = Callable[[], Mapping[str, Any]]
+T = TypeVar("T")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and whose defaults may load lazily.
+
+    ``defaults`` is called once, before the first parse or help text, and its values become
+    the defaults of the options with the same ``dest``.
+    """
+
+    def __init__(self, *args: Any, defaults: DefaultsSource | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._pending_defaults = defaults
+
+    def load_defaults(self) -> None:
+        """Apply the lazy defaults (idempotent)."""
+        source, self._pending_defaults = self._pending_defaults, None
+        if source is None:
+            return
+        dests = {action.dest for action in self._actions}
+        # Only options this parser has: other fields of the options class are not CLI flags.
+        self.set_defaults(**{name: value for name, value in source().items() if name in dests})
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self.load_defaults()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self.load_defaults()
+        return super().format_help()
+
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage block first; one line says the same and is
+        # what a user (or a log line) needs. ``--help`` still shows the usage.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def option_defaults(source: Any) -> dict[str, Any]:
+    """The field defaults of a dataclass or pydantic model, or a callable's keyword defaults.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Options:
+    ...     size: int
+    ...     rate: float = 1.5
+    >>> option_defaults(Options)
+    {'rate': 1.5}
+    >>> def train(data, *, seed=0, name="model"): ...
+    >>> option_defaults(train)
+    {'seed': 0, 'name': 'model'}
+    """
+    if isinstance(source, type) and dataclasses.is_dataclass(source):
+        defaults: dict[str, Any] = {}
+        for field in dataclasses.fields(source):
+            if field.default is not dataclasses.MISSING:
+                defaults[field.name] = field.default
+            elif field.default_factory is not dataclasses.MISSING:
+                defaults[field.name] = field.default_factory()
+        return defaults
+    model_fields = getattr(source, "model_fields", None)
+    if isinstance(source, type) and isinstance(model_fields, dict):  # a pydantic model
+        return {
+            name: info.get_default(call_default_factory=True)
+            for name, info in model_fields.items()
+            if not info.is_required()
+        }
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(source).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+def options_from_args(cls: Callable[..., T], args: argparse.Namespace) -> T:
+    """``cls`` built from the parsed options named like its fields (the rest keep defaults)."""
+    given = vars(args)
+    return cls(**{name: given[name] for name in option_defaults(cls) if name in given})
+
+
+def add_subcommand(
+    sub: SubParsers, name: str, handler: Callable[[argparse.Namespace], int], **kwargs: Any
+) -> argparse.ArgumentParser:
+    """``sub.add_parser(name, **kwargs)`` that runs ``handler``; ``defaults=`` may be lazy."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.set_defaults(handler=handler)
+    return parser
