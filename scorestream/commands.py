@@ -71,7 +71,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         batch_within_s=args.batch_within,
         out_of_range=args.out_of_range,
         max_record_bytes=args.max_record_bytes,
-        drift_check_crontab=args.drift_check_crontab,
         engine=args.engine,
         drift_flush_s=args.commit_interval,
     )
@@ -109,12 +108,6 @@ def register_worker(sub: SubParsers) -> None:
         metavar="SECONDS",
         help="direct engine: publish drift counts and commit offsets this often (default 15; "
         "a crash re-scores at most this much input)",
-    )
-    parser.add_argument(
-        "--drift-check-crontab",
-        action="store_true",
-        help="run the daily drift check on DRIFT_CHECK_SCHEDULE from the Faust "
-        "leader (instead of a separate `drift-check --schedule` process)",
     )
     parser.set_defaults(handler=cmd_worker)
 
@@ -226,10 +219,10 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from scorestream.streams.drift_jobs import (
+    from scorestream.consumers.alerting.delivery import deliver_pending
+    from scorestream.consumers.drift_check.schedule import (
         DriftCheckScheduler,
         check_day,
-        deliver_pending,
         yesterday,
     )
     from scorestream.streams.model.registry import LoadedModel

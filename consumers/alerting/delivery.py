@@ -1,5 +1,8 @@
 """Deliver ``drift.alerts`` by e-mail, once each, whatever fails in between.
 
+This is the consuming side of ``drift.alerts`` only; the drift check publishes
+(:mod:`scorestream.consumers.drift_check.publish`).
+
 The consumer commits an alert's offset only after the e-mail went out and the delivery was
 recorded in ``alert_deliveries``; before sending, it looks there. So a crash replays an
 alert without sending it twice (except in the instant between the SMTP server's "250" and
@@ -21,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from scorestream.consumers.alert_email import build_alert_email
-from scorestream.consumers.clickhouse import Executor, check_identifier
+from scorestream.consumers.alerting.email_message import build_alert_email
+from scorestream.consumers.clickhouse import Executor, check_identifier, make_client
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,19 +196,6 @@ class AlertDelivery:
         return sent
 
 
-def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
-    """Produce one alert to ``drift.alerts``, keyed by its id (acks=all)."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=8 * 1024 * 1024,
-    )
-    try:
-        producer.send(
-            settings.topics.drift_alerts, key=alert["alert_id"].encode(), value=orjson.dumps(alert)
-        ).get(timeout=30)
-    finally:
-        producer.close()
+def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:
+    """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed."""
+    return AlertDelivery(settings, make_client(settings.clickhouse)).run(until_idle_s=idle_s)
