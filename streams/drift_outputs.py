@@ -26,12 +26,15 @@ from collections import defaultdict
 import orjson
 
 from scorestream.settings import Settings
-from scorestream.streams.drift.accumulator import MinuteBinAccumulator, MinuteFeatureStats
+from scorestream.streams.drift.accumulator import (
+    MINUTE_MS,
+    MinuteBinAccumulator,
+    MinuteFeatureStats,
+)
 from scorestream.streams.drift.detectors import StreamChangeDetectors
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.scoring import OutputMessage, ScoredBatch
 
-MINUTE_MS = 60_000
 ROWS_PER_MESSAGE = 500
 
 
