@@ -13,6 +13,13 @@ from scorestream.settings import Settings
 from scorestream.stack import SmtpServer, StackConfig
 from scorestream.topics import ensure_topics
 from tests.kafka_io import binned_count, collect
+from tests.streams import conftest as pipeline
+
+# The pipeline's fixtures, shared without a conftest.py here: under --doctest-modules two
+# conftest.py files outside packages clash (both import as the module "conftest").
+model_dir = pipeline.model_dir
+start_worker = pipeline.start_worker
+
 
 RECORDS = 20_000
 
