@@ -44,11 +44,11 @@ from scipy import stats
 
 from bench.common import median, print_table
 from scorestream.consumers.clickhouse import apply_migrations, make_client
+from scorestream.consumers.drift_check.check import DriftChecker, Period, read_period_counts
 from scorestream.contract import DRIFT_STATS
 from scorestream.settings import ClickHouseDsn
 from scorestream.streams.app import WorkerOptions
 from scorestream.streams.drift.profile import NumericFeatureProfile, ReferenceProfile
-from scorestream.streams.drift_check import DriftChecker, Period, read_period_counts
 
 DEFAULT_URL = "clickhouse://default:@127.0.0.1:19000/bench_drift"
 MODEL_VERSION = "bench-drift-v1"

@@ -120,7 +120,7 @@ def _register_sink(sub: SubParsers) -> None:
 
 # --- drift-check ---------------------------------------------------------------------------
 def _drift_check_defaults() -> Mapping[str, Any]:
-    from scorestream.streams.drift_jobs import DriftCheckScheduler
+    from scorestream.consumers.drift_check.schedule import DriftCheckScheduler
 
     return option_defaults(DriftCheckScheduler)
 
@@ -131,13 +131,13 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from scorestream.settings import Settings
-    from scorestream.streams.drift_jobs import (
+    from scorestream.consumers.alerting.delivery import deliver_pending
+    from scorestream.consumers.drift_check.schedule import (
         DriftCheckScheduler,
         check_day,
-        deliver_pending,
         yesterday,
     )
+    from scorestream.settings import Settings
     from scorestream.streams.model.registry import LoadedModel
 
     settings = Settings()

@@ -53,19 +53,3 @@ def scores_by_id(client: Executor, database: str, ids: list[str]) -> dict[str, d
         row[0]: {"score": row[1], "label": row[2], "model_version": row[3], "event_time_ms": row[4]}
         for row in rows
     }
-
-
-def drift_minutes(client: Executor, database: str, feature: str) -> list[tuple[Any, ...]]:
-    """Per-minute totals of one feature's bins, partial rows summed (for the drift check).
-
-    Partial rows of different worker batches add up; a replayed partial replaces itself.
-    """
-    db = check_identifier(database)
-    return list(
-        client.execute(
-            f"SELECT minute, sumForEach(counts), sum(count), sum(missing), sum(sum), sum(sumsq) "  # noqa: S608
-            f"FROM {db}.drift_stats FINAL WHERE feature = %(feature)s "
-            "GROUP BY minute ORDER BY minute",
-            {"feature": feature},
-        )
-    )

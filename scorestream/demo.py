@@ -41,10 +41,11 @@ class DemoOptions:
 
 def run_demo(options: DemoOptions, console: Console) -> Path | None:
     """Run the demo; return the path of the alert e-mail."""
+    from scorestream.consumers.alerting.delivery import deliver_pending
     from scorestream.consumers.clickhouse import make_client
+    from scorestream.consumers.drift_check.schedule import check_day
     from scorestream.consumers.queries import count_rejected, count_scores
     from scorestream.producers.producer import RecordProducer, synthetic_chunks
-    from scorestream.streams.drift_jobs import check_day, deliver_pending
     from scorestream.streams.model.registry import LoadedModel
     from scorestream.streams.model.train import train_model
     from scorestream.streams.synthetic import generate_frame

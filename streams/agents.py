@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
 
+from scorestream.retry import Backoff, retry_async
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
 from scorestream.streams.drift_outputs import DriftStatsPublisher
@@ -93,24 +93,19 @@ async def publish(
     outage stalls the worker instead of losing outputs. Retried messages may appear twice
     on their topic; every output is keyed by record id and the sink keeps one row per id.
     """
-    attempt = 0
-    while True:
-        try:
-            pending = [await send(topic, message.key, message.value) for topic, message in messages]
-            if pending:
-                await asyncio.gather(*pending)
-            return
-        except Exception as exc:  # any send failure means retry, never drop
-            attempt += 1
-            delay = min(max_backoff_s, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning(
-                "publishing %d outputs failed (%r); retry %d in %.1f s",
-                len(messages),
-                exc,
-                attempt,
-                delay,
-            )
-            await asyncio.sleep(delay)
+
+    async def send_all() -> None:
+        pending = [await send(topic, message.key, message.value) for topic, message in messages]
+        if pending:
+            await asyncio.gather(*pending)
+
+    await retry_async(
+        send_all,
+        what=f"publishing {len(messages)} outputs",
+        # 0.4 s, 0.8 s ... up to max_backoff_s; any exception retries: never drop outputs.
+        policy=Backoff(initial_s=0.4, max_s=max_backoff_s),
+        log=log,
+    )
 
 
 def attach_scoring_agent(

@@ -23,7 +23,6 @@ class WorkerOptions:
     batch_within_s: float = 0.2
     out_of_range: str = "reject"
     max_record_bytes: int = 65536
-    drift_check_crontab: bool = False
     engine: str = "direct"
     drift_flush_s: float = 15.0
 

@@ -124,9 +124,3 @@ def _register_worker(sub: SubParsers) -> None:
         help="direct engine: publish drift counts and commit offsets this often (default "
         "%(default)s; a crash re-scores at most this much input)",
     )
-    parser.add_argument(
-        "--drift-check-crontab",
-        action="store_true",
-        help="run the daily drift check on DRIFT_CHECK_SCHEDULE from the Faust "
-        "leader (instead of a separate `drift-check --schedule` process)",
-    )

@@ -40,8 +40,6 @@ def build_worker_app(
         attach_direct_scoring(app, settings, options, pipeline)
     else:
         attach_scoring_agent(app, settings, options, pipeline)
-    if options.drift_check_crontab:
-        attach_drift_check_crontab(app, settings, model)
     log.info(
         "worker for model %s %s, batches of up to %d", model.name, model.version, options.batch_size
     )
@@ -55,21 +53,3 @@ def run_worker(settings: Settings, options: WorkerOptions, loglevel: str = "info
     app = build_worker_app(settings, options, model)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
-
-
-def attach_drift_check_crontab(app: faust.App, settings: Settings, model: LoadedModel) -> None:
-    """Run the daily drift check from the Faust leader's crontab (one worker of the group)."""
-    import asyncio
-    from datetime import UTC
-
-    from scorestream.streams.drift_jobs import check_day, connect, deliver_pending, yesterday
-
-    def daily() -> None:
-        client = connect(settings)
-        check_day(settings, model, yesterday(), client)
-        deliver_pending(settings)
-
-    @app.crontab(settings.drift_check_schedule, timezone=UTC, on_leader=True)
-    async def daily_drift_check() -> None:
-        # The check blocks on ClickHouse and SMTP: keep it off the event loop.
-        await asyncio.get_running_loop().run_in_executor(None, daily)

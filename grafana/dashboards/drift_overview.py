@@ -64,7 +64,7 @@ def _rolling(column: str) -> str:
     """)
 
 
-# The alert consumer posts each e-mailed alert to Grafana with these tags (consumers.alerts).
+# The alert consumer posts each e-mailed alert to Grafana with these tags (consumers/alerting).
 ALERT_TAGS = ("scorestream", "drift")
 
 

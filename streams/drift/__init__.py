@@ -8,10 +8,8 @@ feature's bins; workers count batches into per-minute partials with
 
 from scorestream.streams.drift.accumulator import (
     MINUTE_MS,
-    FeatureTotals,
     MinuteBinAccumulator,
     MinuteFeatureStats,
-    merge_stats,
 )
 from scorestream.streams.drift.decision import LEVELS, DriftThresholds, FeatureDecision, decide
 from scorestream.streams.drift.detectors import ChangeEvent, StreamChangeDetectors
@@ -44,7 +42,6 @@ __all__ = [
     "FeatureDecision",
     "FeatureDrift",
     "FeatureProfile",
-    "FeatureTotals",
     "MinuteBinAccumulator",
     "MinuteFeatureStats",
     "NumericFeatureProfile",
@@ -56,7 +53,6 @@ __all__ = [
     "decide",
     "jensen_shannon",
     "ks_binned",
-    "merge_stats",
     "psi",
     "wasserstein_binned",
     "wasserstein_binned_bound",

@@ -1,15 +1,15 @@
 """Per-minute bin counts, accumulated batch by batch on the worker.
 
-Each worker keeps, for every open minute of event time and every profiled feature, the bin
-counts and the power sums of the values. Closed minutes leave as :class:`MinuteFeatureStats`
-rows (topic ``drift.stats``, table ``scoring.drift_stats``). Rows are *partials*: several
-workers, partitions, restarts or late records may each emit a row for the same
-(minute, feature), and readers sum them, so no coordination is needed anywhere.
+Each worker keeps, for every minute of event time touched since the last flush and every
+profiled feature, the bin counts and the power sums of the values. A flush emits them as
+:class:`MinuteFeatureStats` rows (topic ``drift.stats``, table ``scoring.drift_stats``) and
+starts again from zero. Rows are *partials*: several workers, partitions, flushes or
+restarts may each emit a row for the same (minute, feature), and readers sum them, so no
+coordination is needed anywhere and a late record needs no special case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +25,8 @@ from scorestream.streams.drift.profile import (
 
 __all__ = [
     "MINUTE_MS",
-    "FeatureTotals",
     "MinuteBinAccumulator",
     "MinuteFeatureStats",
-    "merge_stats",
 ]
 
 
@@ -47,17 +45,15 @@ class MinuteBinAccumulator:
     profile
         Reference profile giving each feature's bin layout.
     max_open_minutes
-        Safety bound on memory (``features x bins x open minutes`` counters): when more
-        minutes are open, the oldest are closed early and emitted by the next
-        :meth:`close_ready`. Their later records simply form another partial.
+        When more minutes are open, the oldest are set aside (held) until the next
+        :meth:`flush_all`, which merges each with whatever reopened it, so one flush still
+        has one row per (minute, feature).
 
     Notes
     -----
-    A minute closes when ``minute end + grace <= watermark``. Records that arrive for a
-    minute already closed (later than the grace) are **not dropped**: they open a new
-    partial for that minute, which the next :meth:`close_ready` emits straight away.
-    Readers sum rows per (minute, feature), so the totals stay exact; only the number of
-    rows grows. :attr:`late_records` counts such records.
+    Records that arrive for a minute already flushed are **not dropped**: they form a new
+    partial for that minute, emitted by the next :meth:`flush_all`. Readers sum rows per
+    (minute, feature), so the totals stay exact; only the number of rows grows.
 
     Examples
     --------
@@ -66,10 +62,10 @@ class MinuteBinAccumulator:
     >>> profile = ReferenceProfile.from_frame(pd.DataFrame({"x": np.arange(100.0)}), ["x"], [])
     >>> acc = MinuteBinAccumulator(profile)
     >>> acc.add(np.array([0, 30_000, 61_000]), pd.DataFrame({"x": [1.0, 2.0, np.nan]}))
-    >>> [(s.minute_ms, s.count, s.missing, s.sum) for s in acc.close_ready(120_000, 0)]
+    >>> [(s.minute_ms, s.count, s.missing, s.sum) for s in acc.flush_all()]
     [(0, 2, 0, 3.0), (60000, 1, 1, 0.0)]
     >>> acc.add(np.array([5_000]), pd.DataFrame({"x": [7.0]}))  # late: a new partial
-    >>> [(s.minute_ms, s.count) for s in acc.close_ready(120_000, 0)]
+    >>> [(s.minute_ms, s.count) for s in acc.flush_all()]
     [(0, 1)]
 
     """
@@ -83,9 +79,7 @@ class MinuteBinAccumulator:
         # Minutes force-closed by max_open_minutes, held until the next emit; a minute that
         # reopens meanwhile is merged with them then, so each emit has one row per minute.
         self._held: dict[int, dict[str, _FeatureState]] = {}
-        self._closed_through_ms: int | None = None
         self._max_event_time_ms: int | None = None
-        self._late_records = 0
 
     @property
     def open_minutes(self) -> list[int]:
@@ -96,11 +90,6 @@ class MinuteBinAccumulator:
     def max_event_time_ms(self) -> int | None:
         """Largest event time seen, a natural watermark; ``None`` before any record."""
         return self._max_event_time_ms
-
-    @property
-    def late_records(self) -> int:
-        """Records that arrived for a minute already closed by :meth:`close_ready`."""
-        return self._late_records
 
     def add(
         self,
@@ -131,10 +120,6 @@ class MinuteBinAccumulator:
         batch_max = int(times.max())
         if self._max_event_time_ms is None or batch_max > self._max_event_time_ms:
             self._max_event_time_ms = batch_max
-        if self._closed_through_ms is not None:
-            late = minutes * MINUTE_MS <= self._closed_through_ms
-            if late.any():
-                self._late_records += int(np.count_nonzero(late[inverse]))
 
         for feature in self.profile:
             raw = self.profile.values_of(feature, frame, scores)
@@ -174,26 +159,11 @@ class MinuteBinAccumulator:
             start = min(self._open)
             _merge_into(self._held.setdefault(start, {}), self._open.pop(start))
 
-    def close_ready(self, watermark_ms: int, grace_ms: int = 0) -> list[MinuteFeatureStats]:
-        """Emit and forget every minute with ``end + grace_ms <= watermark_ms``.
-
-        Also emits minutes force-closed by ``max_open_minutes``. Rows are ordered by minute,
-        then in profile order.
-
-        Parameters
-        ----------
-        watermark_ms
-            Event-time progress, e.g. :attr:`max_event_time_ms` or the wall clock.
-        grace_ms
-            How long to wait for stragglers after a minute ends.
-        """
-        through = int(watermark_ms) - int(grace_ms) - MINUTE_MS
-        if self._closed_through_ms is None or through > self._closed_through_ms:
-            self._closed_through_ms = through
-        return self._emit_minutes([m for m in self._open if m <= through])
-
     def flush_all(self) -> list[MinuteFeatureStats]:
-        """Emit and forget everything (on shutdown or partition revocation)."""
+        """Emit and forget everything counted since the last flush, as partials.
+
+        One row per (minute, feature) touched, ordered by minute, then in profile order.
+        """
         return self._emit_minutes(list(self._open))
 
     def _emit_minutes(self, open_starts: list[int]) -> list[MinuteFeatureStats]:
@@ -236,50 +206,3 @@ def _merge_into(target: dict[str, _FeatureState], source: dict[str, _FeatureStat
             seen.counts += state.counts
             seen.sum += state.sum
             seen.sumsq += state.sumsq
-
-
-@dataclass(frozen=True)
-class FeatureTotals:
-    """Sum of :class:`MinuteFeatureStats` rows of one feature over any set of minutes."""
-
-    feature: str
-    kind: str
-    counts: NDArray[np.int64]
-    count: int
-    missing: int
-    sum: float
-    sumsq: float
-
-
-def merge_stats(stats: Iterable[MinuteFeatureStats]) -> dict[str, FeatureTotals]:
-    """Add up rows per feature, as the daily check does in ClickHouse.
-
-    Examples
-    --------
-    >>> rows = [MinuteFeatureStats(0, "x", "numeric", [1, 2], 3, 2, 1.5, 2.25),
-    ...         MinuteFeatureStats(60_000, "x", "numeric", [0, 1], 1, 1, 0.0, 0.0)]
-    >>> merge_stats(rows)["x"].counts
-    array([1, 3])
-
-    """
-    totals: dict[str, FeatureTotals] = {}
-    for row in stats:
-        counts = np.asarray(row.counts, dtype=np.int64)
-        prev = totals.get(row.feature)
-        if prev is not None:
-            if prev.counts.shape != counts.shape:
-                raise ValueError(f"{row.feature}: rows with different bin layouts")
-            totals[row.feature] = FeatureTotals(
-                row.feature,
-                row.kind,
-                prev.counts + counts,
-                prev.count + row.count,
-                prev.missing + row.missing,
-                prev.sum + row.sum,
-                prev.sumsq + row.sumsq,
-            )
-        else:
-            totals[row.feature] = FeatureTotals(
-                row.feature, row.kind, counts, row.count, row.missing, row.sum, row.sumsq
-            )
-    return totals

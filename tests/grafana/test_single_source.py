@@ -113,7 +113,7 @@ def test_dashboard_uids_and_links_come_from_the_links_module() -> None:
 
 
 def test_alert_email_links_the_drift_overview_on_the_checked_period() -> None:
-    from scorestream.consumers.alert_email import dashboard_link
+    from scorestream.consumers.alerting.email_message import dashboard_link
 
     alert = {
         "grafana_url": "http://grafana:3000/",

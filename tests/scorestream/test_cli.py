@@ -248,7 +248,7 @@ def test_sink_defaults_are_sink_options() -> None:
 
 
 def test_drift_check_defaults_are_the_schedulers() -> None:
-    from scorestream.streams.drift_jobs import DriftCheckScheduler
+    from scorestream.consumers.drift_check.schedule import DriftCheckScheduler
 
     assert_defaults(
         parsed("drift-check"), DriftCheckScheduler, {"rolling_every_s", "catch_up_days"}

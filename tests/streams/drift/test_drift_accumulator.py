@@ -1,8 +1,9 @@
-"""Per-minute accumulation: minute split, grace, late partials, exact totals."""
+"""Per-minute accumulation: minute split, flushes, late partials, exact totals."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,30 @@ from scorestream.streams.drift.accumulator import (
     MINUTE_MS,
     MinuteBinAccumulator,
     MinuteFeatureStats,
-    merge_stats,
 )
 from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
 
 T0 = 1_700_000_040_000  # a minute boundary (epoch ms)
+
+
+def _sum_rows(rows: list[MinuteFeatureStats]) -> dict[str, MinuteFeatureStats]:
+    """Partials added up per feature over all their minutes, as the drift check does."""
+    totals: dict[str, MinuteFeatureStats] = {}
+    for row in rows:
+        seen = totals.get(row.feature)
+        totals[row.feature] = (
+            row
+            if seen is None
+            else replace(
+                seen,
+                counts=[a + b for a, b in zip(seen.counts, row.counts, strict=True)],
+                count=seen.count + row.count,
+                missing=seen.missing + row.missing,
+                sum=seen.sum + row.sum,
+                sumsq=seen.sumsq + row.sumsq,
+            )
+        )
+    return totals
 
 
 def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -42,6 +62,7 @@ def test_minutes_are_split_and_counted(profile: ReferenceProfile) -> None:
     acc = MinuteBinAccumulator(profile)
     acc.add(times, frame, scores)
     assert acc.open_minutes == [T0, T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
+    assert acc.max_event_time_ms == times.max()
     rows = acc.flush_all()
     assert [(r.minute_ms, r.feature) for r in rows] == [
         (T0 + k * MINUTE_MS, name) for k in range(3) for name in profile.names
@@ -62,31 +83,20 @@ def test_minutes_are_split_and_counted(profile: ReferenceProfile) -> None:
     assert acc.open_minutes == [] and acc.flush_all() == []
 
 
-def test_close_ready_respects_grace(profile: ReferenceProfile) -> None:
-    acc = MinuteBinAccumulator(profile)
-    frame = pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]})
-    acc.add(np.array([T0 + 10, T0 + MINUTE_MS + 10]), frame)
-    grace = 5_000
-    assert acc.close_ready(T0 + MINUTE_MS + grace - 1, grace) == []
-    closed = acc.close_ready(T0 + MINUTE_MS + grace, grace)
-    assert {r.minute_ms for r in closed} == {T0}
-    assert {r.feature for r in closed} == {"x", "c"}  # no scores given: no "_score" rows
-    assert acc.open_minutes == [T0 + MINUTE_MS]
-    assert acc.max_event_time_ms == T0 + MINUTE_MS + 10
-
-
 def test_late_records_form_an_extra_partial(profile: ReferenceProfile) -> None:
     acc = MinuteBinAccumulator(profile)
     one = pd.DataFrame({"x": [1.0], "c": ["a"]})
     acc.add(np.array([T0 + 1]), one, np.array([0.5]))
-    first = acc.close_ready(T0 + 2 * MINUTE_MS, 0)
+    first = acc.flush_all()
     assert {r.minute_ms for r in first} == {T0}
     acc.add(np.array([T0 + 2, T0 + 2 * MINUTE_MS]), pd.concat([one, one]), np.array([0.1, 0.2]))
-    assert acc.late_records == 1
-    second = acc.close_ready(T0 + 2 * MINUTE_MS, 0)
-    assert [(r.minute_ms, r.count) for r in second if r.feature == "x"] == [(T0, 1)]
-    totals = merge_stats([*first, *second])
-    assert totals["x"].count == 2 and totals[SCORE_FEATURE].sum == pytest.approx(0.6)
+    second = acc.flush_all()
+    assert [(r.minute_ms, r.count) for r in second if r.feature == "x"] == [
+        (T0, 1),
+        (T0 + 2 * MINUTE_MS, 1),
+    ]
+    totals = _sum_rows([*first, *second])
+    assert totals["x"].count == 3 and totals[SCORE_FEATURE].sum == pytest.approx(0.8)
 
 
 def test_totals_equal_one_shot_count(profile: ReferenceProfile) -> None:
@@ -102,19 +112,17 @@ def test_totals_equal_one_shot_count(profile: ReferenceProfile) -> None:
     )
     acc = MinuteBinAccumulator(profile, max_open_minutes=4)
     rows: list[MinuteFeatureStats] = []
-    for start in range(0, n, 777):
+    for k, start in enumerate(range(0, n, 777)):
         batch = slice(start, start + 777)
         acc.add(times[batch], frame.iloc[batch], scores[batch])
-        watermark = acc.max_event_time_ms
-        assert watermark is not None
-        rows += acc.close_ready(watermark, grace_ms=30_000)
         assert len(acc.open_minutes) <= 4
+        if k % 3 == 2:  # flush every few batches, as the direct engine does every 15 s
+            rows += acc.flush_all()
     rows += acc.flush_all()
-    assert acc.late_records > 0
     per_key = pd.Series(1, index=[(r.minute_ms, r.feature) for r in rows]).groupby(level=0).sum()
     assert per_key.max() > 1  # some minutes were emitted as several partials
 
-    totals = merge_stats(rows)
+    totals = _sum_rows(rows)
     expected = profile.count(frame, scores)
     for name in profile.names:
         np.testing.assert_array_equal(totals[name].counts, expected[name])
@@ -131,9 +139,10 @@ def test_max_open_minutes_force_closes_oldest(profile: ReferenceProfile) -> None
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "c"]})
     acc.add(T0 + MINUTE_MS * np.array([0, 1, 2]), frame)
     assert acc.open_minutes == [T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
-    early = acc.close_ready(T0, 0)  # nothing is due, but the forced minute is emitted
-    assert {r.minute_ms for r in early} == {T0}
-    assert acc.close_ready(T0, 0) == []
+    rows = acc.flush_all()  # the set-aside minute is emitted with the open ones
+    assert {r.feature for r in rows} == {"x", "c"}  # no scores given: no "_score" rows
+    assert [r.minute_ms for r in rows if r.feature == "x"] == [T0 + MINUTE_MS * k for k in range(3)]
+    assert acc.flush_all() == []
     with pytest.raises(ValueError):
         MinuteBinAccumulator(profile, max_open_minutes=0)
 
@@ -175,5 +184,5 @@ def test_a_reopened_force_closed_minute_is_emitted_as_one_row(profile: Reference
     assert len(keys) == len(set(keys))
     assert sum(r.count for r in rows if r.feature == "x") == 1600
     whole = pd.concat(frames, ignore_index=True)
-    totals = merge_stats(rows)
+    totals = _sum_rows(rows)
     np.testing.assert_array_equal(totals["c"].counts, profile.count(whole)["c"])

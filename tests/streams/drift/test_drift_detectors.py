@@ -22,7 +22,7 @@ def _minute_stats(level_shift_at: int, minutes: int, seed: int) -> tuple[Referen
         loc = 50 + (10 if minute >= level_shift_at else 0)  # +1 reference std
         frame = pd.DataFrame({"x": rng.normal(loc, 10, n), "c": rng.choice(["a", "b"], n)})
         acc.add(np.full(n, minute * MINUTE_MS), frame, rng.random(n))
-        rows += acc.close_ready((minute + 1) * MINUTE_MS, 0)
+        rows += acc.flush_all()  # the whole minute was added: one row per feature
     return profile, rows
 
 

@@ -1,5 +1,8 @@
 """Deliver ``drift.alerts`` by e-mail, once each, whatever fails in between.
 
+This is the consuming side of ``drift.alerts`` only; the drift check publishes
+(:mod:`scorestream.consumers.drift_check.publish`).
+
 The consumer commits an alert's offset only after the e-mail went out and the delivery was
 recorded in ``alert_deliveries``; before sending, it looks there. So a crash replays an
 alert without sending it twice (except in the instant between the SMTP server's "250" and
@@ -11,7 +14,6 @@ retried with exponential backoff and jitter until the server takes it.
 from __future__ import annotations
 
 import logging
-import random
 import smtplib
 import time
 from collections.abc import Callable
@@ -21,8 +23,9 @@ from typing import Any
 
 import orjson
 
-from scorestream.consumers.alert_email import build_alert_email
-from scorestream.consumers.clickhouse import Executor, check_identifier
+from scorestream.consumers.alerting.email_message import build_alert_email
+from scorestream.consumers.clickhouse import Executor, check_identifier, make_client
+from scorestream.retry import Backoff, retry_sync
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,27 +49,22 @@ def send_with_retry(
     give_up_after_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Send, retrying on any SMTP or network error; return the number of attempts."""
-    started = time.monotonic()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            send_email(message, settings)
-            return attempt
-        except (OSError, smtplib.SMTPException) as exc:
-            if give_up_after_s is not None and time.monotonic() - started > give_up_after_s:
-                raise
-            delay = min(max_backoff_s, 0.5 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
-            log.warning(
-                "SMTP %s:%d refused the alert (%r); attempt %d, next in %.1f s",
-                settings.smtp_host,
-                settings.smtp_port,
-                exc,
-                attempt,
-                delay,
-            )
-            sleep(delay)
+    """Send, retrying on any SMTP or network error; return the number of attempts.
+
+    Retries forever by default: an alert is worth waiting for, and the Kafka offset stays
+    uncommitted meanwhile, so nothing is lost if the process stops while SMTP is down.
+    """
+    _, attempts = retry_sync(
+        lambda: send_email(message, settings),
+        what=f"e-mailing the alert via SMTP {settings.smtp_host}:{settings.smtp_port}",
+        # 1 s, 2 s, 4 s ... up to max_backoff_s, with equal jitter.
+        policy=Backoff(initial_s=1.0, max_s=max_backoff_s),
+        log=log,
+        retry_on=(OSError, smtplib.SMTPException),
+        give_up_after_s=give_up_after_s,
+        sleep=sleep,
+    )
+    return attempts
 
 
 class DeliveryLog:
@@ -193,19 +191,6 @@ class AlertDelivery:
         return sent
 
 
-def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
-    """Produce one alert to ``drift.alerts``, keyed by its id (acks=all)."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=8 * 1024 * 1024,
-    )
-    try:
-        producer.send(
-            settings.topics.drift_alerts, key=alert["alert_id"].encode(), value=orjson.dumps(alert)
-        ).get(timeout=30)
-    finally:
-        producer.close()
+def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:
+    """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed."""
+    return AlertDelivery(settings, make_client(settings.clickhouse)).run(until_idle_s=idle_s)

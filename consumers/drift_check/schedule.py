@@ -1,11 +1,16 @@
-"""Running drift checks: once for a day, or on a schedule by exactly one process.
+"""When drift checks run: one day on demand, or everything on a schedule.
 
-``scorestream drift-check`` runs :func:`check_day` (then delivers the alert);
-``scorestream drift-check --schedule`` runs :class:`DriftCheckScheduler`: the daily check
-at each time of ``DRIFT_CHECK_SCHEDULE`` (cron, UTC), catching up days missed while it was
-down, rolling checks every few minutes, and the alert delivery loop. Run ONE scheduler per
-deployment (the compose file has one replica); the alternative is the worker's Faust
-crontab (``scorestream worker --drift-check-crontab``), which runs on the group leader only.
+``scorestream drift-check [--date DAY]`` runs :func:`check_day` once (then delivers the
+alert). ``scorestream drift-check --schedule`` runs :class:`DriftCheckScheduler`, the one
+scheduler of the system, as a process of its own: the daily check at each time of
+``DRIFT_CHECK_SCHEDULE`` (cron, UTC), catching up days missed while it was down, rolling
+checks every few minutes, and the alert delivery loop.
+
+Run ONE scheduler per deployment (the compose file has one replica). A second one started
+by mistake is harmless but wasteful: its ``drift_checks`` rows replace the first one's
+(same sorting key, read with ``FINAL``), and its copy of an alert lands on the same
+``drift.alerts`` partition (keyed by alert id), where delivery finds it already in
+``alert_deliveries`` and skips it.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import logging
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from scorestream.consumers.alerts import AlertDelivery, DeliveryLog, publish_alert
-from scorestream.consumers.clickhouse import Executor, apply_migrations, make_client
-from scorestream.settings import Settings
-from scorestream.streams.drift_check import (
+from scorestream.consumers.alerting.delivery import AlertDelivery, DeliveryLog
+from scorestream.consumers.clickhouse import Executor, make_client
+from scorestream.consumers.drift_check.check import (
     ROLLING,
     CheckResult,
     DriftChecker,
     Period,
-    alert_message,
+    connect,
 )
+from scorestream.consumers.drift_check.publish import alert_message, publish_alert
+from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.topics import ensure_topics
 
@@ -32,13 +38,6 @@ log = logging.getLogger(__name__)
 
 def yesterday(now: datetime | None = None) -> date:
     return ((now or datetime.now(UTC)) - timedelta(days=1)).date()
-
-
-def connect(settings: Settings) -> Executor:
-    """A client with the schema in place (the check may run before any sink did)."""
-    client = make_client(settings.clickhouse)
-    apply_migrations(client, settings.clickhouse.database)
-    return client
 
 
 def check_day(
@@ -112,8 +111,3 @@ class DriftCheckScheduler:
         for day in checker.missed_days(today, self.catch_up_days):
             log.info("catching up the daily check of %s, missed while down", day)
             check_day(self.settings, self.model, day, client)
-
-
-def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:
-    """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed."""
-    return AlertDelivery(settings, make_client(settings.clickhouse)).run(until_idle_s=idle_s)

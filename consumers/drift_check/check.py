@@ -1,10 +1,15 @@
 """The drift check: sum a period's bins from ClickHouse, test every feature, keep the verdict.
 
 A check costs the same whatever the traffic: it reads ``features x minutes`` partial rows
-(summed in ClickHouse with ``sumForEach``), never the records. The daily check writes one
-``drift_checks`` row per feature and, when a feature drifted, publishes one alert to
-``drift.alerts``; the alert consumer (:mod:`scorestream.consumers.alerts`) e-mails it once. Rolling
-checks (last hour, last 24 hours) write rows for the dashboards and never alert.
+(summed in ClickHouse with ``sumForEach``), never the records. Every check writes one
+``drift_checks`` row per feature; the daily check's alert is built and published by
+:mod:`scorestream.consumers.drift_check.publish`, and e-mailed once by
+:mod:`scorestream.consumers.alerting`. Rolling checks (last hour, last 24 hours) write rows
+for the dashboards and never alert.
+
+The statistics and verdicts are the pure drift mathematics of
+:mod:`scorestream.streams.drift`; this module only reads their inputs from ClickHouse and
+writes their outputs back.
 
 The model's score (``_score``) is checked and stored like a feature but is left out of the
 Benjamini-Hochberg family and of the alert: it moves whenever an input moves, so flagging it
@@ -21,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from scorestream.consumers.clickhouse import Executor, check_identifier
+from scorestream.consumers.clickhouse import (
+    Executor,
+    apply_migrations,
+    check_identifier,
+    make_client,
+)
+from scorestream.settings import Settings
 from scorestream.streams.drift.decision import DriftThresholds, FeatureDecision, decide
 from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
 from scorestream.streams.drift.statistics import FeatureDrift, compare
@@ -223,6 +234,13 @@ def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> N
     )
 
 
+def connect(settings: Settings) -> Executor:
+    """A client with the schema in place (the check may run before any sink did)."""
+    client = make_client(settings.clickhouse)
+    apply_migrations(client, settings.clickhouse.database)
+    return client
+
+
 class DriftChecker:
     """Runs checks of one model against the bins in one ClickHouse database."""
 
@@ -287,32 +305,3 @@ class DriftChecker:
         """Complete days with data but no daily check: periods missed while down."""
         since = today - timedelta(days=lookback_days)
         return sorted(self.days_with_data(since, today) - self.checked_days(since))
-
-
-def alert_message(result: CheckResult, grafana_url: str | None) -> dict[str, Any]:
-    """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query."""
-    drifted = {d.feature for d in result.drifted}
-    return {
-        "alert_id": result.period.alert_id,
-        "check_kind": result.period.kind,
-        "period_start": result.period.start.isoformat(),
-        "period_end": result.period.end.isoformat(),
-        "model_version": result.model_version,
-        "records": result.records,
-        "features_checked": len(result.decisions),
-        "grafana_url": grafana_url,
-        "drifted": [
-            {
-                **{
-                    key: (None if isinstance(value, float) and math.isnan(value) else value)
-                    for key, value in row.items()
-                    if key not in ("period_start", "period_end", "checked_at")
-                },
-                "reasons": next(
-                    list(d.reasons) for d in result.drifted if d.feature == row["feature"]
-                ),
-            }
-            for row in result.rows
-            if row["feature"] in drifted
-        ],
-    }

@@ -1,0 +1,65 @@
+"""Publishing a check's alert to ``drift.alerts``, the hand-over to alert delivery.
+
+The check never e-mails by itself: it publishes one message carrying everything the e-mail
+needs (so delivery runs no query), keyed by the period's alert id, and
+:mod:`scorestream.consumers.alerting` e-mails it once. Keying by alert id puts every copy of
+an alert on the same partition, where one consumer sees them in order and skips the copies
+already delivered.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from scorestream.consumers.drift_check.check import CheckResult
+from scorestream.settings import Settings
+
+
+def alert_message(result: CheckResult, grafana_url: str | None) -> dict[str, Any]:
+    """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query."""
+    drifted = {d.feature for d in result.drifted}
+    return {
+        "alert_id": result.period.alert_id,
+        "check_kind": result.period.kind,
+        "period_start": result.period.start.isoformat(),
+        "period_end": result.period.end.isoformat(),
+        "model_version": result.model_version,
+        "records": result.records,
+        "features_checked": len(result.decisions),
+        "grafana_url": grafana_url,
+        "drifted": [
+            {
+                **{
+                    key: (None if isinstance(value, float) and math.isnan(value) else value)
+                    for key, value in row.items()
+                    if key not in ("period_start", "period_end", "checked_at")
+                },
+                "reasons": next(
+                    list(d.reasons) for d in result.drifted if d.feature == row["feature"]
+                ),
+            }
+            for row in result.rows
+            if row["feature"] in drifted
+        ],
+    }
+
+
+def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
+    """Produce one alert to ``drift.alerts``, keyed by its id (acks=all)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=8 * 1024 * 1024,
+    )
+    try:
+        producer.send(
+            settings.topics.drift_alerts, key=alert["alert_id"].encode(), value=orjson.dumps(alert)
+        ).get(timeout=30)
+    finally:
+        producer.close()

@@ -1,0 +1,57 @@
+"""Writing ``drift_stats`` rows straight into ClickHouse, as the sink would, for the checks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from scorestream.streams.drift.profile import ReferenceProfile
+from scorestream.streams.model.registry import LoadedModel
+
+
+def write_day(
+    client,
+    database: str,
+    model: LoadedModel,
+    day: date,
+    frame: pd.DataFrame,  # type: ignore[no-untyped-def]
+    partials: int = 3,
+) -> None:
+    """Bins of ``frame`` spread over the day's minutes, split into several partial rows."""
+    profile: ReferenceProfile = model.profile
+    features = frame[model.schema.names]
+    counts = profile.count(features, model.predict_scores(features))
+    minutes = np.array_split(np.arange(len(frame)), 24)
+    rows = []
+    start = datetime(day.year, day.month, day.day)
+    for hour, index in enumerate(minutes):
+        part = features.iloc[index]
+        part_counts = profile.count(part, model.predict_scores(part))
+        for feature, bins in part_counts.items():
+            for k, share in enumerate(np.array_split(np.arange(len(bins)), partials)):
+                partial = np.zeros_like(bins)
+                partial[share] = bins[share]
+                rows.append(
+                    (
+                        start + timedelta(hours=hour, minutes=k),
+                        feature,
+                        "x",
+                        model.version,
+                        uuid.uuid4().hex,
+                        [int(v) for v in partial],
+                        int(partial.sum()),
+                        0,
+                        0.0,
+                        0.0,
+                        0,
+                    )
+                )
+    assert sum(int(np.sum(v)) for v in counts.values()) == sum(r[6] for r in rows)
+    client.execute(
+        f"INSERT INTO {database}.drift_stats (minute, feature, kind, model_version, batch_id, "
+        "counts, count, missing, sum, sumsq, emitted_at_ms) VALUES",
+        rows,
+    )
