@@ -19,12 +19,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any
-
-import orjson
 
 from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.clickhouse import Executor, check_identifier, make_client
+from scorestream.contract import ALERT_DELIVERIES, AlertMessage, decode_alert
+from scorestream.exceptions import DecodeError
 from scorestream.retry import Backoff, retry_sync
 from scorestream.settings import Settings
 
@@ -82,15 +81,14 @@ class DeliveryLog:
         )
         return int(rows[0][0]) > 0
 
-    def record(self, alert: dict[str, Any], message: EmailMessage) -> None:
+    def record(self, alert: AlertMessage, message: EmailMessage) -> None:
         self.client.execute(
-            f"INSERT INTO {self.database}.alert_deliveries "
-            "(alert_id, check_kind, period_start, delivered_at, message_id, recipients) VALUES",
+            ALERT_DELIVERIES.insert_sql(self.database),
             [
                 (
-                    alert["alert_id"],
-                    alert["check_kind"],
-                    datetime.fromisoformat(alert["period_start"]),
+                    alert.alert_id,
+                    alert.check_kind,
+                    alert.start,
                     datetime.now(UTC).replace(tzinfo=None, microsecond=0),
                     str(message["Message-ID"]),
                     str(message["To"]),
@@ -99,7 +97,7 @@ class DeliveryLog:
         )
 
 
-def annotate_grafana(alert: dict[str, Any], settings: Settings) -> None:
+def annotate_grafana(alert: AlertMessage, settings: Settings) -> None:
     """Write the alert as a Grafana annotation (best effort: the e-mail is what counts)."""
     if not settings.grafana_url or settings.grafana_token is None:
         return
@@ -109,13 +107,13 @@ def annotate_grafana(alert: dict[str, Any], settings: Settings) -> None:
         api = GrafanaApi.from_url(
             settings.grafana_url, credential=settings.grafana_token.get_secret_value()
         )
-        start = datetime.fromisoformat(alert["period_start"]).replace(tzinfo=UTC)
-        end = datetime.fromisoformat(alert["period_end"]).replace(tzinfo=UTC)
+        start = alert.start.replace(tzinfo=UTC)
+        end = alert.end.replace(tzinfo=UTC)
         api.annotations.add_annotation(
             time_from=int(start.timestamp() * 1000),
             time_to=int(end.timestamp() * 1000),
             tags=["scorestream", "drift"],
-            text="Drift: " + ", ".join(f["feature"] for f in alert["drifted"]),
+            text="Drift: " + ", ".join(f["feature"] for f in alert.drifted),
         )
     except Exception as exc:
         log.warning("could not write the Grafana annotation: %r", exc)
@@ -128,9 +126,9 @@ class AlertDelivery:
         self.settings = settings
         self.log = DeliveryLog(client, settings.clickhouse.database)
 
-    def deliver(self, alert: dict[str, Any]) -> bool:
+    def deliver(self, alert: AlertMessage) -> bool:
         """E-mail ``alert`` unless already delivered; True if it was sent now."""
-        if not alert.get("drifted") or self.log.delivered(alert["alert_id"]):
+        if not alert.drifted or self.log.delivered(alert.alert_id):
             return False
         message = build_alert_email(
             alert, self.settings.alert_email_from, self.settings.alert_email_to
@@ -140,7 +138,7 @@ class AlertDelivery:
         annotate_grafana(alert, self.settings)
         log.info(
             "alert %s e-mailed to %s after %d attempt(s)",
-            alert["alert_id"],
+            alert.alert_id,
             self.settings.alert_email_to,
             attempts,
         )
@@ -174,9 +172,11 @@ class AlertDelivery:
                 for tp, records in batches.items():
                     for record in records:
                         try:
-                            alert = orjson.loads(record.value)
-                        except orjson.JSONDecodeError:
-                            log.error("skipping undecodable alert at %s:%d", tp, record.offset)
+                            alert = decode_alert(record.value)
+                        except DecodeError as exc:
+                            log.error(
+                                "skipping undecodable alert at %s:%d: %s", tp, record.offset, exc
+                            )
                         else:
                             sent += self.deliver(alert)
                         consumer.commit(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import html
 import io
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 import numpy as np
 
+from scorestream.contract import AlertMessage
 from scorestream.grafana.links import DRIFT_OVERVIEW, dashboard_url
 
 
@@ -53,27 +53,27 @@ def histogram_png(feature: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def dashboard_link(alert: dict[str, Any]) -> str | None:
-    base = alert.get("grafana_url")
+def dashboard_link(alert: AlertMessage) -> str | None:
+    base = alert.grafana_url
     if not base:
         return None
     return dashboard_url(
         base,
         DRIFT_OVERVIEW,
-        start=datetime.fromisoformat(alert["period_start"]),
-        end=datetime.fromisoformat(alert["period_end"]),
+        start=alert.start,
+        end=alert.end,
     )
 
 
-def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> EmailMessage:
+def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> EmailMessage:
     """A multipart message: plain text, and HTML with the charts as inline images."""
-    drifted = alert["drifted"]
+    drifted = alert.drifted
     names = ", ".join(f["feature"] for f in drifted)
-    day = alert["period_start"][:10] if alert["check_kind"] == "daily" else alert["period_start"]
+    day = alert.period_start[:10] if alert.check_kind == "daily" else alert.period_start
     summary = (
-        f"Drift on {day}: {len(drifted)} of {alert['features_checked']} features "
-        f"drifted ({names}) over {alert['records']:,} records, model "
-        f"{alert['model_version']}."
+        f"Drift on {day}: {len(drifted)} of {alert.features_checked} features "
+        f"drifted ({names}) over {alert.records:,} records, model "
+        f"{alert.model_version}."
     )
     message = EmailMessage()
     message["Subject"] = f"[scorestream] drift detected on {day}: {names}"
@@ -82,9 +82,9 @@ def build_alert_email(alert: dict[str, Any], sender: str, recipients: str) -> Em
     message["Date"] = formatdate(usegmt=True)
     # A stable Message-ID lets mail clients drop the copy of a rare re-delivery.
     message["Message-ID"] = (
-        f"<{alert['alert_id'].replace(':', '.')}.{alert['model_version']}@scorestream>"
+        f"<{alert.alert_id.replace(':', '.')}.{alert.model_version}@scorestream>"
     )
-    message["X-Scorestream-Alert-Id"] = alert["alert_id"]
+    message["X-Scorestream-Alert-Id"] = alert.alert_id
     link = dashboard_link(alert)
 
     header = [

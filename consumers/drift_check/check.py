@@ -32,6 +32,7 @@ from scorestream.consumers.clickhouse import (
     check_identifier,
     make_client,
 )
+from scorestream.contract import DRIFT_CHECKS
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import DriftThresholds, FeatureDecision, decide
 from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
@@ -197,40 +198,10 @@ def check_rows(
     return rows
 
 
-CHECK_COLUMNS = (
-    "check_kind",
-    "period_start",
-    "period_end",
-    "checked_at",
-    "feature",
-    "kind",
-    "model_version",
-    "n_reference",
-    "n_current",
-    "test",
-    "statistic",
-    "p_value",
-    "p_adjusted",
-    "psi",
-    "js_distance",
-    "wasserstein",
-    "ref_mean",
-    "cur_mean",
-    "ref_missing_rate",
-    "cur_missing_rate",
-    "level",
-    "drifted",
-    "reference_counts",
-    "current_counts",
-    "bin_labels",
-)
-
-
 def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> None:
-    db = check_identifier(database)
     client.execute(
-        f"INSERT INTO {db}.drift_checks ({', '.join(CHECK_COLUMNS)}) VALUES",
-        [tuple(row[c] for c in CHECK_COLUMNS) for row in rows],
+        DRIFT_CHECKS.insert_sql(database),
+        [tuple(row[c] for c in DRIFT_CHECKS.inserted) for row in rows],
     )
 
 

@@ -10,27 +10,25 @@ already delivered.
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import orjson
 
 from scorestream.consumers.drift_check.check import CheckResult
+from scorestream.contract import AlertMessage
 from scorestream.settings import Settings
 
 
-def alert_message(result: CheckResult, grafana_url: str | None) -> dict[str, Any]:
+def alert_message(result: CheckResult, grafana_url: str | None) -> AlertMessage:
     """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query."""
     drifted = {d.feature for d in result.drifted}
-    return {
-        "alert_id": result.period.alert_id,
-        "check_kind": result.period.kind,
-        "period_start": result.period.start.isoformat(),
-        "period_end": result.period.end.isoformat(),
-        "model_version": result.model_version,
-        "records": result.records,
-        "features_checked": len(result.decisions),
-        "grafana_url": grafana_url,
-        "drifted": [
+    return AlertMessage(
+        alert_id=result.period.alert_id,
+        check_kind=result.period.kind,
+        period_start=result.period.start.isoformat(),
+        period_end=result.period.end.isoformat(),
+        model_version=result.model_version,
+        records=result.records,
+        features_checked=len(result.decisions),
+        grafana_url=grafana_url,
+        drifted=[
             {
                 **{
                     key: (None if isinstance(value, float) and math.isnan(value) else value)
@@ -44,10 +42,10 @@ def alert_message(result: CheckResult, grafana_url: str | None) -> dict[str, Any
             for row in result.rows
             if row["feature"] in drifted
         ],
-    }
+    )
 
 
-def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
+def publish_alert(settings: Settings, alert: AlertMessage) -> None:
     """Produce one alert to ``drift.alerts``, keyed by its id (acks=all)."""
     from kafka import KafkaProducer
 
@@ -59,7 +57,7 @@ def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
     )
     try:
         producer.send(
-            settings.topics.drift_alerts, key=alert["alert_id"].encode(), value=orjson.dumps(alert)
+            settings.topics.drift_alerts, key=alert.alert_id.encode(), value=alert.encode()
         ).get(timeout=30)
     finally:
         producer.close()

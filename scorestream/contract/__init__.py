@@ -5,6 +5,7 @@ tests read), so a field is added in one place: the message here, its column in
 :mod:`.tables`, and one migration.
 """
 
+from scorestream.contract.alerts import AlertMessage, decode_alert
 from scorestream.contract.codec import Row
 from scorestream.contract.drift import (
     MINUTE_MS,
@@ -44,6 +45,7 @@ __all__ = [
     "REJECTED_RECORDS",
     "SCORES",
     "TABLES",
+    "AlertMessage",
     "Column",
     "DriftBinsMessage",
     "DriftChangeMessage",
@@ -52,6 +54,7 @@ __all__ = [
     "Row",
     "ScoreMessage",
     "TableSpec",
+    "decode_alert",
     "decode_drift_rows",
     "decode_rejection_row",
     "decode_score",

@@ -113,19 +113,28 @@ def test_dashboard_uids_and_links_come_from_the_links_module() -> None:
 
 
 def test_alert_email_links_the_drift_overview_on_the_checked_period() -> None:
-    from scorestream.consumers.alerting.email_message import dashboard_link
+    import dataclasses
 
-    alert = {
-        "grafana_url": "http://grafana:3000/",
-        "period_start": "2026-03-01T00:00:00",
-        "period_end": "2026-03-02T00:00:00",
-    }
+    from scorestream.consumers.alerting.email_message import dashboard_link
+    from scorestream.contract import AlertMessage
+
+    alert = AlertMessage(
+        alert_id="daily:2026-03-01T00:00:00",
+        check_kind="daily",
+        period_start="2026-03-01T00:00:00",
+        period_end="2026-03-02T00:00:00",
+        model_version="v1",
+        records=1000,
+        features_checked=3,
+        grafana_url="http://grafana:3000/",
+        drifted=[],
+    )
     # The link the e-mail has always had, now built by scorestream.grafana.links.
     assert dashboard_link(alert) == (
         "http://grafana:3000/d/scorestream-drift-overview/drift-overview"
         "?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z"
     )
-    assert dashboard_link({**alert, "grafana_url": None}) is None
+    assert dashboard_link(dataclasses.replace(alert, grafana_url=None)) is None
 
 
 def test_dashboard_url_variables_and_aware_times() -> None:

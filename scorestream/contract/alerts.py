@@ -1,0 +1,63 @@
+"""The ``drift.alerts`` message: one check's verdict, all the e-mail needs, keyed by alert id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from scorestream.contract.codec import decoder
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """A drift check's result for one period (topic ``drift.alerts``)."""
+
+    #: ``<check_kind>:<period start>``: one alert (and at most one e-mail) per checked period.
+    alert_id: str
+    check_kind: str
+    #: Naive UTC, ISO-8601.
+    period_start: str
+    period_end: str
+    model_version: str
+    records: int
+    features_checked: int
+    grafana_url: str | None
+    #: The ``drift_checks`` row of each drifted feature (without the period columns), plus
+    #: ``reasons``: the thresholds it crossed.
+    drifted: list[dict[str, Any]]
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromisoformat(self.period_start)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.fromisoformat(self.period_end)
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self)
+
+
+@decoder
+def decode_alert(doc: dict[str, Any]) -> AlertMessage:
+    """A ``drift.alerts`` message value -> :class:`AlertMessage`.
+
+    >>> alert = AlertMessage("daily:2026-01-11T00:00:00", "daily", "2026-01-11T00:00:00",
+    ...     "2026-01-12T00:00:00", "v1", 20000, 5, None, [{"feature": "income"}])
+    >>> decode_alert(alert.encode()) == alert
+    True
+    """
+    return AlertMessage(
+        alert_id=str(doc["alert_id"]),
+        check_kind=str(doc["check_kind"]),
+        period_start=str(doc["period_start"]),
+        period_end=str(doc["period_end"]),
+        model_version=str(doc["model_version"]),
+        records=int(doc["records"]),
+        features_checked=int(doc["features_checked"]),
+        grafana_url=doc.get("grafana_url"),
+        drifted=list(doc["drifted"]),
+    )
