@@ -26,11 +26,11 @@ from scorestream.consumers.sink import (
     topic_decoders,
     tune_gc,
 )
-from scorestream.contract import SCORES, ScoreMessage
+from scorestream.contract import SCORES
+from scorestream.contract.samples import sample_score
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
-BASE_MS = 1_714_564_800_000
 
 
 @dataclass
@@ -45,20 +45,7 @@ class Result:
 
 
 def score_payload(i: int) -> bytes:
-    event_ms = BASE_MS + i * 37
-    return ScoreMessage(
-        id=f"bench-{i:09d}",
-        event_time="2024-05-01T12:00:00Z",
-        event_time_ms=event_ms,
-        scored_at_ms=event_ms + 1500,
-        model_name="credit",
-        model_version="v1",
-        score=(i % 1000) / 1000,
-        label=i % 2,
-        latency_ms=i % 50,
-        partition=i % 4,
-        offset=i // 4,
-    ).encode()
+    return sample_score(i, id=f"bench-{i:09d}").encode()
 
 
 async def prefill(settings: Settings, topic: str, n: int, partitions: int) -> float:

@@ -12,6 +12,8 @@ request bodies and error responses; :func:`install_openapi` writes them in.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
@@ -19,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
+from scorestream.contract import ScoreMessage
 from scorestream.producers.bridge.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from scorestream.producers.bridge.problems import PROBLEM_MEDIA_TYPE
 from scorestream.streams.model.schema import (
@@ -70,22 +73,21 @@ class Problem(BaseModel):
     )
 
 
-class Score(BaseModel):
-    """A scores message: what the worker computed for one record."""
+def _message_model(message: type[Any], name: str) -> type[BaseModel]:
+    """A pydantic model of a contract message (dataclass): its fields, types, descriptions."""
+    hints = typing.get_type_hints(message)
+    fields: dict[str, Any] = {
+        f.name: (hints[f.name], Field(description=f.metadata.get("description")))
+        for f in dataclasses.fields(message)
+    }
+    model: type[BaseModel] = create_model(
+        name, __config__=ConfigDict(extra="allow"), __doc__=message.__doc__, **fields
+    )
+    return model
 
-    model_config = ConfigDict(extra="allow")
 
-    id: str
-    event_time: str
-    event_time_ms: int
-    scored_at_ms: int
-    model_name: str
-    model_version: str
-    score: float = Field(description="Positive-class probability")
-    label: Any = Field(description="Predicted class label (threshold 0.5)")
-    latency_ms: int
-    partition: int
-    offset: int
+#: The ``scores`` message, as ``/v1/score`` returns it.
+Score = _message_model(ScoreMessage, "Score")
 
 
 class Health(BaseModel):

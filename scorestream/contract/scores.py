@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,13 +23,13 @@ class ScoreMessage:
     scored_at_ms: int
     model_name: str
     model_version: str
-    score: float
-    #: The predicted class label (any JSON scalar; stored as text).
-    label: Any
-    latency_ms: int
-    #: Where the input was read: ``records`` partition and offset.
-    partition: int
-    offset: int
+    score: float = field(metadata={"description": "Positive-class probability"})
+    label: Any = field(
+        metadata={"description": "Predicted class label (threshold 0.5; stored as text)"}
+    )
+    latency_ms: int = field(metadata={"description": "From the input's Kafka timestamp"})
+    partition: int = field(metadata={"description": "Partition of records the input was read from"})
+    offset: int = field(metadata={"description": "Offset of the input in that partition"})
 
     def encode(self) -> bytes:
         """The message value (orjson writes slotted dataclasses natively)."""

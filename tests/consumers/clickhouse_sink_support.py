@@ -13,28 +13,15 @@ from typing import Any
 
 import orjson
 
-from scorestream.contract import ScoreMessage
+from scorestream.contract.samples import SAMPLE_BASE_MS, sample_score
 from scorestream.settings import Settings
 
-BASE_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
+BASE_MS = SAMPLE_BASE_MS
 
 
 def score_message(i: int, record_id: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The worker's ``scores`` message for record ``i`` (ids are unique per i), as a dict."""
-    event_ms = BASE_MS + i * 37  # about an hour per 100,000 records: one or two partitions
-    message = ScoreMessage(
-        id=record_id if record_id is not None else f"rec-{i:07d}",
-        event_time=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event_ms / 1000)) + "Z",
-        event_time_ms=event_ms,
-        scored_at_ms=event_ms + 1500,
-        model_name="credit",
-        model_version="v1",
-        score=(i % 1000) / 1000,
-        label=i % 2,
-        latency_ms=i % 50,
-        partition=i % 4,
-        offset=i // 4,
-    )
+    """The ``i``-th sample ``scores`` message as a dict (``overrides`` may break its shape)."""
+    message = sample_score(i) if record_id is None else sample_score(i, id=record_id)
     return {**dataclasses.asdict(message), **overrides}
 
 

@@ -95,14 +95,7 @@ def test_migrations_on_the_real_server_twice(settings: Settings) -> None:
         }
         described = client.execute(f"DESCRIBE TABLE {dsn.database}.drift_events")
         assert [(row[0], row[1]) for row in described] == [
-            ("detected_at", "DateTime"),
-            ("detected_at_ms", "UInt64"),
-            ("minute", "DateTime"),
-            ("feature", "String"),
-            ("detector", "String"),
-            ("value", "Float64"),
-            ("model_version", "String"),
-            ("event_id", "String"),
+            (c.name, c.type) for c in contract.DRIFT_EVENTS.columns
         ]
         engine = client.execute(
             "SELECT engine FROM system.tables WHERE database = %(db)s AND name = 'scores'",

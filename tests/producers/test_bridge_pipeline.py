@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scorestream.contract import ScoreMessage
 from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_records
@@ -126,19 +127,7 @@ def test_score_equals_the_offline_model(
     served = np.array([got[r["id"]]["score"] for r in records])
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
     first = got[records[0]["id"]]
-    assert set(first) == {
-        "id",
-        "event_time",
-        "event_time_ms",
-        "scored_at_ms",
-        "model_name",
-        "model_version",
-        "score",
-        "label",
-        "latency_ms",
-        "partition",
-        "offset",
-    }
+    assert set(first) == set(ScoreMessage.__dataclass_fields__)
     assert first["model_name"] == model.name and first["model_version"] == model.version
     assert first["event_time"].startswith(records[0]["event_time"][:19])
 
