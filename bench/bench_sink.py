@@ -32,7 +32,6 @@ from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
 
-
 @dataclass
 class Result:
     mode: str
