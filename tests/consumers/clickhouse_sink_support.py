@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from scorestream.child_process import spawn_cli
 from scorestream.contract.samples import SAMPLE_BASE_MS, sample_score
 from scorestream.settings import Settings
 
@@ -64,18 +64,8 @@ def score_messages(start: int, stop: int) -> Iterable[tuple[bytes, bytes]]:
 
 
 def sink_process(env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m scorestream.cli sink ...`` in the background, stderr to ``log_path``."""
-    log = log_path.open("ab")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scorestream.cli", "sink", *args],
-            env={**env, "PYTHONUNBUFFERED": "1"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).parents[2],
-        )
-    finally:
-        log.close()
+    """``scorestream sink ...`` in the background, its output appended to ``log_path``."""
+    return spawn_cli(["sink", *args], env, log_path, cwd=Path(__file__).parents[2])
 
 
 def wait_for(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from clickhouse_driver import errors
 from clickhouse_sink_support import produce, score_message, score_messages
 
+from scorestream.child_process import run_cli
 from scorestream.consumers.queries import count_rejected, count_scores, score_ids, scores_by_id
 from scorestream.consumers.sink import (
     ClickHouseSink,
@@ -197,14 +196,7 @@ def test_100k_scores_give_exactly_100k_rows(
 ) -> None:
     ensure_topics(settings)
     assert produce(settings, settings.topics.scores, score_messages(0, 100_000)) == 100_000
-    result = subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "sink", "--once"],
-        env=settings_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli(["sink", "--once"], settings_env, timeout_s=120)
     assert result.returncode == 0, result.stderr[-3000:]
     db = settings.clickhouse.database
     # Nothing was replayed, so even the plain count is exact.

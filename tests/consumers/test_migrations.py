@@ -25,7 +25,7 @@ from scorestream.consumers.clickhouse import (
 )
 from scorestream.exceptions import MigrationError
 from scorestream.settings import Settings
-from tests.conftest import ChdbExecutor
+from tests.fixtures.chdb_engine import ChdbExecutor
 
 # Every table of the contract, and the migrator's own bookkeeping.
 TABLES = {spec.name for spec in contract.TABLES} | {"schema_migrations"}

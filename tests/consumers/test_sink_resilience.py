@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from clickhouse_sink_support import produce, safe, score_messages, sink_process, wait_for
 
+from scorestream.child_process import run_cli
 from scorestream.consumers.clickhouse import make_client
 from scorestream.consumers.queries import count_scores, score_ids
 from scorestream.settings import ClickHouseDsn, Settings
@@ -184,14 +184,7 @@ def test_sigterm_flushes_and_commits(
         assert _stop(process) == 0, log.read_text()[-3000:]
     db = settings.clickhouse.database
     assert count_scores(ch_client, db) == 500
-    again = subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "sink", "--once"],
-        env=settings_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = run_cli(["sink", "--once"], settings_env, timeout_s=120)
     assert again.returncode == 0
     assert " flush " not in again.stderr  # nothing left to store: the offsets were committed
     assert ch_client.execute(f"SELECT count() FROM {db}.scores")[0][0] == 500

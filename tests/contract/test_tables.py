@@ -17,7 +17,7 @@ from scorestream import contract
 from scorestream.consumers.clickhouse import MIGRATIONS_DIR, apply_migrations
 from scorestream.contract import TABLES, Column, TableSpec
 from scorestream.settings import Settings
-from tests.conftest import ChdbExecutor
+from tests.fixtures.chdb_engine import ChdbExecutor
 
 
 def server_columns(client: Any, database: str, table: str) -> list[tuple[str, str]]:

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.producers.conftest import API_KEY, BridgeFactory, BridgeProcess
+from tests.fixtures.bridge import API_KEY, BridgeFactory, BridgeProcess
 
 DOCUMENTED_SERVER_ERRORS = {503, 504}
 OPERATIONS = {"POST /v1/records", "POST /v1/score", "GET /healthz", "GET /readyz", "GET /metrics"}

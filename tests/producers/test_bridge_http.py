@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from scorestream.producers.bridge import BridgeOptions, create_app
 from scorestream.settings import Settings
 from scorestream.streams.model.schema import FeatureSchema
-from tests.producers.conftest import API_KEY, OTHER_KEY, free_port
+from tests.fixtures.bridge import API_KEY, OTHER_KEY, free_port
 
 JSON = {"Content-Type": "application/json", "X-API-Key": API_KEY}
 

@@ -17,8 +17,8 @@ import pytest
 from scorestream.settings import Settings
 from scorestream.stack import LocalStack, StackConfig
 from scorestream.stack.kafka import KafkaBroker
+from tests.fixtures.bridge import API_KEY, BridgeFactory, free_port
 from tests.kafka_io import collect
-from tests.producers.conftest import API_KEY, BridgeFactory, free_port
 from tests.producers.test_bridge_pipeline import loan_records
 
 HEADERS = {"X-API-Key": API_KEY, "Content-Type": "application/json"}

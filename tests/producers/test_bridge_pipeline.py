@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scorestream.child_process import run_cli
 from scorestream.contract import ScoreMessage
 from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_records
+from tests.fixtures.bridge import API_KEY, BridgeFactory
+from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import collect
-from tests.producers.conftest import API_KEY, BridgeFactory
-from tests.streams.conftest import WorkerFactory
 
 HEADERS = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
 # These tests are about delivery, not latency: on a busy shared machine a burst may take
@@ -198,16 +199,10 @@ def test_bad_flags_stop_the_bridge_with_a_message(
     model_dir: Path,
     flags: list[str],
 ) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "bridge", "--model-dir", str(model_dir), *flags],
-        env={**settings_env, "INGEST_API_KEYS": API_KEY},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_cli(
+        ["bridge", "--model-dir", str(model_dir), *flags],
+        {**settings_env, "INGEST_API_KEYS": API_KEY},
+        timeout_s=60,
     )
     assert result.returncode != 0 and "scorestream bridge:" in result.stderr
 
@@ -215,16 +210,10 @@ def test_bad_flags_stop_the_bridge_with_a_message(
 def test_no_api_keys_means_no_start(
     settings: Settings, settings_env: dict[str, str], model_dir: Path
 ) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "bridge", "--model-dir", str(model_dir)],
-        env={**settings_env, "INGEST_API_KEYS": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_cli(
+        ["bridge", "--model-dir", str(model_dir)],
+        {**settings_env, "INGEST_API_KEYS": ""},
+        timeout_s=60,
     )
     assert result.returncode != 0
     assert "INGEST_API_KEYS" in result.stderr

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from scorestream import child_process
 from scorestream.cli import build_parser
 from scorestream.cli_support import option_defaults
 
@@ -34,14 +35,7 @@ def run_cli(
         and key != "INGEST_API_KEYS"
     }
     base.update(KAFKA_BOOTSTRAP_SERVERS=NOBODY, CLICKHOUSE_URL=f"clickhouse://{NOBODY}/x")
-    return subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return child_process.run_cli(list(args), {**base, **(env or {})}, timeout_s=120, cwd=cwd)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:

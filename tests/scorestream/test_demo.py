@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import email
-import subprocess
-import sys
 from pathlib import Path
 
+from scorestream.child_process import run_cli
 from scorestream.stack import LocalStack
 
 
 def test_demo_ends_with_a_drift_email(stack: LocalStack, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scorestream.cli",
-            "demo",
-            "--records-per-day",
-            "4000",
-            "--model-dir",
-            str(tmp_path / "model"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_cli(
+        ["demo", "--records-per-day", "4000", "--model-dir", str(tmp_path / "model")],
+        timeout_s=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     path = Path(done.stdout.strip().splitlines()[-1])

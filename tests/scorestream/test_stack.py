@@ -7,7 +7,6 @@ import os
 import signal
 import smtplib
 import subprocess
-import sys
 import time
 import uuid
 from email.message import EmailMessage
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scorestream.child_process import run_cli
 from scorestream.settings import Settings
 from scorestream.stack import LocalStack, StackConfig
 from scorestream.stack.process import port_open
@@ -117,14 +117,7 @@ def _cli(config: StackConfig, *args: str) -> subprocess.CompletedProcess[str]:
         "SCORESTREAM_CLICKHOUSE_HTTP_PORT": str(config.clickhouse_http_port),
         "SCORESTREAM_SMTP_PORT": str(config.smtp_port),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(list(args), env, timeout_s=300)
 
 
 @pytest.mark.integration

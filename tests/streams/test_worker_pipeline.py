@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +17,8 @@ from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_records
 from scorestream.topics import ensure_topics
+from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import binned_count, collect, produce_raw
-
-WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 both_engines = pytest.mark.parametrize("engine", ["faust", "direct"])
 

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import email
 import subprocess
-import sys
 import time
 from email.message import Message
 from pathlib import Path
 
+from scorestream.child_process import run_cli, spawn_cli
 from scorestream.settings import Settings
 from scorestream.stack import SmtpServer, StackConfig
 from scorestream.topics import ensure_topics
 from tests.kafka_io import binned_count, collect
-from tests.streams import conftest as pipeline
-
-# The pipeline's fixtures, shared without a conftest.py here: under --doctest-modules two
-# conftest.py files outside packages clash (both import as the module "conftest").
-model_dir = pipeline.model_dir
-start_worker = pipeline.start_worker
-
 
 RECORDS = 20_000
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(list(args), env, timeout_s=timeout)
 
 
 def _score_day(
@@ -135,13 +121,7 @@ def test_alert_waits_for_smtp_and_arrives_once(
     env = {**settings_env, "MODEL_DIR": str(model_dir), "SMTP_PORT": "28125"}
     _score_day(settings, env, start_worker, model_dir, "2026-06-02", "region=weight:north:0.6", 22)
 
-    check = subprocess.Popen(
-        [sys.executable, "-m", "scorestream.cli", "drift-check", "--date", "2026-06-02"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    check = spawn_cli(["drift-check", "--date", "2026-06-02"], env, capture=True)
     try:
         time.sleep(8)  # the check is done; the e-mail is being retried against a dead port
         assert check.poll() is None, "drift-check gave up while SMTP was down"

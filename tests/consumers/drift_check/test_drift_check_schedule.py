@@ -11,11 +11,6 @@ from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_frame
 from tests.consumers.drift_check.drift_stats_rows import write_day
-from tests.streams import conftest as pipeline
-
-# The pipeline's fixtures, shared without a conftest.py here: under --doctest-modules two
-# conftest.py files outside packages clash (both import as the module "conftest").
-model_dir = pipeline.model_dir
 
 
 def test_scheduler_catches_up_missed_days_and_computes_rolling_windows(
