@@ -11,10 +11,14 @@ most one rejection: the first problem found, checking in the order of :data:`REA
 
 Rules
 -----
+- A payload is JSON text in UTF-8 without a byte order mark (:func:`loads_json`, the one
+  decoder of both doors: the bridge refuses what the worker refuses).
 - A record is a JSON object with a non-empty string ``id`` (at most 256 characters), an
   optional ``event_time`` (ISO-8601 string, naive meaning UTC, or epoch milliseconds;
-  default: the ingest time) and the schema's features. The model's target field may be
-  present and is ignored (producers may send the label for later evaluation).
+  default: the ingest time) and the schema's features. Event times, given or defaulted,
+  must lie in what a ClickHouse ``DateTime`` stores (:data:`EVENT_TIME_RANGE`). The model's
+  target field may be present and is ignored (producers may send the label for later
+  evaluation).
 - A nullable feature may be ``null`` or absent; a non-nullable one must be present
   (``missing_field``) and not ``null`` (``null_not_allowed``).
 - Numeric features take JSON numbers, never booleans or strings; ``int`` features also
@@ -23,10 +27,11 @@ Rules
   ignores them).
 - ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON and orjson refuses them, but some
   producers (Python's ``json.dumps``) write them. Rather than calling such a record
-  ``invalid_json``, a payload orjson refuses is decoded again with the standard library,
-  which accepts these literals (and turns an overflowing number such as ``1e999`` into
-  infinity); the record is then rejected as ``not_finite`` with the field named. Only
-  payloads orjson refuses pay for the second decode.
+  ``invalid_json``, a UTF-8 payload orjson refuses is decoded again with the standard
+  library, which accepts these literals (and turns an overflowing number such as ``1e999``
+  into infinity); the record is then rejected as ``not_finite`` with the field named. Only
+  payloads orjson refuses pay for the second decode, and it is given text, never bytes, so
+  it cannot fall back to UTF-16 or UTF-32 or skip a byte order mark.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S
+from scorestream.exceptions import DecodeError
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
 ValidatorReason = Literal[
@@ -59,16 +66,20 @@ ValidatorReason = Literal[
     "out_of_range",
     "invalid_event_time",
 ]
-#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id.
-RejectionReason = Literal[ValidatorReason, "duplicate_id"]
+#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id;
+#: ``internal_error`` is the worker's too: handling the record raised (a bug, not the input's
+#: fault), and the record is refused alone instead of stopping its batch.
+RejectionReason = Literal[ValidatorReason, "duplicate_id", "internal_error"]
 #: The reasons this validator gives, in the order they are checked.
 REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
 
 MAX_ID_LENGTH = 256
-#: Event times outside [1970-01-01, 2262-01-01) are refused: earlier ones are almost
-#: certainly seconds mistaken for milliseconds, later ones overflow nanosecond timestamps.
-MIN_EVENT_TIME_MS = 0
-MAX_EVENT_TIME_MS = 9_183_110_400_000
+#: Event times are accepted exactly when the ``DateTime`` columns of ``scores`` can store
+#: them: [MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS), epoch milliseconds (the upper bound is
+#: exclusive: the last storable second, 2106-02-07T06:28:15Z, is accepted to its last ms).
+MIN_EVENT_TIME_MS = DATETIME_MIN_S * 1000
+MAX_EVENT_TIME_MS = (DATETIME_MAX_S + 1) * 1000
+EVENT_TIME_RANGE = "1970-01-01T00:00:00Z to 2106-02-07T06:28:15.999Z"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -293,8 +304,9 @@ class RecordValidator:
             except Exception as error:  # orjson.JSONDecodeError, or TypeError for non-bytes
                 record = _decode_leniently(payload)
                 if record is _UNDECODABLE:
+                    message = _not_json(payload, error)
                     rejections.append(
-                        (position, _reject(payload, None, "invalid_json", None, str(error)))
+                        (position, _reject(payload, None, "invalid_json", None, message))
                     )
                     continue
             if type(record) is not dict:
@@ -457,26 +469,36 @@ class RecordValidator:
             if positions
             else (np.empty(0, dtype=np.int64))
         )
+
+        def fail(index: int, message: str) -> None:
+            if index not in failed:
+                failed[index] = _reject(
+                    payloads[positions[index]],
+                    ids[index],
+                    "invalid_event_time",
+                    EVENT_TIME_COLUMN,
+                    message,
+                )
+
         values = _column(records, EVENT_TIME_COLUMN)
-        if set(map(type, values)) <= {_NONE_TYPE}:
-            return times
         for index, value in enumerate(values):
             if value is None:
+                # The default, the Kafka timestamp, is the producer's to set: check it too.
+                default = int(times[index])
+                if not MIN_EVENT_TIME_MS <= default < MAX_EVENT_TIME_MS:
+                    fail(
+                        index,
+                        f"the record has no event_time and its ingest time ({default} ms) is "
+                        f"outside {EVENT_TIME_RANGE}; send an event_time",
+                    )
                 continue
             millis = _event_time_ms(value)
             if millis is None:
-                if index not in failed:
-                    message = (
-                        f"event_time must be an ISO-8601 string or epoch milliseconds "
-                        f"between 1970 and 2262, got {value!r}"[:300]
-                    )
-                    failed[index] = _reject(
-                        payloads[positions[index]],
-                        ids[index],
-                        "invalid_event_time",
-                        EVENT_TIME_COLUMN,
-                        message,
-                    )
+                fail(
+                    index,
+                    f"event_time must be an ISO-8601 string or epoch milliseconds from "
+                    f"{EVENT_TIME_RANGE}, got {_shown(value)}",
+                )
             else:
                 times[index] = millis
         return times
@@ -491,10 +513,59 @@ def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
     return list(map(dict.get, records, repeat(name)))
 
 
+def loads_json(payload: bytes) -> Any:
+    """Decode JSON text in UTF-8 without a byte order mark: the one input decoder.
+
+    Raises
+    ------
+    DecodeError
+        With a message saying what is wrong, the same at the bridge and in the worker.
+    """
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise DecodeError(_not_json(payload, error)) from None
+
+
+_BYTE_ORDER_MARKS = (
+    # UTF-32 before UTF-16: the UTF-32-LE mark starts with the UTF-16-LE one.
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xef\xbb\xbf", "UTF-8"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _not_json(payload: Any, error: Exception) -> str:
+    """Why ``payload`` is not JSON text in UTF-8, for a human."""
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        return f"payload must be bytes, got {type(payload).__name__}"
+    payload = bytes(payload)
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if payload.startswith(mark):
+            return (
+                f"JSON must be UTF-8 without a byte order mark; this starts with a {encoding} one"
+            )
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"JSON must be UTF-8; byte {bad.start} (0x{payload[bad.start]:02x}) is not"
+    if b"\x00" in payload[:4]:
+        # ASCII text in UTF-16 or UTF-32 is valid UTF-8, with NUL bytes between characters.
+        return "JSON must be UTF-8; NUL bytes between characters suggest UTF-16 or UTF-32"
+    return f"not valid JSON: {error}"[:300]
+
+
 def _decode_leniently(payload: Any) -> Any:
     """Decode what orjson refused if only non-standard numbers (NaN, Infinity) were wrong."""
     try:
-        record = json.loads(payload)
+        # Text, not bytes: given bytes, the standard library would guess UTF-16 or UTF-32
+        # and skip a byte order mark, accepting what the one decoder contract refuses.
+        text = payload.decode("utf-8")
+        if text.startswith("\ufeff"):
+            return _UNDECODABLE
+        record = json.loads(text)
         # What the standard library accepts but orjson cannot re-encode (lone surrogates,
         # integers beyond 64 bits) would fail further down the pipeline: refuse it here.
         orjson.dumps(record)
@@ -507,6 +578,9 @@ def _event_time_ms(value: Any) -> int | None:
     kind = type(value)
     millis: int
     if kind is str:
+        # fromisoformat ignores what follows a NUL; only printable ASCII can be a time.
+        if not (value.isascii() and value.isprintable()):
+            return None
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
@@ -546,6 +620,18 @@ def _as_bytes(payload: Any) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8", errors="replace")
     return b""
+
+
+def _shown(value: Any) -> str:
+    """A short, safe rendering of a JSON value for a message (no repr of deep nesting)."""
+    if isinstance(value, str):
+        return repr(value[:60]) + ("..." if len(value) > 60 else "")
+    if isinstance(value, bool | float) or value is None:
+        return _json_type(value)
+    if isinstance(value, int):
+        text = str(value) if value.bit_length() < 200 else "a huge integer"
+        return f"the number {text}"
+    return _json_type(value)
 
 
 def _json_type(value: Any) -> str:
