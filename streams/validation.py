@@ -36,11 +36,9 @@ Rules
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
 from typing import Any, Literal, get_args
 
@@ -49,8 +47,16 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
-from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S
-from scorestream.exceptions import DecodeError
+from scorestream.streams.input_decoding import EVENT_TIME_RANGE as EVENT_TIME_RANGE
+from scorestream.streams.input_decoding import MAX_EVENT_TIME_MS as MAX_EVENT_TIME_MS
+from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TIME_MS
+from scorestream.streams.input_decoding import (
+    UNDECODABLE,
+    decode_leniently,
+    event_time_ms,
+    not_json,
+)
+from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
 ValidatorReason = Literal[
@@ -74,15 +80,6 @@ RejectionReason = Literal[ValidatorReason, "duplicate_id", "internal_error"]
 REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
 
 MAX_ID_LENGTH = 256
-#: Event times are accepted exactly when the ``DateTime`` columns of ``scores`` can store
-#: them: [MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS), epoch milliseconds (the upper bound is
-#: exclusive: the last storable second, 2106-02-07T06:28:15Z, is accepted to its last ms).
-MIN_EVENT_TIME_MS = DATETIME_MIN_S * 1000
-MAX_EVENT_TIME_MS = (DATETIME_MAX_S + 1) * 1000
-EVENT_TIME_RANGE = "1970-01-01T00:00:00Z to 2106-02-07T06:28:15.999Z"
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 _NONE_TYPE = type(None)
 _NUMBER_TYPES: frozenset[type] = frozenset({int, float, _NONE_TYPE})
 _BOOL_TYPES: frozenset[type] = frozenset({bool, _NONE_TYPE})
@@ -302,9 +299,9 @@ class RecordValidator:
             try:
                 record = loads(payload)
             except Exception as error:  # orjson.JSONDecodeError, or TypeError for non-bytes
-                record = _decode_leniently(payload)
-                if record is _UNDECODABLE:
-                    message = _not_json(payload, error)
+                record = decode_leniently(payload)
+                if record is UNDECODABLE:
+                    message = not_json(payload, error)
                     rejections.append(
                         (position, _reject(payload, None, "invalid_json", None, message))
                     )
@@ -492,7 +489,7 @@ class RecordValidator:
                         f"outside {EVENT_TIME_RANGE}; send an event_time",
                     )
                 continue
-            millis = _event_time_ms(value)
+            millis = event_time_ms(value)
             if millis is None:
                 fail(
                     index,
@@ -504,100 +501,10 @@ class RecordValidator:
         return times
 
 
-_UNDECODABLE = object()
-
-
 def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
     """The value of field ``name`` in every record (None where absent)."""
     # map over the unbound dict.get runs the loop in C, faster than a comprehension.
     return list(map(dict.get, records, repeat(name)))
-
-
-def loads_json(payload: bytes) -> Any:
-    """Decode JSON text in UTF-8 without a byte order mark: the one input decoder.
-
-    Raises
-    ------
-    DecodeError
-        With a message saying what is wrong, the same at the bridge and in the worker.
-    """
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as error:
-        raise DecodeError(_not_json(payload, error)) from None
-
-
-_BYTE_ORDER_MARKS = (
-    # UTF-32 before UTF-16: the UTF-32-LE mark starts with the UTF-16-LE one.
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xef\xbb\xbf", "UTF-8"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
-
-
-def _not_json(payload: Any, error: Exception) -> str:
-    """Why ``payload`` is not JSON text in UTF-8, for a human."""
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        return f"payload must be bytes, got {type(payload).__name__}"
-    payload = bytes(payload)
-    for mark, encoding in _BYTE_ORDER_MARKS:
-        if payload.startswith(mark):
-            return (
-                f"JSON must be UTF-8 without a byte order mark; this starts with a {encoding} one"
-            )
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"JSON must be UTF-8; byte {bad.start} (0x{payload[bad.start]:02x}) is not"
-    if b"\x00" in payload[:4]:
-        # ASCII text in UTF-16 or UTF-32 is valid UTF-8, with NUL bytes between characters.
-        return "JSON must be UTF-8; NUL bytes between characters suggest UTF-16 or UTF-32"
-    return f"not valid JSON: {error}"[:300]
-
-
-def _decode_leniently(payload: Any) -> Any:
-    """Decode what orjson refused if only non-standard numbers (NaN, Infinity) were wrong."""
-    try:
-        # Text, not bytes: given bytes, the standard library would guess UTF-16 or UTF-32
-        # and skip a byte order mark, accepting what the one decoder contract refuses.
-        text = payload.decode("utf-8")
-        if text.startswith("\ufeff"):
-            return _UNDECODABLE
-        record = json.loads(text)
-        # What the standard library accepts but orjson cannot re-encode (lone surrogates,
-        # integers beyond 64 bits) would fail further down the pipeline: refuse it here.
-        orjson.dumps(record)
-    except Exception:
-        return _UNDECODABLE
-    return record
-
-
-def _event_time_ms(value: Any) -> int | None:
-    kind = type(value)
-    millis: int
-    if kind is str:
-        # fromisoformat ignores what follows a NUL; only printable ASCII can be a time.
-        if not (value.isascii() and value.isprintable()):
-            return None
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        try:
-            millis = (moment - _EPOCH) // _ONE_MS
-        except OverflowError:
-            return None
-    elif kind is int:
-        millis = value
-    elif kind is float and value.is_integer():
-        millis = int(value)
-    else:
-        return None
-    return millis if MIN_EVENT_TIME_MS <= millis < MAX_EVENT_TIME_MS else None
 
 
 def _reject(

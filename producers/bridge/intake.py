@@ -22,8 +22,9 @@ import orjson
 
 from scorestream.exceptions import DecodeError
 from scorestream.producers.bridge.problems import ProblemError
+from scorestream.streams.input_decoding import loads_json
 from scorestream.streams.model.schema import ID_COLUMN
-from scorestream.streams.validation import RecordValidator, Rejection, loads_json
+from scorestream.streams.validation import RecordValidator, Rejection
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -58,7 +59,7 @@ def parse_body(body: bytes) -> Any:
     """Decode a JSON body; 400 when it is not JSON.
 
     Only standard JSON in UTF-8 without a byte order mark is accepted, through the worker's
-    own decoder (:func:`~scorestream.streams.validation.loads_json`), so both doors refuse the
+    own decoder (:func:`~scorestream.streams.input_decoding.loads_json`), so both doors refuse the
     same bytes for the same reason. ``NaN`` or ``Infinity`` would have to be re-encoded
     before producing, and orjson would turn them into ``null``, a silent change of data.
     """

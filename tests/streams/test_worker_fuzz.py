@@ -135,9 +135,7 @@ def test_10k_hostile_messages_each_become_one_row(
     assert sink.returncode == 0, sink.stderr[-3000:]
 
     db = settings.clickhouse.database
-    scored = ch_client.execute(
-        f"SELECT source_partition, source_offset FROM {db}.scores FINAL"
-    )
+    scored = ch_client.execute(f"SELECT source_partition, source_offset FROM {db}.scores FINAL")
     rejected = ch_client.execute(
         f"SELECT source_topic, source_partition, source_offset, reason "
         f"FROM {db}.rejected_records FINAL"
