@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from scorestream.settings import Settings
 from scorestream.streams.synthetic import generate_records
 from scorestream.streams.validation import REASONS
 from scorestream.topics import ensure_topics
-from tests.streams.conftest import WorkerFactory
 from tests.streams.hostile import seeded_hostile
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 VALID = 6_000
 HOSTILE = 4_500
