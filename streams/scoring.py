@@ -2,10 +2,16 @@
 
 No Kafka here: :class:`BatchScorer` is the whole per-batch computation of the worker, so the
 agent only moves bytes and the computation can be tested and benchmarked on its own.
+
+Every input gives exactly one output, a score or a rejection, and :meth:`BatchScorer.score`
+never raises: a batch whose handling raises is bisected until the records that raise are
+alone, and each of those becomes its own ``internal_error`` rejection. An exception would
+otherwise leave the batch uncommitted, and a restarted worker would meet the same record.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -15,8 +21,11 @@ import numpy as np
 import pandas as pd
 
 from scorestream.contract import RejectionMessage, ScoreMessage
+from scorestream.contract.tables import UINT32_MAX
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.validation import RecordValidator, Rejection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,42 @@ class BatchScorer:
         self.recent_ids = recent_ids if recent_ids is not None else RecentIds()
 
     def score(self, records: Sequence[RawRecord]) -> ScoredBatch:
+        """One score or one rejection per record, in no particular order; never raises."""
+        try:
+            return self._score(records)
+        except Exception as error:  # a bug met by some record: isolate it, keep the rest
+            if len(records) == 1:
+                return self._internal_error(records[0], error)
+            # Halves are scored again from scratch; ids the failed attempt noted in
+            # recent_ids come back at the same offsets, which is a replay, not a duplicate.
+            middle = len(records) // 2
+            return _merged(self.score(records[:middle]), self.score(records[middle:]))
+
+    def _internal_error(self, record: RawRecord, error: Exception) -> ScoredBatch:
+        try:
+            detail = str(error)[:500]
+        except Exception:  # str() of a broken exception can raise too
+            detail = ""
+        name = type(error).__name__
+        log.error(
+            "record %s[%d]@%d refused as internal_error: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            name,
+            exc_info=error,
+        )
+        rejection = Rejection(
+            id=None,
+            reason="internal_error",
+            field=None,
+            message=f"{name}: {detail}" if detail else name,
+            payload=record.value or b"",
+        )
+        now_ms = int(time.time() * 1000)
+        return ScoredBatch(rejected=[rejection_message(record, rejection, now_ms)])
+
+    def _score(self, records: Sequence[RawRecord]) -> ScoredBatch:
         now_ms = int(time.time() * 1000)
         payloads = [record.value if record.value is not None else b"" for record in records]
         validated = self.validator.validate_batch(payloads, [r.timestamp_ms for r in records])
@@ -157,7 +202,8 @@ class BatchScorer:
                 model_version=version,
                 score=score,
                 label=label,
-                latency_ms=max(0, scored_at_ms - record.timestamp_ms),
+                # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
+                latency_ms=min(UINT32_MAX, max(0, scored_at_ms - record.timestamp_ms)),
                 partition=record.partition,
                 offset=record.offset,
             )
@@ -166,3 +212,22 @@ class BatchScorer:
         out.event_time_ms = event_ms
         out.score_values = scores
         return out
+
+
+def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
+    """Two batches' outputs as one; the drift inputs stay aligned row for row."""
+    parts = [part for part in (first, second) if part.frame is not None]
+    merged = ScoredBatch(
+        scores=first.scores + second.scores, rejected=first.rejected + second.rejected
+    )
+    if len(parts) == 1:
+        merged.frame, merged.event_time_ms, merged.score_values = (
+            parts[0].frame,
+            parts[0].event_time_ms,
+            parts[0].score_values,
+        )
+    elif parts:
+        merged.frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        merged.event_time_ms = np.concatenate([p.event_time_ms for p in parts])
+        merged.score_values = np.concatenate([p.score_values for p in parts])
+    return merged

@@ -11,10 +11,14 @@ most one rejection: the first problem found, checking in the order of :data:`REA
 
 Rules
 -----
+- A payload is JSON text in UTF-8 without a byte order mark (:func:`loads_json`, the one
+  decoder of both doors: the bridge refuses what the worker refuses).
 - A record is a JSON object with a non-empty string ``id`` (at most 256 characters), an
   optional ``event_time`` (ISO-8601 string, naive meaning UTC, or epoch milliseconds;
-  default: the ingest time) and the schema's features. The model's target field may be
-  present and is ignored (producers may send the label for later evaluation).
+  default: the ingest time) and the schema's features. Event times, given or defaulted,
+  must lie in what a ClickHouse ``DateTime`` stores (:data:`EVENT_TIME_RANGE`). The model's
+  target field may be present and is ignored (producers may send the label for later
+  evaluation).
 - A nullable feature may be ``null`` or absent; a non-nullable one must be present
   (``missing_field``) and not ``null`` (``null_not_allowed``).
 - Numeric features take JSON numbers, never booleans or strings; ``int`` features also
@@ -23,19 +27,18 @@ Rules
   ignores them).
 - ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON and orjson refuses them, but some
   producers (Python's ``json.dumps``) write them. Rather than calling such a record
-  ``invalid_json``, a payload orjson refuses is decoded again with the standard library,
-  which accepts these literals (and turns an overflowing number such as ``1e999`` into
-  infinity); the record is then rejected as ``not_finite`` with the field named. Only
-  payloads orjson refuses pay for the second decode.
+  ``invalid_json``, a UTF-8 payload orjson refuses is decoded again with the standard
+  library, which accepts these literals (and turns an overflowing number such as ``1e999``
+  into infinity); the record is then rejected as ``not_finite`` with the field named. Only
+  payloads orjson refuses pay for the second decode, and it is given text, never bytes, so
+  it cannot fall back to UTF-16 or UTF-32 or skip a byte order mark.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
 from typing import Any, Literal, get_args
 
@@ -44,6 +47,16 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from scorestream.streams.input_decoding import EVENT_TIME_RANGE as EVENT_TIME_RANGE
+from scorestream.streams.input_decoding import MAX_EVENT_TIME_MS as MAX_EVENT_TIME_MS
+from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TIME_MS
+from scorestream.streams.input_decoding import (
+    UNDECODABLE,
+    decode_leniently,
+    event_time_ms,
+    not_json,
+)
+from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
 ValidatorReason = Literal[
@@ -59,19 +72,14 @@ ValidatorReason = Literal[
     "out_of_range",
     "invalid_event_time",
 ]
-#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id.
-RejectionReason = Literal[ValidatorReason, "duplicate_id"]
+#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id;
+#: ``internal_error`` is the worker's too: handling the record raised (a bug, not the input's
+#: fault), and the record is refused alone instead of stopping its batch.
+RejectionReason = Literal[ValidatorReason, "duplicate_id", "internal_error"]
 #: The reasons this validator gives, in the order they are checked.
 REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
 
 MAX_ID_LENGTH = 256
-#: Event times outside [1970-01-01, 2262-01-01) are refused: earlier ones are almost
-#: certainly seconds mistaken for milliseconds, later ones overflow nanosecond timestamps.
-MIN_EVENT_TIME_MS = 0
-MAX_EVENT_TIME_MS = 9_183_110_400_000
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 _NONE_TYPE = type(None)
 _NUMBER_TYPES: frozenset[type] = frozenset({int, float, _NONE_TYPE})
 _BOOL_TYPES: frozenset[type] = frozenset({bool, _NONE_TYPE})
@@ -291,10 +299,11 @@ class RecordValidator:
             try:
                 record = loads(payload)
             except Exception as error:  # orjson.JSONDecodeError, or TypeError for non-bytes
-                record = _decode_leniently(payload)
-                if record is _UNDECODABLE:
+                record = decode_leniently(payload)
+                if record is UNDECODABLE:
+                    message = not_json(payload, error)
                     rejections.append(
-                        (position, _reject(payload, None, "invalid_json", None, str(error)))
+                        (position, _reject(payload, None, "invalid_json", None, message))
                     )
                     continue
             if type(record) is not dict:
@@ -457,73 +466,45 @@ class RecordValidator:
             if positions
             else (np.empty(0, dtype=np.int64))
         )
+
+        def fail(index: int, message: str) -> None:
+            if index not in failed:
+                failed[index] = _reject(
+                    payloads[positions[index]],
+                    ids[index],
+                    "invalid_event_time",
+                    EVENT_TIME_COLUMN,
+                    message,
+                )
+
         values = _column(records, EVENT_TIME_COLUMN)
-        if set(map(type, values)) <= {_NONE_TYPE}:
-            return times
         for index, value in enumerate(values):
             if value is None:
+                # The default, the Kafka timestamp, is the producer's to set: check it too.
+                default = int(times[index])
+                if not MIN_EVENT_TIME_MS <= default < MAX_EVENT_TIME_MS:
+                    fail(
+                        index,
+                        f"the record has no event_time and its ingest time ({default} ms) is "
+                        f"outside {EVENT_TIME_RANGE}; send an event_time",
+                    )
                 continue
-            millis = _event_time_ms(value)
+            millis = event_time_ms(value)
             if millis is None:
-                if index not in failed:
-                    message = (
-                        f"event_time must be an ISO-8601 string or epoch milliseconds "
-                        f"between 1970 and 2262, got {value!r}"[:300]
-                    )
-                    failed[index] = _reject(
-                        payloads[positions[index]],
-                        ids[index],
-                        "invalid_event_time",
-                        EVENT_TIME_COLUMN,
-                        message,
-                    )
+                fail(
+                    index,
+                    f"event_time must be an ISO-8601 string or epoch milliseconds from "
+                    f"{EVENT_TIME_RANGE}, got {_shown(value)}",
+                )
             else:
                 times[index] = millis
         return times
-
-
-_UNDECODABLE = object()
 
 
 def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
     """The value of field ``name`` in every record (None where absent)."""
     # map over the unbound dict.get runs the loop in C, faster than a comprehension.
     return list(map(dict.get, records, repeat(name)))
-
-
-def _decode_leniently(payload: Any) -> Any:
-    """Decode what orjson refused if only non-standard numbers (NaN, Infinity) were wrong."""
-    try:
-        record = json.loads(payload)
-        # What the standard library accepts but orjson cannot re-encode (lone surrogates,
-        # integers beyond 64 bits) would fail further down the pipeline: refuse it here.
-        orjson.dumps(record)
-    except Exception:
-        return _UNDECODABLE
-    return record
-
-
-def _event_time_ms(value: Any) -> int | None:
-    kind = type(value)
-    millis: int
-    if kind is str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        try:
-            millis = (moment - _EPOCH) // _ONE_MS
-        except OverflowError:
-            return None
-    elif kind is int:
-        millis = value
-    elif kind is float and value.is_integer():
-        millis = int(value)
-    else:
-        return None
-    return millis if MIN_EVENT_TIME_MS <= millis < MAX_EVENT_TIME_MS else None
 
 
 def _reject(
@@ -546,6 +527,18 @@ def _as_bytes(payload: Any) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8", errors="replace")
     return b""
+
+
+def _shown(value: Any) -> str:
+    """A short, safe rendering of a JSON value for a message (no repr of deep nesting)."""
+    if isinstance(value, str):
+        return repr(value[:60]) + ("..." if len(value) > 60 else "")
+    if isinstance(value, bool | float) or value is None:
+        return _json_type(value)
+    if isinstance(value, int):
+        text = str(value) if value.bit_length() < 200 else "a huge integer"
+        return f"the number {text}"
+    return _json_type(value)
 
 
 def _json_type(value: Any) -> str:

@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
+from scorestream.exceptions import DecodeError
 from scorestream.producers.bridge.problems import ProblemError
+from scorestream.streams.input_decoding import loads_json
 from scorestream.streams.model.schema import ID_COLUMN
 from scorestream.streams.validation import RecordValidator, Rejection
 
@@ -56,14 +58,16 @@ def require_json(content_type: str | None) -> None:
 def parse_body(body: bytes) -> Any:
     """Decode a JSON body; 400 when it is not JSON.
 
-    Only standard JSON is accepted: ``NaN`` or ``Infinity`` would have to be re-encoded
+    Only standard JSON in UTF-8 without a byte order mark is accepted, through the worker's
+    own decoder (:func:`~scorestream.streams.input_decoding.loads_json`), so both doors refuse the
+    same bytes for the same reason. ``NaN`` or ``Infinity`` would have to be re-encoded
     before producing, and orjson would turn them into ``null``, a silent change of data.
     """
     if not body:
         raise ProblemError(400, "the request body is empty; send a JSON record")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        return loads_json(body)
+    except DecodeError as error:
         raise ProblemError(400, f"the request body is not valid JSON: {error}") from error
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from scorestream.contract.codec import Row, decoder
+from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S
 from scorestream.exceptions import DecodeError
 
 # Inputs are bounded by the broker's message.max.bytes long before this; the cap only keeps
@@ -87,6 +88,9 @@ def decode_rejection_row(doc: dict[str, Any]) -> Row:
     ('a', 'invalid_json', '', 'bad', 'records', 0, 5, 1714564800, 1714564801, 1714564801000, b'{')
     """
     rejected_ms = int(doc["rejected_at_ms"])
+    # The input's Kafka timestamp is whatever its producer set (-1, or centuries ahead);
+    # clamped into what DateTime stores so that the rejection of such an input is storable.
+    ingested_s = min(max(int(doc["ingested_at_ms"]) // 1000, DATETIME_MIN_S), DATETIME_MAX_S)
     try:
         payload = base64.b64decode(doc["payload_base64"], validate=True)
     except (binascii.Error, ValueError, TypeError) as exc:
@@ -99,7 +103,7 @@ def decode_rejection_row(doc: dict[str, Any]) -> Row:
         str(doc["source_topic"]),
         int(doc["source_partition"]),
         int(doc["source_offset"]),
-        int(doc["ingested_at_ms"]) // 1000,
+        ingested_s,
         rejected_ms // 1000,
         rejected_ms,
         payload,

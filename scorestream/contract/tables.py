@@ -12,6 +12,13 @@ from dataclasses import dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
+#: The largest value of a ``UInt32`` column (``latency_ms``).
+UINT32_MAX = 2**32 - 1
+#: What a ``DateTime`` column stores (ClickHouse 18.16 and 24.x alike), in epoch seconds:
+#: 1970-01-01T00:00:00Z .. 2106-02-07T06:28:15Z. A value outside cannot be inserted.
+DATETIME_MIN_S = 0
+DATETIME_MAX_S = UINT32_MAX
+
 
 def check_identifier(name: str) -> str:
     """``name`` if it is a plain SQL identifier (databases, tables cannot be parameters).
