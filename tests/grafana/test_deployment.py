@@ -204,6 +204,7 @@ def test_env_example_names_every_contract_variable(compose_config: dict[str, Any
         "MODEL_DIR",
         "DRIFT_CHECK_SCHEDULE",
         "GRAFANA_URL",
+        "GRAFANA_PUBLIC_URL",
         "GRAFANA_TOKEN",
         "INGEST_API_KEYS",
     }
