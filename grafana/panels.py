@@ -171,9 +171,16 @@ def stat(
     width: int = 6,
     height: int = 4,
     thresholds: dict[str, Any] | None = None,
+    no_value: str | None = None,
 ) -> Panel:
-    """A single-number panel over the dashboard's time range."""
-    defaults = {"thresholds": thresholds or threshold_steps(("blue", None))}
+    """A single-number panel over the dashboard's time range.
+
+    ``no_value`` is shown when the query returns no row; Grafana colours it with the
+    first threshold step (the one from None).
+    """
+    defaults: dict[str, Any] = {"thresholds": thresholds or threshold_steps(("blue", None))}
+    if no_value is not None:
+        defaults["noValue"] = no_value
     return Panel(
         title,
         "stat",
@@ -350,9 +357,19 @@ def dashed(column: str) -> dict[str, Any]:
 
 # --- variables, annotations, dashboards ----------------------------------------------------
 def query_variable(
-    name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False
+    name: str,
+    label: str,
+    query: str,
+    *,
+    multi: bool = False,
+    include_all: bool = False,
+    sort: int = 1,
 ) -> dict[str, Any]:
-    """A variable whose options are the first column of a ClickHouse query."""
+    """A variable whose options are the first column of a ClickHouse query.
+
+    ``sort`` is Grafana's: 1 sorts the options alphabetically, 0 keeps the query's order
+    (whose first option is the default).
+    """
     current: dict[str, Any] = (
         {"selected": True, "text": ["All"], "value": ["$__all"]} if include_all else {}
     )
@@ -370,7 +387,7 @@ def query_variable(
         "refresh": 2,  # on time-range change: a new feature appears without a reload
         "regex": "",
         "skipUrlSync": False,
-        "sort": 1,
+        "sort": sort,
         "type": "query",
     }
 

@@ -27,6 +27,7 @@ from scorestream.grafana.panels import (
     timeseries,
     value_colours,
 )
+from scorestream.streams.drift.profile import SCORE_FEATURE
 
 FILE = f"{links.FEATURE_DETAIL.slug}.json"
 
@@ -53,13 +54,17 @@ def _reference(column: str, condition: str = "") -> str:
 
 def build() -> dict[str, Any]:
     """One feature: reference against current histogram, moments and missing rate."""
+    # The input features first, the model score last: the dashboard opens on the first
+    # option, and sorted by name "_score" would come first. Grafana keeps this order
+    # (sort 0) instead of sorting the options again.
     feature = query_variable(
         "feature",
         "Feature",
         sql(
             "SELECT DISTINCT feature FROM {db}.drift_stats FINAL "
-            "WHERE $__timeFilter(minute) ORDER BY feature"
+            f"WHERE $__timeFilter(minute) ORDER BY feature = '{SCORE_FEATURE}', feature"
         ),
+        sort=0,
     )
     window = custom_variable(
         "window",
