@@ -54,6 +54,28 @@ def sql(template: str, **parts: str) -> str:
     return text.replace("{db}", DATABASE)
 
 
+# --- template variables in SQL ----------------------------------------------------------------
+# Grafana pastes a variable's value into the SQL text. The plugin's own formatter escapes
+# nothing, and Grafana's sqlstring/singlequote formats leave a backslash, which ClickHouse
+# reads as an escape: a feature called  x\' OR 1=1 --  would still rewrite the query. The
+# percentencode format leaves only A-Z a-z 0-9 - _ . ~ and %XX, which cannot end a string
+# literal, and ClickHouse's decodeURLComponent turns it back into the exact value.
+def variable_value(name: str) -> str:
+    """A single-value template variable as a ClickHouse string, whatever it contains."""
+    return f"decodeURLComponent('${{{name}:percentencode}}')"
+
+
+def variable_has(name: str, column: str) -> str:
+    """True where ``column`` is one of the values of the multi-value variable ``name``.
+
+    Grafana percent-encodes a list as "{a,b}" (a single value, without braces), so the
+    values are split at commas: a name with a comma cannot be chosen on its own.
+    """
+    # No lambda: ClickHouse 18.16 cannot resolve a column inside one in WHERE.
+    values = rf"replaceRegexpOne({variable_value(name)}, '^[{{](.*)[}}]$', '\\1')"
+    return f"has(splitByChar(',', {values}), {column})"
+
+
 # --- queries, panels -------------------------------------------------------------------------
 def target(query: str, *, time_series: bool, ref_id: str = "A") -> dict[str, Any]:
     """One raw-SQL query of the ClickHouse plugin (v4 query model)."""

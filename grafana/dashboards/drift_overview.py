@@ -37,10 +37,13 @@ from scorestream.grafana.panels import (
     threshold_steps,
     timeseries,
     value_colours,
+    variable_has,
+    variable_value,
 )
 
 FILE = f"{links.DRIFT_OVERVIEW.slug}.json"
-FEATURE_FILTER = "$__conditionalAll(feature IN (${feature:singlequote}), $feature)"
+FEATURE_FILTER = f"$__conditionalAll({variable_has('feature', 'feature')}, $feature)"
+WINDOW = variable_value("window")
 LATEST_DAILY = """
     check_kind = 'daily'
         AND period_end = (
@@ -64,7 +67,7 @@ def _rolling(column: str) -> str:
             feature,
             max({column}) AS {column}
         FROM {{db}}.drift_checks FINAL
-        WHERE check_kind = '${{window}}'
+        WHERE check_kind = {WINDOW}
             AND $__timeFilter(period_end)
             AND {FEATURE_FILTER}
         GROUP BY time, feature
@@ -168,7 +171,7 @@ def build() -> dict[str, Any]:
             sql(f"""
             SELECT max(psi) AS psi
             FROM {{db}}.drift_checks FINAL
-            WHERE check_kind = '${{window}}' AND $__timeFilter(period_end)
+            WHERE check_kind = {WINDOW} AND $__timeFilter(period_end)
                 AND {FEATURE_FILTER}
             {ONLY_AFTER_A_CHECK}
         """),
