@@ -12,7 +12,7 @@ has none of the dashboard builders.
 >>> for part in url.split("?"):
 ...     print(part)
 http://grafana:3000/d/scorestream-drift-overview/drift-overview
-from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z
+from=1772323200000&to=1772409600000
 >>> dashboard_url("", FEATURE_DETAIL, variables={"feature": "${__value.raw}"},
 ...               extra="${__url_time_range}")
 '/d/scorestream-feature-detail/feature-detail?var-feature=${__value.raw}&${__url_time_range}'
@@ -54,20 +54,20 @@ SCORING_OPERATIONS = DashboardRef("scorestream-scoring-operations", "scoring-ope
 DASHBOARDS: tuple[DashboardRef, ...] = (DRIFT_OVERVIEW, FEATURE_DETAIL, SCORING_OPERATIONS)
 
 # Characters left as they are in query values: Grafana's own template syntax (${...}) must
-# reach Grafana unencoded when the URL is a link inside a dashboard, and ISO times read
-# better with their colons.
+# reach Grafana unencoded when the URL is a link inside a dashboard.
 _SAFE = "${}:,"
 
 
 def _grafana_time(moment: datetime | str) -> str:
     # A string is passed as it is (Grafana's relative times such as "now-24h"); a datetime
-    # becomes ISO 8601 in UTC with a "Z", naive datetimes being UTC already (as in the
-    # drift check's periods).
+    # becomes epoch milliseconds, naive datetimes being UTC already (as in the drift check's
+    # periods). Not ISO 8601: Grafana 12 reads from=2026-01-11T00:00:00Z as the number 2026,
+    # in milliseconds, and opens the dashboard on 1970.
     if isinstance(moment, str):
         return moment
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.isoformat() + "Z"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return str(round(moment.timestamp() * 1000))
 
 
 def dashboard_url(
@@ -81,7 +81,8 @@ def dashboard_url(
 ) -> str:
     """The URL of ``dashboard`` on the Grafana at ``base_url`` ("" for a relative link).
 
-    ``start``/``end`` set the time range (``from``/``to``); each of ``variables`` becomes
+    ``start``/``end`` set the time range (``from``/``to``, epoch milliseconds for a
+    datetime); each of ``variables`` becomes
     ``var-NAME=VALUE`` (repeated for a list: a multi-value variable); ``extra`` is appended
     as it is, for Grafana's own URL macros such as ``${__url_time_range}``.
     """

@@ -8,8 +8,9 @@ browser, then ``sqlds`` in the plugin backend):
    argument parser).
 2. Template variables ``$var``, ``${var}``, ``${var:format}`` and ``[[var]]`` are replaced
    (Grafana's ``templateSrv.replace`` with the plugin's formatter: a list becomes
-   ``'a','b'``, a single value is inserted as it is). Unknown names stay as they are, like
-   Grafana leaves them.
+   ``'a','b'``, a single value is inserted as it is, neither escaped; an explicit
+   ``:format`` uses Grafana's formatter of that name, see :func:`_format`). Unknown names
+   stay as they are, like Grafana leaves them.
 3. Backend macros (``pkg/macros/macros.go`` of grafana/clickhouse-datasource on the sqlds
    regex ``\\$__name\\b(?:\\((.*?)\\))?``): ``$__timeFilter(c)``, ``$__timeInterval(c)``,
    ``$__interval_s``, ``$__fromTime``, ``$__toTime`` and their ``_ms`` forms.
@@ -25,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 ALL = "$__all"
 VariableValue = str | Sequence[str]
@@ -100,15 +102,35 @@ _VARIABLE = re.compile(
 )
 
 
-def _format(values: list[str], fmt: str | None) -> str:
-    if fmt == "singlequote":
+def _encode_uri_component_strict(text: str) -> str:
+    # JavaScript's encodeURIComponent (UTF-8, upper-case hex, leaves A-Z a-z 0-9 -_.!~*'())
+    # followed by Grafana's replacement of !'()* by %XX: only A-Z a-z 0-9 -_.~ and %XX stay.
+    return quote(text, safe="-_.~")
+
+
+def _format(value: VariableValue, fmt: str | None) -> str:
+    r"""Grafana 12's formatters (``formatRegistry`` of @grafana/scenes) for ``${var:fmt}``.
+
+    ``value`` is a string for a single-value variable and a list for a multi-value one, as
+    in Grafana: some formats (percentencode) differ between a string and a list of one.
+
+    >>> _format("it's", "sqlstring"), _format(["a", "b"], "singlequote")
+    ("'it''s'", "'a','b'")
+    >>> _format("x' OR 1=1 --\\", "percentencode"), _format(["a b", "c"], "percentencode")
+    ('x%27%20OR%201%3D1%20--%5C', '%7Ba%20b%2Cc%7D')
+    """
+    values = [value] if isinstance(value, str) else list(value)
+    if fmt == "percentencode":
+        text = value if isinstance(value, str) else "{" + ",".join(values) + "}"
+        return _encode_uri_component_strict(text)
+    if fmt == "singlequote":  # ' escaped with a backslash; a backslash is left as it is
         return ",".join("'" + v.replace("'", "\\'") + "'" for v in values)
-    if fmt == "sqlstring":
-        return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+    if fmt == "sqlstring":  # ' doubled, " escaped with a backslash; a backslash left as is
+        return ",".join("'" + v.replace("'", "''").replace('"', '\\"') + "'" for v in values)
     if fmt == "csv":
         return ",".join(values)
     if fmt in (None, "raw"):
-        # The ClickHouse plugin's own formatter (CHDatasource.format).
+        # The ClickHouse plugin's own formatter (CHDatasource.format): no escaping at all.
         return "'" + "','".join(values) + "'" if len(values) > 1 else values[0]
     raise ValueError(f"variable format {fmt!r} is not supported by this expansion")
 
@@ -128,12 +150,11 @@ def replace_variables(query: str, context: QueryContext) -> str:
         if name not in context.variables:
             return match.group(0)
         value = context.variables[name]
-        values = [value] if isinstance(value, str) else list(value)
-        if values == [ALL]:
-            values = list((context.options or {}).get(name, []))
-            if not values:
+        if (value if isinstance(value, str) else list(value)) in (ALL, [ALL]):
+            value = list((context.options or {}).get(name, []))
+            if not value:
                 raise ValueError(f"variable {name} is All but has no options")
-        return _format(values, fmt)
+        return _format(value, fmt)
 
     return _VARIABLE.sub(substitute, query)
 

@@ -54,6 +54,28 @@ def sql(template: str, **parts: str) -> str:
     return text.replace("{db}", DATABASE)
 
 
+# --- template variables in SQL ----------------------------------------------------------------
+# Grafana pastes a variable's value into the SQL text. The plugin's own formatter escapes
+# nothing, and Grafana's sqlstring/singlequote formats leave a backslash, which ClickHouse
+# reads as an escape: a feature called  x\' OR 1=1 --  would still rewrite the query. The
+# percentencode format leaves only A-Z a-z 0-9 - _ . ~ and %XX, which cannot end a string
+# literal, and ClickHouse's decodeURLComponent turns it back into the exact value.
+def variable_value(name: str) -> str:
+    """A single-value template variable as a ClickHouse string, whatever it contains."""
+    return f"decodeURLComponent('${{{name}:percentencode}}')"
+
+
+def variable_has(name: str, column: str) -> str:
+    """True where ``column`` is one of the values of the multi-value variable ``name``.
+
+    Grafana percent-encodes a list as "{a,b}" (a single value, without braces), so the
+    values are split at commas: a name with a comma cannot be chosen on its own.
+    """
+    # No lambda: ClickHouse 18.16 cannot resolve a column inside one in WHERE.
+    values = rf"replaceRegexpOne({variable_value(name)}, '^[{{](.*)[}}]$', '\\1')"
+    return f"has(splitByChar(',', {values}), {column})"
+
+
 # --- queries, panels -------------------------------------------------------------------------
 def target(query: str, *, time_series: bool, ref_id: str = "A") -> dict[str, Any]:
     """One raw-SQL query of the ClickHouse plugin (v4 query model)."""
@@ -171,9 +193,16 @@ def stat(
     width: int = 6,
     height: int = 4,
     thresholds: dict[str, Any] | None = None,
+    no_value: str | None = None,
 ) -> Panel:
-    """A single-number panel over the dashboard's time range."""
-    defaults = {"thresholds": thresholds or threshold_steps(("blue", None))}
+    """A single-number panel over the dashboard's time range.
+
+    ``no_value`` is shown when the query returns no row; Grafana colours it with the
+    first threshold step (the one from None).
+    """
+    defaults: dict[str, Any] = {"thresholds": thresholds or threshold_steps(("blue", None))}
+    if no_value is not None:
+        defaults["noValue"] = no_value
     return Panel(
         title,
         "stat",
@@ -350,9 +379,19 @@ def dashed(column: str) -> dict[str, Any]:
 
 # --- variables, annotations, dashboards ----------------------------------------------------
 def query_variable(
-    name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False
+    name: str,
+    label: str,
+    query: str,
+    *,
+    multi: bool = False,
+    include_all: bool = False,
+    sort: int = 1,
 ) -> dict[str, Any]:
-    """A variable whose options are the first column of a ClickHouse query."""
+    """A variable whose options are the first column of a ClickHouse query.
+
+    ``sort`` is Grafana's: 1 sorts the options alphabetically, 0 keeps the query's order
+    (whose first option is the default).
+    """
     current: dict[str, Any] = (
         {"selected": True, "text": ["All"], "value": ["$__all"]} if include_all else {}
     )
@@ -370,7 +409,7 @@ def query_variable(
         "refresh": 2,  # on time-range change: a new feature appears without a reload
         "regex": "",
         "skipUrlSync": False,
-        "sort": 1,
+        "sort": sort,
         "type": "query",
     }
 

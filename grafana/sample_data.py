@@ -30,6 +30,9 @@ from scorestream.grafana.macros import ALL, QueryContext, expand
 # The database the dashboards query; fixtures load into their own and rewrite the SQL.
 from scorestream.grafana.panels import DATABASE
 
+# The reasons the product itself gives: the preview must not show one it never emits.
+from scorestream.streams.validation import REASONS
+
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(hours=36)
 DRIFT_AT = START + timedelta(hours=6)
@@ -43,7 +46,6 @@ NUMERIC = ("age", "income", "credit_score", "_score")
 CATEGORICAL = {"region": ("north", "south", "east", "west")}
 FEATURES = (*NUMERIC, *CATEGORICAL)
 MISSING_RATE = {"credit_score": 0.04, "income": 0.01}
-REASONS = ("missing_field", "out_of_range", "invalid_json", "type_error")
 
 Row = dict[str, Any]
 
@@ -356,12 +358,13 @@ def _add_scores(fixture: Fixture, rng: np.random.Generator, minutes: int) -> Non
             )
             if rng.random() < 0.012:
                 rejected_at = event + timedelta(milliseconds=5)
-                reason = str(rng.choice(REASONS, p=[0.4, 0.3, 0.2, 0.1]))
+                # One uniform draw, as before, so the rest of the data stays the same.
+                reason = str(rng.choice(REASONS, p=[1 / len(REASONS)] * len(REASONS)))
                 rejected.append(
                     {
                         "id": f"bad-{offset}",
                         "reason": reason,
-                        "field": "" if reason == "invalid_json" else "income",
+                        "field": "",
                         "message": f"{reason.replace('_', ' ')} in record bad-{offset}",
                         "source_topic": "records",
                         "source_partition": offset % 4,
@@ -510,7 +513,17 @@ def dashboard_context(
         else:
             ctx = QueryContext(START, END, INTERVAL_S, values, options)
             result = db.query(in_database(expand(var["query"], ctx), db.database))
-            options[name] = [str(row[0]) for row in result.rows]
+            options[name] = _sorted_like_grafana([str(row[0]) for row in result.rows], var)
             default = [ALL] if var["includeAll"] else options[name][0]
         values[name] = (choices or {}).get(name, default)
     return QueryContext(START, END, INTERVAL_S, values, options)
+
+
+def _sorted_like_grafana(options: list[str], variable: Mapping[str, Any]) -> list[str]:
+    """A query variable's options in the order Grafana shows them (its ``sort``)."""
+    order = variable.get("sort", 0)
+    if order == 0:  # disabled: the query's order
+        return options
+    if order in (1, 2):  # alphabetical, ascending or descending
+        return sorted(options, reverse=order == 2)
+    raise NotImplementedError(f"variable sort {order} is not modelled here")

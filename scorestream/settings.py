@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scorestream.exceptions import ConfigurationError
@@ -145,7 +146,10 @@ class Settings(BaseSettings):
     alert_email_to: str = "analytics@localhost"
     model_dir: Path = Path("models/current")
     drift_check_schedule: str = "15 0 * * *"
+    #: Where the services call Grafana (annotations API), e.g. http://grafana:3000.
     grafana_url: str | None = None
+    #: Where a reader opens Grafana (the e-mail's dashboard link); GRAFANA_URL when unset.
+    grafana_public_url: str | None = None
     grafana_token: SecretStr | None = None
     ingest_api_keys: SecretStr = SecretStr("")
     topic_prefix: str = Field(default="", alias="SCORESTREAM_TOPIC_PREFIX")
@@ -159,6 +163,16 @@ class Settings(BaseSettings):
     def _check_bootstrap_servers(cls, value: str) -> str:
         check_bootstrap_servers(value)
         return value
+
+    # The services often reach Grafana by a name only they resolve (http://grafana:3000);
+    # the e-mail's link must be an address the reader's browser reaches, so it has its own
+    # setting, which falls back to the one address when a deployment has only one.
+    @model_validator(mode="before")
+    @classmethod
+    def _public_url_defaults_to_grafana_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("grafana_public_url"):
+            return {**data, "grafana_public_url": data.get("grafana_url")}
+        return data
 
     @field_validator("clickhouse_url")
     @classmethod

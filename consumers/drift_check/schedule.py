@@ -51,7 +51,7 @@ def check_day(
             log.info("alert %s was already delivered; not sending it again", result.period.alert_id)
         else:
             ensure_topics(settings, [settings.topics.drift_alerts])
-            publish_alert(settings, alert_message(result, settings.grafana_url))
+            publish_alert(settings, alert_message(result, settings.grafana_public_url))
     return result
 
 

@@ -22,6 +22,13 @@ JS_WARNING, JS_DRIFT = CHECK_THRESHOLDS.js_warn, CHECK_THRESHOLDS.js_alert
 
 PSI_THRESHOLDS = threshold_steps(("green", None), ("orange", PSI_WARNING), ("red", PSI_DRIFT))
 JS_THRESHOLDS = threshold_steps(("green", None), ("orange", JS_WARNING), ("red", JS_DRIFT))
+#: Colour of a stat with no value (no check yet): neither "all well" nor "drift".
+NO_VALUE_COLOUR = "transparent"
+#: PSI thresholds for a stat that may have no value: the None step is taken by the missing
+#: value, so green starts at 0 (a PSI is never negative).
+PSI_STAT_THRESHOLDS = threshold_steps(
+    (NO_VALUE_COLOUR, None), ("green", 0), ("orange", PSI_WARNING), ("red", PSI_DRIFT)
+)
 #: How the check's levels (column ``level`` of drift_checks) are coloured in tables.
 LEVEL_COLOURS = {"ok": "green", "warning": "orange", "drift": "red"}
 

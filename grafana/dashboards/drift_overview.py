@@ -15,7 +15,9 @@ from scorestream.grafana import links
 from scorestream.grafana.dashboards.drift import (
     JS_THRESHOLDS,
     LEVEL_COLOURS,
+    NO_VALUE_COLOUR,
     PSI_DRIFT,
+    PSI_STAT_THRESHOLDS,
     PSI_THRESHOLDS,
     PSI_WARNING,
     change_points,
@@ -35,10 +37,13 @@ from scorestream.grafana.panels import (
     threshold_steps,
     timeseries,
     value_colours,
+    variable_has,
+    variable_value,
 )
 
 FILE = f"{links.DRIFT_OVERVIEW.slug}.json"
-FEATURE_FILTER = "$__conditionalAll(feature IN (${feature:singlequote}), $feature)"
+FEATURE_FILTER = f"$__conditionalAll({variable_has('feature', 'feature')}, $feature)"
+WINDOW = variable_value("window")
 LATEST_DAILY = """
     check_kind = 'daily'
         AND period_end = (
@@ -46,6 +51,12 @@ LATEST_DAILY = """
             WHERE check_kind = 'daily' AND period_end <= $__toTime
         )
 """
+
+# Before the first check, an aggregate over no rows would read as an answer: max() is 0
+# (the epoch: "56 years ago"), a count 0 (green). These stats return no row instead, and
+# Grafana shows NO_CHECK.
+NO_CHECK = "no check yet"
+ONLY_AFTER_A_CHECK = "HAVING count() > 0"
 
 
 def _rolling(column: str) -> str:
@@ -56,7 +67,7 @@ def _rolling(column: str) -> str:
             feature,
             max({column}) AS {column}
         FROM {{db}}.drift_checks FINAL
-        WHERE check_kind = '${{window}}'
+        WHERE check_kind = {WINDOW}
             AND $__timeFilter(period_end)
             AND {FEATURE_FILTER}
         GROUP BY time, feature
@@ -117,10 +128,13 @@ def build() -> dict[str, Any]:
             SELECT countIf(drifted = 1) AS flagged
             FROM {db}.drift_checks FINAL
             WHERE {latest}
+            {having}
         """,
                 latest=LATEST_DAILY,
+                having=ONLY_AFTER_A_CHECK,
             ),
-            thresholds=threshold_steps(("green", None), ("red", 1)),
+            thresholds=threshold_steps((NO_VALUE_COLOUR, None), ("green", 0), ("red", 1)),
+            no_value=NO_CHECK,
             description="Features whose daily check was both significant (Benjamini-"
             "Hochberg adjusted) and large (effect-size thresholds).",
         ),
@@ -131,28 +145,38 @@ def build() -> dict[str, Any]:
             SELECT count() AS features
             FROM {db}.drift_checks FINAL
             WHERE {latest}
+            {having}
         """,
                 latest=LATEST_DAILY,
+                having=ONLY_AFTER_A_CHECK,
             ),
+            no_value=NO_CHECK,
         ),
         stat(
             "Last daily check",
-            sql("""
+            sql(
+                """
             SELECT toUInt64(toUnixTimestamp(max(checked_at))) * 1000 AS last_check
             FROM {db}.drift_checks FINAL
             WHERE check_kind = 'daily' AND checked_at <= $__toTime
-        """),
+            {having}
+        """,
+                having=ONLY_AFTER_A_CHECK,
+            ),
             unit="dateTimeFromNow",
+            no_value=NO_CHECK,
         ),
         stat(
             "Highest PSI in range (rolling)",
             sql(f"""
             SELECT max(psi) AS psi
             FROM {{db}}.drift_checks FINAL
-            WHERE check_kind = '${{window}}' AND $__timeFilter(period_end)
+            WHERE check_kind = {WINDOW} AND $__timeFilter(period_end)
                 AND {FEATURE_FILTER}
+            {ONLY_AFTER_A_CHECK}
         """),
-            thresholds=PSI_THRESHOLDS,
+            thresholds=PSI_STAT_THRESHOLDS,
+            no_value=NO_CHECK,
         ),
     )
     dash.row(

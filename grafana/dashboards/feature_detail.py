@@ -26,15 +26,20 @@ from scorestream.grafana.panels import (
     threshold_steps,
     timeseries,
     value_colours,
+    variable_value,
 )
+from scorestream.streams.drift.profile import SCORE_FEATURE
 
 FILE = f"{links.FEATURE_DETAIL.slug}.json"
 
 # drift_stats holds partial rows (one per worker batch) that add up per minute; FINAL
 # drops replayed batches first.
-FEATURE_SUMS = """
-    FROM {db}.drift_stats FINAL
-    WHERE feature = '${feature}' AND $__timeFilter(minute)
+# Both variables reach the SQL percent-encoded (see panels.variable_value).
+FEATURE = variable_value("feature")
+WINDOW = variable_value("window")
+FEATURE_SUMS = f"""
+    FROM {{db}}.drift_stats FINAL
+    WHERE feature = {FEATURE} AND $__timeFilter(minute)
     GROUP BY time
 """
 
@@ -44,7 +49,7 @@ def _reference(column: str, condition: str = "") -> str:
     return f"""
         (
             SELECT {column} FROM {{db}}.drift_checks FINAL
-            WHERE feature = '${{feature}}'{condition}
+            WHERE feature = {FEATURE}{condition}
             ORDER BY checked_at DESC
             LIMIT 1
         )
@@ -53,13 +58,17 @@ def _reference(column: str, condition: str = "") -> str:
 
 def build() -> dict[str, Any]:
     """One feature: reference against current histogram, moments and missing rate."""
+    # The input features first, the model score last: the dashboard opens on the first
+    # option, and sorted by name "_score" would come first. Grafana keeps this order
+    # (sort 0) instead of sorting the options again.
     feature = query_variable(
         "feature",
         "Feature",
         sql(
             "SELECT DISTINCT feature FROM {db}.drift_stats FINAL "
-            "WHERE $__timeFilter(minute) ORDER BY feature"
+            f"WHERE $__timeFilter(minute) ORDER BY feature = '{SCORE_FEATURE}', feature"
         ),
+        sort=0,
     )
     window = custom_variable(
         "window",
@@ -72,20 +81,20 @@ def build() -> dict[str, Any]:
         "One input feature: its current distribution against the reference "
         "(training) data, and how its moments move over time.",
         variables=[feature, window],
-        annotations=[change_points("feature = '${feature}'")],
+        annotations=[change_points(f"feature = {FEATURE}")],
     )
     dash.row(
         barchart(
             "Reference vs current histogram",
-            sql("""
+            sql(f"""
             SELECT
                 bin_labels[i] AS bin,
                 reference_counts[i] / greatest(arraySum(reference_counts), 1) AS reference,
                 current_counts[i] / greatest(arraySum(current_counts), 1) AS current
             FROM (
                 SELECT bin_labels, reference_counts, current_counts
-                FROM {db}.drift_checks FINAL
-                WHERE feature = '${feature}' AND check_kind = '${window}'
+                FROM {{db}}.drift_checks FINAL
+                WHERE feature = {FEATURE} AND check_kind = {WINDOW}
                     AND period_end <= $__toTime
                 ORDER BY period_end DESC
                 LIMIT 1
@@ -100,13 +109,13 @@ def build() -> dict[str, Any]:
         ),
         timeseries(
             "Drift statistics of this feature",
-            sql("""
+            sql(f"""
             SELECT
                 $__timeInterval(period_end) AS time,
                 max(psi) AS psi,
                 max(js_distance) AS js_distance
-            FROM {db}.drift_checks FINAL
-            WHERE feature = '${feature}' AND check_kind = 'rolling_1h'
+            FROM {{db}}.drift_checks FINAL
+            WHERE feature = {FEATURE} AND check_kind = 'rolling_1h'
                 AND $__timeFilter(period_end)
             GROUP BY time
             ORDER BY time
@@ -211,7 +220,7 @@ def build() -> dict[str, Any]:
         ),
         table(
             "Daily checks of this feature",
-            sql("""
+            sql(f"""
             SELECT
                 period_end,
                 level,
@@ -224,8 +233,8 @@ def build() -> dict[str, Any]:
                 ref_mean,
                 cur_mean,
                 n_current
-            FROM {db}.drift_checks FINAL
-            WHERE feature = '${feature}' AND check_kind = 'daily'
+            FROM {{db}}.drift_checks FINAL
+            WHERE feature = {FEATURE} AND check_kind = 'daily'
                 AND $__timeFilter(period_end)
             ORDER BY period_end DESC
         """),

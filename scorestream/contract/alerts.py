@@ -24,6 +24,7 @@ class AlertMessage:
     model_version: str
     records: int
     features_checked: int
+    #: The Grafana a reader opens (GRAFANA_PUBLIC_URL), base of the e-mail's dashboard link.
     grafana_url: str | None
     #: The ``drift_checks`` row of each drifted feature (without the period columns), plus
     #: ``reasons``: the thresholds it crossed.

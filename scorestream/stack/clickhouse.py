@@ -76,6 +76,10 @@ class ClickHouseServer(Service):
 </yandex>
 """)  # noqa: S108 - paths under our state dir, not /tmp
         password_hash = hashlib.sha256(cfg.grafana_reader_password.encode()).hexdigest()
+        # grafana_reader (Grafana's user): read-only, and only the dashboards' database, as
+        # on the compose deployment (GRANT SELECT ON scoring.*). ClickHouse 18.16 knows no
+        # GRANT; allow_databases is its form of that limit (system stays readable, which the
+        # plugin's query builder needs for SHOW DATABASES / TABLES).
         (self.home / "users.xml").write_text(f"""<?xml version="1.0"?>
 <yandex>
     <profiles>
@@ -100,6 +104,9 @@ class ClickHouseServer(Service):
             <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
             <profile>readonly</profile>
             <quota>default</quota>
+            <allow_databases>
+                <database>{escape(cfg.grafana_reader_database)}</database>
+            </allow_databases>
         </{READER_USER}>
     </users>
     <quotas>
@@ -140,5 +147,5 @@ class ClickHouseServer(Service):
             port=self.port,
             user=READER_USER,
             password=SecretStr(self.config.grafana_reader_password),
-            database="scoring",
+            database=self.config.grafana_reader_database,
         )

@@ -22,6 +22,8 @@ class StackConfig(BaseSettings):
     smtp_port: int = 18025
     # The local stack only listens on 127.0.0.1; deployments set their own (see .env.example).
     grafana_reader_password: str = "grafana-local"  # noqa: S105
+    # The one database grafana_reader may read: the dashboards' (and the datasource's).
+    grafana_reader_database: str = "scoring"
     startup_timeout_s: float = 120.0
 
     def path(self, *parts: str) -> Path:

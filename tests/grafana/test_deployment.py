@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from scorestream.grafana import panels
 
@@ -24,6 +25,7 @@ GRAFANA = REPO / "grafana"
 DASHBOARDS = GRAFANA / "provisioning" / "dashboards"
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
+DATASOURCE_YAML = GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml"
 USERS_XML = REPO / "deploy" / "clickhouse" / "users.d" / "scorestream.xml"
 APP_SERVICES = {"worker", "sink", "bridge", "drift-check"}
 
@@ -202,8 +204,97 @@ def test_env_example_names_every_contract_variable(compose_config: dict[str, Any
         "MODEL_DIR",
         "DRIFT_CHECK_SCHEDULE",
         "GRAFANA_URL",
+        "GRAFANA_PUBLIC_URL",
         "GRAFANA_TOKEN",
         "INGEST_API_KEYS",
     }
     for name in APP_SERVICES:
         assert contract <= set(compose_config["services"][name]["environment"]), name
+
+
+# --- the datasource's jsonData as the pinned plugin parses it --------------------------------
+# LoadSettings (pkg/plugin/settings.go) of grafana-clickhouse-datasource 4.11.2 reads
+# jsonData into a map and converts each key with a Go type assertion. A value of another
+# JSON type than the assertion expects panics the plugin, and then every panel fails:
+# `dialTimeout` is asserted to be a string without a check (a number is accepted only from
+# 4.14.0 on). "bool-string" and "int-string" are strings that must pass strconv.ParseBool or
+# ParseInt. A key the plugin does not read configures nothing, so it is refused as well.
+PLUGIN_JSON_DATA_TYPES: dict[str, tuple[str, ...]] = {
+    "host": ("string",),
+    "server": ("string",),
+    "port": ("number", "int-string"),
+    "protocol": ("string",),
+    "secure": ("bool", "bool-string"),
+    "path": ("string",),
+    "tlsSkipVerify": ("bool", "bool-string"),
+    "tlsAuth": ("bool", "bool-string"),
+    "tlsAuthWithCACert": ("bool", "bool-string"),
+    "username": ("string",),
+    "defaultDatabase": ("string",),
+    "timeout": ("string",),
+    "dialTimeout": ("string",),
+    "queryTimeout": ("string", "number"),
+    "forwardGrafanaHeaders": ("bool", "bool-string"),
+}
+PLUGIN_JSON_DATA_VERSION = "4.11.2"
+
+
+def _json_kind(value: Any) -> set[str]:
+    # YAML -> JSON -> Go's encoding/json: true/false are bool, every number a float64.
+    if isinstance(value, bool):
+        return {"bool"}
+    if isinstance(value, (int, float)):
+        return {"number"}
+    if isinstance(value, str):
+        kinds = {"string"}
+        if value in (
+            "1",
+            "t",
+            "T",
+            "TRUE",
+            "true",
+            "True",
+            "0",
+            "f",
+            "F",
+            "FALSE",
+            "false",
+            "False",
+        ):
+            kinds.add("bool-string")
+        if re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|0[oO]?[0-7]*|[1-9][0-9]*)", value):
+            kinds.add("int-string")
+        return kinds
+    return {type(value).__name__}
+
+
+def _plugin_json_data_errors(json_data: dict[str, Any]) -> list[str]:
+    errors = []
+    for key, value in json_data.items():
+        allowed = PLUGIN_JSON_DATA_TYPES.get(key)
+        if allowed is None:
+            errors.append(f"{key}: not read by the plugin")
+        elif not _json_kind(value) & set(allowed):
+            errors.append(f"{key}: {value!r} is not one of {allowed}")
+    return errors
+
+
+def test_datasource_json_data_has_the_types_the_pinned_plugin_parses() -> None:
+    # The table above describes one plugin version: a new pin must be checked against its
+    # LoadSettings before this test can pass.
+    assert panels.PLUGIN_VERSION == PLUGIN_JSON_DATA_VERSION
+    source = yaml.safe_load(DATASOURCE_YAML.read_text())["datasources"][0]
+    assert source["type"] == "grafana-clickhouse-datasource"
+    assert _plugin_json_data_errors(source["jsonData"]) == []
+
+
+def test_the_json_data_check_catches_what_panics_the_plugin() -> None:
+    assert _plugin_json_data_errors({"dialTimeout": 10}) == [
+        "dialTimeout: 10 is not one of ('string',)"
+    ]
+    assert _plugin_json_data_errors({"port": "9k", "secure": "yes", "dial_timeout": "1"}) == [
+        "port: '9k' is not one of ('number', 'int-string')",
+        "secure: 'yes' is not one of ('bool', 'bool-string')",
+        "dial_timeout: not read by the plugin",
+    ]
+    assert _plugin_json_data_errors({"port": "9000", "secure": "false", "queryTimeout": 60}) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,11 @@ def test_drift_colours_are_the_daily_checks_thresholds(
     check = DriftThresholds()
     panel = next(p for p in _checked_in()[file]["panels"] if p["title"] == title)
     steps = {s["color"]: s["value"] for s in _thresholds_of(panel, column)["steps"]}
+    if steps.get(drift.NO_VALUE_COLOUR, 0) is None:
+        # A stat that may have no value keeps the None step for that: green from 0.
+        del steps[drift.NO_VALUE_COLOUR]
+        assert steps["green"] == 0
+        steps["green"] = None
     assert steps == {
         "green": None,
         "orange": getattr(check, f"{statistic}_warn"),
@@ -129,11 +134,13 @@ def test_alert_email_links_the_drift_overview_on_the_checked_period() -> None:
         grafana_url="http://grafana:3000/",
         drifted=[],
     )
-    # The link the e-mail has always had, now built by scorestream.grafana.links.
+    # Epoch milliseconds: Grafana 12 does not parse ISO times in from/to (it read
+    # "2026-03-01T00:00:00Z" as 2026 ms, i.e. 1970).
     assert dashboard_link(alert) == (
         "http://grafana:3000/d/scorestream-drift-overview/drift-overview"
-        "?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z"
+        "?from=1772323200000&to=1772409600000"
     )
+    assert datetime.fromtimestamp(1772323200, tz=UTC) == datetime(2026, 3, 1, tzinfo=UTC)
     assert dashboard_link(dataclasses.replace(alert, grafana_url=None)) is None
 
 
@@ -146,9 +153,50 @@ def test_dashboard_url_variables_and_aware_times() -> None:
         variables={"feature": ["income", "a b"], "window": "rolling_1h"},
     )
     assert url == (
-        "https://g.example/d/scorestream-drift-overview/drift-overview?from=2026-03-01T00:00:00Z"
+        "https://g.example/d/scorestream-drift-overview/drift-overview?from=1772323200000"
         "&to=now&var-feature=income&var-feature=a%20b&var-window=rolling_1h"
     )
+
+
+def test_public_grafana_url_defaults_to_the_one_the_services_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scorestream.settings import Settings
+
+    for name in ("GRAFANA_URL", "GRAFANA_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    internal = Settings(grafana_url="http://grafana:3000")
+    assert internal.grafana_public_url == "http://grafana:3000"
+    both = Settings(grafana_url="http://grafana:3000", grafana_public_url="https://g.example")
+    assert (both.grafana_url, both.grafana_public_url) == (
+        "http://grafana:3000",
+        "https://g.example",
+    )
+    assert Settings().grafana_public_url is None
+
+
+def test_the_alert_links_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # check_day's own wiring, with the check, the delivery log and Kafka stubbed out: the
+    # URL put into the alert (the e-mail's link) is the public one, not the services' one.
+    from types import SimpleNamespace
+
+    from scorestream.consumers.drift_check import schedule
+    from scorestream.settings import Settings
+
+    result = SimpleNamespace(drifted=[object()], period=SimpleNamespace(alert_id="daily:x"))
+    checker = SimpleNamespace(run=lambda period: result)
+    monkeypatch.setattr(schedule, "DriftChecker", lambda *args: checker)
+    monkeypatch.setattr(
+        schedule, "DeliveryLog", lambda *args: SimpleNamespace(delivered=lambda _: False)
+    )
+    monkeypatch.setattr(schedule, "ensure_topics", lambda *args: None)
+    linked: list[str | None] = []
+    monkeypatch.setattr(schedule, "alert_message", lambda _, url: linked.append(url) or url)
+    monkeypatch.setattr(schedule, "publish_alert", lambda *args: None)
+    settings = Settings(grafana_url="http://grafana:3000", grafana_public_url="https://g.example")
+    schedule.check_day(settings, SimpleNamespace(), date(2026, 3, 1), client=object())  # type: ignore[arg-type]
+    assert linked == ["https://g.example"]
 
 
 def test_grafana_package_does_not_import_the_tests() -> None:
