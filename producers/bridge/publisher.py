@@ -9,6 +9,12 @@ acknowledgement; past it, or on any Kafka error, the caller gets
 While Kafka is failing, a simple circuit breaker keeps requests from queueing up behind
 a dead broker: one request at a time goes through as a probe and the others fail at once.
 The first probe that succeeds closes the breaker, so recovery needs no restart.
+
+A missed deadline alone does not open the breaker: under a burst, a publish can wait
+behind the others (the event loop, the batch before it) while Kafka acknowledges
+everything else in milliseconds. That request gets its 503, but the breaker opens only
+when Kafka itself looks down: a Kafka error, or a timeout with no acknowledgement at all
+for :data:`BREAKER_SILENCE_S` (or the send timeout, if longer).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ log = logging.getLogger(__name__)
 # broker's default message.max.bytes (1 MiB) so that no broker setting has to change.
 MAX_BATCH_BYTES = 512 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
+#: A broker that acknowledged something within this time is up, even if one publish missed
+#: its deadline; an event loop busy with a burst can stall for a good part of a second.
+BREAKER_SILENCE_S = 1.0
 
 
 class KafkaUnavailableError(DeliveryError):
@@ -62,6 +71,8 @@ class RecordPublisher:
         self._sender: BatchSender | None = None
         self._failing = False
         self._probing = False
+        self._silence_s = max(BREAKER_SILENCE_S, send_timeout_s)
+        self._last_ack = -float("inf")  # loop time of the latest acknowledged publish
 
     @property
     def connected(self) -> bool:
@@ -121,17 +132,22 @@ class RecordPublisher:
             if self._probing:
                 raise KafkaUnavailableError("Kafka is unavailable")
             self._probing = True
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.send_timeout_s):
                 await sender.submit(messages)
         except (TimeoutError, KafkaError) as error:
-            if not self._failing:
+            kafka_down = not isinstance(error, TimeoutError) or (
+                loop.time() - self._last_ack > self._silence_s
+            )
+            if kafka_down and not self._failing:
                 log.warning("Kafka publish failed, answering 503 until it recovers: %r", error)
-            self._failing = True
+                self._failing = True
             raise KafkaUnavailableError(f"Kafka did not acknowledge: {error!r}") from error
         finally:
             if probe:
                 self._probing = False
+        self._last_ack = loop.time()
         if self._failing:
             log.info("Kafka publish succeeded again")
             self._failing = False
