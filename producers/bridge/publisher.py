@@ -13,8 +13,8 @@ The first probe that succeeds closes the breaker, so recovery needs no restart.
 A missed deadline alone does not open the breaker: under a burst, a publish can wait
 behind the others (the event loop, the batch before it) while Kafka acknowledges
 everything else in milliseconds. That request gets its 503, but the breaker opens only
-when Kafka itself looks down: a Kafka error, or a timeout with no acknowledgement at all
-for :data:`BREAKER_SILENCE_S` (or the send timeout, if longer).
+when Kafka itself looks down: a Kafka error, or a timeout after Kafka has had messages
+for :data:`BREAKER_SILENCE_S` without acknowledging any (an idle spell does not count).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 # broker's default message.max.bytes (1 MiB) so that no broker setting has to change.
 MAX_BATCH_BYTES = 512 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
-#: A broker that acknowledged something within this time is up, even if one publish missed
-#: its deadline; an event loop busy with a burst can stall for a good part of a second.
+#: A broker that acknowledged something within this time of being given work is up, even if
+#: one publish missed its deadline: an event loop busy with a burst can stall for a good part
+#: of a second. With a send timeout of at least this, a lone timeout is enough.
 BREAKER_SILENCE_S = 1.0
 
 
@@ -71,8 +72,11 @@ class RecordPublisher:
         self._sender: BatchSender | None = None
         self._failing = False
         self._probing = False
-        self._silence_s = max(BREAKER_SILENCE_S, send_timeout_s)
-        self._last_ack = -float("inf")  # loop time of the latest acknowledged publish
+        self._in_flight = 0
+        # Loop times: the latest acknowledgement, and when publishes last started waiting
+        # on an idle producer. Kafka owes an answer since the later of the two.
+        self._last_ack = -float("inf")
+        self._busy_since = 0.0
 
     @property
     def connected(self) -> bool:
@@ -133,18 +137,21 @@ class RecordPublisher:
                 raise KafkaUnavailableError("Kafka is unavailable")
             self._probing = True
         loop = asyncio.get_running_loop()
+        if self._in_flight == 0:
+            self._busy_since = loop.time()
+        self._in_flight += 1
         try:
             async with asyncio.timeout(self.send_timeout_s):
                 await sender.submit(messages)
         except (TimeoutError, KafkaError) as error:
-            kafka_down = not isinstance(error, TimeoutError) or (
-                loop.time() - self._last_ack > self._silence_s
-            )
+            unanswered_s = loop.time() - max(self._last_ack, self._busy_since)
+            kafka_down = not isinstance(error, TimeoutError) or unanswered_s >= BREAKER_SILENCE_S
             if kafka_down and not self._failing:
                 log.warning("Kafka publish failed, answering 503 until it recovers: %r", error)
                 self._failing = True
             raise KafkaUnavailableError(f"Kafka did not acknowledge: {error!r}") from error
         finally:
+            self._in_flight -= 1
             if probe:
                 self._probing = False
         self._last_ack = loop.time()

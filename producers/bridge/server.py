@@ -48,10 +48,10 @@ class _LimitedHeadProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
         super().data_received(data)
         # Counted per read (at most 256 KiB), so at most that much over the limit is held.
-        if self._in_head and self._head_bytes > self.max_head_bytes:
-            if not self.transport.is_closing():
-                self._head_too_large = True
-                self.send_400_response("head too large")
+        over = self._in_head and self._head_bytes > self.max_head_bytes
+        if over and not self.transport.is_closing():
+            self._head_too_large = True
+            self.send_400_response("head too large")
 
     # Heads that arrive whole are measured as they are parsed (the read-size count above
     # would see them only after they were accepted); raising here makes httptools stop,

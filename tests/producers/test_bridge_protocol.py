@@ -76,12 +76,12 @@ def _nested(depth: int) -> bytes:
 def test_deeply_nested_json_is_a_4xx_problem_never_a_500(start_bridge: BridgeFactory) -> None:
     bridge = start_bridge()
     for depth, path, body in (
-        (depth, path, body)
-        for depth in (253, 254, 300, 1000, 1100)
+        (levels, path, body)
+        for levels in (253, 254, 300, 1000, 1100)
         for path, body in (
-            ("/v1/records", b'{"id": "deep", "region":' + _nested(depth) + b"}"),
-            ("/v1/records", b"[" + _nested(depth) + b"]"),
-            ("/v1/score", b'{"id": "deep", "region":' + _nested(depth) + b"}"),
+            ("/v1/records", b'{"id": "deep", "region":' + _nested(levels) + b"}"),
+            ("/v1/records", b"[" + _nested(levels) + b"]"),
+            ("/v1/score", b'{"id": "deep", "region":' + _nested(levels) + b"}"),
         )
     ):
         response = httpx.post(bridge.url + path, content=body, headers=HEADERS, timeout=10)
@@ -133,7 +133,9 @@ def test_a_head_over_the_limit_is_431_and_never_buffered(start_bridge: BridgeFac
 def test_a_trickled_body_is_408_within_the_body_timeout(start_bridge: BridgeFactory) -> None:
     bridge = start_bridge("--body-timeout", "1")
     with _connect(bridge) as sock:
-        sock.sendall(b"POST /v1/records HTTP/1.1\r\nHost: x\r\n" + AUTH + b"Content-Length: 500\r\n\r\n")
+        sock.sendall(
+            b"POST /v1/records HTTP/1.1\r\nHost: x\r\n" + AUTH + b"Content-Length: 500\r\n\r\n"
+        )
         started = time.monotonic()
         sock.settimeout(0.2)
         answer = b""

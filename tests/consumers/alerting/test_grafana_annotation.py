@@ -40,7 +40,7 @@ class FakeGrafana(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: FakeGrafana
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         self.server.requests.append(
             {
