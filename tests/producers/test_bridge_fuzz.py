@@ -7,8 +7,9 @@ documented (status, media type, headers, body schema); invalid input must get a 
 5xx other than the documented 503 and 504 may appear; and the process must still be alive,
 ready and free of tracebacks afterwards.
 
-The requests are sent with httpx: schemathesis's own ``requests`` transport does not work
-next to ``urllib3-future`` (pulled in by niquests), which replaces urllib3 in this venv.
+Here the requests are sent with httpx, as a careless client would (the standard library's
+JSON encoder, ``NaN`` and all); the last test runs the ``schemathesis`` CLI itself, with
+its own transport, as a user would from the project's virtualenv.
 ``positive_data_acceptance`` (every schema-valid request must get a 2xx) is left out on
 purpose: the validator is stricter than JSON Schema can say (``event_time`` must be a time
 ``datetime.fromisoformat`` accepts), so a schema-valid record may rightly get the
