@@ -159,7 +159,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     # bridge's limit on request heads and problem+json refusals.
     uvicorn.run(
         app,
-        http=protocol_class(options.max_header_bytes),
+        http=protocol_class(options.max_header_bytes, head_timeout_s=options.body_timeout_s),
         host=args.host,
         port=args.port,
         log_config=None,
@@ -202,7 +202,8 @@ def _register_bridge(sub: SubParsers) -> None:
         dest="body_timeout_s",
         type=float,
         metavar="SECONDS",
-        help="a body not received whole in this time gets 408 (default %(default)s)",
+        help="a request head or body not received whole in this time gets 408 "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--max-records", type=int, help="most records per POST /v1/records (default %(default)s)"

@@ -27,7 +27,8 @@ class BridgeOptions:
         connection closed, before more of it is buffered.
     body_timeout_s : float
         A body not received whole within this time of its headers is refused with 408
-        (a client trickling its body would otherwise hold the request open for ever).
+        (a client trickling its body would otherwise hold the request open for ever); a
+        request line and headers get the same time from their first byte.
     max_records : int
         Most records one ``POST /v1/records`` may carry (413 beyond).
     max_record_bytes : int

@@ -161,6 +161,32 @@ def test_a_trickled_body_is_408_within_the_body_timeout(start_bridge: BridgeFact
     assert _server_errors(bridge) == []
 
 
+def test_a_trickled_head_is_408_within_the_same_time(start_bridge: BridgeFactory) -> None:
+    bridge = start_bridge("--body-timeout", "1")
+    with _connect(bridge) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        sock.settimeout(0.2)
+        answer = b""
+        for _ in range(40):  # a header byte every 0.2 s, never finishing the head
+            try:
+                sock.sendall(b"X")
+                answer = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if answer:
+                break
+        elapsed = time.monotonic() - started
+        sock.settimeout(2)
+        answer += _read_answer(sock)
+    assert answer, "no answer to a head trickled for 8 s"
+    status, media_type = _status_and_type(answer)
+    assert (status, media_type) == (408, "application/problem+json"), answer[:300]
+    assert elapsed < 3, elapsed
+
+
 def test_a_client_hanging_up_mid_body_is_no_server_error(start_bridge: BridgeFactory) -> None:
     bridge = start_bridge()
     for path in ("/v1/records", "/v1/score"):
