@@ -144,6 +144,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     from scorestream.producers.bridge import BridgeOptions, create_app
     from scorestream.producers.bridge.logs import quiet_repeated_kafka_errors
+    from scorestream.producers.bridge.server import protocol_class
     from scorestream.settings import Settings
 
     settings = Settings()
@@ -151,11 +152,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"model_dir": args.model_dir})
     # Bad limits and a bridge without API keys raise ConfigurationError here, before the
     # port opens; `scorestream` reports it in one line.
-    app = create_app(settings, options_from_args(BridgeOptions, args))
+    options = options_from_args(BridgeOptions, args)
+    app = create_app(settings, options)
     quiet_repeated_kafka_errors()
-    # loop/http "auto" pick uvloop and httptools when installed, asyncio and h11 otherwise.
+    # loop "auto" picks uvloop when installed; HTTP is httptools (uvicorn[standard]) with the
+    # bridge's limit on request heads and problem+json refusals.
     uvicorn.run(
         app,
+        http=protocol_class(options.max_header_bytes, head_timeout_s=options.body_timeout_s),
         host=args.host,
         port=args.port,
         log_config=None,
@@ -189,6 +193,19 @@ def _register_bridge(sub: SubParsers) -> None:
         "--max-body-bytes", type=int, help="larger bodies get 413 (default %(default)s)"
     )
     parser.add_argument(
+        "--max-header-bytes",
+        type=int,
+        help="larger request line + headers get 431 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        dest="body_timeout_s",
+        type=float,
+        metavar="SECONDS",
+        help="a request head or body not received whole in this time gets 408 "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--max-records", type=int, help="most records per POST /v1/records (default %(default)s)"
     )
     parser.add_argument(
@@ -207,6 +224,11 @@ def _register_bridge(sub: SubParsers) -> None:
         type=float,
         metavar="SECONDS",
         help="seconds POST /v1/score waits before 504 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--score-memory",
+        type=int,
+        help="POST /v1/score outcomes remembered for retries (default %(default)s)",
     )
     parser.add_argument(
         "--send-timeout",

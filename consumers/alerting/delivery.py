@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+import httpx
+
 from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.clickhouse import Executor, check_identifier, make_client
 from scorestream.contract import ALERT_DELIVERIES, AlertMessage, decode_alert
@@ -101,20 +103,23 @@ def annotate_grafana(alert: AlertMessage, settings: Settings) -> None:
     """Write the alert as a Grafana annotation (best effort: the e-mail is what counts)."""
     if not settings.grafana_url or settings.grafana_token is None:
         return
+    start = alert.start.replace(tzinfo=UTC)
+    end = alert.end.replace(tzinfo=UTC)
+    # One POST of Grafana's HTTP API (a client library for it pulled in urllib3-future,
+    # which breaks other tools in the same environment).
     try:
-        from grafana_client import GrafanaApi
-
-        api = GrafanaApi.from_url(
-            settings.grafana_url, credential=settings.grafana_token.get_secret_value()
+        response = httpx.post(
+            settings.grafana_url.rstrip("/") + "/api/annotations",
+            json={
+                "time": int(start.timestamp() * 1000),
+                "timeEnd": int(end.timestamp() * 1000),
+                "tags": ["scorestream", "drift"],
+                "text": "Drift: " + ", ".join(f["feature"] for f in alert.drifted),
+            },
+            headers={"Authorization": f"Bearer {settings.grafana_token.get_secret_value()}"},
+            timeout=10.0,
         )
-        start = alert.start.replace(tzinfo=UTC)
-        end = alert.end.replace(tzinfo=UTC)
-        api.annotations.add_annotation(
-            time_from=int(start.timestamp() * 1000),
-            time_to=int(end.timestamp() * 1000),
-            tags=["scorestream", "drift"],
-            text="Drift: " + ", ".join(f["feature"] for f in alert.drifted),
-        )
+        response.raise_for_status()
     except Exception as exc:
         log.warning("could not write the Grafana annotation: %r", exc)
 

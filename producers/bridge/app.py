@@ -20,7 +20,9 @@ Endpoints and status codes
     - **200** the ``scores`` message, unchanged: ``id, event_time, event_time_ms,
       scored_at_ms, model_name, model_version, score, label, latency_ms, partition, offset``
     - **409** a request for the same id is already waiting, or the worker refused the id
-      as a duplicate of one it has seen (``errors[0].reason == "duplicate_id"``)
+      as a duplicate of one it has seen (``errors[0].reason == "duplicate_id"``). The
+      same record sent again (a retry after a 504 or a lost answer) is not a duplicate:
+      it gets the stored score, for the last ``--score-memory`` records of this bridge.
     - **422** the record is invalid (``errors``), or the body is not one object
     - **504** no score within ``--score-timeout`` (the record *was* produced; its score
       will still reach ``scores`` and the database)
@@ -36,14 +38,17 @@ Endpoints and status codes
     The OpenAPI 3.1 document, with the record's fields generated from the feature schema.
 
 Errors on every ``/v1`` route (``application/problem+json``, RFC 9457)
-    **400** body not JSON (or non-standard JSON such as ``NaN``) · **401** ``X-API-Key``
-    missing or wrong · **413** body over ``--max-body-bytes`` (refused before it is read
-    whole) or more than ``--max-records`` records · **415** ``Content-Type`` not
-    ``application/json`` · **503** Kafka unavailable, with ``Retry-After``; the request
-    may have been stored in part, so retry it whole (records keep their ids if the client
-    sends them, which makes a retry idempotent downstream) · **500** only for a bug, with
-    no details in the answer and the traceback in the log. Unknown paths give 404 and
-    wrong methods 405, as problems too.
+    **400** body not JSON (or non-standard JSON such as ``NaN``), or the request not
+    HTTP · **401** ``X-API-Key`` missing or wrong · **408** body not received whole
+    within ``--body-timeout`` · **413** body over ``--max-body-bytes`` (refused before it
+    is read whole) or more than ``--max-records`` records · **415** ``Content-Type`` not
+    ``application/json`` · **422** JSON nested too deeply to be records · **431** request
+    line and headers over ``--max-header-bytes`` · **503** Kafka unavailable, with
+    ``Retry-After``; the request may have been stored in part, so retry it whole (records
+    keep their ids if the client sends them, which makes a retry idempotent downstream) ·
+    **500** only for a bug, with no details in the answer and the traceback in the log.
+    Unknown paths give 404 and wrong methods 405, as problems too. A client hanging up
+    before its body is complete is counted as 499, not as an error.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ from scorestream.producers.bridge.problems import (
     install_problem_handlers,
 )
 from scorestream.producers.bridge.publisher import KafkaUnavailableError
-from scorestream.producers.bridge.score_waiter import AlreadyWaitingError
+from scorestream.producers.bridge.score_waiter import AlreadyWaitingError, Outcome
 from scorestream.settings import Settings
 from scorestream.streams.model.schema import FeatureSchema
 from scorestream.streams.validation import RecordValidator, Rejection
@@ -213,6 +218,9 @@ def create_app(
                 extensions={"errors": [_record_error(index, rejection)]},
             )
         record = verdict.accepted[0]
+        recalled = link.waiter.recall(record.id, record.payload)
+        if recalled is not None and recalled.outcome is not None:
+            return _answer(record.id, recalled.outcome)  # a retry: the stored outcome
         if not link.waiter.ready:
             metrics.errors.labels("kafka_unavailable").inc()
             raise ProblemError(
@@ -233,7 +241,15 @@ def create_app(
             ) from None
         metrics.pending_scores.inc()
         try:
-            await publish([record])
+            # A retry of a record published before waits for it again: publishing it
+            # twice would only earn a duplicate-id refusal from the worker.
+            if recalled is None:
+                link.waiter.remember(record.id, record.payload)
+                try:
+                    await publish([record])
+                except ProblemError:
+                    link.waiter.unremember(record.id)
+                    raise
             try:
                 async with asyncio.timeout(options.score_timeout_s):
                     outcome = await future
@@ -250,9 +266,7 @@ def create_app(
         finally:
             link.waiter.forget(record.id)
             metrics.pending_scores.dec()
-        if outcome.kind == "scored":
-            return Response(outcome.value, media_type="application/json")
-        raise _worker_refusal(record.id, outcome.value)
+        return _answer(record.id, outcome)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> Response:
@@ -283,7 +297,11 @@ def create_app(
     install_problem_handlers(app)
     install_openapi(app, schema, max_records=options.max_records, out_of_range=options.out_of_range)
     # Added innermost first: the metrics see the limit's 413s and the catch-all's 500s.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=options.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=options.max_body_bytes,
+        body_timeout_s=options.body_timeout_s,
+    )
     app.add_middleware(CatchAllMiddleware)
     known_paths = frozenset(str(getattr(route, "path", "")) for route in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
@@ -302,6 +320,13 @@ def _record_error(index: int, rejection: Rejection) -> dict[str, Any]:
         "field": rejection.field,
         "message": rejection.message,
     }
+
+
+def _answer(record_id: str, outcome: Outcome) -> Response:
+    """The answer to ``POST /v1/score``: the score, or the worker's refusal as a problem."""
+    if outcome.kind == "scored":
+        return Response(outcome.value, media_type="application/json")
+    raise _worker_refusal(record_id, outcome.value)
 
 
 def _worker_refusal(record_id: str, value: bytes) -> ProblemError:

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from scorestream.exceptions import DecodeError
-from scorestream.producers.bridge.problems import ProblemError
+from scorestream.producers.bridge.problems import INVALID_RECORD, ProblemError
 from scorestream.streams.input_decoding import loads_json
 from scorestream.streams.model.schema import ID_COLUMN
 from scorestream.streams.validation import RecordValidator, Rejection
@@ -88,7 +88,8 @@ def to_payloads(records: list[Any]) -> list[bytes]:
     """Serialise records for the validator and Kafka, giving id-less objects a UUID4.
 
     An ``id`` that is absent or ``null`` is assigned; any other id is left for the
-    validator to judge. Non-objects pass through and are refused by the validator.
+    validator to judge. Non-objects pass through and are refused by the validator. A
+    body nested too deeply to encode again is refused whole (422).
     """
     missing = [
         record for record in records if type(record) is dict and record.get(ID_COLUMN) is None
@@ -96,7 +97,17 @@ def to_payloads(records: list[Any]) -> list[bytes]:
     for record, new_id in zip(missing, _ID_POOL.take(len(missing)), strict=True):
         record[ID_COLUMN] = new_id
     dumps = orjson.dumps
-    return [dumps(record) for record in records]
+    try:
+        return [dumps(record) for record in records]
+    except orjson.JSONEncodeError as error:
+        # orjson decodes up to 1024 levels but encodes only up to 254. A record is a flat
+        # object, so such a body is not records; say so instead of failing with a 500.
+        raise ProblemError(
+            422,
+            f"the body nests too deeply to be records ({error}); a record is a flat object",
+            type_=INVALID_RECORD,
+            title="Invalid record",
+        ) from error
 
 
 def uuid4_strings(n: int) -> list[str]:

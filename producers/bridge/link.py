@@ -36,7 +36,12 @@ class KafkaLink:
             send_timeout_s=options.send_timeout_s,
             linger_ms=options.linger_ms,
         )
-        self.waiter = ScoreWaiter(settings.kafka_bootstrap_servers, topics.scores, topics.rejected)
+        self.waiter = ScoreWaiter(
+            settings.kafka_bootstrap_servers,
+            topics.scores,
+            topics.rejected,
+            memory=options.score_memory,
+        )
         self._task: asyncio.Task[None] | None = None
 
     @property

@@ -9,6 +9,12 @@ acknowledgement; past it, or on any Kafka error, the caller gets
 While Kafka is failing, a simple circuit breaker keeps requests from queueing up behind
 a dead broker: one request at a time goes through as a probe and the others fail at once.
 The first probe that succeeds closes the breaker, so recovery needs no restart.
+
+A missed deadline alone does not open the breaker: under a burst, a publish can wait
+behind the others (the event loop, the batch before it) while Kafka acknowledges
+everything else in milliseconds. That request gets its 503, but the breaker opens only
+when Kafka itself looks down: a Kafka error, or a timeout after Kafka has had messages
+for :data:`BREAKER_SILENCE_S` without acknowledging any (an idle spell does not count).
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ log = logging.getLogger(__name__)
 # broker's default message.max.bytes (1 MiB) so that no broker setting has to change.
 MAX_BATCH_BYTES = 512 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
+#: A broker that acknowledged something within this time of being given work is up, even if
+#: one publish missed its deadline: an event loop busy with a burst can stall for a good part
+#: of a second. With a send timeout of at least this, a lone timeout is enough.
+BREAKER_SILENCE_S = 1.0
 
 
 class KafkaUnavailableError(DeliveryError):
@@ -62,6 +72,11 @@ class RecordPublisher:
         self._sender: BatchSender | None = None
         self._failing = False
         self._probing = False
+        self._in_flight = 0
+        # Loop times: the latest acknowledgement, and when publishes last started waiting
+        # on an idle producer. Kafka owes an answer since the later of the two.
+        self._last_ack = -float("inf")
+        self._busy_since = 0.0
 
     @property
     def connected(self) -> bool:
@@ -121,17 +136,25 @@ class RecordPublisher:
             if self._probing:
                 raise KafkaUnavailableError("Kafka is unavailable")
             self._probing = True
+        loop = asyncio.get_running_loop()
+        if self._in_flight == 0:
+            self._busy_since = loop.time()
+        self._in_flight += 1
         try:
             async with asyncio.timeout(self.send_timeout_s):
                 await sender.submit(messages)
         except (TimeoutError, KafkaError) as error:
-            if not self._failing:
+            unanswered_s = loop.time() - max(self._last_ack, self._busy_since)
+            kafka_down = not isinstance(error, TimeoutError) or unanswered_s >= BREAKER_SILENCE_S
+            if kafka_down and not self._failing:
                 log.warning("Kafka publish failed, answering 503 until it recovers: %r", error)
-            self._failing = True
+                self._failing = True
             raise KafkaUnavailableError(f"Kafka did not acknowledge: {error!r}") from error
         finally:
+            self._in_flight -= 1
             if probe:
                 self._probing = False
+        self._last_ack = loop.time()
         if self._failing:
             log.info("Kafka publish succeeded again")
             self._failing = False

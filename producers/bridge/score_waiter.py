@@ -11,14 +11,22 @@ a score can never slip past between publishing and listening.
 
 Only the message key (the record id) is looked at for messages nobody waits for, so
 that reading the whole ``scores`` stream stays cheap.
+
+The outcomes of the records published through ``POST /v1/score`` are remembered (the
+last ``memory`` ids, with a digest of each record), also when they arrive after the
+request gave up with 504. A client retrying the same record then gets its score (or
+waits for it, without the record being published twice) instead of the worker's
+duplicate-id refusal, which would leave it no way to ever learn the score.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +47,13 @@ class Outcome:
     value: bytes
 
 
+@dataclass
+class Recall:
+    """What is remembered of a record published earlier with the same id and content."""
+
+    outcome: Outcome | None  # None: published, the worker has not answered yet
+
+
 class AlreadyWaitingError(Exception):
     """Another request is already waiting for a record with this id."""
 
@@ -52,15 +67,22 @@ class ScoreWaiter:
         Kafka bootstrap servers.
     scores_topic, rejected_topic : str
         Where the worker writes scores and rejections.
+    memory : int
+        How many published records' outcomes are remembered (least recently used go).
     """
 
-    def __init__(self, bootstrap_servers: str, scores_topic: str, rejected_topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, scores_topic: str, rejected_topic: str, memory: int = 10_000
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self._kinds: dict[str, Literal["scored", "rejected"]] = {
             scores_topic: "scored",
             rejected_topic: "rejected",
         }
         self._pending: dict[bytes, asyncio.Future[Outcome]] = {}
+        # id -> (digest of the published record, its outcome once seen), oldest first.
+        self._memory: OrderedDict[bytes, tuple[bytes, Outcome | None]] = OrderedDict()
+        self._memory_size = memory
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = False
@@ -126,6 +148,31 @@ class ScoreWaiter:
         """Stop waiting for ``record_id`` (answered, timed out, or never published)."""
         self._pending.pop(record_id.encode(), None)
 
+    def remember(self, record_id: str, payload: bytes) -> None:
+        """Remember that ``payload`` is being published as ``record_id``; call before."""
+        key = record_id.encode()
+        if key in self._memory:
+            return  # the first record under an id is the one the worker scores
+        self._memory[key] = (_digest(payload), None)
+        if len(self._memory) > self._memory_size:
+            self._memory.popitem(last=False)
+
+    def unremember(self, record_id: str) -> None:
+        """Forget a publication that failed, so that a retry publishes again."""
+        key = record_id.encode()
+        entry = self._memory.get(key)
+        if entry is not None and entry[1] is None:
+            del self._memory[key]
+
+    def recall(self, record_id: str, payload: bytes) -> Recall | None:
+        """The remembered publication of this very record, or None (unknown, or another)."""
+        key = record_id.encode()
+        entry = self._memory.get(key)
+        if entry is None or entry[0] != _digest(payload):
+            return None
+        self._memory.move_to_end(key)
+        return Recall(entry[1])
+
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
         """Assign all partitions of both topics; new ones from the start, known ones kept."""
         # The consumer keeps no metadata of unassigned topics; ask the cluster.
@@ -159,15 +206,22 @@ class ScoreWaiter:
         next_refresh = time.monotonic() + PARTITION_REFRESH_S
         kinds = self._kinds
         pending = self._pending
+        memory = self._memory
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
                 for tp, messages in batches.items():
                     kind = kinds[tp.topic]
                     for message in messages:
-                        future = pending.get(message.key) if message.key is not None else None
+                        key = message.key
+                        if key is None:
+                            continue
+                        future = pending.get(key)
                         if future is not None and not future.done():
                             future.set_result(Outcome(kind, message.value or b""))
+                        remembered = memory.get(key)
+                        if remembered is not None and remembered[1] is None:
+                            memory[key] = (remembered[0], Outcome(kind, message.value or b""))
                 if time.monotonic() >= next_refresh:
                     next_refresh = time.monotonic() + PARTITION_REFRESH_S
                     await self._assign(consumer)
@@ -176,3 +230,7 @@ class ScoreWaiter:
             except Exception as error:  # a dead loop would turn every /v1/score into a 504
                 log.warning("reading scores failed, retrying: %r", error)
                 await asyncio.sleep(1.0)
+
+
+def _digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=16).digest()

@@ -7,8 +7,9 @@ documented (status, media type, headers, body schema); invalid input must get a 
 5xx other than the documented 503 and 504 may appear; and the process must still be alive,
 ready and free of tracebacks afterwards.
 
-The requests are sent with httpx: schemathesis's own ``requests`` transport does not work
-next to ``urllib3-future`` (pulled in by niquests), which replaces urllib3 in this venv.
+Here the requests are sent with httpx, as a careless client would (the standard library's
+JSON encoder, ``NaN`` and all); the last test runs the ``schemathesis`` CLI itself, with
+its own transport, as a user would from the project's virtualenv.
 ``positive_data_acceptance`` (every schema-valid request must get a 2xx) is left out on
 purpose: the validator is stricter than JSON Schema can say (``event_time`` must be a time
 ``datetime.fromisoformat`` accepts), so a schema-valid record may rightly get the
@@ -18,8 +19,12 @@ documented 422.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -129,3 +134,46 @@ def test_every_operation_survives_fuzzing(
         assert seen & {202, 207}, statuses
     else:
         assert seen <= {400, 401, 413, 415, 422}, statuses
+
+
+def test_the_schemathesis_cli_runs_from_the_virtualenv(
+    fuzzed_bridge: BridgeProcess, tmp_path: Path
+) -> None:
+    """``schemathesis run`` itself (its own transport), as a user would run it, finds nothing."""
+    cli = Path(sys.executable).with_name("schemathesis")
+    assert cli.exists(), f"no schemathesis next to {sys.executable}"
+    result = subprocess.run(
+        [
+            str(cli),
+            "run",
+            fuzzed_bridge.url + "/openapi.json",
+            "--header",
+            f"X-API-Key: {API_KEY}",
+            "--exclude-path",
+            "/v1/score",  # 504 without a worker: documented, but a 5xx to not_a_server_error
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance",
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "15",
+            "--seed",
+            "12",
+            "--workers",
+            "1",
+            "--generation-database",
+            "none",
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r"\b[1-9]\d* passed\b", output), output

@@ -132,8 +132,14 @@ def test_score_equals_the_offline_model(
     assert first["model_name"] == model.name and first["model_version"] == model.version
     assert first["event_time"].startswith(records[0]["event_time"][:19])
 
-    # The same id again: the worker refuses the duplicate, the client hears 409 at once.
+    # The same record again is a retry: it gets the stored score, not a duplicate.
     again = httpx.post(bridge.url + "/v1/score", json=records[0], headers=HEADERS, timeout=30)
+    assert again.status_code == 200, again.text
+    assert again.json() == first
+    # Another record under the same id: the worker refuses the duplicate, the client hears
+    # 409 at once.
+    clash = {**records[1], "id": records[0]["id"]}
+    again = httpx.post(bridge.url + "/v1/score", json=clash, headers=HEADERS, timeout=30)
     assert again.status_code == 409, again.text
     assert again.json()["errors"][0]["reason"] == "duplicate_id"
 

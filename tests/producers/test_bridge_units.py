@@ -15,7 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from scorestream.producers.bridge.auth import ApiKeyAuth
 from scorestream.producers.bridge.intake import ValidationBatcher, to_payloads, uuid4_strings
@@ -23,6 +23,7 @@ from scorestream.producers.bridge.limits import BodyLimitMiddleware
 from scorestream.producers.bridge.openapi import record_model
 from scorestream.producers.bridge.partitioning import murmur2_many, partitions_for
 from scorestream.producers.bridge.problems import CatchAllMiddleware, ProblemError
+from scorestream.producers.bridge.score_waiter import Recall, ScoreWaiter
 from scorestream.streams.model.schema import FeatureSchema
 from scorestream.streams.validation import RecordValidator
 
@@ -96,7 +97,7 @@ def _echo_app(calls: list[int]) -> BodyLimitMiddleware:
             more = message.get("more_body", False)
         await PlainTextResponse(str(size))(scope, receive, send)
 
-    return BodyLimitMiddleware(echo, max_body_bytes=1000)
+    return BodyLimitMiddleware(echo, max_body_bytes=1000, body_timeout_s=5)
 
 
 async def _post(app: object, **kwargs: object) -> httpx.Response:
@@ -132,6 +133,69 @@ def test_bodies_within_the_limit_pass() -> None:
     calls: list[int] = []
     response = asyncio.run(_post(_echo_app(calls), content=b"z" * 1000))
     assert response.status_code == 200 and response.text == "1000" and calls == [1]
+
+
+async def _call_with(messages: list[Message | None]) -> list[Message]:
+    """Run the echo app behind the guard on these receive messages (None: wait for ever)."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        message = messages.pop(0)
+        if message is None:
+            await asyncio.Event().wait()
+        assert message is not None
+        return message
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    app = _echo_app([])
+    app.body_timeout_s = 0.3
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    await app(scope, receive, send)
+    return sent
+
+
+def test_a_body_that_stops_arriving_is_408() -> None:
+    chunk: Message = {"type": "http.request", "body": b"x", "more_body": True}
+    sent = asyncio.run(_call_with([chunk, chunk, None]))
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert orjson.loads(sent[1]["body"])["status"] == 408
+
+
+def test_a_client_gone_mid_body_is_499_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    chunk: Message = {"type": "http.request", "body": b"x", "more_body": True}
+    sent = asyncio.run(_call_with([chunk, {"type": "http.disconnect"}]))
+    assert sent[0]["status"] == 499
+    assert [(r.levelname, "went away" in r.getMessage()) for r in caplog.records] == [
+        ("INFO", True)
+    ]
+
+
+def test_json_too_deep_to_encode_again_is_a_422_problem() -> None:
+    deep: object = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(ProblemError) as refused:
+        to_payloads([{"id": "x", "region": deep}])
+    assert refused.value.status == 422
+
+
+def test_score_memory_recalls_the_same_record_only_and_forgets_the_oldest() -> None:
+    waiter = ScoreWaiter("127.0.0.1:1", "scores", "rejected", memory=2)
+    waiter.remember("a", b"record-a")
+    assert waiter.recall("a", b"record-a") == Recall(None)  # published, no outcome yet
+    assert waiter.recall("a", b"another record") is None
+    waiter.remember("a", b"another record")  # the first record under an id stays
+    assert waiter.recall("a", b"record-a") == Recall(None)
+    waiter.unremember("a")  # its publication failed: a retry publishes again
+    assert waiter.recall("a", b"record-a") is None
+    for name in ("b", "c", "d"):
+        waiter.remember(name, name.encode())
+    assert waiter.recall("b", b"b") is None
+    assert waiter.recall("c", b"c") == waiter.recall("d", b"d") == Recall(None)
 
 
 def test_unexpected_errors_become_a_500_problem_without_details(
