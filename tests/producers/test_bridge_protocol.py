@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
-from tests.producers.conftest import API_KEY, BridgeFactory, BridgeProcess
+
+from tests.fixtures.bridge import API_KEY, BridgeFactory, BridgeProcess
 
 AUTH = f"X-API-Key: {API_KEY}\r\nContent-Type: application/json\r\n".encode()
 HEADERS = {"X-API-Key": API_KEY, "Content-Type": "application/json"}

@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import httpx
-from tests.producers.conftest import API_KEY, BridgeFactory
-from tests.streams.conftest import WorkerFactory
 
 from scorestream.settings import Settings
+from tests.fixtures.bridge import API_KEY, BridgeFactory
+from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import collect
 from tests.producers.test_bridge_pipeline import loan_records
 
