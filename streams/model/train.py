@@ -46,7 +46,7 @@ MODEL_FILES: tuple[str, ...] = (PIPELINE_FILE, SCHEMA_FILE, PROFILE_FILE, METADA
 _SKOPS_SCHEMA_MEMBER = "schema.json"
 
 #: Version of the model directory layout, stored in ``metadata.json``.
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: metadata.json has pipeline_sha256
 
 Classifier = Literal["logistic", "hgb"]
 
