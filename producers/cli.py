@@ -7,7 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from scorestream.producers.producer import (
         ProduceOptions,
         RecordProducer,
-        file_chunks,
-        frame_to_payloads,
         synthetic_chunks,
     )
+    from scorestream.producers.record_files import file_chunks
     from scorestream.settings import Settings
     from scorestream.topics import ensure_topics
 
@@ -47,6 +46,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     options = options_from_args(ProduceOptions, args)
     # Everything the user gave is checked before the first connection to Kafka.
     drift = parse_drift_specs(args.drift)
+    chunks: Iterable[Sequence[tuple[bytes | None, bytes]]]
     if args.synthetic is not None:
         total: int | None = args.synthetic
         reference_std = _reference_std(args.model_dir or settings.model_dir) if drift else None
@@ -64,7 +64,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         if drift:
             raise ConfigurationError("--drift applies to --synthetic data only")
         total = None
-        chunks = (frame_to_payloads(frame) for frame in file_chunks(args.file))
+        chunks = file_chunks(args.file, options.chunk_size)
     ensure_topics(settings, [settings.topics.records])
     console = Console(stderr=True)
     producer = RecordProducer(settings, rate=options.rate)

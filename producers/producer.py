@@ -1,5 +1,7 @@
 """Produce records to the ``records`` topic from a file or the synthetic generator.
 
+Files are read by ``record_files``; the synthetic generator and drift injection are here.
+
 kafka-python with acks=all and the idempotent producer; records are keyed by id so that
 every message of one id lands in one partition (the worker's duplicate check relies on it).
 """
@@ -9,16 +11,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
-from scorestream.exceptions import ConfigurationError
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,39 +68,6 @@ def frame_to_payloads(frame: pd.DataFrame) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[pd.DataFrame]:
-    """Read csv, parquet or jsonl in chunks of rows.
-
-    The type and the file are checked at the call, not at the first chunk, so that a wrong
-    ``--file`` is reported before the producer connects to Kafka.
-
-    Raises
-    ------
-    ConfigurationError
-        If the file type is not supported or there is no such file.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
-        raise ConfigurationError(
-            f"unsupported file type {suffix or path.name!r}: use .csv, .parquet or .jsonl"
-        )
-    if not path.is_file():
-        raise ConfigurationError(f"cannot read {path}: no such file")
-    return _read_chunks(path, suffix, chunk_size)
-
-
-def _read_chunks(path: Path, suffix: str, chunk_size: int) -> Iterator[pd.DataFrame]:
-    if suffix == ".csv":
-        yield from pd.read_csv(path, chunksize=chunk_size)
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-            yield batch.to_pandas()
-    else:
-        yield from pd.read_json(path, lines=True, chunksize=chunk_size)
-
-
 class RecordProducer:
     """A kafka-python producer of JSON records, with an optional rate limit."""
 
@@ -123,7 +90,7 @@ class RecordProducer:
         )
 
     def send_all(
-        self, payloads: Iterable[list[tuple[bytes, bytes]]], progress: Any | None = None
+        self, payloads: Iterable[Sequence[tuple[bytes | None, bytes]]], progress: Any | None = None
     ) -> ProduceSummary:
         """Send chunks of (key, value); ``progress(n)`` is called after each chunk."""
         summary = ProduceSummary()

@@ -29,6 +29,10 @@ class DeliveryError(ScorestreamError):
     """A message could not be delivered (Kafka, ClickHouse or SMTP) after retries."""
 
 
+class DeliveryRefusedError(DeliveryError):
+    """The receiving server refused for good (an SMTP 5xx reply): retrying cannot help."""
+
+
 class SinkBackpressureError(DeliveryError):
     """ClickHouse cannot take a batch now; the sink rewinds, pauses and retries later."""
 

@@ -9,37 +9,93 @@ alert without sending it twice (except in the instant between the SMTP server's 
 the record, where the stable Message-ID lets mail clients drop the copy), a second check of
 the same period sends nothing, and an SMTP outage only delays the e-mail: sending is
 retried with exponential backoff and jitter until the server takes it.
+
+An outage (no connection, a timeout, a dropped connection, a 4xx reply) is retried; a
+permanent refusal (a 5xx reply such as 535 for the credentials, 550 for a recipient, or a
+server without the STARTTLS/AUTH the settings ask for) is not: retrying cannot change it.
+The alert then stays pending (not in ``alert_deliveries``, its offset not committed): a
+one-shot ``drift-check`` exits with the reason, the scheduler logs it and tries the alert
+again every ``REFUSED_RETRY_S`` seconds, so that fixed settings deliver it.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 
 from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.clickhouse import Executor, check_identifier, make_client
 from scorestream.contract import ALERT_DELIVERIES, AlertMessage, decode_alert
-from scorestream.exceptions import DecodeError
+from scorestream.exceptions import DecodeError, DeliveryRefusedError
 from scorestream.retry import Backoff, retry_sync
 from scorestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+#: Seconds the scheduler waits before it tries a refused alert again.
+REFUSED_RETRY_S = 900.0
+
+
 def send_email(message: EmailMessage, settings: Settings, timeout_s: float = 30.0) -> None:
-    """One attempt to hand ``message`` to the SMTP server of ``settings``."""
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout_s) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user and settings.smtp_password is not None:
-            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-        smtp.send_message(message)
+    """One attempt to hand ``message`` to the SMTP server of ``settings``.
+
+    Raises
+    ------
+    DeliveryRefusedError
+        If the server refused for good (see :func:`permanent_refusal`).
+    OSError, smtplib.SMTPException
+        On an outage or a temporary refusal: worth retrying.
+    """
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout_s) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_user and settings.smtp_password is not None:
+                smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+            smtp.send_message(message)
+    except (smtplib.SMTPException, ssl.SSLCertVerificationError) as exc:
+        reason = permanent_refusal(exc)
+        if reason is None:
+            raise
+        raise DeliveryRefusedError(
+            f"the SMTP server {settings.smtp_host}:{settings.smtp_port} refused the alert "
+            f"e-mail: {reason}"
+        ) from exc
+
+
+def permanent_refusal(exc: BaseException) -> str | None:
+    """Why ``exc`` is a refusal that retrying cannot change; None for an outage or a 4xx."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return None
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # Permanent only if every recipient got a 5xx: a 4xx for one is worth a retry.
+        replies = exc.recipients.items()
+        if replies and all(500 <= code < 600 for _, (code, _) in replies):
+            return "; ".join(
+                f"{address}: {code} {_text(text)}" for address, (code, text) in replies
+            )
+        return None
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        return f"{code} {_text(exc.smtp_error)}" if 500 <= code < 600 else None
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not trusted ({exc.verify_message})"
+    # The server lacks what the settings ask for (STARTTLS, AUTH, a common AUTH mechanism).
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())
 
 
 def send_with_retry(
@@ -50,10 +106,11 @@ def send_with_retry(
     give_up_after_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Send, retrying on any SMTP or network error; return the number of attempts.
+    """Send, retrying on an outage or a 4xx reply; return the number of attempts.
 
     Retries forever by default: an alert is worth waiting for, and the Kafka offset stays
-    uncommitted meanwhile, so nothing is lost if the process stops while SMTP is down.
+    uncommitted meanwhile, so nothing is lost if the process stops while SMTP is down. A
+    permanent refusal raises :class:`DeliveryRefusedError` at once.
     """
     _, attempts = retry_sync(
         lambda: send_email(message, settings),
@@ -138,7 +195,12 @@ class AlertDelivery:
         message = build_alert_email(
             alert, self.settings.alert_email_from, self.settings.alert_email_to
         )
-        attempts = send_with_retry(message, self.settings)
+        try:
+            attempts = send_with_retry(message, self.settings)
+        except DeliveryRefusedError as exc:
+            raise DeliveryRefusedError(
+                f"{exc}; alert {alert.alert_id} stays pending (not delivered)"
+            ) from exc
         self.log.record(alert, message)
         annotate_grafana(alert, self.settings)
         log.info(
@@ -150,9 +212,18 @@ class AlertDelivery:
         return True
 
     def run(
-        self, *, until_idle_s: float | None = None, stop: Callable[[], bool] = lambda: False
+        self,
+        *,
+        until_idle_s: float | None = None,
+        stop: Callable[[], bool] = lambda: False,
+        refused_retry_s: float | None = None,
     ) -> int:
-        """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``."""
+        """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``.
+
+        A permanent refusal raises :class:`DeliveryRefusedError`, or, with
+        ``refused_retry_s``, is logged and the alert tried again after that many seconds.
+        Either way the alert's offset is not committed: it stays pending.
+        """
         from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
         consumer = KafkaConsumer(
@@ -174,26 +245,49 @@ class AlertDelivery:
                         break
                     continue
                 idle_since = time.monotonic()
-                for tp, records in batches.items():
-                    for record in records:
-                        try:
-                            alert = decode_alert(record.value)
-                        except DecodeError as exc:
-                            log.error(
-                                "skipping undecodable alert at %s:%d: %s", tp, record.offset, exc
-                            )
-                        else:
-                            sent += self.deliver(alert)
-                        consumer.commit(
-                            {
-                                TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
-                                    record.offset + 1, None, -1
+                try:
+                    for tp, records in batches.items():
+                        for record in records:
+                            try:
+                                alert = decode_alert(record.value)
+                            except DecodeError as exc:
+                                log.error(
+                                    "skipping undecodable alert at %s:%d: %s",
+                                    tp,
+                                    record.offset,
+                                    exc,
                                 )
-                            }
-                        )
+                            else:
+                                sent += self.deliver(alert)
+                            consumer.commit(
+                                {
+                                    TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
+                                        record.offset + 1, None, -1
+                                    )
+                                }
+                            )
+                except DeliveryRefusedError as exc:
+                    if refused_retry_s is None:
+                        raise
+                    log.error("%s; next attempt in %.0f s", exc, refused_retry_s)
+                    # Every record of this poll not committed yet is read again, later.
+                    for tp in batches:
+                        _rewind_to_committed(consumer, TopicPartition(tp.topic, tp.partition))
+                    waited_until = time.monotonic() + refused_retry_s
+                    while not stop() and time.monotonic() < waited_until:
+                        time.sleep(min(1.0, max(0.0, waited_until - time.monotonic())))
+                    idle_since = time.monotonic()
         finally:
             consumer.close(autocommit=False)
         return sent
+
+
+def _rewind_to_committed(consumer: Any, partition: Any) -> None:
+    committed = consumer.committed(partition)
+    if committed is None:
+        consumer.seek_to_beginning(partition)
+    else:
+        consumer.seek(partition, committed)
 
 
 def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:

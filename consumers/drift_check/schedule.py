@@ -19,7 +19,7 @@ import logging
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from scorestream.consumers.alerting.delivery import AlertDelivery, DeliveryLog
+from scorestream.consumers.alerting.delivery import REFUSED_RETRY_S, AlertDelivery, DeliveryLog
 from scorestream.consumers.clickhouse import Executor, make_client
 from scorestream.consumers.drift_check.check import (
     ROLLING,
@@ -83,7 +83,8 @@ class DriftCheckScheduler:
         ensure_topics(self.settings, [self.settings.topics.drift_alerts])
         delivery = threading.Thread(
             target=AlertDelivery(self.settings, make_client(self.settings.clickhouse)).run,
-            kwargs={"stop": self.stopping.is_set},
+            # A refused alert is logged and stays pending; the loop goes on.
+            kwargs={"stop": self.stopping.is_set, "refused_retry_s": REFUSED_RETRY_S},
             name="alert-delivery",
             daemon=True,
         )

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
+from scorestream.streams.model.archive import check_archive_bounds, file_sha256
 from scorestream.streams.model.schema import FeatureSchema, coerce_features
 from scorestream.streams.model.train import (
     METADATA_FILE,
@@ -132,8 +133,9 @@ class LoadedModel:
         ------
         ModelError
             If the directory or one of its files is missing or unreadable, the pipeline
-            contains a type outside the allow-list, or the pipeline does not match its
-            metadata (version hash, classes, features).
+            contains a type outside the allow-list, the pipeline file exceeds the archive
+            bounds of :mod:`.archive`, or it does not match its metadata (SHA-256 of the
+            whole file, version hash, classes, features).
         """
         import skops.io
 
@@ -155,6 +157,15 @@ class LoadedModel:
             raise ModelError(str(error)) from error
 
         pipeline_path = path / PIPELINE_FILE
+        # Bounds first (the zip directory only), then the whole file's hash (streamed), and
+        # only then does anything decompress a member.
+        check_archive_bounds(pipeline_path)
+        digest = file_sha256(pipeline_path)
+        if digest != metadata["pipeline_sha256"]:
+            raise ModelError(
+                f"{pipeline_path} does not match its metadata (SHA-256 {digest}, metadata "
+                f"says {metadata['pipeline_sha256']}): the file was changed or is corrupt"
+            )
         version = pipeline_version(pipeline_path)
         if version != metadata["version"]:
             raise ModelError(
@@ -253,9 +264,12 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         raise ModelError(f"cannot read {path}: {error}") from error
     if not isinstance(metadata, dict):
         raise ModelError(f"{path} must hold a JSON object")
-    absent = [key for key in ("name", "version", "classes") if key not in metadata]
+    absent = [
+        key for key in ("name", "version", "pipeline_sha256", "classes") if key not in metadata
+    ]
     if absent:
-        raise ModelError(f"{path} lacks {absent}")
+        # A model written before pipeline_sha256 existed has no integrity check to trust.
+        raise ModelError(f"{path} lacks {absent}; retrain it with `scorestream train`")
     if not isinstance(metadata["classes"], list) or len(metadata["classes"]) != 2:
         raise ModelError(f"{path}: 'classes' must list the two target values")
     return metadata

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
+from scorestream.streams.model.archive import check_archive_bounds, file_sha256
 from scorestream.streams.model.schema import FeatureSchema, coerce_features
 
 PIPELINE_FILE = "pipeline.skops"
@@ -45,7 +46,7 @@ MODEL_FILES: tuple[str, ...] = (PIPELINE_FILE, SCHEMA_FILE, PROFILE_FILE, METADA
 _SKOPS_SCHEMA_MEMBER = "schema.json"
 
 #: Version of the model directory layout, stored in ``metadata.json``.
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: metadata.json has pipeline_sha256
 
 Classifier = Literal["logistic", "hgb"]
 
@@ -267,12 +268,15 @@ def train_model(
 
         skops.io.dump(pipeline, staging / PIPELINE_FILE)
         version = pipeline_version(staging / PIPELINE_FILE)
+        pipeline_sha256 = file_sha256(staging / PIPELINE_FILE)
         schema.save(staging / SCHEMA_FILE)
         profile.save(staging / PROFILE_FILE)
         metadata = {
             "format": MODEL_FORMAT,
             "name": name,
             "version": version,
+            # The version covers what skops reads; this covers every byte of the file.
+            "pipeline_sha256": pipeline_sha256,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "target": target,
             "classes": classes,
@@ -345,7 +349,15 @@ def pipeline_version(path: str | Path) -> str:
     dumps of the same pipeline. The hash is taken over a canonical form instead: array
     members by content, object tags renumbered in order of appearance. Training twice on
     the same data with the same seed and library versions thus gives the same version.
+    Members skops does not reference are not covered: ``metadata.json``'s
+    ``pipeline_sha256`` (:func:`.archive.file_sha256`) is the file's integrity check.
+
+    Raises
+    ------
+    ModelError
+        If the file is unreadable or exceeds the bounds of :func:`.archive.check_archive_bounds`.
     """
+    check_archive_bounds(path)
     try:
         with zipfile.ZipFile(path) as archive:
             members = {

@@ -7,7 +7,8 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from scorestream.producers.producer import RecordProducer, file_chunks, frame_to_payloads
+from scorestream.producers.producer import RecordProducer, frame_to_payloads
+from scorestream.producers.record_files import file_chunks
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 from tests.kafka_io import collect
@@ -31,7 +32,7 @@ def test_files_of_every_format_reach_the_topic(settings: Settings, tmp_path: Pat
     frame.iloc[20:].to_json(tmp_path / "c.jsonl", orient="records", lines=True)
     producer = RecordProducer(settings)
     summary = producer.send_all(
-        frame_to_payloads(chunk)
+        chunk
         for name in ("a.csv", "b.parquet", "c.jsonl")
         for chunk in file_chunks(tmp_path / name)
     )

@@ -23,6 +23,7 @@ from scorestream.streams.model import (
     train_from_file,
     train_model,
 )
+from scorestream.streams.model.archive import file_sha256
 from scorestream.streams.model.train import MODEL_FILES, TrainReport, pipeline_version
 from scorestream.streams.synthetic import generate_frame
 
@@ -176,6 +177,7 @@ def _plant(model_dir: Path, pipeline: Pipeline, target: Path) -> Path:
     skops.io.dump(pipeline, target / "pipeline.skops")
     metadata = json.loads((target / "metadata.json").read_text())
     metadata["version"] = pipeline_version(target / "pipeline.skops")
+    metadata["pipeline_sha256"] = file_sha256(target / "pipeline.skops")
     (target / "metadata.json").write_text(json.dumps(metadata))
     return target
 
