@@ -6,7 +6,6 @@ Every test runs the real CLI in a subprocess and reads the topic back from the b
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from scorestream.child_process import run_cli
 from scorestream.settings import Settings
 
 JSONL_LINES = [
@@ -33,13 +33,7 @@ JSONL_LINES = [
 
 
 def produce_file(settings_env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "produce", "--file", str(path)],
-        env=settings_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(["produce", "--file", str(path)], settings_env, timeout_s=120)
 
 
 def collect_raw(
@@ -204,12 +198,10 @@ def test_a_parquet_column_without_a_json_form_is_one_clear_error(
     path = tmp_path / "records.parquet"
     value = b"\x00" if pa.types.is_binary(kind) else 5
     pq.write_table(pa.table({"id": ["a"], "blob": pa.array([value], kind)}), path)
-    result = subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "produce", "--file", str(path)],
-        env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_cli(
+        ["produce", "--file", str(path)],
+        {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"},
+        timeout_s=60,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

@@ -8,24 +8,21 @@ refuse none of the worker's outputs (a refused output is a score or reason lost)
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from scorestream.child_process import run_cli
 from scorestream.settings import Settings
 from scorestream.streams.synthetic import generate_records
 from scorestream.streams.validation import REASONS
 from scorestream.topics import ensure_topics
+from tests.fixtures.worker import WorkerFactory
 from tests.streams.hostile import seeded_hostile
-
-WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 VALID = 6_000
 HOSTILE = 4_500
@@ -126,14 +123,7 @@ def test_10k_hostile_messages_each_become_one_row(
     assert worker.poll() is None, "the worker died on hostile input"
     assert inputs - seen == set(), f"{len(inputs - seen)} inputs have no output on Kafka"
 
-    sink = subprocess.run(
-        [sys.executable, "-m", "scorestream.cli", "sink", "--once"],
-        env=settings_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    sink = run_cli(["sink", "--once"], settings_env, timeout_s=120)
     assert sink.returncode == 0, sink.stderr[-3000:]
 
     db = settings.clickhouse.database

@@ -6,8 +6,6 @@ Every test talks to a real SMTP server (aiosmtpd) started here on a free port.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from scorestream.child_process import run_cli
 from scorestream.consumers.alerting.delivery import send_with_retry
 from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.exceptions import DeliveryRefusedError
@@ -26,10 +25,6 @@ from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_frame
 from tests.consumers.drift_check.drift_stats_rows import write_day
-from tests.streams import conftest as pipeline
-
-# The pipeline's fixtures, shared without a conftest.py here (see test_drift_check.py).
-model_dir = pipeline.model_dir
 
 PASSWORD = "s3cret-smtp-password"
 
@@ -174,17 +169,11 @@ def test_one_shot_check_exits_with_the_refusal_and_the_alert_stays_pending(
         "SMTP_USER": "alerts",
         "SMTP_PASSWORD": PASSWORD,
     }
-    command = [sys.executable, "-m", "scorestream.cli", "drift-check", "--date", str(day)]
+    command = ["drift-check", "--date", str(day)]
 
     with smtp_server(Mailbox(), auth_succeeds=False) as port:
         started = time.monotonic()
-        refused = subprocess.run(
-            command,
-            env={**env, "SMTP_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        refused = run_cli(command, {**env, "SMTP_PORT": str(port)}, timeout_s=90)
     assert refused.returncode != 0
     assert time.monotonic() - started < 60
     assert "Traceback" not in refused.stderr and PASSWORD not in refused.stderr
@@ -195,9 +184,7 @@ def test_one_shot_check_exits_with_the_refusal_and_the_alert_stays_pending(
     # A later run, with the SMTP credentials fixed, delivers the pending alert once.
     mailbox = Mailbox()
     with smtp_server(mailbox, auth_succeeds=True) as port:
-        later = subprocess.run(
-            command, env={**env, "SMTP_PORT": str(port)}, capture_output=True, text=True, timeout=90
-        )
+        later = run_cli(command, {**env, "SMTP_PORT": str(port)}, timeout_s=90)
     assert later.returncode == 0, later.stderr
     assert len(mailbox.messages) == 1
     assert _deliveries(settings, ch_client) == 1
