@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 from scipy import stats as sps
 
+from scorestream.streams.drift.pooled_chi_square import pooled_chi_square
 from scorestream.streams.drift.profile import FeatureProfile, NumericFeatureProfile
 
 __all__ = [
@@ -472,8 +473,9 @@ def compare(
     The reference has no values outside its own range, so keeping those bins apart would
     make PSI explode (through its ``eps`` floor) as soon as a small shift pushes a few
     percent past the reference maximum; the share out of range is reported instead.
-    Categorical features: chi-square test, PSI and Jensen-Shannon on all bins, *missing*
-    being one category.
+    Categorical features: chi-square test (sparse categories pooled, see
+    :func:`.pooled_chi_square.pooled_chi_square`), PSI and Jensen-Shannon on all bins,
+    *missing* being one category.
 
     Parameters
     ----------
@@ -508,7 +510,9 @@ def compare(
     cur_missing_rate = float(cur[-1] / cur_count) if cur_count else math.nan
 
     if not isinstance(feature, NumericFeatureProfile):
-        statistic, pvalue = chi_square(ref, cur)
+        # Pooled: sparse categories (and the ones a small reference picked by luck) would
+        # make Pearson's chi-square cry wolf, see :mod:`.pooled_chi_square`.
+        statistic, pvalue = pooled_chi_square(ref, cur, pool=feature.n_bins - 2)
         return FeatureDrift(
             feature=feature.name,
             kind=feature.kind,
@@ -530,7 +534,9 @@ def compare(
     n_present = float(cur_present.sum())
     out_of_range = float((cur_present[0] + cur_present[-1]) / n_present) if n_present else math.nan
     statistic, pvalue = ks_binned(ref_present, cur_present)
-    _, missing_pvalue = chi_square([ref_present.sum(), ref[-1]], [cur_present.sum(), cur[-1]])
+    _, missing_pvalue = pooled_chi_square(
+        [ref_present.sum(), ref[-1]], [cur_present.sum(), cur[-1]]
+    )
     cur_mean = cur_std = None
     if value_sum is not None and n_present > 0:
         cur_mean = float(value_sum) / n_present
