@@ -55,10 +55,10 @@ class DriftThresholds:
         is what catches a 20-point move between two common categories, whose PSI (0.16)
         stays under ``psi_alert``.
     wasserstein_warn, wasserstein_alert
-        Wasserstein-1 thresholds in reference standard deviations (numeric features);
-        the binned estimate runs a few percent low (see
-        :func:`~scorestream.streams.drift.statistics.wasserstein_binned`), hence 0.35 for a 0.5-std
-        target.
+        Wasserstein-1 thresholds in reference standard deviations (numeric features).
+        The estimate is exact for mean shifts of light-tailed shapes but reads changes of
+        scale low (see :mod:`~scorestream.streams.drift.wasserstein_estimate`), hence 0.35
+        for a 0.5-std target.
     missing_rate_warn, missing_rate_alert
         Thresholds on the absolute change of a numeric feature's missing rate (tested
         with its own p-value in the same correction).

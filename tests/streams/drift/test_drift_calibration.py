@@ -98,7 +98,7 @@ def test_numeric_iid_days_keep_the_false_alarm_rate(ref_size: int, day_size: int
     assert _numeric_alarm_rate(ref_size, day_size, seed=6, days=200) <= ALPHA
 
 
-@pytest.mark.parametrize("day_size", [10_000, 1_000_000])
+@pytest.mark.parametrize("day_size", [1_000, 10_000, 1_000_000])
 @pytest.mark.parametrize(
     ("name", "make"),
     [
@@ -163,6 +163,21 @@ def main() -> None:
             print(
                 f"normal, {ref_size:,}-row reference, {day_size:,}-record days: {rate:.2%} of 1,000"
             )
+    for day_size in (100, 1_000, *DAY_SIZES[1:]):
+        shift, scale = _power(day_size, 0.5, 1.0, 20), _power(day_size, 0.0, 2.0, 20)
+        print(f"day one, {day_size:,} records: drift {shift:.0%} (0.5 sd), {scale:.0%} (2 x scale)")
+
+
+def _power(day_size: int, shift: float, scale: float, seeds: int) -> float:
+    flagged = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        feature = NumericFeatureProfile.from_values("x", rng.normal(size=50_000))
+        day = rng.normal(shift, scale, day_size)
+        counts = np.bincount(feature.assign(day), minlength=feature.n_bins)
+        [decision] = decide([compare(feature, counts, value_sum=float(day.sum()))])
+        flagged += decision.level == "drift"
+    return flagged / seeds
 
 
 if __name__ == "__main__":
