@@ -155,7 +155,7 @@ def evaluate(
                 feature, current.counts, value_sum=current.total, value_sumsq=current.total_sq
             )
             growth[name] = other_share_growth(feature, current.counts)
-        except Exception as exc:
+        except Exception as exc:  # one feature's failure must not cost the others their verdict
             log.exception("drift check of feature %s failed", name)
             failed[name] = FeatureDecision.failed(name, f"{type(exc).__name__}: {exc}")
     names = [n for n in profile.names if n != SCORE_FEATURE]
