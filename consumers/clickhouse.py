@@ -12,7 +12,9 @@ on every start, so it is applied once the server is upgraded.
 
 ClickHouse has no transactional DDL and no locks, so migrations must be idempotent
 statements (``CREATE ... IF NOT EXISTS``, ``ALTER ... MODIFY SETTING``): several sinks
-starting at once may run the same migration, and that must be harmless.
+starting at once may run the same migration, and that must be harmless. ClickHouse 18.16
+has no ``ADD COLUMN IF NOT EXISTS``, so a plain ``ADD COLUMN`` whose column a concurrent
+runner already added counts as done too.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ _FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
 _REQUIRES = re.compile(r"^--\s*requires-server:\s*(\d+(?:\.\d+)*)\s*$", re.IGNORECASE)
 # Error codes that mean "someone else just did it" when concurrent sinks run the same DDL.
 _ALREADY_EXISTS = {57, 82}  # TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS
+# DUPLICATE_COLUMN; 18.16 reports a duplicate column as ILLEGAL_COLUMN, told apart from
+# other illegal columns by its message.
+_COLUMN_EXISTS = {15, 44}
 
 # The bookkeeping table itself is created by the runner, before any migration is read.
 # ReplacingMergeTree folds the duplicate rows that concurrent runners may write.
@@ -266,8 +271,11 @@ def _run(client: Executor, statement: str, server_exception: type[Exception]) ->
     try:
         client.execute(statement)
     except server_exception as exc:
-        # A concurrent runner created the object between IF NOT EXISTS and CREATE.
-        if getattr(exc, "code", None) not in _ALREADY_EXISTS:
+        # A concurrent runner created the object between IF NOT EXISTS and CREATE, or
+        # added the column first.
+        code = getattr(exc, "code", None)
+        duplicate_column = code in _COLUMN_EXISTS and "already exists" in str(exc)
+        if code not in _ALREADY_EXISTS and not duplicate_column:
             raise
 
 

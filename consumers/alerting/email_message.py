@@ -68,15 +68,22 @@ def dashboard_link(alert: AlertMessage) -> str | None:
 def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> EmailMessage:
     """A multipart message: plain text, and HTML with the charts as inline images."""
     drifted = alert.drifted
+    errored = alert.errored
     names = ", ".join(f["feature"] for f in drifted)
+    failed = ", ".join(f["feature"] for f in errored)
     day = alert.period_start[:10] if alert.check_kind == "daily" else alert.period_start
     summary = (
         f"Drift on {day}: {len(drifted)} of {alert.features_checked} features "
-        f"drifted ({names}) over {alert.records:,} records, model "
+        f"drifted ({names or 'none'}) over {alert.records:,} records, model "
         f"{alert.model_version}."
     )
+    if errored:
+        summary += f" {len(errored)} could not be checked ({failed})."
+    subject = f"drift detected on {day}: {names}" if drifted else f"drift check on {day}"
+    if errored:
+        subject += f"{';' if drifted else ':'} {len(errored)} features could not be checked"
     message = EmailMessage()
-    message["Subject"] = f"[scorestream] drift detected on {day}: {names}"
+    message["Subject"] = f"[scorestream] {subject}"
     message["From"] = sender
     message["To"] = recipients
     message["Date"] = formatdate(usegmt=True)
@@ -117,6 +124,9 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     text += [" | ".join(header)] + [" | ".join(row) for row in table_rows]
     for f in drifted:
         text += ["", f"{f['feature']}: " + "; ".join(f.get("reasons", []))]
+    errors = [f"{f['feature']}: {f.get('error', '')}" for f in errored]
+    if errors:
+        text += ["", "Features that could not be checked (no verdict):", *errors]
     if link:
         text += ["", f"Dashboard: {link}"]
     message.set_content("\n".join(text))
@@ -134,11 +144,18 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
         f"</p><img src='cid:{cid}' alt='{html.escape(f['feature'])} histogram'>"
         for f, cid in zip(drifted, cids, strict=True)
     )
+    errors_html = (
+        "<h3>Features that could not be checked (no verdict)</h3><ul>"
+        + "".join(f"<li>{html.escape(e)}</li>" for e in errors)
+        + "</ul>"
+        if errors
+        else ""
+    )
     link_html = f"<p><a href='{html.escape(link)}'>Open the drift dashboard</a></p>" if link else ""
     message.add_alternative(
         f"<html><body><p><b>{html.escape(summary)}</b></p>"
         f"<table border='1' style='border-collapse:collapse'><tr>{cells}</tr>{body_rows}</table>"
-        f"{charts}{link_html}</body></html>",
+        f"{charts}{errors_html}{link_html}</body></html>",
         subtype="html",
     )
     html_part = message.get_body(preferencelist=("html",))

@@ -34,7 +34,12 @@ from scorestream.consumers.clickhouse import (
 )
 from scorestream.contract import DRIFT_CHECKS
 from scorestream.settings import Settings
-from scorestream.streams.drift.decision import DriftThresholds, FeatureDecision, decide
+from scorestream.streams.drift.decision import (
+    DriftThresholds,
+    FeatureDecision,
+    decide,
+    other_share_growth,
+)
 from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
 from scorestream.streams.drift.statistics import FeatureDrift, compare
 from scorestream.streams.model.registry import LoadedModel
@@ -94,6 +99,12 @@ class CheckResult:
         return [d for d in self.decisions if d.level == "drift"]
 
     @property
+    def errored(self) -> list[FeatureDecision]:
+        """Features (the score included) that could not be checked."""
+        everything = self.decisions + ([self.score] if self.score is not None else [])
+        return [d for d in everything if d.level == "error"]
+
+    @property
     def records(self) -> int:
         return max((row["n_current"] for row in self.rows), default=0)
 
@@ -125,23 +136,42 @@ def read_period_counts(
 def evaluate(
     profile: ReferenceProfile, counts: dict[str, PeriodCounts], thresholds: DriftThresholds
 ) -> tuple[list[FeatureDecision], FeatureDecision | None]:
-    """Statistics and verdicts: the features as one family, the score on its own."""
-    results: list[FeatureDrift] = []
-    score: FeatureDrift | None = None
+    """Statistics and verdicts: the features as one family, the score on its own.
+
+    A feature whose statistics raise (counts in another bin layout, a profile this code
+    cannot compare) gets an ``"error"`` decision carrying the message, outside the
+    Benjamini-Hochberg family; the other features keep their verdicts.
+    """
+    results: dict[str, FeatureDrift] = {}
+    failed: dict[str, FeatureDecision] = {}
+    growth: dict[str, float | None] = {}
     for name in profile.names:
         feature = profile[name]
         current = counts.get(name)
         if current is None:
             current = PeriodCounts(np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0)
-        drift = compare(
-            feature, current.counts, value_sum=current.total, value_sumsq=current.total_sq
+        try:
+            results[name] = compare(
+                feature, current.counts, value_sum=current.total, value_sumsq=current.total_sq
+            )
+            growth[name] = other_share_growth(feature, current.counts)
+        except Exception as exc:  # one feature's failure must not cost the others their verdict
+            log.exception("drift check of feature %s failed", name)
+            failed[name] = FeatureDecision.failed(name, f"{type(exc).__name__}: {exc}")
+    names = [n for n in profile.names if n != SCORE_FEATURE]
+    decided = dict(
+        zip(
+            [n for n in names if n in results],
+            decide([results[n] for n in names if n in results], thresholds, growth),
+            strict=True,
         )
-        if name == SCORE_FEATURE:
-            score = drift
-        else:
-            results.append(drift)
-    decisions = decide(results, thresholds)
-    score_decision = decide([score], thresholds)[0] if score is not None else None
+    )
+    decisions = [decided.get(n) or failed[n] for n in names]
+    score_decision: FeatureDecision | None = None
+    if SCORE_FEATURE in results:
+        score_decision = decide([results[SCORE_FEATURE]], thresholds)[0]
+    elif SCORE_FEATURE in failed:
+        score_decision = failed[SCORE_FEATURE]
     return decisions, score_decision
 
 
@@ -160,19 +190,27 @@ def check_rows(
     """One ``drift_checks`` row per decision."""
     rows = []
     for decision in decisions:
-        drift = decision.drift
-        assert drift is not None
         feature = profile[decision.feature]
         current = counts.get(decision.feature)
-        rows.append(
-            {
-                "check_kind": period.kind,
-                "period_start": period.start,
-                "period_end": period.end,
-                "checked_at": checked_at,
-                "feature": decision.feature,
+        current_counts = (
+            [int(v) for v in current.counts] if current is not None else [0] * feature.n_bins
+        )
+        drift = decision.drift
+        if drift is None:
+            # An errored feature: what is known, NaN for the statistics it could not get.
+            nan = float("nan")
+            stats: dict[str, Any] = {
+                "kind": feature.kind,
+                "n_reference": int(feature.count),
+                "n_current": int(sum(current_counts)),
+                "test": "",
+                **dict.fromkeys(("statistic", "p_value", "p_adjusted", "psi", "js_distance"), nan),
+                **dict.fromkeys(("wasserstein", "ref_mean", "cur_mean", "cur_missing_rate"), nan),
+                "ref_missing_rate": float(feature.missing_rate),
+            }
+        else:
+            stats = {
                 "kind": drift.kind,
-                "model_version": model_version,
                 "n_reference": int(drift.ref_count),
                 "n_current": int(drift.cur_count),
                 "test": drift.test,
@@ -186,13 +224,22 @@ def check_rows(
                 "cur_mean": _finite(drift.cur_mean),
                 "ref_missing_rate": _finite(drift.ref_missing_rate),
                 "cur_missing_rate": _finite(drift.cur_missing_rate),
+            }
+        rows.append(
+            {
+                "check_kind": period.kind,
+                "period_start": period.start,
+                "period_end": period.end,
+                "checked_at": checked_at,
+                "feature": decision.feature,
+                "model_version": model_version,
+                **stats,
                 "level": decision.level,
                 "drifted": int(decision.level == "drift"),
                 "reference_counts": [int(v) for v in feature.reference_counts],
-                "current_counts": [int(v) for v in current.counts]
-                if current is not None
-                else [0] * feature.n_bins,
+                "current_counts": current_counts,
                 "bin_labels": list(feature.labels()),
+                "error": decision.error,
             }
         )
     return rows
@@ -238,12 +285,14 @@ class DriftChecker:
         write_rows(self.client, self.database, rows)
         result = CheckResult(period, self.model.version, decisions, score, rows)
         log.info(
-            "%s check %s: %d records, %d features drifted (%s)",
+            "%s check %s: %d records, %d features drifted (%s), %d could not be checked (%s)",
             period.kind,
             period.start.isoformat(),
             result.records,
             len(result.drifted),
             ", ".join(d.feature for d in result.drifted) or "none",
+            len(result.errored),
+            ", ".join(d.feature for d in result.errored) or "none",
         )
         return result
 

@@ -42,6 +42,7 @@ def alert_message(result: CheckResult, grafana_url: str | None) -> AlertMessage:
             for row in result.rows
             if row["feature"] in drifted
         ],
+        errored=[{"feature": d.feature, "error": d.error} for d in result.errored],
     )
 
 

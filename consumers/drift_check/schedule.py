@@ -43,10 +43,11 @@ def yesterday(now: datetime | None = None) -> date:
 def check_day(
     settings: Settings, model: LoadedModel, day: date, client: Executor | None = None
 ) -> CheckResult:
-    """Check ``day``; publish its alert if a feature drifted and none was delivered yet."""
+    """Check ``day``; publish its alert if a feature drifted or errored, once."""
     client = client or connect(settings)
     result = DriftChecker(client, settings.clickhouse.database, model).run(Period.day(day))
-    if result.drifted:
+    # A feature that could not be checked is news too: its drift would go unseen.
+    if result.drifted or result.errored:
         if DeliveryLog(client, settings.clickhouse.database).delivered(result.period.alert_id):
             log.info("alert %s was already delivered; not sending it again", result.period.alert_id)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ class AlertMessage:
     #: The ``drift_checks`` row of each drifted feature (without the period columns), plus
     #: ``reasons``: the thresholds it crossed.
     drifted: list[dict[str, Any]]
+    #: Features that could not be checked: ``feature`` and ``error`` (the message).
+    errored: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def start(self) -> datetime:
@@ -61,4 +63,6 @@ def decode_alert(doc: dict[str, Any]) -> AlertMessage:
         features_checked=int(doc["features_checked"]),
         grafana_url=doc.get("grafana_url"),
         drifted=list(doc["drifted"]),
+        # Messages from before the field existed carry no errors.
+        errored=list(doc.get("errored", [])),
     )

@@ -158,6 +158,8 @@ DRIFT_CHECKS = _table(
     ("reference_counts", "Array(UInt64)"),
     ("current_counts", "Array(UInt64)"),
     ("bin_labels", "Array(String)"),
+    # Why the feature could not be checked (level "error"); empty otherwise.
+    ("error", "String"),
 )
 
 ALERT_DELIVERIES = _table(

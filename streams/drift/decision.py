@@ -10,20 +10,30 @@ would flag quiet days whose few records are noisy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scorestream.streams.drift.multiple_testing import benjamini_hochberg
+from scorestream.streams.drift.profile import CategoricalFeatureProfile, FeatureProfile
 from scorestream.streams.drift.statistics import FeatureDrift
 
-__all__ = ["LEVELS", "DriftThresholds", "FeatureDecision", "Level", "decide"]
+__all__ = [
+    "LEVELS",
+    "DriftThresholds",
+    "FeatureDecision",
+    "Level",
+    "decide",
+    "other_share_growth",
+]
 
-Level = Literal["ok", "warning", "drift"]
+#: ``"error"``: the feature could not be checked (see :meth:`FeatureDecision.failed`).
+Level = Literal["ok", "warning", "drift", "error"]
 
-#: Levels from least to most severe.
+#: Graded levels from least to most severe (``"error"`` is no grade: there is no verdict).
 LEVELS: tuple[Level, ...] = ("ok", "warning", "drift")
 
 
@@ -62,6 +72,13 @@ class DriftThresholds:
     missing_rate_warn, missing_rate_alert
         Thresholds on the absolute change of a numeric feature's missing rate (tested
         with its own p-value in the same correction).
+    other_share_warn, other_share_alert
+        Thresholds on the growth of a categorical feature's *other* share (values outside
+        the reference's kept categories), in share points, graded with the feature's
+        chi-square test; see :func:`other_share_growth`. A new value taking 10 % of a
+        high-cardinality feature takes a little from each of dozens of categories and
+        moves Jensen-Shannon only to about 0.04, while *other* grows by 10 points times
+        the kept categories' share (6.9 points when they hold 69 %).
     """
 
     alpha: float = 0.01
@@ -73,11 +90,13 @@ class DriftThresholds:
     wasserstein_alert: float = 0.35
     missing_rate_warn: float = 0.05
     missing_rate_alert: float = 0.10
+    other_share_warn: float = 0.025
+    other_share_alert: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
-        for name in ("psi", "js", "wasserstein", "missing_rate"):
+        for name in ("psi", "js", "wasserstein", "missing_rate", "other_share"):
             warn, alert = getattr(self, f"{name}_warn"), getattr(self, f"{name}_alert")
             if not 0 <= warn <= alert:
                 raise ValueError(f"need 0 <= {name}_warn <= {name}_alert")
@@ -100,7 +119,9 @@ class FeatureDecision:
     reasons
         Human-readable explanation, one line per finding.
     drift
-        The statistics the decision was made on.
+        The statistics the decision was made on (``None`` for ``"error"``).
+    error
+        Why the feature could not be checked (level ``"error"``), else empty.
     """
 
     feature: str
@@ -109,6 +130,14 @@ class FeatureDecision:
     missing_qvalue: float | None
     reasons: tuple[str, ...] = field(default=())
     drift: FeatureDrift | None = None
+    error: str = ""
+
+    @classmethod
+    def failed(cls, feature: str, error: str) -> FeatureDecision:
+        """The decision on a feature whose check raised: no verdict, the reason instead."""
+        return cls(
+            feature, "error", math.nan, None, (f"could not be checked: {error}",), None, error
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, with the statistics under ``"statistics"``."""
@@ -119,6 +148,7 @@ class FeatureDecision:
             "missing_qvalue": self.missing_qvalue,
             "reasons": list(self.reasons),
             "statistics": None if self.drift is None else self.drift.to_dict(),
+            "error": self.error,
         }
 
 
@@ -127,7 +157,29 @@ def _valid_p(p: float | None) -> float:
     return 1.0 if p is None or math.isnan(p) else p
 
 
-def _effects(drift: FeatureDrift, t: DriftThresholds) -> list[tuple[str, float, float, float]]:
+def other_share_growth(feature: FeatureProfile, current_counts: ArrayLike) -> float | None:
+    """Growth of a categorical feature's *other* share, in share points, else ``None``.
+
+    Share points, not a ratio to the kept categories' share: the kept categories are the
+    reference's most frequent, picked on the reference's own noise, so on a flat
+    high-cardinality feature their share falls back a little on any new sample; divided by
+    a small kept share, that regression alone would look like new values. ``None`` for
+    numeric features, missing-only profiles (their *other* is "any value", whose change
+    the chi-square test grades as the missing rate) and empty windows.
+    """
+    if not isinstance(feature, CategoricalFeatureProfile) or not feature.categories:
+        return None
+    cur = np.asarray(current_counts, dtype=np.float64)
+    ref = feature.reference_counts.astype(np.float64)
+    if cur.shape != ref.shape or cur.sum() == 0 or ref.sum() == 0:
+        return None
+    other = len(feature.categories)
+    return float(cur[other] / cur.sum() - ref[other] / ref.sum())
+
+
+def _effects(
+    drift: FeatureDrift, t: DriftThresholds, other_growth: float | None = None
+) -> list[tuple[str, float, float, float]]:
     candidates = [
         ("PSI", drift.psi, t.psi_warn, t.psi_alert),
         ("Jensen-Shannon", drift.js, t.js_warn, t.js_alert),
@@ -135,6 +187,15 @@ def _effects(drift: FeatureDrift, t: DriftThresholds) -> list[tuple[str, float, 
     if drift.wasserstein is not None:
         candidates.append(
             ("Wasserstein", drift.wasserstein, t.wasserstein_warn, t.wasserstein_alert)
+        )
+    if other_growth is not None:
+        candidates.append(
+            (
+                "other-share growth (values unseen in the reference)",
+                other_growth,
+                t.other_share_warn,
+                t.other_share_alert,
+            )
         )
     return [c for c in candidates if math.isfinite(c[1])]
 
@@ -164,7 +225,9 @@ def _grade(
 
 
 def decide(
-    results: Sequence[FeatureDrift], thresholds: DriftThresholds | None = None
+    results: Sequence[FeatureDrift],
+    thresholds: DriftThresholds | None = None,
+    other_growth: Mapping[str, float | None] | None = None,
 ) -> list[FeatureDecision]:
     """Grade every feature of one check.
 
@@ -184,6 +247,9 @@ def decide(
         Statistics of every feature, from :func:`~scorestream.streams.drift.statistics.compare`.
     thresholds
         Thresholds; :class:`DriftThresholds` defaults if ``None``.
+    other_growth
+        Per categorical feature, the growth of its *other* share
+        (:func:`other_share_growth`), graded as one more effect size.
 
     Returns
     -------
@@ -212,7 +278,8 @@ def decide(
     decisions = []
     for r in results:
         qv = float(next(q_main))
-        level, reasons = _grade(qv < t.alpha, _effects(r, t), r.test, qv, t.alpha)
+        growth = (other_growth or {}).get(r.feature)
+        level, reasons = _grade(qv < t.alpha, _effects(r, t, growth), r.test, qv, t.alpha)
         mq: float | None = None
         if r.missing_pvalue is not None:
             mq = float(next(q_missing))

@@ -196,3 +196,29 @@ def test_skipped_migration_runs_once_the_server_is_new_enough(
     # The same server "upgraded" past the requirement: the skipped migration now runs.
     assert apply_migrations(chdb_executor, "scoring") == MODERN
     assert applied_migrations(chdb_executor, "scoring")["0006"] == "applied"
+
+
+def test_a_column_another_runner_added_first_counts_as_added(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """18.16 has no ADD COLUMN IF NOT EXISTS: a plain ADD COLUMN racing another runner's
+    must not fail the second one; a real column error still does."""
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS {database}.widened (a String) ENGINE = MergeTree ORDER BY a;\n"
+    )
+    add = "ALTER TABLE {database}.widened ADD COLUMN b String DEFAULT '';\n"
+    (directory / "0001_widened.sql").write_text(ddl + add)
+    (directory / "0002_widened_again.sql").write_text(add)
+    (directory / "0003_bad_column.sql").write_text(
+        "ALTER TABLE {database}.widened ADD COLUMN c NoSuchType;\n"
+    )
+    client = make_client(settings.clickhouse)
+    try:
+        with pytest.raises(MigrationError, match="0003_bad_column"):
+            apply_migrations(client, settings.clickhouse.database, directory)
+        applied = applied_migrations(client, settings.clickhouse.database)
+        assert applied == {"0001": "applied", "0002": "applied"}
+    finally:
+        client.disconnect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.consumers.drift_check.check import DriftChecker, Period, read_period_counts
 from scorestream.settings import Settings
+from scorestream.streams.drift.profile import NumericFeatureProfile, ReferenceProfile
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_frame
 from tests.consumers.drift_check.drift_stats_rows import write_day
@@ -52,3 +54,43 @@ def test_partials_sum_to_one_shot_counts_and_checks_are_stored(
     )
     n = len(model.profile.names)
     assert kinds == [("daily", n), ("rolling_24h", n)]
+
+
+def test_a_feature_that_cannot_be_checked_gets_an_error_row_on_the_server(
+    settings: Settings,
+    ch_client,
+    model_dir: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Counts stored in one feature's older bin layout: that feature gets an "error" row
+    with the message, every other feature its verdict, all in ClickHouse 18.16."""
+    database = settings.clickhouse.database
+    apply_migrations(ch_client, database)
+    model = LoadedModel.load(model_dir)
+    day = date(2026, 4, 3)
+    write_day(ch_client, database, model, day, generate_frame(3000, seed=32))
+    broken = next(f for f in model.profile if isinstance(f, NumericFeatureProfile))
+    wider = NumericFeatureProfile.from_values(broken.name, np.arange(100.0), n_bins=20)
+    profile = ReferenceProfile(
+        tuple(wider if f.name == broken.name else f for f in model.profile),
+        model.profile.n_bins,
+        model.profile.max_categories,
+    )
+    result = DriftChecker(ch_client, database, dataclasses.replace(model, profile=profile)).run(
+        Period.day(day)
+    )
+    assert [d.feature for d in result.errored] == [broken.name]
+    stored = dict(
+        (row[0], (row[1], row[2]))
+        for row in ch_client.execute(
+            f"SELECT feature, level, error FROM {database}.drift_checks FINAL "
+            "WHERE check_kind = 'daily'"
+        )
+    )
+    assert set(stored) == set(model.profile.names)
+    level, error = stored[broken.name]
+    assert level == "error" and "expected" in error
+    assert all(
+        lv in ("ok", "warning", "drift") and err == ""
+        for name, (lv, err) in stored.items()
+        if name != broken.name
+    )

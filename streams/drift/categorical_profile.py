@@ -1,0 +1,178 @@
+"""Categorical reference profiles: the most frequent categories, *other* and *missing*."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from scorestream.streams.drift.values import RawValues, as_series, readonly
+
+__all__ = ["CategoricalFeatureProfile"]
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalFeatureProfile:
+    """Reference profile of one categorical feature.
+
+    Values are compared as strings (``str(value)``), so a column must reach the worker
+    with the same types as in the reference (``1`` and ``1.0`` are different categories).
+
+    Parameters
+    ----------
+    name
+        Feature name (column in the input frame).
+    categories
+        Reference categories, most frequent first.
+    reference_counts
+        Reference counts in this feature's bin layout.
+    count
+        Number of reference rows, missing included.
+    missing_rate
+        Share of reference rows that were missing.
+    note
+        Why the profile is not an ordinary one, e.g. that of a reference column with no
+        value at all (see :meth:`missing_only`); empty otherwise.
+
+    Examples
+    --------
+    >>> feature = CategoricalFeatureProfile.from_values("c", ["a", "b", "a", None])
+    >>> feature.labels()
+    ['a', 'b', 'other', 'missing']
+    >>> feature.assign(["b", "a", "z", None, float("nan")])
+    array([1, 0, 2, 3, 3])
+    >>> feature.reference_counts
+    array([2, 1, 0, 1])
+
+    """
+
+    kind: ClassVar[Literal["categorical"]] = "categorical"
+
+    name: str
+    categories: tuple[str, ...]
+    reference_counts: NDArray[np.int64]
+    count: int
+    missing_rate: float
+    note: str = ""
+    _lookup: pd.Index = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        categories = tuple(str(c) for c in self.categories)
+        if len(set(categories)) != len(categories):
+            raise ValueError(f"{self.name}: categories must be unique")
+        object.__setattr__(self, "categories", categories)
+        counts = np.asarray(self.reference_counts, dtype=np.int64)
+        if counts.shape != (self.n_bins,):
+            raise ValueError(f"{self.name}: expected {self.n_bins} reference counts")
+        object.__setattr__(self, "reference_counts", readonly(counts))
+        object.__setattr__(self, "_lookup", pd.Index(categories, dtype=object))
+
+    @classmethod
+    def from_values(
+        cls, name: str, values: RawValues, max_categories: int = 50
+    ) -> CategoricalFeatureProfile:
+        """Profile reference values, keeping the ``max_categories`` most frequent."""
+        if max_categories < 0:
+            raise ValueError("max_categories must be non-negative")
+        codes, strings = _factorize(values)
+        present = codes[codes >= 0]
+        per_value = np.bincount(present, minlength=strings.size)
+        # Distinct raw values may share a string (1 and "1"): add them up by string.
+        frequencies = pd.Series(per_value, index=strings).groupby(level=0).sum()
+        # Ties are broken by name so that the same data always gives the same layout.
+        order = sorted(frequencies.items(), key=lambda item: (-int(item[1]), str(item[0])))
+        categories = tuple(str(c) for c, _ in order[:max_categories])
+        provisional = cls(
+            name=name,
+            categories=categories,
+            reference_counts=np.zeros(len(categories) + 2, dtype=np.int64),
+            count=0,
+            missing_rate=0.0,
+        )
+        counts = np.bincount(provisional.assign(values), minlength=provisional.n_bins)
+        n = codes.size
+        return cls(
+            name=name,
+            categories=categories,
+            reference_counts=counts.astype(np.int64),
+            count=n,
+            missing_rate=float((n - present.size) / n) if n else 0.0,
+        )
+
+    @classmethod
+    def missing_only(cls, name: str, values: RawValues, why: str) -> CategoricalFeatureProfile:
+        """A profile that tracks only whether values are present: bins *other*, *missing*.
+
+        For a reference column without a single usable value: there is no distribution to
+        compare, but a column that starts to be filled (or stays empty) is still news.
+        Any present value lands in *other*.
+        """
+        profile = cls.from_values(name, values, max_categories=0)
+        return cls(
+            name=name,
+            categories=(),
+            reference_counts=profile.reference_counts,
+            count=profile.count,
+            missing_rate=profile.missing_rate,
+            note=f"{why}: only the share of missing values is tracked",
+        )
+
+    @property
+    def n_bins(self) -> int:
+        """Total number of bins: categories, other and missing."""
+        return len(self.categories) + 2
+
+    @property
+    def missing_index(self) -> int:
+        """Index of the *missing* bin (the last one)."""
+        return self.n_bins - 1
+
+    def assign(self, values: RawValues) -> NDArray[np.int64]:
+        """Map raw values to bin indices with a hash lookup (no per-value Python loop)."""
+        codes, strings = _factorize(values)
+        # Look up each distinct value once, then gather: a batch has few distinct values.
+        table = self._lookup.get_indexer(pd.Index(strings)).astype(np.int64)
+        table[table < 0] = len(self.categories)
+        # Code -1 (missing) picks the appended last entry, the missing bin.
+        table = np.append(table, len(self.categories) + 1)
+        return table[codes]
+
+    def labels(self) -> list[str]:
+        """A human-readable label per bin."""
+        return [*self.categories, "other", "missing"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "categories": list(self.categories),
+            "reference_counts": [int(v) for v in self.reference_counts],
+            "count": int(self.count),
+            "missing_rate": float(self.missing_rate),
+            **({"note": self.note} if self.note else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoricalFeatureProfile:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=str(data["name"]),
+            categories=tuple(str(c) for c in data["categories"]),
+            reference_counts=np.asarray(data["reference_counts"], dtype=np.int64),
+            count=int(data["count"]),
+            missing_rate=float(data["missing_rate"]),
+            note=str(data.get("note", "")),
+        )
+
+
+def _factorize(values: RawValues) -> tuple[NDArray[np.intp], NDArray[Any]]:
+    # Codes per value (-1 for None/NaN) and the distinct values as strings; hashing the
+    # raw values in C is several times faster than converting every value to str first.
+    codes, uniques = pd.factorize(as_series(values), use_na_sentinel=True)
+    strings = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str)
+    return np.asarray(codes, dtype=np.intp), strings.to_numpy(dtype=object)
