@@ -257,7 +257,8 @@ def decide(
     """Grade every feature of one check.
 
     All p-values of the check (each feature's distribution test and each numeric
-    feature's missing-rate test) form one Benjamini-Hochberg family. A feature is
+    feature's side tests: missing rate, share beyond the reference range, mean difference)
+    form one Benjamini-Hochberg family. A feature is
 
     - ``"drift"`` if a test is significant (``q < alpha``) and an effect size reaches its
       alert threshold;

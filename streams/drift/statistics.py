@@ -23,6 +23,7 @@ from scipy import stats as sps
 
 from scorestream.streams.drift.pooled_chi_square import pooled_chi_square
 from scorestream.streams.drift.profile import FeatureProfile, NumericFeatureProfile
+from scorestream.streams.drift.tail_tests import mean_test, out_of_range_test
 from scorestream.streams.drift.wasserstein_estimate import wasserstein_estimate
 
 __all__ = [
@@ -422,22 +423,11 @@ class FeatureDrift:
     cur_out_of_range_rate
         Share of current non-missing values outside the reference range (numeric), the
         records rejected as beyond the allowed range included.
-    out_of_range_pvalue
-        One-sided p-value of that share (numeric): for i.i.d. continuous data the mass
-        beyond the min and max of ``N`` reference values is Beta(2, N - 1), so the count
-        beyond them among ``n`` current values is beta-binomial(n, 2, N - 1); ties (a
-        point mass at the minimum) only make it smaller, so the test stays conservative.
+    out_of_range_pvalue, mean_pvalue, mean_shift
+        P-values of that share and of the mean difference, and ``|cur_mean - ref_mean| /
+        ref_std`` (numeric; :mod:`.tail_tests`).
     rejected_out_of_range
-        Current records rejected before binning for lying beyond the feature's allowed
-        range (counted as out of range, never binned).
-    mean_pvalue
-        Two-sided p-value of the mean difference, ``z = |cur_mean - ref_mean| /
-        sqrt(ref_std^2 / m + cur_std^2 / n)`` (Welch; ``ref_std`` on both sides without
-        sums of squares), numeric features with sums only.
-    mean_shift
-        ``|cur_mean - ref_mean| / ref_std``, the practical size of that difference.
-    ref_mean, cur_mean, ref_std, cur_std
-        Moments of the non-missing values (numeric; ``cur_*`` only when sums were given).
+        Current records rejected before binning as beyond the allowed range.
     """
 
     feature: str
@@ -497,9 +487,7 @@ def compare(
     (the usual convention: underflow folded into the first bin, overflow into the last).
     The reference has no values outside its own range, so keeping those bins apart would
     make PSI explode (through its ``eps`` floor) as soon as a small shift pushes a few
-    percent past the reference maximum. Folded bins cannot see how far the tails went, so
-    the share out of range and the mean difference get tests of their own
-    (``out_of_range_pvalue``, ``mean_pvalue``), graded by :func:`.decision.decide`.
+    percent past the reference maximum; :mod:`.tail_tests` grade the tails instead.
     Categorical features: chi-square test (sparse categories pooled, see
     :func:`.pooled_chi_square.pooled_chi_square`), PSI and Jensen-Shannon on all bins,
     *missing* being one category.
@@ -514,9 +502,8 @@ def compare(
         Sum and sum of squares of the current non-missing values (numeric), to report the
         current mean and standard deviation.
     rejected_out_of_range
-        Current records rejected as beyond the feature's allowed range (numeric): they
-        never reached the bins but lie beyond the reference range, so they count as out of
-        range.
+        Current records rejected as beyond the feature's allowed range (numeric): never
+        binned, but beyond the reference range, so they count as out of range.
     eps
         PSI floor, see :func:`psi`.
 
@@ -563,10 +550,9 @@ def compare(
     # "missing rate 0 % -> 30 %" rather than as a blurred change of the distribution.
     ref_present, cur_present = ref[:-1], cur[:-1]
     n_present = float(cur_present.sum())
-    rejected = max(int(rejected_out_of_range), 0)
-    out_of_range, out_of_range_pvalue = _out_of_range(
-        float(ref_present.sum()), n_present, float(cur_present[0] + cur_present[-1]), rejected
-    )
+    rejected, n_ref = max(int(rejected_out_of_range), 0), float(ref_present.sum())
+    beyond = float(cur_present[0] + cur_present[-1])
+    out_of_range, out_of_range_pvalue = out_of_range_test(n_ref, n_present, beyond, rejected)
     statistic, pvalue = ks_binned(ref_present, cur_present)
     _, missing_pvalue = pooled_chi_square(
         [ref_present.sum(), ref[-1]], [cur_present.sum(), cur[-1]]
@@ -577,9 +563,7 @@ def compare(
         if value_sumsq is not None:
             # Raw power sums lose precision when |mean| >> std; good enough for reporting.
             cur_std = math.sqrt(max(float(value_sumsq) / n_present - cur_mean**2, 0.0))
-    mean_shift, mean_pvalue = _mean_test(
-        feature, float(ref_present.sum()), n_present, cur_mean, cur_std
-    )
+    mean_shift, mean_pvalue = mean_test(feature, n_ref, n_present, cur_mean, cur_std)
     return FeatureDrift(
         feature=feature.name,
         kind=feature.kind,
@@ -611,41 +595,3 @@ def compare(
         mean_pvalue=mean_pvalue,
         mean_shift=mean_shift,
     )
-
-
-def _out_of_range(
-    n_ref: float, n_present: float, n_beyond: float, rejected: int
-) -> tuple[float, float | None]:
-    """Share of current values beyond the reference range and its one-sided p-value."""
-    n = n_present + rejected
-    if n <= 0:
-        return math.nan, None
-    k = n_beyond + rejected
-    if n_ref < 2:
-        return k / n, None
-    # Mass beyond the min and max of N i.i.d. values is Beta(2, N - 1) (two spacings).
-    p = float(sps.betabinom.sf(k - 1, int(n), 2, n_ref - 1)) if k > 0 else 1.0
-    return k / n, float(np.clip(p, 0.0, 1.0))
-
-
-def _mean_test(
-    feature: NumericFeatureProfile,
-    n_ref: float,
-    n_cur: float,
-    cur_mean: float | None,
-    cur_std: float | None,
-) -> tuple[float | None, float | None]:
-    """``|delta mean| / ref_std`` and the two-sided (Welch) z-test p-value of the difference.
-
-    Each side's own variance (Welch), not the reference's alone: a sparse feature (a pixel
-    that is almost always 0) has a tiny reference sd, and a current sample that happened to
-    draw a few more non-zero values would otherwise look thousands of errors away.
-    """
-    if cur_mean is None or not math.isfinite(cur_mean) or not feature.std > 0:
-        return None, None
-    if n_ref <= 0 or n_cur <= 0:
-        return None, None
-    shift = abs(cur_mean - feature.mean) / feature.std
-    cur_var = feature.std**2 if cur_std is None or not math.isfinite(cur_std) else cur_std**2
-    se = math.sqrt(feature.std**2 / n_ref + cur_var / n_cur)
-    return float(shift), float(2 * sps.norm.sf(abs(cur_mean - feature.mean) / se))
