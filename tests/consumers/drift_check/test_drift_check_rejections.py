@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.consumers.drift_check.check import DriftChecker, Period, read_rejections
+from scorestream.consumers.drift_check.publish import alert_message
 from scorestream.contract import REJECTED_RECORDS
 from scorestream.settings import Settings
 from scorestream.streams.drift.profile import SCORE_FEATURE, NumericFeatureProfile
@@ -72,3 +74,10 @@ def test_out_of_range_rejections_make_the_feature_drift_in_the_daily_check(
         "WHERE check_kind = 'daily' AND level = 'drift'"
     )
     assert stored == [(target, "drift")]
+    # The e-mail names the feature and says why.
+    email = build_alert_email(alert_message(result, None), "drift@example.org", "ops@example.org")
+    body = email.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert f"{target}: " in text
+    assert "1001 records beyond the allowed range were rejected" in text
