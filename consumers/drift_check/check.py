@@ -18,6 +18,7 @@ would name two culprits for one cause.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -75,13 +76,16 @@ class Period:
 
 @dataclass(frozen=True)
 class PeriodCounts:
-    """A feature's bins and moments summed over a period."""
+    """A feature's bins and moments summed over a period, and its out-of-range rejections."""
 
     counts: np.ndarray
     count: int
     missing: int
     total: float
     total_sq: float
+    #: Records rejected as beyond the feature's allowed range: never binned, but data
+    #: about the stream (the ones that drifted furthest), counted as out of range.
+    rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,37 @@ def read_period_counts(
     }
 
 
+def read_rejections(client: Executor, database: str, period: Period) -> dict[str, int]:
+    """Records rejected as ``out_of_range`` in ``period``, per field (parameters only).
+
+    By ``ingested_at``, the table's partition key, so a day reads one partition.
+    """
+    db = check_identifier(database)
+    rows = client.execute(
+        f"SELECT field, count() FROM {db}.rejected_records FINAL "  # noqa: S608
+        "WHERE reason = %(reason)s AND ingested_at >= %(start)s AND ingested_at < %(end)s "
+        "GROUP BY field",
+        {"reason": "out_of_range", "start": period.start, "end": period.end},
+    )
+    return {str(field): int(n) for field, n in rows}
+
+
+def with_rejections(
+    profile: ReferenceProfile, counts: dict[str, PeriodCounts], rejections: dict[str, int]
+) -> dict[str, PeriodCounts]:
+    """``counts`` with each numeric feature's out-of-range rejections attached."""
+    merged = dict(counts)
+    for name, n in rejections.items():
+        if name not in profile.names or name == SCORE_FEATURE or n <= 0:
+            continue
+        feature = profile[name]
+        current = merged.get(name) or PeriodCounts(
+            np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0
+        )
+        merged[name] = dataclasses.replace(current, rejected=current.rejected + n)
+    return merged
+
+
 def evaluate(
     profile: ReferenceProfile, counts: dict[str, PeriodCounts], thresholds: DriftThresholds
 ) -> tuple[list[FeatureDecision], FeatureDecision | None]:
@@ -152,7 +187,11 @@ def evaluate(
             current = PeriodCounts(np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0)
         try:
             results[name] = compare(
-                feature, current.counts, value_sum=current.total, value_sumsq=current.total_sq
+                feature,
+                current.counts,
+                value_sum=current.total,
+                value_sumsq=current.total_sq,
+                rejected_out_of_range=current.rejected,
             )
             growth[name] = other_share_growth(feature, current.counts)
         except Exception as exc:  # one feature's failure must not cost the others their verdict
@@ -276,7 +315,11 @@ class DriftChecker:
 
     def run(self, period: Period, now: datetime | None = None) -> CheckResult:
         checked_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
-        counts = read_period_counts(self.client, self.database, period, self.model.version)
+        counts = with_rejections(
+            self.model.profile,
+            read_period_counts(self.client, self.database, period, self.model.version),
+            read_rejections(self.client, self.database, period),
+        )
         decisions, score = evaluate(self.model.profile, counts, self.thresholds)
         everything = decisions + ([score] if score is not None else [])
         rows = check_rows(

@@ -79,6 +79,19 @@ class DriftThresholds:
         high-cardinality feature takes a little from each of dozens of categories and
         moves Jensen-Shannon only to about 0.04, while *other* grows by 10 points times
         the kept categories' share (6.9 points when they hold 69 %).
+    out_of_range_warn, out_of_range_alert
+        Thresholds on the share of a numeric feature's current values beyond the
+        reference's min/max (records rejected as beyond the allowed range included),
+        graded with its own beta-binomial test (``FeatureDrift.out_of_range_pvalue``). The
+        reference holds none by construction and an i.i.d. day about ``2 / N`` of them, so
+        0.5 % is a tail that grew past anything the model saw; the folded outer bins of PSI
+        and Jensen-Shannon cannot see it (the top 5 % moved by +3 sd puts ~5 % there).
+    mean_shift_warn, mean_shift_alert
+        Thresholds on ``|cur_mean - ref_mean| / ref_std`` of a numeric feature, graded with
+        its own z-test (``FeatureDrift.mean_pvalue``): a mean far beyond its standard error
+        is a drift even when the bins barely move (a few records multiplied by 100). The
+        same values as Wasserstein, which equals the mean difference for a pure shift; the
+        practical size keeps a million-record day from flagging a 0.01-sd wobble.
     """
 
     alpha: float = 0.01
@@ -92,11 +105,23 @@ class DriftThresholds:
     missing_rate_alert: float = 0.10
     other_share_warn: float = 0.025
     other_share_alert: float = 0.05
+    out_of_range_warn: float = 0.005
+    out_of_range_alert: float = 0.01
+    mean_shift_warn: float = 0.15
+    mean_shift_alert: float = 0.35
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
-        for name in ("psi", "js", "wasserstein", "missing_rate", "other_share"):
+        for name in (
+            "psi",
+            "js",
+            "wasserstein",
+            "missing_rate",
+            "other_share",
+            "out_of_range",
+            "mean_shift",
+        ):
             warn, alert = getattr(self, f"{name}_warn"), getattr(self, f"{name}_alert")
             if not 0 <= warn <= alert:
                 raise ValueError(f"need 0 <= {name}_warn <= {name}_alert")
@@ -232,7 +257,8 @@ def decide(
     """Grade every feature of one check.
 
     All p-values of the check (each feature's distribution test and each numeric
-    feature's missing-rate test) form one Benjamini-Hochberg family. A feature is
+    feature's side tests: missing rate, share beyond the reference range, mean difference)
+    form one Benjamini-Hochberg family. A feature is
 
     - ``"drift"`` if a test is significant (``q < alpha``) and an effect size reaches its
       alert threshold;
@@ -271,9 +297,16 @@ def decide(
     """
     t = thresholds or DriftThresholds()
     main = [_valid_p(r.pvalue) for r in results]
-    extra = [_valid_p(r.missing_pvalue) for r in results if r.missing_pvalue is not None]
-    q = benjamini_hochberg(np.asarray(main + extra, dtype=np.float64))
-    q_main, q_missing = iter(q[: len(main)]), iter(q[len(main) :])
+    # Side tests, each in the same Benjamini-Hochberg family: the missing rate, the share
+    # beyond the reference range, the mean difference (numeric features).
+    side = [
+        _valid_p(p)
+        for r in results
+        for p in (r.missing_pvalue, r.out_of_range_pvalue, r.mean_pvalue)
+        if p is not None
+    ]
+    q = benjamini_hochberg(np.asarray(main + side, dtype=np.float64))
+    q_main, q_side = iter(q[: len(main)]), iter(q[len(main) :])
 
     decisions = []
     for r in results:
@@ -281,16 +314,53 @@ def decide(
         growth = (other_growth or {}).get(r.feature)
         level, reasons = _grade(qv < t.alpha, _effects(r, t, growth), r.test, qv, t.alpha)
         mq: float | None = None
-        if r.missing_pvalue is not None:
-            mq = float(next(q_missing))
-            delta = abs(r.cur_missing_rate - r.ref_missing_rate)
-            missing_effect = (
-                [("missing-rate change", delta, t.missing_rate_warn, t.missing_rate_alert)]
-                if math.isfinite(delta)
-                else []
+        for test, p, effect, warn, alert in _side_tests(r, t):
+            if p is None:
+                continue
+            sq = float(next(q_side))
+            if test == "missing":
+                mq = sq
+            effects = [(effect[0], effect[1], warn, alert)] if math.isfinite(effect[1]) else []
+            s_level, s_reasons = _grade(sq < t.alpha, effects, test, sq, t.alpha)
+            reasons += s_reasons
+            level = max(level, s_level, key=LEVELS.index)
+        if r.rejected_out_of_range:
+            reasons.append(
+                f"{r.rejected_out_of_range} records beyond the allowed range were rejected "
+                "(counted as out of range)"
             )
-            m_level, m_reasons = _grade(mq < t.alpha, missing_effect, "missing", mq, t.alpha)
-            reasons += m_reasons
-            level = max(level, m_level, key=LEVELS.index)
         decisions.append(FeatureDecision(r.feature, level, qv, mq, tuple(reasons), r))
     return decisions
+
+
+def _side_tests(
+    r: FeatureDrift, t: DriftThresholds
+) -> list[tuple[str, float | None, tuple[str, float], float, float]]:
+    """The side tests of a feature, in the order :func:`decide` puts their p-values."""
+    nan = math.nan
+    return [
+        (
+            "missing",
+            r.missing_pvalue,
+            ("missing-rate change", abs(r.cur_missing_rate - r.ref_missing_rate)),
+            t.missing_rate_warn,
+            t.missing_rate_alert,
+        ),
+        (
+            "out-of-range",
+            r.out_of_range_pvalue,
+            (
+                "share beyond the reference range",
+                nan if r.cur_out_of_range_rate is None else r.cur_out_of_range_rate,
+            ),
+            t.out_of_range_warn,
+            t.out_of_range_alert,
+        ),
+        (
+            "mean z-test",
+            r.mean_pvalue,
+            ("mean shift (sd)", nan if r.mean_shift is None else r.mean_shift),
+            t.mean_shift_warn,
+            t.mean_shift_alert,
+        ),
+    ]

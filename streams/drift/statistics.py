@@ -23,6 +23,7 @@ from scipy import stats as sps
 
 from scorestream.streams.drift.pooled_chi_square import pooled_chi_square
 from scorestream.streams.drift.profile import FeatureProfile, NumericFeatureProfile
+from scorestream.streams.drift.tail_tests import mean_test, out_of_range_test
 from scorestream.streams.drift.wasserstein_estimate import wasserstein_estimate
 
 __all__ = [
@@ -420,9 +421,13 @@ class FeatureDrift:
         Chi-square p-value of the missing rates (numeric only: for categoricals *missing*
         is a category of the main test).
     cur_out_of_range_rate
-        Share of current non-missing values outside the reference range (numeric).
-    ref_mean, cur_mean, ref_std, cur_std
-        Moments of the non-missing values (numeric; ``cur_*`` only when sums were given).
+        Share of current non-missing values outside the reference range (numeric), the
+        records rejected as beyond the allowed range included.
+    out_of_range_pvalue, mean_pvalue, mean_shift
+        P-values of that share and of the mean difference, and ``|cur_mean - ref_mean| /
+        ref_std`` (numeric; :mod:`.tail_tests`).
+    rejected_out_of_range
+        Current records rejected before binning as beyond the allowed range.
     """
 
     feature: str
@@ -443,6 +448,10 @@ class FeatureDrift:
     cur_mean: float | None = None
     ref_std: float | None = None
     cur_std: float | None = None
+    out_of_range_pvalue: float | None = None
+    rejected_out_of_range: int = 0
+    mean_pvalue: float | None = None
+    mean_shift: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``nan`` becomes ``None``."""
@@ -468,6 +477,7 @@ def compare(
     *,
     value_sum: float | None = None,
     value_sumsq: float | None = None,
+    rejected_out_of_range: int = 0,
     eps: float = PSI_EPS,
 ) -> FeatureDrift:
     """Compute every statistic that suits the feature's kind.
@@ -477,7 +487,7 @@ def compare(
     (the usual convention: underflow folded into the first bin, overflow into the last).
     The reference has no values outside its own range, so keeping those bins apart would
     make PSI explode (through its ``eps`` floor) as soon as a small shift pushes a few
-    percent past the reference maximum; the share out of range is reported instead.
+    percent past the reference maximum; :mod:`.tail_tests` grade the tails instead.
     Categorical features: chi-square test (sparse categories pooled, see
     :func:`.pooled_chi_square.pooled_chi_square`), PSI and Jensen-Shannon on all bins,
     *missing* being one category.
@@ -491,6 +501,9 @@ def compare(
     value_sum, value_sumsq
         Sum and sum of squares of the current non-missing values (numeric), to report the
         current mean and standard deviation.
+    rejected_out_of_range
+        Current records rejected as beyond the feature's allowed range (numeric): never
+        binned, but beyond the reference range, so they count as out of range.
     eps
         PSI floor, see :func:`psi`.
 
@@ -537,7 +550,9 @@ def compare(
     # "missing rate 0 % -> 30 %" rather than as a blurred change of the distribution.
     ref_present, cur_present = ref[:-1], cur[:-1]
     n_present = float(cur_present.sum())
-    out_of_range = float((cur_present[0] + cur_present[-1]) / n_present) if n_present else math.nan
+    rejected, n_ref = max(int(rejected_out_of_range), 0), float(ref_present.sum())
+    beyond = float(cur_present[0] + cur_present[-1])
+    out_of_range, out_of_range_pvalue = out_of_range_test(n_ref, n_present, beyond, rejected)
     statistic, pvalue = ks_binned(ref_present, cur_present)
     _, missing_pvalue = pooled_chi_square(
         [ref_present.sum(), ref[-1]], [cur_present.sum(), cur[-1]]
@@ -548,6 +563,7 @@ def compare(
         if value_sumsq is not None:
             # Raw power sums lose precision when |mean| >> std; good enough for reporting.
             cur_std = math.sqrt(max(float(value_sumsq) / n_present - cur_mean**2, 0.0))
+    mean_shift, mean_pvalue = mean_test(feature, n_ref, n_present, cur_mean, cur_std)
     return FeatureDrift(
         feature=feature.name,
         kind=feature.kind,
@@ -574,4 +590,8 @@ def compare(
         cur_mean=cur_mean,
         ref_std=feature.std,
         cur_std=cur_std,
+        out_of_range_pvalue=out_of_range_pvalue,
+        rejected_out_of_range=rejected,
+        mean_pvalue=mean_pvalue,
+        mean_shift=mean_shift,
     )

@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from scorestream.streams.drift.profile import ReferenceProfile
+from scorestream.streams.drift.profile import NumericFeatureProfile, ReferenceProfile
+from scorestream.streams.drift.values import as_float_array
 from scorestream.streams.model.registry import LoadedModel
 
 
@@ -29,8 +30,18 @@ def write_day(
     start = datetime(day.year, day.month, day.day)
     for hour, index in enumerate(minutes):
         part = features.iloc[index]
-        part_counts = profile.count(part, model.predict_scores(part))
+        part_scores = model.predict_scores(part)
+        part_counts = profile.count(part, part_scores)
         for feature, bins in part_counts.items():
+            # The sums the sink keeps (present numeric values), in the hour's first partial:
+            # the check compares the day's mean with the reference's.
+            total = total_sq = 0.0
+            spec = profile[feature]
+            raw = profile.values_of(spec, part, part_scores)
+            if isinstance(spec, NumericFeatureProfile) and raw is not None:
+                x = as_float_array(raw)
+                x = x[np.isfinite(x)]
+                total, total_sq = float(x.sum()), float((x * x).sum())
             for k, share in enumerate(np.array_split(np.arange(len(bins)), partials)):
                 partial = np.zeros_like(bins)
                 partial[share] = bins[share]
@@ -44,8 +55,8 @@ def write_day(
                         [int(v) for v in partial],
                         int(partial.sum()),
                         0,
-                        0.0,
-                        0.0,
+                        total if k == 0 else 0.0,
+                        total_sq if k == 0 else 0.0,
                         0,
                     )
                 )

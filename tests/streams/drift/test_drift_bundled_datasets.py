@@ -70,10 +70,16 @@ def _check(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> list[FeatureDecision]:
     profile = ReferenceProfile.from_frame(reference, numeric, categorical)
-    counts = {
-        name: PeriodCounts(c, int(c.sum()), 0, 0.0, 0.0)
-        for name, c in profile.count(current).items()
-    }
+    counts = {}
+    for name, c in profile.count(current).items():
+        # The sums the stream keeps: of the present values (numeric), zero otherwise.
+        x = (
+            pd.to_numeric(current[name], errors="coerce").to_numpy(dtype=float)
+            if name in numeric
+            else np.zeros(0)
+        )
+        x = x[np.isfinite(x)]
+        counts[name] = PeriodCounts(c, int(c.sum()), 0, float(x.sum()), float((x * x).sum()))
     decisions, _ = evaluate(profile, counts, DriftThresholds())
     return decisions
 
