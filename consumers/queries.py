@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scorestream.consumers.clickhouse import Executor, check_identifier
+from scorestream.consumers.clickhouse import Executor
+from scorestream.contract.tables import check_identifier
 
 
 def count_scores(client: Executor, database: str) -> int:

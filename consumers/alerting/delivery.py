@@ -32,8 +32,9 @@ from typing import Any
 import httpx
 
 from scorestream.consumers.alerting.email_message import build_alert_email
-from scorestream.consumers.clickhouse import Executor, check_identifier, make_client
+from scorestream.consumers.clickhouse import Executor, make_client
 from scorestream.contract import ALERT_DELIVERIES, AlertMessage, decode_alert
+from scorestream.contract.tables import check_identifier
 from scorestream.exceptions import DecodeError, DeliveryRefusedError
 from scorestream.retry import Backoff, retry_sync
 from scorestream.settings import Settings

@@ -21,7 +21,7 @@ from scorestream.contract.rejections import (
     RejectionMessage,
     decode_rejection_row,
 )
-from scorestream.contract.scores import ScoreMessage, decode_score, decode_score_row
+from scorestream.contract.scores import ScoreMessage, decode_score_row
 from scorestream.contract.tables import (
     ALERT_DELIVERIES,
     DRIFT_CHECKS,
@@ -57,7 +57,6 @@ __all__ = [
     "decode_alert",
     "decode_drift_rows",
     "decode_rejection_row",
-    "decode_score",
     "decode_score_row",
     "split_bins",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from scorestream.contract.codec import Row, decoder, field_error
+from scorestream.contract.codec import Row, field_error
 from scorestream.exceptions import DecodeError
 
 
@@ -34,12 +34,6 @@ class ScoreMessage:
     def encode(self) -> bytes:
         """The message value (orjson writes slotted dataclasses natively)."""
         return orjson.dumps(self)
-
-
-@decoder
-def decode_score(doc: dict[str, Any]) -> ScoreMessage:
-    """A ``scores`` message value -> :class:`ScoreMessage` (for readers such as the bridge)."""
-    return ScoreMessage(**{name: doc[name] for name in ScoreMessage.__dataclass_fields__})
 
 
 def decode_score_row(value: bytes | None) -> Row:
