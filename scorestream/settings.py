@@ -113,6 +113,11 @@ class Topics(BaseModel):
         return f"{self.prefix}scores"
 
     @property
+    def challenger_scores(self) -> str:
+        """Challengers' scores: never read by consumers of ``scores`` unless they ask."""
+        return f"{self.prefix}scores.challenger"
+
+    @property
     def rejected(self) -> str:
         return f"{self.prefix}records.rejected"
 
@@ -125,7 +130,14 @@ class Topics(BaseModel):
         return f"{self.prefix}drift.alerts"
 
     def all(self) -> list[str]:
-        return [self.records, self.scores, self.rejected, self.drift_stats, self.drift_alerts]
+        return [
+            self.records,
+            self.scores,
+            self.challenger_scores,
+            self.rejected,
+            self.drift_stats,
+            self.drift_alerts,
+        ]
 
 
 class Settings(BaseSettings):

@@ -48,6 +48,7 @@ class DriftStatsPublisher:
         detector: str = "page_hinkley",
     ) -> None:
         self.topic = settings.topics.drift_stats
+        self.model_name = model.name
         self.model_version = model.version
         self.grace_ms = grace_ms
         self._accumulator = MinuteBinAccumulator(model.profile)
@@ -73,7 +74,7 @@ class DriftStatsPublisher:
         # them into messages far below the broker's size limit, all keyed by batch_id.
         out = [
             (self.topic, OutputMessage(batch_id.encode(), message.encode()))
-            for message in split_bins(batch_id, self.model_version, now_ms, rows)
+            for message in split_bins(batch_id, self.model_version, now_ms, rows, self.model_name)
         ]
         out += [(self.topic, change) for change in self._changes(rows, now_ms)]
         return out
@@ -106,6 +107,7 @@ class DriftStatsPublisher:
                 value=change.value,
                 detected_at_ms=now_ms,
                 model_version=self.model_version,
+                model_name=self.model_name,
             )
             events.append(OutputMessage(key=event_id.encode(), value=change_message.encode()))
         return events

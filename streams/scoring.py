@@ -178,17 +178,24 @@ class BatchScorer:
         if len(keep) != len(validated.ids):
             frame = frame.iloc[keep].reset_index(drop=True)
             event_ms = event_ms[keep]
-        scores = self.model.predict_scores(frame)
-        labels = self.model.predict_labels(scores)
+        predictions = self.model.predict(frame)
+        scores = predictions.scores
         scored_at_ms = int(time.time() * 1000)
-        name, version = self.model.name, self.model.version
+        name, version, kind = self.model.name, self.model.version, self.model.kind
+        class_labels = predictions.class_labels
+        probabilities = (
+            predictions.probabilities.tolist()
+            if predictions.probabilities is not None
+            else [[]] * len(keep)
+        )
         iso_times = np.datetime_as_string(event_ms.astype("datetime64[ms]"), unit="ms")
-        for row, score, label, event, iso in zip(
+        for row, score, label, event, iso, class_probabilities in zip(
             keep,
             scores.tolist(),
-            labels.tolist(),
+            predictions.labels.tolist(),
             event_ms.tolist(),
             iso_times.tolist(),
+            probabilities,
             strict=True,
         ):
             record_id = validated.ids[row]
@@ -206,6 +213,9 @@ class BatchScorer:
                 latency_ms=min(UINT32_MAX, max(0, scored_at_ms - record.timestamp_ms)),
                 partition=record.partition,
                 offset=record.offset,
+                model_kind=kind,
+                class_labels=class_labels,
+                class_probabilities=class_probabilities,
             )
             out.scores.append(OutputMessage(key=record_id.encode(), value=message.encode()))
         out.frame = frame

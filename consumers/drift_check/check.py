@@ -34,6 +34,7 @@ from scorestream.consumers.clickhouse import (
     make_client,
 )
 from scorestream.contract import DRIFT_CHECKS
+from scorestream.contract.drift import model_id
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import (
     DriftThresholds,
@@ -225,6 +226,7 @@ def check_rows(
     decisions: list[FeatureDecision],
     counts: dict[str, PeriodCounts],
     checked_at: datetime,
+    model_name: str = "",
 ) -> list[dict[str, Any]]:
     """One ``drift_checks`` row per decision."""
     rows = []
@@ -272,6 +274,8 @@ def check_rows(
                 "checked_at": checked_at,
                 "feature": decision.feature,
                 "model_version": model_version,
+                "model_name": model_name,
+                "model_id": model_id(model_name, model_version),
                 **stats,
                 "level": decision.level,
                 "drifted": int(decision.level == "drift"),
@@ -323,7 +327,13 @@ class DriftChecker:
         decisions, score = evaluate(self.model.profile, counts, self.thresholds)
         everything = decisions + ([score] if score is not None else [])
         rows = check_rows(
-            period, self.model.version, self.model.profile, everything, counts, checked_at
+            period,
+            self.model.version,
+            self.model.profile,
+            everything,
+            counts,
+            checked_at,
+            model_name=self.model.name,
         )
         write_rows(self.client, self.database, rows)
         result = CheckResult(period, self.model.version, decisions, score, rows)

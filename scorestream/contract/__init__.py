@@ -13,6 +13,7 @@ from scorestream.contract.drift import (
     DriftChangeMessage,
     MinuteFeatureStats,
     decode_drift_rows,
+    model_id,
     split_bins,
 )
 from scorestream.contract.rejections import (
@@ -24,9 +25,11 @@ from scorestream.contract.rejections import (
 from scorestream.contract.scores import ScoreMessage, decode_score_row
 from scorestream.contract.tables import (
     ALERT_DELIVERIES,
+    CHALLENGER_SCORES,
     DRIFT_CHECKS,
     DRIFT_EVENTS,
     DRIFT_STATS,
+    MODEL_COMPARISONS,
     REJECTED_RECORDS,
     SCORES,
     TABLES,
@@ -36,11 +39,13 @@ from scorestream.contract.tables import (
 
 __all__ = [
     "ALERT_DELIVERIES",
+    "CHALLENGER_SCORES",
     "DRIFT_CHECKS",
     "DRIFT_EVENTS",
     "DRIFT_STATS",
     "MAX_REJECTED_PAYLOAD_BYTES",
     "MINUTE_MS",
+    "MODEL_COMPARISONS",
     "REJECTED_MAX_MESSAGE_BYTES",
     "REJECTED_RECORDS",
     "SCORES",
@@ -58,5 +63,6 @@ __all__ = [
     "decode_drift_rows",
     "decode_rejection_row",
     "decode_score_row",
+    "model_id",
     "split_bins",
 ]

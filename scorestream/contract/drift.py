@@ -95,6 +95,7 @@ class DriftBinsMessage:
     model_version: str
     emitted_at_ms: int
     rows: list[MinuteFeatureStats]
+    model_name: str = ""
     type: Literal["bins"] = field(default="bins")
 
     def encode(self) -> bytes:
@@ -102,6 +103,7 @@ class DriftBinsMessage:
             {
                 "type": self.type,
                 "batch_id": self.batch_id,
+                "model_name": self.model_name,
                 "model_version": self.model_version,
                 "emitted_at_ms": self.emitted_at_ms,
                 "rows": [row.to_dict() for row in self.rows],
@@ -120,18 +122,34 @@ class DriftChangeMessage:
     value: float
     detected_at_ms: int
     model_version: str
+    model_name: str = ""
     type: Literal["change"] = field(default="change")
 
     def encode(self) -> bytes:
         return orjson.dumps(self)
 
 
+def model_id(model_name: str, model_version: str) -> str:
+    """The ``model_id`` column: ``name@version``, part of the drift tables' sorting keys.
+
+    >>> model_id("churn", "3f2a9c0d1e4b")
+    'churn@3f2a9c0d1e4b'
+    """
+    return f"{model_name}@{model_version}"
+
+
 def split_bins(
-    batch_id: str, model_version: str, emitted_at_ms: int, rows: list[MinuteFeatureStats]
+    batch_id: str,
+    model_version: str,
+    emitted_at_ms: int,
+    rows: list[MinuteFeatureStats],
+    model_name: str = "",
 ) -> list[DriftBinsMessage]:
     """``rows`` as messages of at most :data:`ROWS_PER_MESSAGE` rows, all under one id."""
     return [
-        DriftBinsMessage(batch_id, model_version, emitted_at_ms, rows[i : i + ROWS_PER_MESSAGE])
+        DriftBinsMessage(
+            batch_id, model_version, emitted_at_ms, rows[i : i + ROWS_PER_MESSAGE], model_name
+        )
         for i in range(0, len(rows), ROWS_PER_MESSAGE)
     ]
 
@@ -141,14 +159,19 @@ def decode_drift_rows(doc: dict[str, Any]) -> tuple[TableSpec, list[Row]]:
     """A ``drift.stats`` message -> ``drift_stats`` rows (``bins``) or a ``drift_events`` row.
 
     >>> row = MinuteFeatureStats(60_000, "x", "numeric", [1, 2, 0], 3, 0, 4.5, 7.25)
-    >>> spec, rows = decode_drift_rows(DriftBinsMessage("b1", "v1", 5000, [row]).encode())
-    >>> spec.name, rows
-    ('drift_stats', [(60, 'x', 'numeric', 'v1', 'b1', [1, 2, 0], 3, 0, 4.5, 7.25, 5000)])
+    >>> message = DriftBinsMessage("b1", "v1", 5000, [row], model_name="m")
+    >>> spec, rows = decode_drift_rows(message.encode())
+    >>> spec.name, rows  # doctest: +NORMALIZE_WHITESPACE
+    ('drift_stats',
+     [(60, 'x', 'numeric', 'v1', 'b1', [1, 2, 0], 3, 0, 4.5, 7.25, 5000, 'm', 'm@v1')])
     """
     kind = doc.get("type")
+    # Messages written before models were named in them carry no model_name.
+    model_name = str(doc.get("model_name", ""))
     if kind == "bins":
         batch_id = str(doc["batch_id"])
         model_version = str(doc["model_version"])
+        key = model_id(model_name, model_version)
         emitted_ms = int(doc["emitted_at_ms"])
         rows = [
             (
@@ -163,6 +186,8 @@ def decode_drift_rows(doc: dict[str, Any]) -> tuple[TableSpec, list[Row]]:
                 float(r["sum"]),
                 float(r["sumsq"]),
                 emitted_ms,
+                model_name,
+                key,
             )
             for r in doc["rows"]
         ]
@@ -179,6 +204,8 @@ def decode_drift_rows(doc: dict[str, Any]) -> tuple[TableSpec, list[Row]]:
                 float(doc["value"]),
                 str(doc["model_version"]),
                 str(doc["event_id"]),
+                model_name,
+                model_id(model_name, str(doc["model_version"])),
             )
         ]
     raise DecodeError(f"unknown drift.stats message type {kind!r}", "type")

@@ -1,4 +1,18 @@
-"""The ``scores`` message: what the worker computed for one record, keyed by its id."""
+"""The ``scores`` message: what the worker computed for one record, keyed by its id.
+
+The same message goes to ``scores.challenger`` for a challenger model (``role``
+``"challenger"``), whose rows land in ``challenger_scores`` instead of ``scores``.
+
+What ``score`` and ``label`` hold depends on ``model_kind``:
+
+============== ============================== ========================== ======================
+model_kind     score                          label                      class_*
+============== ============================== ========================== ======================
+``binary``     positive-class probability     predicted class (text)     empty
+``multiclass`` probability of the top class   predicted class (text)     every class, in order
+``regression`` the predicted value            ``""``                     empty
+============== ============================== ========================== ======================
+"""
 
 from __future__ import annotations
 
@@ -23,13 +37,32 @@ class ScoreMessage:
     scored_at_ms: int
     model_name: str
     model_version: str
-    score: float = field(metadata={"description": "Positive-class probability"})
+    score: float = field(
+        metadata={
+            "description": "binary: positive-class probability; multiclass: top-class "
+            "probability; regression: the predicted value"
+        }
+    )
     label: Any = field(
-        metadata={"description": "Predicted class label (threshold 0.5; stored as text)"}
+        metadata={"description": "Predicted class (stored as text); empty for regression"}
     )
     latency_ms: int = field(metadata={"description": "From the input's Kafka timestamp"})
     partition: int = field(metadata={"description": "Partition of records the input was read from"})
     offset: int = field(metadata={"description": "Offset of the input in that partition"})
+    model_kind: str = field(
+        default="binary", metadata={"description": "binary, multiclass or regression"}
+    )
+    class_labels: list[str] = field(
+        default_factory=list, metadata={"description": "multiclass: every class, as text"}
+    )
+    class_probabilities: list[float] = field(
+        default_factory=list,
+        metadata={"description": "multiclass: probability of each of class_labels"},
+    )
+    role: str = field(
+        default="champion",
+        metadata={"description": "champion (topic scores) or challenger (scores.challenger)"},
+    )
 
     def encode(self) -> bytes:
         """The message value (orjson writes slotted dataclasses natively)."""
@@ -43,8 +76,9 @@ def decode_score_row(value: bytes | None) -> Row:
 
     >>> message = ScoreMessage("a", "2024-05-01T12:00:00.000Z", 1714564800000,
     ...     1714564801500, "m", "v1", 0.25, 1, 3, 2, 7)
-    >>> decode_score_row(message.encode())
-    ('a', 1714564800, 1714564800000, 1714564801, 1714564801500, 'm', 'v1', 0.25, '1', 3, 2, 7)
+    >>> decode_score_row(message.encode())  # doctest: +NORMALIZE_WHITESPACE
+    ('a', 1714564800, 1714564800000, 1714564801, 1714564801500, 'm', 'v1', 0.25, '1', 3, 2, 7,
+     'binary', [], [])
     """
     if value is None:
         raise DecodeError("empty message (null value)")
@@ -71,6 +105,10 @@ def decode_score_row(value: bytes | None) -> Row:
             int(doc["latency_ms"]),
             int(doc["partition"]),
             int(doc["offset"]),
+            # Messages written before model kinds existed were binary.
+            str(doc.get("model_kind", "binary")),
+            [str(c) for c in doc.get("class_labels", ())],
+            [float(p) for p in doc.get("class_probabilities", ())],
         )
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}" if value else "empty message") from None

@@ -87,7 +87,16 @@ SCORES = _table(
     ("source_partition", "UInt16"),
     ("source_offset", "UInt64"),
     Column("inserted_at", "DateTime", server_default=True),
+    # Added by migration 0012: what kind of model scored, and a multi-class model's
+    # probability of every class (both arrays empty for the other kinds).
+    ("model_kind", "String"),
+    ("class_labels", "Array(String)"),
+    ("class_probabilities", "Array(Float64)"),
 )
+
+#: Challengers' scores of the same records (topic ``scores.challenger``): the columns of
+#: ``scores``, but keyed by model name, version and id, so that every model keeps its own.
+CHALLENGER_SCORES = TableSpec("challenger_scores", SCORES.columns)
 
 REJECTED_RECORDS = _table(
     "rejected_records",
@@ -117,6 +126,12 @@ DRIFT_STATS = _table(
     ("sum", "Float64"),
     ("sumsq", "Float64"),
     ("emitted_at_ms", "UInt64"),
+    # Added by migration 0014 and appended to the sorting key, so that two models, or two
+    # versions of one, never replace each other's rows. ClickHouse 18.16 can only append
+    # newly added columns to a sorting key, hence ``model_id`` ("name@version") beside
+    # the older ``model_version``.
+    ("model_name", "String"),
+    ("model_id", "String"),
 )
 
 DRIFT_EVENTS = _table(
@@ -129,6 +144,12 @@ DRIFT_EVENTS = _table(
     ("value", "Float64"),
     ("model_version", "String"),
     ("event_id", "String"),
+    # Added by migration 0014 and appended to the sorting key, so that two models, or two
+    # versions of one, never replace each other's rows. ClickHouse 18.16 can only append
+    # newly added columns to a sorting key, hence ``model_id`` ("name@version") beside
+    # the older ``model_version``.
+    ("model_name", "String"),
+    ("model_id", "String"),
 )
 
 DRIFT_CHECKS = _table(
@@ -160,6 +181,38 @@ DRIFT_CHECKS = _table(
     ("bin_labels", "Array(String)"),
     # Why the feature could not be checked (level "error"); empty otherwise.
     ("error", "String"),
+    # Added by migration 0014 and appended to the sorting key, so that two models, or two
+    # versions of one, never replace each other's rows. ClickHouse 18.16 can only append
+    # newly added columns to a sorting key, hence ``model_id`` ("name@version") beside
+    # the older ``model_version``.
+    ("model_name", "String"),
+    ("model_id", "String"),
+)
+
+#: One row per (period, champion, challenger): how far a challenger agrees with the champion
+#: on the same records (computed by the daily check from ``scores`` and ``challenger_scores``).
+MODEL_COMPARISONS = _table(
+    "model_comparisons",
+    ("check_kind", "String"),
+    ("period_start", "DateTime"),
+    ("period_end", "DateTime"),
+    ("checked_at", "DateTime"),
+    ("model_kind", "String"),
+    ("champion_name", "String"),
+    ("champion_version", "String"),
+    ("challenger_name", "String"),
+    ("challenger_version", "String"),
+    # Records both models scored (joined by id).
+    ("n_paired", "UInt64"),
+    # Same predicted class (classifiers), or |score difference| <= tolerance (regression).
+    ("agreement_rate", "Float64"),
+    ("tolerance", "Float64"),
+    # challenger score - champion score.
+    ("mean_difference", "Float64"),
+    ("difference_quantiles", "Array(Float64)"),
+    ("quantile_levels", "Array(Float64)"),
+    # PSI between the two score distributions, on the champion's reference score bins.
+    ("score_psi", "Float64"),
 )
 
 ALERT_DELIVERIES = _table(
@@ -175,9 +228,11 @@ ALERT_DELIVERIES = _table(
 #: Every table of the product's database (``schema_migrations`` is the migrator's own).
 TABLES: tuple[TableSpec, ...] = (
     SCORES,
+    CHALLENGER_SCORES,
     REJECTED_RECORDS,
     DRIFT_STATS,
     DRIFT_EVENTS,
     DRIFT_CHECKS,
+    MODEL_COMPARISONS,
     ALERT_DELIVERIES,
 )

@@ -1,6 +1,13 @@
 """The scoring model: feature schema, training, and safe loading of model directories."""
 
-from scorestream.streams.model.registry import LoadedModel, is_allowed_type, load_model
+from scorestream.streams.model.registry import (
+    MODEL_KINDS,
+    LoadedModel,
+    ModelKind,
+    Predictions,
+    is_allowed_type,
+    load_model,
+)
 from scorestream.streams.model.schema import FeatureSchema, FeatureSpec, coerce_features
 from scorestream.streams.model.train import (
     HoldoutMetrics,
@@ -11,10 +18,13 @@ from scorestream.streams.model.train import (
 )
 
 __all__ = [
+    "MODEL_KINDS",
     "FeatureSchema",
     "FeatureSpec",
     "HoldoutMetrics",
     "LoadedModel",
+    "ModelKind",
+    "Predictions",
     "TrainReport",
     "coerce_features",
     "is_allowed_type",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,34 @@ DENIED_TYPE_PREFIXES: tuple[str, ...] = (
 )
 
 
+#: What a model predicts; stored as ``task`` in ``metadata.json`` (absent: ``binary``).
+ModelKind = Literal["binary", "multiclass", "regression"]
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One batch's predictions, row for row (see :mod:`scorestream.contract.scores`).
+
+    Attributes
+    ----------
+    scores : numpy.ndarray
+        binary: positive-class probability; multiclass: top-class probability;
+        regression: the predicted value.
+    labels : numpy.ndarray
+        Predicted class values (object array); for regression empty strings.
+    class_labels : list of str
+        multiclass: every class as text, in the order of ``probabilities``' columns.
+    probabilities : numpy.ndarray or None
+        multiclass: ``(rows, classes)`` probabilities; ``None`` for the other kinds.
+    """
+
+    scores: npt.NDArray[np.float64]
+    labels: npt.NDArray[Any]
+    class_labels: list[str]
+    probabilities: npt.NDArray[np.float64] | None = None
+
+
 def is_allowed_type(type_name: str) -> bool:
     """Whether a type reported by ``skops.io.get_untrusted_types`` may be trusted.
 
@@ -121,9 +149,14 @@ class LoadedModel:
     path: Path
 
     @property
+    def kind(self) -> ModelKind:
+        """``binary``, ``multiclass`` or ``regression`` (``metadata.json``'s ``task``)."""
+        return model_kind(self.metadata)
+
+    @property
     def classes(self) -> list[Any]:
-        """``[negative, positive]`` label values."""
-        return list(self.metadata["classes"])
+        """Label values: ``[negative, positive]`` (binary), every class (multiclass), ``[]``."""
+        return list(self.metadata.get("classes") or [])
 
     @classmethod
     def load(cls, model_dir: str | Path) -> LoadedModel:
@@ -186,7 +219,7 @@ class LoadedModel:
             pipeline = skops.io.load(pipeline_path, trusted=untrusted)
         except Exception as error:
             raise ModelError(f"cannot load {pipeline_path}: {error}") from error
-        _check_pipeline(pipeline, schema, pipeline_path)
+        _check_pipeline(pipeline, schema, pipeline_path, metadata)
 
         try:
             profile = ReferenceProfile.load(path / PROFILE_FILE)
@@ -221,6 +254,38 @@ class LoadedModel:
         features = self._prepare(frame)
         probabilities = self.pipeline.predict_proba(features)
         return np.ascontiguousarray(probabilities[:, 1], dtype=np.float64)
+
+    def predict(self, frame: pd.DataFrame) -> Predictions:
+        """Score, label and (multi-class) class probabilities of every row, in one call.
+
+        Raises
+        ------
+        SchemaError
+            If a feature column is missing or cannot be converted.
+        """
+        kind = self.kind
+        if kind == "binary":
+            scores = self.predict_scores(frame)
+            return Predictions(scores, self.predict_labels(scores), [])
+        if len(frame) == 0:
+            empty = np.empty(0, dtype=np.float64)
+            shape = (0, len(self.classes))
+            probabilities = np.empty(shape, dtype=np.float64) if kind == "multiclass" else None
+            return Predictions(empty, np.empty(0, dtype=object), self._class_text(), probabilities)
+        features = self._prepare(frame)
+        if kind == "regression":
+            values = np.ascontiguousarray(self.pipeline.predict(features), dtype=np.float64)
+            return Predictions(values, np.full(len(values), "", dtype=object), [])
+        probabilities = np.ascontiguousarray(
+            self.pipeline.predict_proba(features), dtype=np.float64
+        )
+        top = probabilities.argmax(axis=1)
+        labels = np.asarray(self.classes, dtype=object)[top]
+        scores = probabilities[np.arange(len(top)), top]
+        return Predictions(scores, labels, self._class_text(), probabilities)
+
+    def _class_text(self) -> list[str]:
+        return [str(value) for value in self.classes] if self.kind == "multiclass" else []
 
     def predict_labels(self, scores: npt.ArrayLike, threshold: float = 0.5) -> npt.NDArray[Any]:
         """Class label of each score: the positive class where ``score >= threshold``."""
@@ -257,6 +322,14 @@ def load_model(model_dir: str | Path) -> LoadedModel:
     return LoadedModel.load(model_dir)
 
 
+def model_kind(metadata: dict[str, Any]) -> ModelKind:
+    """The kind a model's metadata declares (``task``; models from before kinds: binary)."""
+    kind = metadata.get("task", "binary")
+    if kind not in MODEL_KINDS:
+        raise ModelError(f"unknown model task {kind!r}; expected one of {list(MODEL_KINDS)}")
+    return kind
+
+
 def _read_metadata(path: Path) -> dict[str, Any]:
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
@@ -264,23 +337,38 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         raise ModelError(f"cannot read {path}: {error}") from error
     if not isinstance(metadata, dict):
         raise ModelError(f"{path} must hold a JSON object")
-    absent = [
-        key for key in ("name", "version", "pipeline_sha256", "classes") if key not in metadata
-    ]
+    absent = [key for key in ("name", "version", "pipeline_sha256") if key not in metadata]
     if absent:
         # A model written before pipeline_sha256 existed has no integrity check to trust.
         raise ModelError(f"{path} lacks {absent}; retrain it with `scorestream train`")
-    if not isinstance(metadata["classes"], list) or len(metadata["classes"]) != 2:
+    try:
+        kind = model_kind(metadata)
+    except ModelError as error:
+        raise ModelError(f"{path}: {error}") from None
+    classes = metadata.get("classes")
+    if kind == "binary" and (not isinstance(classes, list) or len(classes) != 2):
         raise ModelError(f"{path}: 'classes' must list the two target values")
+    if kind == "multiclass" and (not isinstance(classes, list) or len(classes) < 2):
+        raise ModelError(f"{path}: 'classes' must list every target value")
     return metadata
 
 
-def _check_pipeline(pipeline: Any, schema: FeatureSchema, path: Path) -> None:
-    if not hasattr(pipeline, "predict_proba"):
-        raise ModelError(f"{path} does not hold a classifier with predict_proba")
-    classes = getattr(pipeline, "classes_", None)
-    if classes is None or len(classes) != 2:
-        raise ModelError(f"{path} does not hold a fitted binary classifier")
+def _check_pipeline(
+    pipeline: Any, schema: FeatureSchema, path: Path, metadata: dict[str, Any]
+) -> None:
+    kind = model_kind(metadata)
+    if kind == "regression":
+        if not hasattr(pipeline, "predict"):
+            raise ModelError(f"{path} does not hold a regressor with predict")
+    else:
+        if not hasattr(pipeline, "predict_proba"):
+            raise ModelError(f"{path} does not hold a classifier with predict_proba")
+        classes = getattr(pipeline, "classes_", None)
+        expected = len(metadata.get("classes") or [])
+        if classes is None or len(classes) != expected:
+            raise ModelError(
+                f"{path} does not hold a fitted {kind} classifier of {expected} classes"
+            )
     seen = getattr(pipeline, "feature_names_in_", None)
     if seen is not None and set(map(str, seen)) != set(schema.names):
         raise ModelError(

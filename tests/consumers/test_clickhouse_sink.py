@@ -123,10 +123,11 @@ def test_decode_drift_bins_and_change() -> None:
         "value": 0.7,
         "detected_at_ms": 121_000,
         "model_version": "v1",
+        "model_name": "churn",
     }
     spec, rows = decode_drift_rows(orjson.dumps(change))
     assert spec.name == "drift_events" and rows == [
-        (121, 121_000, 120, "a", "adwin", 0.7, "v1", "e1")
+        (121, 121_000, 120, "a", "adwin", 0.7, "v1", "e1", "churn", "churn@v1")
     ]
     with pytest.raises(DecodeError):
         decode_drift_rows(orjson.dumps({"type": "other"}))
