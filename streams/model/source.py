@@ -1,0 +1,71 @@
+"""Where a worker's model comes from, and how it notices that a new version is current.
+
+A :class:`ModelSource` turns a reference into the local model directory that is current
+for it now. The worker (and the bridge's schema) call :meth:`ModelSource.resolve` every few
+seconds and load a new version beside the old one when the answer changes:
+
+- a model directory (``MODEL_DIR``, or a path): always that directory, never swapped;
+- ``name``, ``name@alias`` or ``name@version`` in a models directory
+  (:class:`~scorestream.streams.model.versions.RegistrySource`): follows the alias;
+- ``models:/name@alias`` in an MLflow registry (optional extra ``scorestream[mlflow]``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from scorestream.exceptions import ModelError
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a reference names right now: a model version and its local directory."""
+
+    reference: str
+    name: str
+    version: str
+    path: Path
+
+
+class ModelSource(Protocol):
+    """A reference that can be resolved, again and again, to the version current for it."""
+
+    reference: str
+
+    def resolve(self) -> ResolvedModel:
+        """The version the reference names now (cheap: called every few seconds).
+
+        Raises
+        ------
+        ModelError
+            If the reference names nothing (unknown model, alias or version).
+        """
+        ...
+
+
+class DirectorySource:
+    """A fixed model directory: resolves to itself, so nothing is ever swapped."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.reference = str(self.path)
+
+    def resolve(self) -> ResolvedModel:
+        metadata = self.path / "metadata.json"
+        try:
+            data = json.loads(metadata.read_text(encoding="utf-8"))
+            name, version = str(data["name"]), str(data["version"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ModelError(
+                f"{self.path} is not a model directory ({metadata}: {error}); "
+                "train one with `scorestream train`"
+            ) from None
+        return ResolvedModel(self.reference, name, version, self.path)
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a single model directory (it has a ``metadata.json``)."""
+    return (Path(path) / "metadata.json").is_file()
