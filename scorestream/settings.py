@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     alert_email_from: str = "scorestream@localhost"
     alert_email_to: str = "analytics@localhost"
     model_dir: Path = Path("models/current")
+    #: The model registry (``scorestream models``): ``<name>/<version>/`` and aliases.
+    models_dir: Path = Path("models")
+    #: What the worker scores with: ``name[@alias|@version]`` in MODELS_DIR,
+    #: ``models:/name@alias`` in MLflow, or a model directory; empty: MODEL_DIR.
+    model: str = ""
+    #: The MLflow tracking server of ``models:/`` references (optional extra).
+    mlflow_tracking_uri: str | None = None
     drift_check_schedule: str = "15 0 * * *"
     #: Where the services call Grafana (annotations API), e.g. http://grafana:3000.
     grafana_url: str | None = None
@@ -208,6 +215,13 @@ class Settings(BaseSettings):
             "SMTP_HOST": self.smtp_host,
             "SMTP_PORT": str(self.smtp_port),
             "MODEL_DIR": str(self.model_dir),
+            "MODELS_DIR": str(self.models_dir),
+            "MODEL": self.model,
+            **(
+                {"MLFLOW_TRACKING_URI": self.mlflow_tracking_uri}
+                if self.mlflow_tracking_uri
+                else {}
+            ),
             "SCORESTREAM_TOPIC_PREFIX": self.topic_prefix,
         }
 

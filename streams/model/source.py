@@ -12,12 +12,19 @@ seconds and load a new version beside the old one when the answer changes:
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from scorestream.exceptions import ModelError
+
+if TYPE_CHECKING:
+    from scorestream.settings import Settings
+
+#: Prefix of a reference to a model version in an MLflow registry.
+MLFLOW_PREFIX = "models:/"
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,30 @@ class DirectorySource:
 def is_model_dir(path: str | Path) -> bool:
     """Whether ``path`` is a single model directory (it has a ``metadata.json``)."""
     return (Path(path) / "metadata.json").is_file()
+
+
+def open_source(reference: str, settings: Settings) -> ModelSource:
+    """The :class:`ModelSource` of ``reference`` (empty: ``settings.model_dir``).
+
+    Raises
+    ------
+    ModelError
+        If an MLflow reference is given without the ``mlflow`` extra installed.
+    """
+    from scorestream.streams.model.versions import ModelRegistry, RegistrySource
+
+    if not reference:
+        return DirectorySource(settings.model_dir)
+    if reference.startswith(MLFLOW_PREFIX):
+        try:
+            # Imported by name: the module needs the optional extra scorestream[mlflow].
+            module = importlib.import_module("scorestream.streams.model.mlflow_source")
+        except ImportError as error:
+            raise ModelError(
+                f"{reference} needs the MLflow client: pip install 'scorestream[mlflow]' ({error})"
+            ) from None
+        source: ModelSource = module.MlflowSource(reference, settings)
+        return source
+    if is_model_dir(reference):
+        return DirectorySource(reference)
+    return RegistrySource(ModelRegistry(settings.models_dir), reference)
