@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,5 +221,46 @@ def test_a_column_another_runner_added_first_counts_as_added(
             apply_migrations(client, settings.clickhouse.database, directory)
         applied = applied_migrations(client, settings.clickhouse.database)
         assert applied == {"0001": "applied", "0002": "applied"}
+    finally:
+        client.disconnect()
+
+
+def test_an_upgrade_keeps_old_rows_and_keys_drift_rows_by_model(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """0014 on a database written before it: old rows stay (model_name ''), and two
+    versions' rows of the same check and feature no longer replace each other."""
+    older = tmp_path / "older"
+    older.mkdir()
+    for migration in load_migrations():
+        if migration.label < "0012":
+            shutil.copy(migration.path, older / migration.path.name)
+    dsn = settings.clickhouse
+    db = dsn.database
+    client = make_client(dsn)
+    check = (
+        "INSERT INTO {db}.drift_checks (check_kind, period_start, period_end, checked_at, "
+        "feature, model_version, level{extra}) VALUES"
+    )
+    day = (datetime(2026, 1, 5), datetime(2026, 1, 6), datetime(2026, 1, 6, 0, 15))
+    try:
+        apply_migrations(client, db, older)
+        client.execute(check.format(db=db, extra=""), [("daily", *day, "x", "v1", "ok")])
+        assert apply_migrations(client, db) == [
+            m.label for m in load_migrations() if m.label >= "0012" and m.requires is None
+        ]
+        extra = ", model_name, model_id"
+        client.execute(
+            check.format(db=db, extra=extra),
+            [
+                ("daily", *day, "x", "v1", "drift", "churn", "churn@v1"),
+                ("daily", *day, "x", "v2", "ok", "churn", "churn@v2"),
+            ],
+        )
+        client.execute(f"OPTIMIZE TABLE {db}.drift_checks FINAL")
+        rows = client.execute(
+            f"SELECT model_id, model_version, level FROM {db}.drift_checks FINAL ORDER BY model_id"
+        )
+        assert rows == [("", "v1", "ok"), ("churn@v1", "v1", "drift"), ("churn@v2", "v2", "ok")]
     finally:
         client.disconnect()
