@@ -333,7 +333,8 @@ def _short(error: BaseException) -> str:
     for cause in ("Connection refused", "Name or service not known", "timed out"):
         if cause in text:
             return cause.lower()
-    text = " ".join(text.split())
+    # RestException's text starts with its error code ("RESOURCE_DOES_NOT_EXIST: ...").
+    text = re.sub(r"^[A-Z_]+: ", "", " ".join(text.split()))
     return text if len(text) <= 200 else text[:197] + "..."
 
 
