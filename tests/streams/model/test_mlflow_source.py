@@ -146,6 +146,8 @@ def test_a_version_is_downloaded_once(
     paths.add(MlflowSource("models:/cancer-c@champion", mlflow_registry.settings).resolve().path)
     assert len(paths) == 1
     assert sum(DOWNLOADED in r.getMessage() for r in caplog.records) == 1
+    # The registry saw the version's files fetched once: MLmodel and the four model files.
+    assert mlflow_registry.server.artifact_downloads(first.run_id) == 5
 
     mlflow_registry.set_alias("cancer-c", "champion", second.number)
     assert source.resolve().version == versions[1].version
@@ -225,9 +227,33 @@ def test_artifacts_that_are_not_a_scorestream_model_are_refused(
         with pytest.raises(ModelError) as refused:
             source.resolve()
         _check_one_line(refused.value, "models:/foreign@champion", "is not a scorestream model")
+        assert mlflow_registry.server.artifact_downloads(run.info.run_id) == 1  # model.pkl
     assert not any(DOWNLOADED in r.getMessage() for r in caplog.records)
     cache = mlflow_registry.settings.models_dir / CACHE_DIR / "foreign"
     assert list(cache.iterdir()) == []
+
+
+@pytest.mark.integration
+def test_a_poller_rides_out_a_registry_restart(
+    mlflow_registry: MlflowRegistry, versions: list[Trained]
+) -> None:
+    mlflow_registry.publish(versions[0].path, "cancer-f", alias="champion")
+    second = mlflow_registry.publish(versions[1].path, "cancer-f")
+    source = MlflowSource("models:/cancer-f@champion", mlflow_registry.settings)
+    assert source.resolve().version == versions[0].version
+
+    server = mlflow_registry.server
+    server.stop()
+    try:
+        for _ in range(2):  # every poll while it is down fails the same way, and promptly
+            with pytest.raises(ModelError) as down:
+                source.resolve()
+            _check_one_line(down.value, "cannot reach the MLflow registry", "connection refused")
+    finally:
+        server.start()  # same port and store: the registry as it was
+    mlflow_registry.set_alias("cancer-f", "champion", second.number)
+    # The same source (and its MLflow client) works again and follows the alias.
+    assert source.resolve().version == versions[1].version
 
 
 def test_an_unloadable_directory_is_not_published(versions: list[Trained], tmp_path: Path) -> None:
