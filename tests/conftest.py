@@ -8,7 +8,8 @@ factory types) are imported from those modules, never fixtures.
   ``settings_env``, ``ch_client``, ``maildir``, ``unique_name``;
 - ``tests.fixtures.chdb_engine``: ``chdb_executor``, ClickHouse in process;
 - ``tests.fixtures.worker``: the demo model (``model_dir``) and ``start_worker``;
-- ``tests.fixtures.bridge``: ``start_bridge``.
+- ``tests.fixtures.bridge``: ``start_bridge``;
+- ``tests.fixtures.mlflow_server``: ``mlflow_server`` (a real MLflow registry), ``mlflow_registry``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.chdb_engine",
     "tests.fixtures.worker",
     "tests.fixtures.bridge",
+    "tests.fixtures.mlflow_server",
 ]
 
 
