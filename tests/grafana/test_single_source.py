@@ -42,6 +42,9 @@ DRIFT_COLOURINGS = [
     ("drift-overview.json", "Latest daily drift check", "js_distance", "js"),
     ("feature-detail.json", "Drift statistics of this feature", None, "psi"),
     ("feature-detail.json", "Daily checks of this feature", "psi", "psi"),
+    ("model-comparison.json", "Highest score PSI in range", None, "psi"),
+    ("model-comparison.json", "Score PSI per challenger", None, "psi"),
+    ("model-comparison.json", "Latest comparisons", "score_psi", "psi"),
 ]
 
 
