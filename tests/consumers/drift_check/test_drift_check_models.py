@@ -9,9 +9,12 @@ models were named in them are checked as the model that has their version.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.consumers.drift_check.models import MODEL_FEATURE, ModelLocator, missed_days
@@ -131,3 +134,37 @@ def test_unnamed_rows_are_checked_as_the_model_of_their_version(
     )
     assert stored == [("loans", f"loans@{model.version}", 4000)]
     assert missed_days(ch_client, database, DAY - timedelta(days=3), DAY + timedelta(days=1)) == []
+
+
+def test_a_failing_comparison_never_stops_the_drift_check(
+    settings: Settings,
+    ch_client: Any,
+    model_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    database = settings.clickhouse.database
+    apply_migrations(ch_client, database)
+    model = LoadedModel.load(model_dir)
+    write_day(
+        ch_client,
+        database,
+        model,
+        DAY,
+        generate_frame(2000, seed=52, start=f"{DAY}T00:00:00"),
+        model_name="loans",
+    )
+    # A real failure of the comparison's query: its table is gone.
+    ch_client.execute(f"DROP TABLE {database}.challenger_scores")
+
+    with caplog.at_level(logging.ERROR):
+        (result,) = check_day(
+            settings, model, DAY, ch_client, locator=ModelLocator(tmp_path / "none", model)
+        )
+
+    assert result.records == 2000
+    stored = ch_client.execute(
+        f"SELECT count() FROM {database}.drift_checks FINAL WHERE check_kind = 'daily'"
+    )
+    assert stored == [(len(model.profile.names),)]
+    assert f"daily comparison of {DAY}T00:00:00 failed" in caplog.text
