@@ -132,6 +132,7 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from scorestream.consumers.alerting.delivery import deliver_pending
+    from scorestream.consumers.comparison.compare import ComparisonOptions
     from scorestream.consumers.drift_check.schedule import (
         DriftCheckScheduler,
         check_day,
@@ -141,37 +142,45 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     from scorestream.streams.model.registry import LoadedModel
 
     settings = Settings()
-    model = LoadedModel.load(args.model_dir or settings.model_dir)
+    # MODEL_DIR is the default model; with a registry (MODELS_DIR) every version with counts
+    # is checked against its own reference, so MODEL_DIR may be absent unless named.
+    model_dir = args.model_dir or settings.model_dir
+    model = LoadedModel.load(model_dir) if args.model_dir or model_dir.exists() else None
+    comparison = ComparisonOptions(tolerance=args.comparison_tolerance)
     if args.schedule:
         scheduler = DriftCheckScheduler(
             settings,
             model,
             rolling_every_s=args.rolling_every_s,
             catch_up_days=args.catch_up_days,
+            comparison_tolerance=args.comparison_tolerance,
         )
         signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
         scheduler.run()
         return 0
     day = args.date or yesterday()
-    result = check_day(settings, model, day)
-    table = Table(
-        title=f"drift check {day} — {result.records:,} records, model {result.model_version}"
-    )
-    for column in ("feature", "level", "test", "p (BH)", "PSI", "JS", "Wasserstein"):
-        table.add_column(column)
-    colours = {"drift": "red", "warning": "yellow", "ok": "green"}
-    for row in result.rows:
-        table.add_row(
-            row["feature"],
-            f"[{colours[row['level']]}]{row['level']}[/]",
-            row["test"],
-            f"{row['p_adjusted']:.3g}",
-            f"{row['psi']:.3f}",
-            f"{row['js_distance']:.3f}",
-            f"{row['wasserstein']:.3f}",
-        )
-    Console(stderr=True).print(table)
-    if result.drifted and not args.no_deliver:
+    results = check_day(settings, model, day, comparison=comparison)
+    console = Console(stderr=True)
+    colours = {"drift": "red", "warning": "yellow", "ok": "green", "error": "magenta"}
+    for result in results:
+        name = f"{result.model_name}@{result.model_version}"
+        table = Table(title=f"drift check {day} — {result.records:,} records, model {name}")
+        for column in ("feature", "level", "test", "p (BH)", "PSI", "JS", "Wasserstein"):
+            table.add_column(column)
+        for row in result.rows:
+            table.add_row(
+                row["feature"],
+                f"[{colours[row['level']]}]{row['level']}[/]",
+                row["test"],
+                f"{row['p_adjusted']:.3g}",
+                f"{row['psi']:.3f}",
+                f"{row['js_distance']:.3f}",
+                f"{row['wasserstein']:.3f}",
+            )
+        console.print(table)
+    if not results:
+        console.print(f"drift check {day}: no drift counts and no default model (MODEL_DIR)")
+    if any(result.drifted for result in results) and not args.no_deliver:
         sent = deliver_pending(settings)
         Console(stderr=True).print(f"alert e-mails sent: {sent}")
     return 0
@@ -187,7 +196,9 @@ def _register_drift_check(sub: SubParsers) -> None:
         help="check a day's inputs for drift and e-mail an alert once",
         description="Sums the day's bins from ClickHouse, tests every feature against the "
         "reference (Benjamini-Hochberg corrected, with effect-size thresholds), writes "
-        "drift_checks rows, and e-mails an alert when a feature drifted — once per day.",
+        "drift_checks rows, and e-mails an alert when a feature drifted — once per day "
+        "and model version. Then compares every challenger with its champion on the same "
+        "records (model_comparisons rows).",
     )
     parser.add_argument(
         "--date", type=_iso_date, help="UTC day to check, YYYY-MM-DD (default: yesterday)"
@@ -215,4 +226,11 @@ def _register_drift_check(sub: SubParsers) -> None:
         "--catch-up-days",
         type=int,
         help="days back to look for missed daily checks (with --schedule; default %(default)s)",
+    )
+    parser.add_argument(
+        "--comparison-tolerance",
+        type=_positive_float,
+        metavar="ABS",
+        help="regression challengers agree with the champion when |difference| <= ABS "
+        "(default: 0.1 x the champion's reference score standard deviation)",
     )

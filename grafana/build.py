@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scorestream.grafana.dashboards import drift_overview, feature_detail, scoring_operations
+from scorestream.grafana.dashboards import (
+    drift_overview,
+    feature_detail,
+    model_comparison,
+    scoring_operations,
+)
 
 # resolve(): the package is reached through the scorestream/grafana symlink, and the files
 # belong in the repository's grafana/ folder that docker-compose mounts.
@@ -24,7 +29,8 @@ OUT_DIR = Path(__file__).resolve().parent / "provisioning" / "dashboards"
 
 #: Every dashboard's builder, by file name (the order of the checked-in files' creation).
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
-    module.FILE: module.build for module in (drift_overview, feature_detail, scoring_operations)
+    module.FILE: module.build
+    for module in (drift_overview, feature_detail, scoring_operations, model_comparison)
 }
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "DASHBOARDS",
     "DRIFT_OVERVIEW",
     "FEATURE_DETAIL",
+    "MODEL_COMPARISON",
     "SCORING_OPERATIONS",
     "DashboardRef",
     "dashboard_url",
@@ -51,7 +52,13 @@ class DashboardRef:
 DRIFT_OVERVIEW = DashboardRef("scorestream-drift-overview", "drift-overview")
 FEATURE_DETAIL = DashboardRef("scorestream-feature-detail", "feature-detail")
 SCORING_OPERATIONS = DashboardRef("scorestream-scoring-operations", "scoring-operations")
-DASHBOARDS: tuple[DashboardRef, ...] = (DRIFT_OVERVIEW, FEATURE_DETAIL, SCORING_OPERATIONS)
+MODEL_COMPARISON = DashboardRef("scorestream-model-comparison", "model-comparison")
+DASHBOARDS: tuple[DashboardRef, ...] = (
+    DRIFT_OVERVIEW,
+    FEATURE_DETAIL,
+    SCORING_OPERATIONS,
+    MODEL_COMPARISON,
+)
 
 # Characters left as they are in query values: Grafana's own template syntax (${...}) must
 # reach Grafana unencoded when the URL is a link inside a dashboard.

@@ -1,6 +1,7 @@
 """Synthetic scored data for the dashboard previews and tests, and a chDB runner for it.
 
-36 hours of a loan-scoring pipeline: scores (with a replayed batch and a model rollout),
+36 hours of a loan-scoring pipeline: scores (with a replayed batch and a model rollout;
+the models part, other kinds and challengers, in :mod:`.sample_models`),
 rejected records, per-minute drift bins in the reference-profile layout of
 ``scorestream.streams.drift.profile`` (``[underflow, deciles..., overflow, missing]`` for numerics,
 ``[categories..., other, missing]`` for categoricals), rolling drift statistics computed
@@ -249,6 +250,10 @@ def build_fixture(seed: int = 7) -> Fixture:
         )
     _add_checks(fixture, per_minute)
     _add_scores(fixture, rng, minutes)
+    # Model names, the other model kinds and the challengers (their own generator).
+    from scorestream.grafana.sample_models import add_models
+
+    add_models(fixture)
     # A replay: the same rows again, later, in their own insert (their own parts).
     for table, rows in fixture.tables.items():
         step = max(len(rows) // 40, 1)
@@ -514,7 +519,9 @@ def dashboard_context(
             ctx = QueryContext(START, END, INTERVAL_S, values, options)
             result = db.query(in_database(expand(var["query"], ctx), db.database))
             options[name] = _sorted_like_grafana([str(row[0]) for row in result.rows], var)
-            default = [ALL] if var["includeAll"] else options[name][0]
+            # Without any option (a new install) Grafana's value is empty.
+            first = options[name][0] if options[name] else ""
+            default = [ALL] if var["includeAll"] else first
         values[name] = (choices or {}).get(name, default)
     return QueryContext(START, END, INTERVAL_S, values, options)
 

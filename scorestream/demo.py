@@ -131,9 +131,9 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
         with console.status("waiting for the worker's drift counts (published every 15 s) …"):
             _wait_for_counts(client, database, total, worker, sink)
         for day in (CLEAN_DAY, DRIFT_DAY):
-            result = check_day(settings, model, day, client)
-            drifted = ", ".join(d.feature for d in result.drifted) or "nothing"
-            console.print(f"{day}: {result.records:,} records, drift in: [bold]{drifted}[/]")
+            for result in check_day(settings, model, day, client):
+                drifted = ", ".join(d.feature for d in result.drifted) or "nothing"
+                console.print(f"{day}: {result.records:,} records, drift in: [bold]{drifted}[/]")
         sent = deliver_pending(settings)
         new = sorted(set(stack.smtp.maildir.glob("*.eml")) - before)
         console.print(f"alert e-mails sent: {sent}")

@@ -172,7 +172,8 @@ def annotate_grafana(alert: AlertMessage, settings: Settings) -> None:
                 "time": int(start.timestamp() * 1000),
                 "timeEnd": int(end.timestamp() * 1000),
                 "tags": ["scorestream", "drift"],
-                "text": "Drift: " + ", ".join(f["feature"] for f in alert.drifted),
+                "text": (f"Drift in {alert.model}: " if alert.model_name else "Drift: ")
+                + ", ".join(f["feature"] for f in alert.drifted),
             },
             headers={"Authorization": f"Bearer {settings.grafana_token.get_secret_value()}"},
             timeout=10.0,

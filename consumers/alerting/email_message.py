@@ -1,15 +1,21 @@
-"""The drift alert e-mail: a summary line, a table, one inline chart per drifted feature."""
+"""The drift alert e-mail: a summary line, a table, one inline chart per drifted feature.
+
+When the day's comparisons of the model as champion came with the alert, a "Model
+comparison" section follows (:mod:`.comparison_section`).
+"""
 
 from __future__ import annotations
 
 import html
 import io
+import re
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 import numpy as np
 
+from scorestream.consumers.alerting import comparison_section
 from scorestream.contract import AlertMessage
 from scorestream.grafana.links import DRIFT_OVERVIEW, dashboard_url
 
@@ -75,11 +81,13 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     summary = (
         f"Drift on {day}: {len(drifted)} of {alert.features_checked} features "
         f"drifted ({names or 'none'}) over {alert.records:,} records, model "
-        f"{alert.model_version}."
+        f"{alert.model}."
     )
     if errored:
         summary += f" {len(errored)} could not be checked ({failed})."
-    subject = f"drift detected on {day}: {names}" if drifted else f"drift check on {day}"
+    # The model is named first: two models can alert on the same day.
+    on = f"{day}, model {alert.model_name}" if alert.model_name else day
+    subject = f"drift detected on {on}: {names}" if drifted else f"drift check on {on}"
     if errored:
         subject += f"{';' if drifted else ':'} {len(errored)} features could not be checked"
     message = EmailMessage()
@@ -88,9 +96,8 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     message["To"] = recipients
     message["Date"] = formatdate(usegmt=True)
     # A stable Message-ID lets mail clients drop the copy of a rare re-delivery.
-    message["Message-ID"] = (
-        f"<{alert.alert_id.replace(':', '.')}.{alert.model_version}@scorestream>"
-    )
+    local = re.sub(r"[^A-Za-z0-9._-]", ".", f"{alert.alert_id}.{alert.model_version}")
+    message["Message-ID"] = f"<{local}@scorestream>"
     message["X-Scorestream-Alert-Id"] = alert.alert_id
     link = dashboard_link(alert)
 
@@ -127,11 +134,14 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     errors = [f"{f['feature']}: {f.get('error', '')}" for f in errored]
     if errors:
         text += ["", "Features that could not be checked (no verdict):", *errors]
+    comparisons = alert.comparisons
+    text += comparison_section.text_lines(comparisons)
     if link:
         text += ["", f"Dashboard: {link}"]
     message.set_content("\n".join(text))
 
     cids = [make_msgid(domain="scorestream")[1:-1] for _ in drifted]
+    comparison_cid = make_msgid(domain="scorestream")[1:-1] if comparisons else None
     cells = "".join(
         f"<th style='text-align:left;padding:4px'>{html.escape(h)}</th>" for h in header
     )
@@ -155,7 +165,8 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     message.add_alternative(
         f"<html><body><p><b>{html.escape(summary)}</b></p>"
         f"<table border='1' style='border-collapse:collapse'><tr>{cells}</tr>{body_rows}</table>"
-        f"{charts}{errors_html}{link_html}</body></html>",
+        f"{charts}{errors_html}"
+        f"{comparison_section.html_section(comparisons, comparison_cid)}{link_html}</body></html>",
         subtype="html",
     )
     html_part = message.get_body(preferencelist=("html",))
@@ -167,5 +178,13 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
             subtype="png",
             cid=f"<{cid}>",
             filename=f"{f['feature']}.png",
+        )
+    if comparison_cid is not None:
+        html_part.add_related(
+            comparison_section.difference_png(comparisons),
+            maintype="image",
+            subtype="png",
+            cid=f"<{comparison_cid}>",
+            filename="model-comparison.png",
         )
     return message

@@ -98,6 +98,12 @@ class CheckResult:
     decisions: list[FeatureDecision]
     score: FeatureDecision | None
     rows: list[dict[str, Any]]
+    model_name: str = ""
+
+    @property
+    def alert_id(self) -> str:
+        """One alert per period and model version: two models never share an e-mail."""
+        return f"{self.period.alert_id}:{model_id(self.model_name, self.model_version)}"
 
     @property
     def drifted(self) -> list[FeatureDecision]:
@@ -115,16 +121,25 @@ class CheckResult:
 
 
 def read_period_counts(
-    client: Executor, database: str, period: Period, model_version: str
+    client: Executor,
+    database: str,
+    period: Period,
+    model_version: str,
+    model_name: str | None = None,
 ) -> dict[str, PeriodCounts]:
-    """Sum the partial ``drift_stats`` rows of ``period`` per feature (parameters only)."""
+    """Sum the partial ``drift_stats`` rows of ``period`` per feature (parameters only).
+
+    With ``model_name``, only that model's rows, and the unnamed rows of the version
+    (written before models were named in them).
+    """
     db = check_identifier(database)
+    named = "" if model_name is None else " AND model_name IN (%(name)s, '')"
     rows = client.execute(
         f"SELECT feature, sumForEach(counts), sum(count), sum(missing), sum(sum), sum(sumsq) "  # noqa: S608
         f"FROM {db}.drift_stats FINAL "
-        "WHERE minute >= %(start)s AND minute < %(end)s AND model_version = %(version)s "
+        f"WHERE minute >= %(start)s AND minute < %(end)s AND model_version = %(version)s{named} "
         "GROUP BY feature",
-        {"start": period.start, "end": period.end, "version": model_version},
+        {"start": period.start, "end": period.end, "version": model_version, "name": model_name},
     )
     return {
         feature: PeriodCounts(
@@ -321,7 +336,9 @@ class DriftChecker:
         checked_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
         counts = with_rejections(
             self.model.profile,
-            read_period_counts(self.client, self.database, period, self.model.version),
+            read_period_counts(
+                self.client, self.database, period, self.model.version, self.model.name
+            ),
             read_rejections(self.client, self.database, period),
         )
         decisions, score = evaluate(self.model.profile, counts, self.thresholds)
@@ -336,11 +353,16 @@ class DriftChecker:
             model_name=self.model.name,
         )
         write_rows(self.client, self.database, rows)
-        result = CheckResult(period, self.model.version, decisions, score, rows)
+        result = CheckResult(
+            period, self.model.version, decisions, score, rows, model_name=self.model.name
+        )
         log.info(
-            "%s check %s: %d records, %d features drifted (%s), %d could not be checked (%s)",
+            "%s check %s of %s@%s: %d records, %d features drifted (%s), "
+            "%d could not be checked (%s)",
             period.kind,
             period.start.isoformat(),
+            self.model.name,
+            self.model.version,
             result.records,
             len(result.drifted),
             ", ".join(d.feature for d in result.drifted) or "none",
@@ -354,11 +376,12 @@ class DriftChecker:
         rows = self.client.execute(
             f"SELECT DISTINCT toDate(period_start) FROM {self.database}.drift_checks FINAL "  # noqa: S608
             "WHERE check_kind = %(kind)s AND period_start >= %(since)s "
-            "AND model_version = %(version)s",
+            "AND model_version = %(version)s AND model_name IN (%(name)s, '')",
             {
                 "kind": DAILY,
                 "since": datetime(since.year, since.month, since.day),
                 "version": self.model.version,
+                "name": self.model.name,
             },
         )
         return {row[0] for row in rows}

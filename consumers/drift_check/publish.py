@@ -10,17 +10,36 @@ already delivered.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from scorestream.consumers.drift_check.check import CheckResult
 from scorestream.contract import AlertMessage
 from scorestream.settings import Settings
 
 
-def alert_message(result: CheckResult, grafana_url: str | None) -> AlertMessage:
-    """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query."""
+def _plain(value: Any) -> Any:
+    """JSON-ready: NaN as None, datetimes as ISO-8601."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def alert_message(
+    result: CheckResult,
+    grafana_url: str | None,
+    comparisons: Sequence[dict[str, Any]] = (),
+) -> AlertMessage:
+    """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query.
+
+    ``comparisons``: the period's ``model_comparisons`` rows of this model as champion.
+    """
     drifted = {d.feature for d in result.drifted}
     return AlertMessage(
-        alert_id=result.period.alert_id,
+        alert_id=result.alert_id,
         check_kind=result.period.kind,
         period_start=result.period.start.isoformat(),
         period_end=result.period.end.isoformat(),
@@ -43,6 +62,11 @@ def alert_message(result: CheckResult, grafana_url: str | None) -> AlertMessage:
             if row["feature"] in drifted
         ],
         errored=[{"feature": d.feature, "error": d.error} for d in result.errored],
+        model_name=result.model_name,
+        comparisons=[
+            {key: _plain(value) for key, value in row.items() if key != "checked_at"}
+            for row in comparisons
+        ],
     )
 
 

@@ -6,6 +6,11 @@ scheduler of the system, as a process of its own: the daily check at each time o
 ``DRIFT_CHECK_SCHEDULE`` (cron, UTC), catching up days missed while it was down, rolling
 checks every few minutes, and the alert delivery loop.
 
+Every check runs once per model version with counts in its period (see
+:mod:`.models`), and then the champion-against-challenger comparisons of the same period
+(:mod:`scorestream.consumers.comparison`); a comparison that fails is logged and never stops
+the drift check.
+
 Run ONE scheduler per deployment (the compose file has one replica). A second one started
 by mistake is harmless but wasteful: its ``drift_checks`` rows replace the first one's
 (same sorting key, read with ``FINAL``), and its copy of an alert lands on the same
@@ -18,18 +23,32 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from scorestream.consumers.alerting.delivery import REFUSED_RETRY_S, AlertDelivery, DeliveryLog
 from scorestream.consumers.clickhouse import Executor, make_client
+from scorestream.consumers.comparison.compare import ComparisonOptions, compare_period
 from scorestream.consumers.drift_check.check import (
     ROLLING,
     CheckResult,
     DriftChecker,
     Period,
     connect,
+    write_rows,
+)
+from scorestream.consumers.drift_check.models import (
+    MODEL_FEATURE,
+    ModelKey,
+    ModelLocator,
+    fold_unnamed,
+    missed_days,
+    model_error_row,
+    models_in_period,
 )
 from scorestream.consumers.drift_check.publish import alert_message, publish_alert
+from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
+from scorestream.streams.drift.decision import FeatureDecision
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.topics import ensure_topics
 
@@ -40,20 +59,105 @@ def yesterday(now: datetime | None = None) -> date:
     return ((now or datetime.now(UTC)) - timedelta(days=1)).date()
 
 
+def check_models(
+    settings: Settings,
+    period: Period,
+    client: Executor,
+    locator: ModelLocator,
+    now: datetime | None = None,
+) -> list[CheckResult]:
+    """Check every model version with counts in ``period``, each against its own reference.
+
+    A version whose reference cannot be found gets one ``error`` row (feature ``_model``)
+    and an errored result; a check that raises is logged; neither stops the others. A
+    period without any counts is checked for the default model (``MODEL_DIR``), whose rows
+    then say "0 records".
+    """
+    database = settings.clickhouse.database
+    keys = fold_unnamed(models_in_period(client, database, period.start, period.end), locator)
+    if not keys and locator.default is not None:
+        keys = [ModelKey(locator.default.name, locator.default.version)]
+    checked_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+    results = []
+    for key in keys:
+        try:
+            model = locator.load(key)
+        except ModelError as error:
+            message = f"no reference profile for model {key}: {error}"
+            log.error("%s check %s: %s", period.kind, period.start.isoformat(), message)
+            row = model_error_row(period.kind, period.start, period.end, key, message, checked_at)
+            write_rows(client, database, [row])
+            decision = FeatureDecision.failed(MODEL_FEATURE, message)
+            results.append(
+                CheckResult(period, key.version, [decision], None, [row], model_name=key.name)
+            )
+            continue
+        try:
+            results.append(DriftChecker(client, database, model).run(period, now))
+        except Exception:  # one model's failure must not cost the others their check
+            log.exception("%s check %s of model %s failed", period.kind, period.start, key)
+    return results
+
+
+def run_comparisons(
+    settings: Settings,
+    period: Period,
+    client: Executor,
+    locator: ModelLocator,
+    options: ComparisonOptions | None = None,
+) -> list[dict[str, Any]]:
+    """Champion against challengers over ``period``; a failure is logged, never raised."""
+    try:
+        return compare_period(
+            client,
+            settings.clickhouse.database,
+            period.kind,
+            period.start,
+            period.end,
+            reference_edges=locator.score_edges,
+            reference_std=locator.score_std,
+            options=options,
+        )
+    except Exception:  # the comparison is extra: it must never stop the drift check
+        log.exception("%s comparison of %s failed", period.kind, period.start.isoformat())
+        return []
+
+
 def check_day(
-    settings: Settings, model: LoadedModel, day: date, client: Executor | None = None
-) -> CheckResult:
-    """Check ``day``; publish its alert if a feature drifted or errored, once."""
+    settings: Settings,
+    model: LoadedModel | None,
+    day: date,
+    client: Executor | None = None,
+    *,
+    locator: ModelLocator | None = None,
+    comparison: ComparisonOptions | None = None,
+) -> list[CheckResult]:
+    """Check ``day`` for every model, compare the challengers, publish each alert once.
+
+    One alert per model version whose features drifted or errored, carrying the day's
+    comparisons of that version as champion (for the e-mail's "Model comparison").
+    """
     client = client or connect(settings)
-    result = DriftChecker(client, settings.clickhouse.database, model).run(Period.day(day))
-    # A feature that could not be checked is news too: its drift would go unseen.
-    if result.drifted or result.errored:
-        if DeliveryLog(client, settings.clickhouse.database).delivered(result.period.alert_id):
-            log.info("alert %s was already delivered; not sending it again", result.period.alert_id)
-        else:
-            ensure_topics(settings, [settings.topics.drift_alerts])
-            publish_alert(settings, alert_message(result, settings.grafana_public_url))
-    return result
+    locator = locator or ModelLocator(settings.models_dir, model)
+    period = Period.day(day)
+    results = check_models(settings, period, client, locator)
+    comparisons = run_comparisons(settings, period, client, locator, comparison)
+    for result in results:
+        # A feature that could not be checked is news too: its drift would go unseen.
+        if not (result.drifted or result.errored):
+            continue
+        if DeliveryLog(client, settings.clickhouse.database).delivered(result.alert_id):
+            log.info("alert %s was already delivered; not sending it again", result.alert_id)
+            continue
+        ours = [
+            c
+            for c in comparisons
+            if c["champion_version"] == result.model_version
+            and c["champion_name"] in (result.model_name, "")
+        ]
+        ensure_topics(settings, [settings.topics.drift_alerts])
+        publish_alert(settings, alert_message(result, settings.grafana_public_url, ours))
+    return results
 
 
 class DriftCheckScheduler:
@@ -62,15 +166,17 @@ class DriftCheckScheduler:
     def __init__(
         self,
         settings: Settings,
-        model: LoadedModel,
+        model: LoadedModel | None,
         *,
         rolling_every_s: float = 300,
         catch_up_days: int = 7,
+        comparison_tolerance: float | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
         self.rolling_every_s = rolling_every_s
         self.catch_up_days = catch_up_days
+        self.comparison = ComparisonOptions(tolerance=comparison_tolerance)
         self.stopping = threading.Event()
 
     def stop(self) -> None:
@@ -80,7 +186,7 @@ class DriftCheckScheduler:
         from croniter import croniter
 
         client = connect(self.settings)
-        checker = DriftChecker(client, self.settings.clickhouse.database, self.model)
+        locator = ModelLocator(self.settings.models_dir, self.model)
         ensure_topics(self.settings, [self.settings.topics.drift_alerts])
         delivery = threading.Thread(
             target=AlertDelivery(self.settings, make_client(self.settings.clickhouse)).run,
@@ -92,24 +198,32 @@ class DriftCheckScheduler:
         delivery.start()
         schedule = croniter(self.settings.drift_check_schedule, datetime.now(UTC))
         next_daily: datetime = schedule.get_next(datetime)
-        self._catch_up(checker, client)
+        self._catch_up(client, locator)
         next_rolling = datetime.now(UTC)
         while not self.stopping.is_set():
             now = datetime.now(UTC)
             if now >= next_daily:
-                check_day(self.settings, self.model, yesterday(now), client)
-                self._catch_up(checker, client)
+                self._check_day(yesterday(now), client, locator)
+                self._catch_up(client, locator)
                 next_daily = schedule.get_next(datetime)
             if now >= next_rolling:
                 for kind in ROLLING:
-                    checker.run(Period.rolling(kind, now))
+                    period = Period.rolling(kind, now)
+                    check_models(self.settings, period, client, locator, now)
+                    run_comparisons(self.settings, period, client, locator, self.comparison)
                 next_rolling = now + timedelta(seconds=self.rolling_every_s)
             wake = min(next_daily, next_rolling)
             self.stopping.wait(max(0.5, (wake - datetime.now(UTC)).total_seconds()))
         delivery.join(timeout=10)
 
-    def _catch_up(self, checker: DriftChecker, client: Executor) -> None:
+    def _check_day(self, day: date, client: Executor, locator: ModelLocator) -> None:
+        check_day(
+            self.settings, self.model, day, client, locator=locator, comparison=self.comparison
+        )
+
+    def _catch_up(self, client: Executor, locator: ModelLocator) -> None:
         today = datetime.now(UTC).date()
-        for day in checker.missed_days(today, self.catch_up_days):
+        since = today - timedelta(days=self.catch_up_days)
+        for day in missed_days(client, self.settings.clickhouse.database, since, today):
             log.info("catching up the daily check of %s, missed while down", day)
-            check_day(self.settings, self.model, day, client)
+            self._check_day(day, client, locator)

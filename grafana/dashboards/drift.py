@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from scorestream.grafana.panels import annotation, sql, threshold_steps
+from scorestream.grafana.panels import (
+    annotation,
+    query_variable,
+    sql,
+    threshold_steps,
+    variable_value,
+)
 from scorestream.streams.drift.decision import DriftThresholds
 
 #: The thresholds the daily check decides with (``DriftCheck`` defaults to these).
@@ -29,8 +35,43 @@ NO_VALUE_COLOUR = "transparent"
 PSI_STAT_THRESHOLDS = threshold_steps(
     (NO_VALUE_COLOUR, None), ("green", 0), ("orange", PSI_WARNING), ("red", PSI_DRIFT)
 )
-#: How the check's levels (column ``level`` of drift_checks) are coloured in tables.
-LEVEL_COLOURS = {"ok": "green", "warning": "orange", "drift": "red"}
+#: How the check's levels (column ``level`` of drift_checks) are coloured in tables;
+#: ``error``: a feature (or a whole model version) that could not be checked.
+LEVEL_COLOURS = {"ok": "green", "warning": "orange", "drift": "red", "error": "purple"}
+
+#: Rows of one model version only: two models' (or versions') rows are never mixed, and a
+#: version's bins are only ever added to bins of the same layout.
+MODEL_FILTER = (
+    f"model_name = {variable_value('model')} AND model_version = {variable_value('version')}"
+)
+
+
+def model_variables(table: str, time_column: str) -> list[dict[str, Any]]:
+    """``model`` (named ones first; '' is rows from before models were named) and its
+    ``version`` (the most recently seen first: the dashboard opens on it)."""
+    model = query_variable(
+        "model",
+        "Model",
+        sql(f"""
+            SELECT model_name FROM {{db}}.{table} FINAL
+            WHERE $__timeFilter({time_column})
+            GROUP BY model_name
+            ORDER BY model_name = '', model_name
+        """),
+        sort=0,
+    )
+    version = query_variable(
+        "version",
+        "Version",
+        sql(f"""
+            SELECT model_version FROM {{db}}.{table} FINAL
+            WHERE $__timeFilter({time_column}) AND model_name = {variable_value("model")}
+            GROUP BY model_version
+            ORDER BY max({time_column}) DESC, model_version
+        """),
+        sort=0,
+    )
+    return [model, version]
 
 
 def change_points(feature_condition: str) -> dict[str, Any]:

@@ -15,12 +15,14 @@ from scorestream.grafana import links
 from scorestream.grafana.dashboards.drift import (
     JS_THRESHOLDS,
     LEVEL_COLOURS,
+    MODEL_FILTER,
     NO_VALUE_COLOUR,
     PSI_DRIFT,
     PSI_STAT_THRESHOLDS,
     PSI_THRESHOLDS,
     PSI_WARNING,
     change_points,
+    model_variables,
 )
 from scorestream.grafana.panels import (
     Dashboard,
@@ -42,13 +44,15 @@ from scorestream.grafana.panels import (
 )
 
 FILE = f"{links.DRIFT_OVERVIEW.slug}.json"
-FEATURE_FILTER = f"$__conditionalAll({variable_has('feature', 'feature')}, $feature)"
+FEATURE_FILTER = (
+    f"$__conditionalAll({variable_has('feature', 'feature')}, $feature) AND {MODEL_FILTER}"
+)
 WINDOW = variable_value("window")
-LATEST_DAILY = """
-    check_kind = 'daily'
+LATEST_DAILY = f"""
+    check_kind = 'daily' AND {MODEL_FILTER}
         AND period_end = (
-            SELECT max(period_end) FROM {db}.drift_checks FINAL
-            WHERE check_kind = 'daily' AND period_end <= $__toTime
+            SELECT max(period_end) FROM {{db}}.drift_checks FINAL
+            WHERE check_kind = 'daily' AND period_end <= $__toTime AND {MODEL_FILTER}
         )
 """
 
@@ -86,7 +90,7 @@ def build() -> dict[str, Any]:
         "Features",
         sql(
             "SELECT DISTINCT feature FROM {db}.drift_checks FINAL "
-            "WHERE $__timeFilter(period_end) ORDER BY feature"
+            f"WHERE $__timeFilter(period_end) AND {MODEL_FILTER} ORDER BY feature"
         ),
         multi=True,
         include_all=True,
@@ -96,14 +100,15 @@ def build() -> dict[str, Any]:
     )
     flagged = annotation(
         "Drift alerts",
-        sql("""
+        sql(f"""
         SELECT
             period_end AS time,
             concat(feature, ': ', level, ' (PSI ', toString(round(psi, 3)),
                    ', adjusted p ', toString(round(p_adjusted, 5)), ')') AS text,
             concat('drift,', feature) AS tags
-        FROM {db}.drift_checks FINAL
+        FROM {{db}}.drift_checks FINAL
         WHERE check_kind = 'daily' AND drifted = 1 AND $__timeFilter(period_end)
+            AND {MODEL_FILTER}
         ORDER BY time
     """),
         "red",
@@ -113,7 +118,7 @@ def build() -> dict[str, Any]:
         "Drift overview",
         "Is the input still like the training data? Rolling-window drift "
         "statistics per feature and the daily drift check.",
-        variables=[window, features],
+        variables=[*model_variables("drift_checks", "period_end"), window, features],
         annotations=[
             flagged,
             change_points(FEATURE_FILTER),
@@ -158,9 +163,10 @@ def build() -> dict[str, Any]:
                 """
             SELECT toUInt64(toUnixTimestamp(max(checked_at))) * 1000 AS last_check
             FROM {db}.drift_checks FINAL
-            WHERE check_kind = 'daily' AND checked_at <= $__toTime
+            WHERE check_kind = 'daily' AND checked_at <= $__toTime AND {model}
             {having}
         """,
+                model=MODEL_FILTER,
                 having=ONLY_AFTER_A_CHECK,
             ),
             unit="dateTimeFromNow",

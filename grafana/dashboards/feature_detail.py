@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from scorestream.grafana import links
-from scorestream.grafana.dashboards.drift import LEVEL_COLOURS, PSI_THRESHOLDS, change_points
+from scorestream.grafana.dashboards.drift import (
+    LEVEL_COLOURS,
+    MODEL_FILTER,
+    PSI_THRESHOLDS,
+    change_points,
+    model_variables,
+)
 from scorestream.grafana.panels import (
     Dashboard,
     barchart,
@@ -39,7 +45,7 @@ FEATURE = variable_value("feature")
 WINDOW = variable_value("window")
 FEATURE_SUMS = f"""
     FROM {{db}}.drift_stats FINAL
-    WHERE feature = {FEATURE} AND $__timeFilter(minute)
+    WHERE feature = {FEATURE} AND $__timeFilter(minute) AND {MODEL_FILTER}
     GROUP BY time
 """
 
@@ -49,7 +55,7 @@ def _reference(column: str, condition: str = "") -> str:
     return f"""
         (
             SELECT {column} FROM {{db}}.drift_checks FINAL
-            WHERE feature = {FEATURE}{condition}
+            WHERE feature = {FEATURE} AND {MODEL_FILTER}{condition}
             ORDER BY checked_at DESC
             LIMIT 1
         )
@@ -66,7 +72,8 @@ def build() -> dict[str, Any]:
         "Feature",
         sql(
             "SELECT DISTINCT feature FROM {db}.drift_stats FINAL "
-            f"WHERE $__timeFilter(minute) ORDER BY feature = '{SCORE_FEATURE}', feature"
+            f"WHERE $__timeFilter(minute) AND {MODEL_FILTER} "
+            f"ORDER BY feature = '{SCORE_FEATURE}', feature"
         ),
         sort=0,
     )
@@ -80,8 +87,8 @@ def build() -> dict[str, Any]:
         "Feature detail",
         "One input feature: its current distribution against the reference "
         "(training) data, and how its moments move over time.",
-        variables=[feature, window],
-        annotations=[change_points(f"feature = {FEATURE}")],
+        variables=[*model_variables("drift_stats", "minute"), feature, window],
+        annotations=[change_points(f"feature = {FEATURE} AND {MODEL_FILTER}")],
     )
     dash.row(
         barchart(
@@ -95,7 +102,7 @@ def build() -> dict[str, Any]:
                 SELECT bin_labels, reference_counts, current_counts
                 FROM {{db}}.drift_checks FINAL
                 WHERE feature = {FEATURE} AND check_kind = {WINDOW}
-                    AND period_end <= $__toTime
+                    AND period_end <= $__toTime AND {MODEL_FILTER}
                 ORDER BY period_end DESC
                 LIMIT 1
             )
@@ -116,7 +123,7 @@ def build() -> dict[str, Any]:
                 max(js_distance) AS js_distance
             FROM {{db}}.drift_checks FINAL
             WHERE feature = {FEATURE} AND check_kind = 'rolling_1h'
-                AND $__timeFilter(period_end)
+                AND $__timeFilter(period_end) AND {MODEL_FILTER}
             GROUP BY time
             ORDER BY time
         """),
@@ -235,7 +242,7 @@ def build() -> dict[str, Any]:
                 n_current
             FROM {{db}}.drift_checks FINAL
             WHERE feature = {FEATURE} AND check_kind = 'daily'
-                AND $__timeFilter(period_end)
+                AND $__timeFilter(period_end) AND {MODEL_FILTER}
             ORDER BY period_end DESC
         """),
             overrides=[

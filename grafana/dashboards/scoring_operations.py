@@ -28,6 +28,9 @@ FILE = f"{links.SCORING_OPERATIONS.slug}.json"
 def build() -> dict[str, Any]:
     """Throughput, latency, scores, rejections and model versions."""
     scored = "FROM {db}.scores FINAL WHERE $__timeFilter(scored_at)"
+    # A regression model's score is its prediction, in the target's units: kept out of the
+    # probability panels, and shown in its own.
+    probabilities = f"{scored} AND model_kind != 'regression'"
     rejected = "FROM {db}.rejected_records FINAL WHERE $__timeFilter(rejected_at)"
     dash = Dashboard(
         links.SCORING_OPERATIONS.uid,
@@ -102,14 +105,14 @@ def build() -> dict[str, Any]:
                 SELECT
                     $__timeInterval(scored_at) AS time,
                     quantiles(0.05, 0.25, 0.5, 0.75, 0.95)(score) AS q
-                {scored}
+                {probabilities}
                 GROUP BY time
             )
             ORDER BY time
         """),
             overrides=[*fill_between("p05", "p95"), *fill_between("p25", "p75")],
-            description="Quantiles of the model score per interval: the outer band "
-            "is p05 to p95, the inner p25 to p75.",
+            description="Quantiles of the classifiers' score (probability) per interval: "
+            "the outer band is p05 to p95, the inner p25 to p75.",
         ),
         barchart(
             "Score histogram",
@@ -119,13 +122,49 @@ def build() -> dict[str, Any]:
                 records
             FROM (
                 SELECT least(toUInt8(floor(score * 10)), 9) AS bucket, count() AS records
-                {scored}
+                {probabilities}
                 GROUP BY bucket
             )
             ORDER BY bucket
         """),
             unit="short",
-            description="Scores in the time range, in tenths.",
+            description="Classifiers' scores (probabilities) in the time range, in tenths.",
+        ),
+    )
+    dash.row(
+        timeseries(
+            "Predicted class (multi-class models)",
+            sql(f"""
+            SELECT
+                $__timeInterval(scored_at) AS time,
+                concat(model_name, ': ', label) AS class,
+                count() AS records
+            {scored} AND model_kind = 'multiclass'
+            GROUP BY time, class
+            ORDER BY time, class
+        """),
+            label="class",
+            stacked_bars=True,
+            unit="short",
+            description="Records per predicted class (the label column) and interval: a "
+            "class whose share moves is an output drift the input checks may explain.",
+        ),
+        timeseries(
+            "Prediction quantiles (regression models)",
+            sql(f"""
+            SELECT time, model, q[1] AS p05, q[2] AS p50, q[3] AS p95
+            FROM (
+                SELECT
+                    $__timeInterval(scored_at) AS time,
+                    model_name AS model,
+                    quantiles(0.05, 0.5, 0.95)(score) AS q
+                {scored} AND model_kind = 'regression'
+                GROUP BY time, model
+            )
+            ORDER BY time, model
+        """),
+            description="5 %, 50 % and 95 % quantiles of a regression model's prediction "
+            "(its score) per interval, in the target's units.",
         ),
     )
     dash.row(
@@ -173,7 +212,6 @@ def build() -> dict[str, Any]:
             GROUP BY time, model
             ORDER BY time, model
         """),
-            label="model",
             stacked_bars=True,
             unit="short",
         ),

@@ -31,6 +31,17 @@ class AlertMessage:
     drifted: list[dict[str, Any]]
     #: Features that could not be checked: ``feature`` and ``error`` (the message).
     errored: list[dict[str, Any]] = field(default_factory=list)
+    #: The model whose check this is (``model_version`` is its version); empty in
+    #: messages from before drift checks were keyed by model.
+    model_name: str = ""
+    #: The period's ``model_comparisons`` rows of this model as champion (datetimes as
+    #: ISO-8601, NaN as null): the e-mail's "Model comparison" section.
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        """``name@version``, or the version alone for messages without a name."""
+        return f"{self.model_name}@{self.model_version}" if self.model_name else self.model_version
 
     @property
     def start(self) -> datetime:
@@ -65,4 +76,7 @@ def decode_alert(doc: dict[str, Any]) -> AlertMessage:
         drifted=list(doc["drifted"]),
         # Messages from before the field existed carry no errors.
         errored=list(doc.get("errored", [])),
+        # Messages from before drift checks were keyed by model carry neither.
+        model_name=str(doc.get("model_name", "")),
+        comparisons=list(doc.get("comparisons", [])),
     )

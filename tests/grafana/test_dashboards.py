@@ -193,6 +193,7 @@ def test_dashboards_have_unique_uids_and_panel_ids() -> None:
         "Drift overview",
         "Feature detail",
         "Scoring operations",
+        "Model comparison",
     }
     for dash in dashboards.values():
         ids = [p["id"] for p in dash["panels"]]

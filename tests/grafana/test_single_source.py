@@ -42,6 +42,9 @@ DRIFT_COLOURINGS = [
     ("drift-overview.json", "Latest daily drift check", "js_distance", "js"),
     ("feature-detail.json", "Drift statistics of this feature", None, "psi"),
     ("feature-detail.json", "Daily checks of this feature", "psi", "psi"),
+    ("model-comparison.json", "Highest score PSI in range", None, "psi"),
+    ("model-comparison.json", "Score PSI per challenger", None, "psi"),
+    ("model-comparison.json", "Latest comparisons", "score_psi", "psi"),
 ]
 
 
@@ -184,15 +187,17 @@ def test_the_alert_links_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None
     from scorestream.consumers.drift_check import schedule
     from scorestream.settings import Settings
 
-    result = SimpleNamespace(drifted=[object()], period=SimpleNamespace(alert_id="daily:x"))
-    checker = SimpleNamespace(run=lambda period: result)
-    monkeypatch.setattr(schedule, "DriftChecker", lambda *args: checker)
+    result = SimpleNamespace(
+        drifted=[object()], errored=[], alert_id="daily:x", model_name="m", model_version="v"
+    )
+    monkeypatch.setattr(schedule, "check_models", lambda *args: [result])
+    monkeypatch.setattr(schedule, "run_comparisons", lambda *args: [])
     monkeypatch.setattr(
         schedule, "DeliveryLog", lambda *args: SimpleNamespace(delivered=lambda _: False)
     )
     monkeypatch.setattr(schedule, "ensure_topics", lambda *args: None)
     linked: list[str | None] = []
-    monkeypatch.setattr(schedule, "alert_message", lambda _, url: linked.append(url) or url)
+    monkeypatch.setattr(schedule, "alert_message", lambda _, url, *rest: linked.append(url) or url)
     monkeypatch.setattr(schedule, "publish_alert", lambda *args: None)
     settings = Settings(grafana_url="http://grafana:3000", grafana_public_url="https://g.example")
     schedule.check_day(settings, SimpleNamespace(), date(2026, 3, 1), client=object())  # type: ignore[arg-type]

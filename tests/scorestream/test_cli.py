@@ -245,7 +245,9 @@ def test_drift_check_defaults_are_the_schedulers() -> None:
     from scorestream.consumers.drift_check.schedule import DriftCheckScheduler
 
     assert_defaults(
-        parsed("drift-check"), DriftCheckScheduler, {"rolling_every_s", "catch_up_days"}
+        parsed("drift-check"),
+        DriftCheckScheduler,
+        {"rolling_every_s", "catch_up_days", "comparison_tolerance"},
     )
 
 

@@ -20,8 +20,12 @@ def write_day(
     day: date,
     frame: pd.DataFrame,  # type: ignore[no-untyped-def]
     partials: int = 3,
+    model_name: str = "",
 ) -> None:
-    """Bins of ``frame`` spread over the day's minutes, split into several partial rows."""
+    """Bins of ``frame`` spread over the day's minutes, split into several partial rows.
+
+    ``model_name`` empty: rows as written before models were named in them.
+    """
     profile: ReferenceProfile = model.profile
     features = frame[model.schema.names]
     counts = profile.count(features, model.predict_scores(features))
@@ -58,11 +62,13 @@ def write_day(
                         total if k == 0 else 0.0,
                         total_sq if k == 0 else 0.0,
                         0,
+                        model_name,
+                        f"{model_name}@{model.version}" if model_name else "",
                     )
                 )
     assert sum(int(np.sum(v)) for v in counts.values()) == sum(r[6] for r in rows)
     client.execute(
         f"INSERT INTO {database}.drift_stats (minute, feature, kind, model_version, batch_id, "
-        "counts, count, missing, sum, sumsq, emitted_at_ms) VALUES",
+        "counts, count, missing, sum, sumsq, emitted_at_ms, model_name, model_id) VALUES",
         rows,
     )

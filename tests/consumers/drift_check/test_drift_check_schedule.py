@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scorestream.consumers.clickhouse import apply_migrations
+from scorestream.contract import CHALLENGER_SCORES, SCORES
 from scorestream.settings import Settings
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.synthetic import generate_frame
+from tests.consumers.comparison.score_rows import insert, score_rows
 from tests.consumers.drift_check.drift_stats_rows import write_day
 
 
@@ -61,6 +63,18 @@ def test_scheduler_catches_up_missed_days_and_computes_rolling_windows(
         rows,
     )
 
+    # The same records scored by a challenger: the rolling comparisons pair them.
+    scored = recent.head(300)
+    ours = model.predict(scored[model.schema.names])
+    ids = [f"recent-{k}" for k in range(len(scored))]
+    at = now.replace(second=0, microsecond=0) - timedelta(minutes=10)
+    champion = score_rows(ids, at, "loans", model.version, "binary", ours.scores, list(ours.labels))
+    # score_rows spreads the records over 24 hours: keep them all within the last hour.
+    champion = [(r[0], at, *r[2:]) for r in champion]
+    challenger = [(*r[:5], "loans-shadow", "s1", min(1.0, r[7] + 0.05), *r[8:]) for r in champion]
+    insert(ch_client, database, SCORES, champion)
+    insert(ch_client, database, CHALLENGER_SCORES, challenger)
+
     env = {**settings_env, "MODEL_DIR": str(model_dir)}
     scheduler = spawn_cli(
         ["drift-check", "--schedule", "--rolling-every", "2"], env, tmp_path / "scheduler.log"
@@ -68,13 +82,20 @@ def test_scheduler_catches_up_missed_days_and_computes_rolling_windows(
     try:
         deadline = time.monotonic() + 60
         kinds: dict[str, int] = {}
-        while time.monotonic() < deadline and len(kinds) < 3:
+        compared: list[tuple[str, str, int]] = []
+        # The comparisons of a window run right after its checks.
+        while time.monotonic() < deadline and (len(kinds) < 3 or len(compared) < 2):
             time.sleep(1)
             kinds = dict(
                 ch_client.execute(
                     f"SELECT check_kind, max(n_current) FROM {database}.drift_checks FINAL "
                     "GROUP BY check_kind"
                 )
+            )
+            compared = ch_client.execute(
+                "SELECT check_kind, challenger_name, n_paired "
+                f"FROM {database}.model_comparisons FINAL "
+                "WHERE check_kind != 'daily' ORDER BY check_kind"
             )
         assert scheduler.poll() is None, (tmp_path / "scheduler.log").read_text()[-3000:]
     finally:
@@ -88,3 +109,4 @@ def test_scheduler_catches_up_missed_days_and_computes_rolling_windows(
         "WHERE check_kind = 'daily'"
     )
     assert (missed,) in days
+    assert compared == [("rolling_1h", "loans-shadow", 300), ("rolling_24h", "loans-shadow", 300)]
