@@ -38,7 +38,9 @@ def faust_data_dir() -> Path:
     The worker keeps no table state (``store="memory://"``), so nothing there outlives a run;
     Faust still creates the directory, which used to litter the current directory.
     """
-    return Path(tempfile.gettempdir()) / f"scorestream-{os.getuid()}"
+    directory = Path(tempfile.gettempdir()) / f"scorestream-{os.getuid()}"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # Faust makes only the last part
+    return directory
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:

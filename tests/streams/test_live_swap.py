@@ -118,8 +118,10 @@ def _sink(settings_env: dict[str, str]) -> None:
 
 
 def _rows(ch_client: Any, table: str) -> list[dict]:
+    stored = ["id", "model_name", "model_version", "score"]
+    stored += ["source_partition", "source_offset", "scored_at_ms"]
     columns = ["id", "model_name", "model_version", "score", "partition", "offset", "scored_at_ms"]
-    rows = ch_client.execute(f"SELECT {', '.join(columns)} FROM {table}")
+    rows = ch_client.execute(f"SELECT {', '.join(stored)} FROM {table}")
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
