@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on the local stack.
 
-    python -m bench [--only pipeline,sink,bridge,drift]
+    python -m bench [--only pipeline,sink,bridge,drift,models]
 
 Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
 """
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "sink": "bench.bench_sink",
     "bridge": "bench.bench_bridge",
     "drift": "bench.bench_drift",
+    "models": "bench.bench_models",
 }
 
 

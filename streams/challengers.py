@@ -37,8 +37,7 @@ def frame_reusable(champion: FeatureSchema, challenger: FeatureSchema) -> bool:
     """Whether the champion's validated frame is valid input for the challenger as it is."""
     specs = {spec.name: spec for spec in champion.features}
     return all(
-        spec.name in specs and _no_stricter(specs[spec.name], spec)
-        for spec in challenger.features
+        spec.name in specs and _no_stricter(specs[spec.name], spec) for spec in challenger.features
     )
 
 
@@ -114,7 +113,8 @@ class ChallengerScorer:
         assert batch.frame is not None and batch.event_time_ms is not None
         validator = self._plan(champion)
         if validator is None:
-            frame, ids, sources, event_ms = batch.frame, batch.ids, batch.sources, batch.event_time_ms
+            frame, ids, sources = batch.frame, batch.ids, batch.sources
+            event_ms = batch.event_time_ms
         else:
             validated = validator.validate_batch(
                 [source.value or b"" for source in batch.sources],

@@ -100,4 +100,3 @@ def test_a_challenger_that_raises_costs_only_its_own_outputs(
 def test_no_champion_scores_no_challenger_work(models: dict[str, LoadedModel]) -> None:
     result = _scored(models["champion"], [])
     assert ChallengerScorer(models["small"]).score(models["champion"], result) == []
-
