@@ -104,7 +104,13 @@ class ModelFollower(Generic[S]):
         ModelError
             If the reference names nothing or its version does not load.
         """
-        resolved = source.resolve()
+        try:
+            resolved = source.resolve()
+        except ModelError:
+            path = getattr(source, "path", None)
+            if path is not None:  # a model directory: loading says what exactly is wrong
+                LoadedModel.load(path)
+            raise
         current = build(LoadedModel.load(resolved.path))
         return cls(source, build, current, resolved, role=role)
 
