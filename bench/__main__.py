@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on the local stack.
 
-    python -m bench [--only pipeline,sink,bridge,drift,comparison]
+    python -m bench [--only pipeline,sink,bridge,drift,comparison,models]
 
 Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
 """
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "bridge": "bench.bench_bridge",
     "drift": "bench.bench_drift",
     "comparison": "bench.bench_comparison",
+    "models": "bench.bench_models",
 }
 
 

@@ -1,6 +1,6 @@
 """The scoring loop, on Faust's stream (``engine=faust``) or on a direct consumer.
 
-Both engines run the same :class:`ScoringPipeline` per batch and share its delivery rule,
+Both engines run the same :class:`~.pipeline.ScoringPipeline` per batch and share its delivery rule,
 which is what makes them at-least-once: a batch's input offsets are acknowledged (Faust) or
 committed (direct) only after every output of the batch was acknowledged by the broker
 (``acks=all``). Offsets are therefore never past an unwritten output.
@@ -28,59 +28,13 @@ import faust
 from scorestream.retry import Backoff, retry_async
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
-from scorestream.streams.drift_outputs import DriftStatsPublisher
-from scorestream.streams.scoring import BatchScorer, OutputMessage, RawRecord
+from scorestream.streams.pipeline import ScoringPipeline
+from scorestream.streams.scoring import OutputMessage, RawRecord
+from scorestream.streams.serving import ModelFollower
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
-
-
-class ScoringPipeline:
-    """One batch of ``records`` in, every message to produce out, with a throughput log."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        scorer: BatchScorer,
-        drift: DriftStatsPublisher | None = None,
-        *,
-        drift_every_batch: bool = True,
-    ) -> None:
-        self.topics = settings.topics
-        self.scorer = scorer
-        self.drift = drift
-        # The faust engine cannot hold back its commits, so it publishes counts per batch.
-        self.drift_every_batch = drift_every_batch
-        self._scored = 0
-        self._rejected = 0
-        self._since = time.monotonic()
-
-    def outputs(self, batch: Sequence[RawRecord]) -> list[tuple[str, OutputMessage]]:
-        result = self.scorer.score(batch)
-        outputs = [(self.topics.scores, message) for message in result.scores]
-        outputs += [(self.topics.rejected, message) for message in result.rejected]
-        if self.drift is not None:
-            self.drift.add(result)
-            if self.drift_every_batch:
-                outputs += self.drift.flush()
-        self._report(len(result.scores), len(result.rejected))
-        return outputs
-
-    def _report(self, scored: int, rejected: int) -> None:
-        self._scored += scored
-        self._rejected += rejected
-        elapsed = time.monotonic() - self._since
-        if elapsed >= 10:
-            log.info(
-                "scored %d, rejected %d in %.1f s (%.0f records/s)",
-                self._scored,
-                self._rejected,
-                elapsed,
-                (self._scored + self._rejected) / elapsed,
-            )
-            self._scored = self._rejected = 0
-            self._since = time.monotonic()
 
 
 async def publish(
@@ -181,8 +135,8 @@ def attach_direct_scoring(
         async def flush_and_commit() -> None:
             nonlocal pending, flushed_at
             if pending:
-                if pipeline.drift is not None:
-                    await publish(send, pipeline.drift.flush())
+                # Every version's counts, a replaced one's too, before the offsets.
+                await publish(send, pipeline.drift_messages())
                 try:
                     await consumer.commit(pending)
                 except CommitFailedError as exc:
@@ -230,3 +184,15 @@ def attach_direct_scoring(
         finally:
             await producer.stop()
             await consumer.stop()
+
+
+def attach_model_watch(
+    app: faust.App, followers: Sequence[ModelFollower[Any]], interval_s: float
+) -> None:
+    """A task that follows every model reference (both engines): see :mod:`.serving`."""
+
+    @app.task
+    async def follow_models() -> None:
+        await asyncio.gather(
+            *(follower.run(interval_s, lambda: bool(app.should_stop)) for follower in followers)
+        )

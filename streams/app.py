@@ -7,7 +7,10 @@ partitions and workers (see README, "Scaling out").
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 
@@ -25,6 +28,19 @@ class WorkerOptions:
     max_record_bytes: int = 65536
     engine: str = "direct"
     drift_flush_s: float = 15.0
+    #: Seconds between two resolutions of the model references (0: never swap).
+    model_poll_interval_s: float = 5.0
+
+
+def faust_data_dir() -> Path:
+    """Where Faust keeps its data directory: under the temporary directory, not the CWD.
+
+    The worker keeps no table state (``store="memory://"``), so nothing there outlives a run;
+    Faust still creates the directory, which used to litter the current directory.
+    """
+    directory = Path(tempfile.gettempdir()) / f"scorestream-{os.getuid()}"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # Faust makes only the last part
+    return directory
 
 
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
@@ -50,6 +66,8 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         store="memory://",
+        # Faust formats "{conf.name}" itself: one directory per app (topic prefix).
+        datadir=str(faust_data_dir() / "{conf.name}-data"),
         # Kafka checks CRCs on the broker; in pure Python it costs a few µs per record.
         broker_check_crcs=False,
     )

@@ -65,6 +65,13 @@ def _register_train(sub: SubParsers) -> None:
 
 
 # --- worker --------------------------------------------------------------------------------
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def _worker_defaults() -> Mapping[str, Any]:
     from scorestream.streams.app import WorkerOptions
 
@@ -77,10 +84,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from scorestream.streams.worker import run_worker
 
     settings = Settings()
-    if args.model_dir is not None:
-        settings = settings.model_copy(update={"model_dir": args.model_dir})
+    # Precedence: --model, --model-dir, $MODEL, $MODEL_DIR.
+    if args.model is not None:
+        settings = settings.model_copy(update={"model": args.model})
+    elif args.model_dir is not None:
+        settings = settings.model_copy(update={"model_dir": args.model_dir, "model": ""})
     options = options_from_args(WorkerOptions, args)
-    run_worker(settings, options, loglevel="debug" if args.verbose else "info")
+    run_worker(
+        settings,
+        options,
+        loglevel="debug" if args.verbose else "info",
+        challengers=args.challenger or (),
+    )
     return 0
 
 
@@ -94,7 +109,32 @@ def _register_worker(sub: SubParsers) -> None:
         help="run the Faust scoring worker (records -> scores, records.rejected)",
         description="Joins the worker consumer group; start N of them to share partitions.",
     )
-    parser.add_argument("--model-dir", type=Path, help="model directory (default $MODEL_DIR)")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument(
+        "--model",
+        metavar="REF",
+        help="what to score with, followed live: NAME, NAME@ALIAS or NAME@VERSION in "
+        "$MODELS_DIR, models:/NAME@ALIAS (MLflow) or a model directory (default $MODEL, "
+        "else $MODEL_DIR)",
+    )
+    model.add_argument(
+        "--model-dir", type=Path, help="a model directory (default $MODEL_DIR, unless $MODEL)"
+    )
+    parser.add_argument(
+        "--challenger",
+        action="append",
+        metavar="REF",
+        help="a model scored in shadow on the same records, to scores.challenger (a "
+        "reference like --model, followed live too; repeat for several)",
+    )
+    parser.add_argument(
+        "--model-poll-interval",
+        dest="model_poll_interval_s",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="resolve the model references this often and swap in a new version between "
+        "two batches (0: never; default %(default)s)",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from scorestream.contract import RejectionMessage, ScoreMessage
 from scorestream.contract.tables import UINT32_MAX
-from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.model.registry import LoadedModel, Predictions
 from scorestream.streams.validation import RecordValidator, Rejection
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,19 @@ class OutputMessage:
 
 @dataclass
 class ScoredBatch:
-    """What one batch produced; ``frame`` and friends feed drift statistics."""
+    """What one batch produced; ``frame`` and friends feed drift statistics and challengers.
+
+    ``frame``, ``event_time_ms``, ``score_values``, ``ids`` and ``sources`` are aligned row
+    for row: the scored records only (``sources[i]`` is the input of row ``i``).
+    """
 
     scores: list[OutputMessage] = field(default_factory=list)
     rejected: list[OutputMessage] = field(default_factory=list)
     frame: pd.DataFrame | None = None
     event_time_ms: np.ndarray | None = None
     score_values: np.ndarray | None = None
+    ids: list[str] = field(default_factory=list)
+    sources: list[RawRecord] = field(default_factory=list)
 
 
 class RecentIds:
@@ -178,50 +184,70 @@ class BatchScorer:
         if len(keep) != len(validated.ids):
             frame = frame.iloc[keep].reset_index(drop=True)
             event_ms = event_ms[keep]
+        ids = [validated.ids[row] for row in keep]
+        sources = [records[validated.positions[row]] for row in keep]
         predictions = self.model.predict(frame)
-        scores = predictions.scores
-        scored_at_ms = int(time.time() * 1000)
-        name, version, kind = self.model.name, self.model.version, self.model.kind
-        class_labels = predictions.class_labels
-        probabilities = (
-            predictions.probabilities.tolist()
-            if predictions.probabilities is not None
-            else [[]] * len(keep)
-        )
-        iso_times = np.datetime_as_string(event_ms.astype("datetime64[ms]"), unit="ms")
-        for row, score, label, event, iso, class_probabilities in zip(
-            keep,
-            scores.tolist(),
-            predictions.labels.tolist(),
-            event_ms.tolist(),
-            iso_times.tolist(),
-            probabilities,
-            strict=True,
-        ):
-            record_id = validated.ids[row]
-            record = records[validated.positions[row]]
-            message = ScoreMessage(
-                id=record_id,
-                event_time=iso + "Z",
-                event_time_ms=event,
-                scored_at_ms=scored_at_ms,
-                model_name=name,
-                model_version=version,
-                score=score,
-                label=label,
-                # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
-                latency_ms=min(UINT32_MAX, max(0, scored_at_ms - record.timestamp_ms)),
-                partition=record.partition,
-                offset=record.offset,
-                model_kind=kind,
-                class_labels=class_labels,
-                class_probabilities=class_probabilities,
-            )
-            out.scores.append(OutputMessage(key=record_id.encode(), value=message.encode()))
+        out.scores = score_messages(self.model, predictions, ids, sources, event_ms)
         out.frame = frame
         out.event_time_ms = event_ms
-        out.score_values = scores
+        out.score_values = predictions.scores
+        out.ids = ids
+        out.sources = sources
         return out
+
+
+def score_messages(
+    model: LoadedModel,
+    predictions: Predictions,
+    ids: Sequence[str],
+    sources: Sequence[RawRecord],
+    event_ms: np.ndarray,
+    role: str = "champion",
+) -> list[OutputMessage]:
+    """One ``scores`` (or ``scores.challenger``) message per scored row, keyed by its id.
+
+    Written as one loop over plain lists: it runs once per record and output.
+    """
+    scored_at_ms = int(time.time() * 1000)
+    name, version, kind = model.name, model.version, model.kind
+    class_labels = predictions.class_labels
+    probabilities = (
+        predictions.probabilities.tolist()
+        if predictions.probabilities is not None
+        else [[]] * len(ids)
+    )
+    iso_times = np.datetime_as_string(event_ms.astype("datetime64[ms]"), unit="ms")
+    out = []
+    for record_id, record, score, label, event, iso, class_probabilities in zip(
+        ids,
+        sources,
+        predictions.scores.tolist(),
+        predictions.labels.tolist(),
+        event_ms.tolist(),
+        iso_times.tolist(),
+        probabilities,
+        strict=True,
+    ):
+        message = ScoreMessage(
+            id=record_id,
+            event_time=iso + "Z",
+            event_time_ms=event,
+            scored_at_ms=scored_at_ms,
+            model_name=name,
+            model_version=version,
+            score=score,
+            label=label,
+            # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
+            latency_ms=min(UINT32_MAX, max(0, scored_at_ms - record.timestamp_ms)),
+            partition=record.partition,
+            offset=record.offset,
+            model_kind=kind,
+            class_labels=class_labels,
+            class_probabilities=class_probabilities,
+            role=role,
+        )
+        out.append(OutputMessage(key=record_id.encode(), value=message.encode()))
+    return out
 
 
 def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
@@ -236,8 +262,11 @@ def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
             parts[0].event_time_ms,
             parts[0].score_values,
         )
+        merged.ids, merged.sources = parts[0].ids, parts[0].sources
     elif parts:
         merged.frame = pd.concat([p.frame for p in parts], ignore_index=True)
         merged.event_time_ms = np.concatenate([p.event_time_ms for p in parts])
         merged.score_values = np.concatenate([p.score_values for p in parts])
+        merged.ids = [i for p in parts for i in p.ids]
+        merged.sources = [r for p in parts for r in p.sources]
     return merged

@@ -1,55 +1,110 @@
-"""Start the scoring worker: load the model, create topics, run the Faust app."""
+"""Start the scoring worker: resolve and load the models, create topics, run the Faust app."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import faust
 
 from scorestream.settings import Settings
-from scorestream.streams.agents import ScoringPipeline, attach_direct_scoring, attach_scoring_agent
+from scorestream.streams.agents import (
+    attach_direct_scoring,
+    attach_model_watch,
+    attach_scoring_agent,
+)
 from scorestream.streams.app import WorkerOptions, create_app
-from scorestream.streams.drift_outputs import DriftStatsPublisher
+from scorestream.streams.challengers import ChallengerScorer
 from scorestream.streams.model.registry import LoadedModel
-from scorestream.streams.scoring import BatchScorer
-from scorestream.streams.validation import RecordValidator
+from scorestream.streams.model.source import open_source
+from scorestream.streams.pipeline import Champion, ChampionBuilder, ScoringPipeline
+from scorestream.streams.serving import ModelFollower
 from scorestream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 
-def build_worker_app(
-    settings: Settings, options: WorkerOptions, model: LoadedModel | None = None
-) -> faust.App:
-    """The Faust app with its agents for ``faust.Worker``; ``model`` defaults to ``model_dir``'s."""
-    model = model or LoadedModel.load(settings.model_dir)
-    validator = RecordValidator(
-        model.schema,
+def follow_models(
+    settings: Settings, options: WorkerOptions, challengers: Sequence[str] = ()
+) -> tuple[ModelFollower[Champion], list[ModelFollower[ChallengerScorer]]]:
+    """Resolve and load the champion (``settings.model``, else ``model_dir``) and challengers.
+
+    Raises
+    ------
+    ModelError
+        If a reference names nothing or its current version does not load.
+    """
+    build = ChampionBuilder(
+        settings,
         out_of_range=options.out_of_range,  # type: ignore[arg-type]
         max_record_bytes=options.max_record_bytes,
     )
-    scorer = BatchScorer(model, validator)
+    champion = ModelFollower.start(open_source(settings.model, settings), build)
+
+    def build_challenger(model: LoadedModel) -> ChallengerScorer:
+        return ChallengerScorer(
+            model,
+            out_of_range=options.out_of_range,  # type: ignore[arg-type]
+            max_record_bytes=options.max_record_bytes,
+        )
+
+    followers = [
+        ModelFollower.start(open_source(reference, settings), build_challenger, "challenger")
+        for reference in challengers
+    ]
+    return champion, followers
+
+
+def build_worker_app(
+    settings: Settings,
+    options: WorkerOptions,
+    models: tuple[ModelFollower[Champion], list[ModelFollower[ChallengerScorer]]] | None = None,
+) -> faust.App:
+    """The Faust app with its tasks for ``faust.Worker``; ``models`` default to the settings'."""
+    champion, challengers = models or follow_models(settings, options)
     app = create_app(settings, options)
     pipeline = ScoringPipeline(
-        settings,
-        scorer,
-        DriftStatsPublisher(model, settings),
-        drift_every_batch=options.engine != "direct",
+        settings, champion, challengers, drift_every_batch=options.engine != "direct"
     )
     if options.engine == "direct":
         attach_direct_scoring(app, settings, options, pipeline)
     else:
         attach_scoring_agent(app, settings, options, pipeline)
-    log.info(
-        "worker for model %s %s, batches of up to %d", model.name, model.version, options.batch_size
-    )
+    followers: list[ModelFollower[Any]] = [champion, *challengers]
+    if options.model_poll_interval_s > 0:
+        attach_model_watch(app, followers, options.model_poll_interval_s)
+    for follower in followers:
+        model = follower.current.model
+        log.info(
+            "%s: %s %s (%s), following %s every %.1f s",
+            follower.role,
+            model.name,
+            model.version,
+            model.kind,
+            follower.source.reference,
+            options.model_poll_interval_s,
+        )
+    log.info("worker batches of up to %d records", options.batch_size)
     return app
 
 
-def run_worker(settings: Settings, options: WorkerOptions, loglevel: str = "info") -> None:
-    # The model first: a wrong MODEL_DIR is then reported at once, not after Kafka answers.
-    model = LoadedModel.load(settings.model_dir)
+def run_worker(
+    settings: Settings,
+    options: WorkerOptions,
+    loglevel: str = "info",
+    challengers: Sequence[str] = (),
+) -> None:
+    from threadpoolctl import threadpool_limits
+
+    # One thread per BLAS/OpenMP pool: a worker scores batches of a few thousand rows on one
+    # event loop, and scales by processes. Thread pools sized to every core oversubscribe
+    # a busy machine: gradient boosting's predict_proba took 10x longer (0.1 s -> 1 s per
+    # 2,000 rows) with other processes on the cores.
+    threadpool_limits(limits=1)
+    # The models first: a wrong reference is then reported at once, not after Kafka answers.
+    models = follow_models(settings, options, challengers)
     ensure_topics(settings)
-    app = build_worker_app(settings, options, model)
+    app = build_worker_app(settings, options, models)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()

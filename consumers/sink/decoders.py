@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scorestream.contract import (
+    CHALLENGER_SCORES,
     REJECTED_RECORDS,
     SCORES,
     Row,
@@ -25,6 +26,11 @@ def decode_score(value: bytes | None) -> Decoded:
     return SCORES, [decode_score_row(value)]
 
 
+def decode_challenger_score(value: bytes | None) -> Decoded:
+    """A ``scores.challenger`` message -> one ``challenger_scores`` row (same columns)."""
+    return CHALLENGER_SCORES, [decode_score_row(value)]
+
+
 def decode_rejected(value: bytes | None) -> Decoded:
     """A ``records.rejected`` message -> one ``rejected_records`` row."""
     return REJECTED_RECORDS, [decode_rejection_row(value)]
@@ -35,6 +41,7 @@ def topic_decoders(settings: Settings) -> dict[str, Decoder]:
     topics = settings.topics
     return {
         topics.scores: decode_score,
+        topics.challenger_scores: decode_challenger_score,
         topics.rejected: decode_rejected,
         topics.drift_stats: decode_drift_rows,
     }

@@ -94,6 +94,14 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], list[str]]] = [
         ["models/current", "does not exist"],
     ),
     (
+        "worker-unknown-model-reference",
+        ["worker", "--model", "loans@champion"],
+        {"MODELS_DIR": "registry"},
+        ["scorestream worker:", "loans", "champion"],
+    ),
+    ("worker-model-twice", ["worker", "--model", "a", "--model-dir", "b"], {}, ["not allowed"]),
+    ("worker-negative-poll", ["worker", "--model-poll-interval", "-1"], {}, ["must be 0 or more"]),
+    (
         "worker-not-a-model",
         ["worker", "--model-dir", "not-a-model"],
         {},

@@ -1,0 +1,144 @@
+"""One batch of ``records`` in, every message to produce out: champion, challengers, drift.
+
+:class:`ScoringPipeline` is what both engines (:mod:`.agents`) run per batch. It holds the
+champion's and each challenger's :class:`~.serving.ModelFollower` and applies a built new
+version at the start of a batch, so a batch is scored by one version of each model.
+
+Drift counts are kept per champion version (each against its own reference profile): when
+a version is replaced, its publisher is kept until its counts went out with the next
+:meth:`ScoringPipeline.drift_messages`, under its own name and version. The direct engine
+commits offsets only after those messages are acknowledged, so offsets never pass a
+record whose counts are unpublished, across a swap too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from scorestream.settings import Settings
+from scorestream.streams.challengers import ChallengerScorer
+from scorestream.streams.drift_outputs import DriftStatsPublisher
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.scoring import BatchScorer, OutputMessage, RawRecord, RecentIds
+from scorestream.streams.serving import ModelFollower
+from scorestream.streams.validation import RecordValidator
+
+log = logging.getLogger(__name__)
+
+Outputs = list[tuple[str, OutputMessage]]
+
+
+@dataclass
+class Champion:
+    """One champion version, ready to serve: its scorer and its drift publisher."""
+
+    model: LoadedModel
+    scorer: BatchScorer
+    drift: DriftStatsPublisher | None
+
+
+class ChampionBuilder:
+    """Builds a :class:`Champion` per version; all versions share one :class:`RecentIds`.
+
+    Sharing the ids seen lately keeps duplicate detection across a swap, and a record
+    replayed at the same offset after a swap is still a replay, not a duplicate.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        out_of_range: Literal["reject", "clip"] = "reject",
+        max_record_bytes: int = 65_536,
+        drift: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.out_of_range = out_of_range
+        self.max_record_bytes = max_record_bytes
+        self.drift = drift
+        self.recent_ids = RecentIds()
+
+    def __call__(self, model: LoadedModel) -> Champion:
+        validator = RecordValidator(
+            model.schema, out_of_range=self.out_of_range, max_record_bytes=self.max_record_bytes
+        )
+        return Champion(
+            model=model,
+            scorer=BatchScorer(model, validator, self.recent_ids),
+            drift=DriftStatsPublisher(model, self.settings) if self.drift else None,
+        )
+
+
+class ScoringPipeline:
+    """One batch of ``records`` in, every message to produce out, with a throughput log."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        champion: ModelFollower[Champion],
+        challengers: Sequence[ModelFollower[ChallengerScorer]] = (),
+        *,
+        drift_every_batch: bool = True,
+    ) -> None:
+        self.topics = settings.topics
+        self.champion = champion
+        self.challengers = list(challengers)
+        # The faust engine cannot hold back its commits, so it publishes counts per batch.
+        self.drift_every_batch = drift_every_batch
+        # Publishers of replaced versions whose counts are not published yet.
+        self._retired: list[DriftStatsPublisher] = []
+        self._scored = 0
+        self._rejected = 0
+        self._since = time.monotonic()
+
+    def outputs(self, batch: Sequence[RawRecord]) -> Outputs:
+        self._switch()
+        champion = self.champion.current
+        result = champion.scorer.score(batch)
+        outputs = [(self.topics.scores, message) for message in result.scores]
+        outputs += [(self.topics.rejected, message) for message in result.rejected]
+        for follower in self.challengers:
+            topic = self.topics.challenger_scores
+            outputs += [(topic, m) for m in follower.current.score(champion.model, result)]
+        if champion.drift is not None:
+            champion.drift.add(result)
+            if self.drift_every_batch:
+                outputs += self.drift_messages()
+        self._report(len(result.scores), len(result.rejected))
+        return outputs
+
+    def drift_messages(self) -> Outputs:
+        """Every count not published yet: replaced versions' first, each under its own name."""
+        out: Outputs = []
+        for publisher in self._retired:
+            out += publisher.flush()
+        self._retired = []
+        if self.champion.current.drift is not None:
+            out += self.champion.current.drift.flush()
+        return out
+
+    def _switch(self) -> None:
+        old = self.champion.take_next()
+        if old is not None and old.drift is not None:
+            self._retired.append(old.drift)
+        for follower in self.challengers:
+            follower.take_next()
+
+    def _report(self, scored: int, rejected: int) -> None:
+        self._scored += scored
+        self._rejected += rejected
+        elapsed = time.monotonic() - self._since
+        if elapsed >= 10:
+            log.info(
+                "scored %d, rejected %d in %.1f s (%.0f records/s)",
+                self._scored,
+                self._rejected,
+                elapsed,
+                (self._scored + self._rejected) / elapsed,
+            )
+            self._scored = self._rejected = 0
+            self._since = time.monotonic()
