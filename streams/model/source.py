@@ -4,7 +4,8 @@ A :class:`ModelSource` turns a reference into the local model directory that is 
 for it now. The worker (and the bridge's schema) call :meth:`ModelSource.resolve` every few
 seconds and load a new version beside the old one when the answer changes:
 
-- a model directory (``MODEL_DIR``, or a path): always that directory, never swapped;
+- a model directory (``MODEL_DIR``, or a path): that directory; retraining it in place
+  (``scorestream train`` replaces it atomically) is picked up as a new version;
 - ``name``, ``name@alias`` or ``name@version`` in a models directory
   (:class:`~scorestream.streams.model.versions.RegistrySource`): follows the alias;
 - ``models:/name@alias`` in an MLflow registry (optional extra ``scorestream[mlflow]``).
@@ -54,7 +55,7 @@ class ModelSource(Protocol):
 
 
 class DirectorySource:
-    """A fixed model directory: resolves to itself, so nothing is ever swapped."""
+    """One model directory: whatever version it holds now (a retrain in place swaps it)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
