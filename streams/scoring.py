@@ -56,6 +56,8 @@ class ScoredBatch:
     frame: pd.DataFrame | None = None
     event_time_ms: np.ndarray | None = None
     score_values: np.ndarray | None = None
+    #: Predicted class of each scored row (``_predicted_class`` of multi-class models).
+    label_values: np.ndarray | None = None
 
 
 class RecentIds:
@@ -221,6 +223,7 @@ class BatchScorer:
         out.frame = frame
         out.event_time_ms = event_ms
         out.score_values = scores
+        out.label_values = predictions.labels
         return out
 
 
@@ -231,13 +234,15 @@ def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
         scores=first.scores + second.scores, rejected=first.rejected + second.rejected
     )
     if len(parts) == 1:
-        merged.frame, merged.event_time_ms, merged.score_values = (
+        merged.frame, merged.event_time_ms, merged.score_values, merged.label_values = (
             parts[0].frame,
             parts[0].event_time_ms,
             parts[0].score_values,
+            parts[0].label_values,
         )
     elif parts:
         merged.frame = pd.concat([p.frame for p in parts], ignore_index=True)
         merged.event_time_ms = np.concatenate([p.event_time_ms for p in parts])
         merged.score_values = np.concatenate([p.score_values for p in parts])
+        merged.label_values = np.concatenate([p.label_values for p in parts])
     return merged
