@@ -111,7 +111,7 @@ class TrainReport:
         elif self.task == "multiclass":
             what = f"{len(self.classes)} classes"
         else:
-            what = "regression"
+            what = "the predicted value is the score"
         return (
             f"model {self.name!r} version {self.version} -> {self.model_dir}\n"
             f"{self.task}: target {self.target!r} ({what}), {len(self.features)} features\n"
