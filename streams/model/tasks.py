@@ -90,9 +90,9 @@ def resolve_task(task: str, target: pd.Series) -> Literal["binary", "multiclass"
     distinct = int(present.nunique())
     if task == "multiclass" and distinct < 2:
         raise SchemaError(f"multiclass needs at least two target values, found {distinct}")
-    if task == "regression":
-        if pd.api.types.is_bool_dtype(present) or not pd.api.types.is_numeric_dtype(present):
-            raise SchemaError(f"regression needs a numeric target, got {present.dtype}")
+    numeric = pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
+    if task == "regression" and not numeric:
+        raise SchemaError(f"regression needs a numeric target, got {present.dtype}")
     return task  # type: ignore[return-value]
 
 

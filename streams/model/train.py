@@ -34,7 +34,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +69,7 @@ _SKOPS_SCHEMA_MEMBER = "schema.json"
 
 #: Version of the model directory layout, stored in ``metadata.json``.
 MODEL_FORMAT = 2  # 2: metadata.json has pipeline_sha256
+
 
 @dataclass(frozen=True)
 class TrainReport:
@@ -335,9 +336,7 @@ def _fit_binary(
         raise SchemaError("each target class needs at least two rows to split and evaluate")
     train_x, test_x, train_y, test_y = _split(features, labels, test_size, seed, stratify=True)
     pipeline.fit(train_x, train_y)
-    metrics = binary_metrics(
-        test_y, pipeline.predict_proba(test_x)[:, 1], n_train=len(train_y)
-    )
+    metrics = binary_metrics(test_y, pipeline.predict_proba(test_x)[:, 1], n_train=len(train_y))
     scores, _, _ = reference_outputs("binary", pipeline, train_x, classes)
     return _Fitted(pipeline, classes, metrics, train_x, scores, None)
 
