@@ -226,6 +226,14 @@ def _register_bridge(sub: SubParsers) -> None:
         help="seconds POST /v1/score waits before 504 (default %(default)s)",
     )
     parser.add_argument(
+        "--model-poll",
+        dest="model_poll_s",
+        type=float,
+        metavar="SECONDS",
+        help="with MODEL=name@alias: how often to check the alias; the schema follows it "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--score-memory",
         type=int,
         help="POST /v1/score outcomes remembered for retries (default %(default)s)",

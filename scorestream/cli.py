@@ -169,10 +169,12 @@ def _registrations() -> list[Registration]:
     from scorestream.consumers import cli as consumers_cli
     from scorestream.producers import cli as producers_cli
     from scorestream.streams import cli as streams_cli
+    from scorestream.streams import models_cli
 
     return [
         _register_stack,
         streams_cli.register,
+        models_cli.register,
         producers_cli.register,
         consumers_cli.register,
         _register_demo,

@@ -27,22 +27,38 @@ def _train_defaults() -> Mapping[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import tempfile
+
     from rich.console import Console
 
+    from scorestream.exceptions import ConfigurationError
     from scorestream.streams.model.train import train_from_file
 
+    if args.model_dir is None and not args.register:
+        raise ConfigurationError("give --model-dir, or --register to write into MODELS_DIR")
+    if args.alias is not None and not args.register:
+        raise ConfigurationError("--alias needs --register")
     console = Console(stderr=True)
-    with console.status(f"training on {args.data} …"):
-        report = train_from_file(
-            args.data,
-            args.target,
-            args.model_dir,
-            name=args.name,
-            classifier=args.classifier,
-            seed=args.seed,
-        )
-    console.print(report.summary() if hasattr(report, "summary") else report)
-    print(args.model_dir)
+    with tempfile.TemporaryDirectory(prefix="scorestream-train-") as scratch:
+        model_dir = args.model_dir or Path(scratch) / "model"
+        with console.status(f"training on {args.data} …"):
+            report = train_from_file(
+                args.data,
+                args.target,
+                model_dir,
+                name=args.name,
+                task=args.task,
+                classifier=args.classifier,
+                regressor=args.regressor,
+                seed=args.seed,
+            )
+        console.print(report.summary())
+        if args.register:
+            from scorestream.streams.models_cli import register_trained
+
+            print(register_trained(model_dir, args.name, args.alias, args.models_dir))
+        else:
+            print(model_dir)
     return 0
 
 
@@ -54,14 +70,31 @@ def _register_train(sub: SubParsers) -> None:
         defaults=_train_defaults,
         help="fit a scikit-learn pipeline and write a versioned model directory",
         description="Reads csv, parquet or jsonl; writes pipeline.skops, schema.json, "
-        "reference_profile.json and metadata.json into --model-dir.",
+        "reference_profile.json and metadata.json into --model-dir (and/or, with --register, "
+        "a new version in MODELS_DIR).",
     )
     parser.add_argument("--data", type=Path, required=True, help="training data file")
-    parser.add_argument("--target", required=True, help="binary target column")
-    parser.add_argument("--model-dir", type=Path, required=True, help="output directory")
+    parser.add_argument("--target", required=True, help="target column")
+    parser.add_argument("--model-dir", type=Path, help="output directory")
     parser.add_argument("--name", help="model name (default %(default)s)")
-    parser.add_argument("--classifier", choices=["logistic", "hgb"], help="(default %(default)s)")
+    parser.add_argument(
+        "--task",
+        choices=["auto", "binary", "multiclass", "regression"],
+        help="auto: two target values binary, up to 50 classes multiclass, numbers "
+        "regression (default %(default)s)",
+    )
+    parser.add_argument(
+        "--classifier", choices=["logistic", "hgb"], help="binary, multiclass (default %(default)s)"
+    )
+    parser.add_argument(
+        "--regressor", choices=["ridge", "hgb"], help="regression (default %(default)s)"
+    )
     parser.add_argument("--seed", type=int, help="(default %(default)s)")
+    parser.add_argument(
+        "--register", action="store_true", help="add the model to MODELS_DIR as a new version"
+    )
+    parser.add_argument("--alias", help="with --register: point this alias (e.g. champion) at it")
+    parser.add_argument("--models-dir", type=Path, help="with --register (default $MODELS_DIR)")
 
 
 # --- worker --------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ class DriftStatsPublisher:
         """Count ``batch`` into the open partials (nothing is published yet)."""
         if batch.frame is None or batch.event_time_ms is None or batch.score_values is None:
             return
-        self._accumulator.add(batch.event_time_ms, batch.frame, batch.score_values)
+        self._accumulator.add(
+            batch.event_time_ms, batch.frame, batch.score_values, batch.label_values
+        )
 
     def flush(self) -> list[tuple[str, OutputMessage]]:
         """The messages of everything counted since the last flush (one partial)."""

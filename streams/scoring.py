@@ -62,6 +62,8 @@ class ScoredBatch:
     score_values: np.ndarray | None = None
     ids: list[str] = field(default_factory=list)
     sources: list[RawRecord] = field(default_factory=list)
+    #: Predicted class of each scored row (``_predicted_class`` of multi-class models).
+    label_values: np.ndarray | None = None
 
 
 class RecentIds:
@@ -191,6 +193,7 @@ class BatchScorer:
         out.frame = frame
         out.event_time_ms = event_ms
         out.score_values = predictions.scores
+        out.label_values = predictions.labels
         out.ids = ids
         out.sources = sources
         return out
@@ -257,10 +260,11 @@ def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
         scores=first.scores + second.scores, rejected=first.rejected + second.rejected
     )
     if len(parts) == 1:
-        merged.frame, merged.event_time_ms, merged.score_values = (
+        merged.frame, merged.event_time_ms, merged.score_values, merged.label_values = (
             parts[0].frame,
             parts[0].event_time_ms,
             parts[0].score_values,
+            parts[0].label_values,
         )
         merged.ids, merged.sources = parts[0].ids, parts[0].sources
     elif parts:
@@ -269,4 +273,5 @@ def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
         merged.score_values = np.concatenate([p.score_values for p in parts])
         merged.ids = [i for p in parts for i in p.ids]
         merged.sources = [r for p in parts for r in p.sources]
+        merged.label_values = np.concatenate([p.label_values for p in parts])
     return merged

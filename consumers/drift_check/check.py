@@ -11,9 +11,10 @@ The statistics and verdicts are the pure drift mathematics of
 :mod:`scorestream.streams.drift`; this module only reads their inputs from ClickHouse and
 writes their outputs back.
 
-The model's score (``_score``) is checked and stored like a feature but is left out of the
-Benjamini-Hochberg family and of the alert: it moves whenever an input moves, so flagging it
-would name two culprits for one cause.
+The model's outputs (``_score``, and a multi-class model's ``_predicted_class``) are checked
+and stored like features but are left out of the Benjamini-Hochberg family and of the
+alert: they move whenever an input moves, so flagging them would name two culprits for one
+cause.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from scorestream.streams.drift.decision import (
     decide,
     other_share_growth,
 )
-from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
+from scorestream.streams.drift.profile import OUTPUT_FEATURES, SCORE_FEATURE, ReferenceProfile
 from scorestream.streams.drift.statistics import FeatureDrift, compare
 from scorestream.streams.model.registry import LoadedModel
 
@@ -174,7 +175,7 @@ def with_rejections(
     """``counts`` with each numeric feature's out-of-range rejections attached."""
     merged = dict(counts)
     for name, n in rejections.items():
-        if name not in profile.names or name == SCORE_FEATURE or n <= 0:
+        if name not in profile.names or name in OUTPUT_FEATURES or n <= 0:
             continue
         feature = profile[name]
         current = merged.get(name) or PeriodCounts(
@@ -213,7 +214,7 @@ def evaluate(
         except Exception as exc:  # one feature's failure must not cost the others their verdict
             log.exception("drift check of feature %s failed", name)
             failed[name] = FeatureDecision.failed(name, f"{type(exc).__name__}: {exc}")
-    names = [n for n in profile.names if n != SCORE_FEATURE]
+    names = [n for n in profile.names if n not in OUTPUT_FEATURES]
     decided = dict(
         zip(
             [n for n in names if n in results],
@@ -228,6 +229,26 @@ def evaluate(
     elif SCORE_FEATURE in failed:
         score_decision = failed[SCORE_FEATURE]
     return decisions, score_decision
+
+
+def evaluate_outputs(
+    profile: ReferenceProfile, counts: dict[str, PeriodCounts], thresholds: DriftThresholds
+) -> list[FeatureDecision]:
+    """Verdicts of the model outputs besides the score (``_predicted_class``), each alone."""
+    decisions = []
+    for name in sorted(OUTPUT_FEATURES - {SCORE_FEATURE}):
+        if name not in profile:
+            continue
+        feature = profile[name]
+        current = counts.get(name)
+        observed = current.counts if current is not None else np.zeros(feature.n_bins, np.int64)
+        try:
+            drift = compare(feature, observed)
+            decisions.append(decide([drift], thresholds)[0])
+        except Exception as exc:  # its failure must not cost the other verdicts
+            log.exception("drift check of output %s failed", name)
+            decisions.append(FeatureDecision.failed(name, f"{type(exc).__name__}: {exc}"))
+    return decisions
 
 
 def _finite(value: float | None) -> float:
@@ -342,7 +363,8 @@ class DriftChecker:
             read_rejections(self.client, self.database, period),
         )
         decisions, score = evaluate(self.model.profile, counts, self.thresholds)
-        everything = decisions + ([score] if score is not None else [])
+        outputs = evaluate_outputs(self.model.profile, counts, self.thresholds)
+        everything = decisions + ([score] if score is not None else []) + outputs
         rows = check_rows(
             period,
             self.model.version,

@@ -37,6 +37,12 @@ Endpoints and status codes
 ``GET /openapi.json``
     The OpenAPI 3.1 document, with the record's fields generated from the feature schema.
 
+The schema comes from ``MODEL`` when it is set (``name@alias`` in ``MODELS_DIR``, or
+``models:/...``), and then follows the alias: every ``--model-poll`` seconds the reference
+is resolved again, and a new version's schema replaces the validator and the OpenAPI
+record between requests (a version whose schema does not load is logged and refused; the
+old schema keeps serving). Without ``MODEL``, it is ``MODEL_DIR/schema.json``, fixed.
+
 Errors on every ``/v1`` route (``application/problem+json``, RFC 9457)
     **400** body not JSON (or non-standard JSON such as ``NaN``), or the request not
     HTTP · **401** ``X-API-Key`` missing or wrong · **408** body not received whole
@@ -88,9 +94,11 @@ from scorestream.producers.bridge.problems import (
     install_problem_handlers,
 )
 from scorestream.producers.bridge.publisher import KafkaUnavailableError
+from scorestream.producers.bridge.schema_follower import SchemaFollower, load_schema
 from scorestream.producers.bridge.score_waiter import AlreadyWaitingError, Outcome
 from scorestream.settings import Settings
 from scorestream.streams.model.schema import FeatureSchema
+from scorestream.streams.model.source import ModelSource, ResolvedModel, open_source
 from scorestream.streams.validation import RecordValidator, Rejection
 
 READY_PROBE_TIMEOUT_S = 1.0
@@ -104,8 +112,9 @@ def create_app(
     Parameters
     ----------
     settings : Settings
-        Kafka address, topic prefix, ``INGEST_API_KEYS`` and the model directory whose
-        ``schema.json`` records are validated against.
+        Kafka address, topic prefix, ``INGEST_API_KEYS`` and the model whose
+        ``schema.json`` records are validated against: ``MODEL`` (followed), or else
+        ``MODEL_DIR``.
     options : BridgeOptions, optional
         Limits and timeouts; defaults as in :class:`BridgeOptions`.
     schema : FeatureSchema, optional
@@ -115,29 +124,51 @@ def create_app(
     ------
     SchemaError
         If the schema cannot be read.
+    ModelError
+        If ``MODEL`` names no model version.
     ConfigurationError
         If no API keys are configured and anonymous use is not allowed.
     """
     options = options or BridgeOptions()
-    schema = schema or FeatureSchema.load(settings.model_dir / "schema.json")
+    following: tuple[ModelSource, ResolvedModel] | None = None
+    if schema is None:
+        schema, following = _initial_schema(settings)
     auth = ApiKeyAuth(settings.api_keys(), allow_anonymous=options.allow_anonymous)
-    batcher = ValidationBatcher(
-        RecordValidator(
+
+    def validator_of(schema: FeatureSchema) -> RecordValidator:
+        return RecordValidator(
             schema, out_of_range=options.out_of_range, max_record_bytes=options.max_record_bytes
         )
-    )
+
+    batcher = ValidationBatcher(validator_of(schema))
     link = KafkaLink(settings, options)
     metrics = BridgeMetrics()
     unavailable_headers = {"Retry-After": str(options.retry_after_s)}
 
+    def use_schema(_: ResolvedModel, new: FeatureSchema) -> None:
+        # On the event loop, between two validation flushes: no request sees a mix.
+        batcher.validator = validator_of(new)
+        app.openapi_schema = None
+        install_openapi(
+            app, new, max_records=options.max_records, out_of_range=options.out_of_range
+        )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         link.start()
+        follower = None
+        if following is not None:
+            source, current = following
+            follower = asyncio.create_task(
+                SchemaFollower(source, current, use_schema, options.model_poll_s).run()
+            )
         # Most starts find Kafka at once; being ready when the port opens helps clients.
         await link.wait_connected(5.0)
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
             await link.stop()
 
     app = FastAPI(
@@ -306,6 +337,17 @@ def create_app(
     known_paths = frozenset(str(getattr(route, "path", "")) for route in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
     return app
+
+
+def _initial_schema(
+    settings: Settings,
+) -> tuple[FeatureSchema, tuple[ModelSource, ResolvedModel] | None]:
+    """The schema to start with, and what to follow (``MODEL``), if anything."""
+    if not settings.model:
+        return FeatureSchema.load(settings.model_dir / "schema.json"), None
+    source = open_source(settings.model, settings)
+    resolved = source.resolve()
+    return load_schema(resolved), (source, resolved)
 
 
 def _json(body: Any, status: int) -> Response:

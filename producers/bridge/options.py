@@ -54,6 +54,9 @@ class BridgeOptions:
         Serve ``/v1/*`` without an API key when ``INGEST_API_KEYS`` is empty. Without
         it, a bridge with no keys refuses to start, so that a forgotten variable does
         not open the front door.
+    model_poll_s : float
+        With ``MODEL=name@alias``: seconds between two checks of which version the alias
+        names; the schema follows it (see :mod:`.schema_follower`).
     """
 
     max_body_bytes: int = 4 * 1024 * 1024
@@ -68,6 +71,7 @@ class BridgeOptions:
     retry_after_s: int = 5
     linger_ms: int = 2
     allow_anonymous: bool = False
+    model_poll_s: float = 3.0
 
     def __post_init__(self) -> None:
         sizes = (self.max_body_bytes, self.max_records, self.max_record_bytes, self.score_memory)
@@ -77,7 +81,8 @@ class BridgeOptions:
             raise ConfigurationError(f"max_header_bytes must be at least {MIN_HEADER_BYTES}")
         if self.max_record_bytes > MAX_RECORD_BYTES_LIMIT:
             raise ConfigurationError(f"max_record_bytes must be at most {MAX_RECORD_BYTES_LIMIT}")
-        if min(self.score_timeout_s, self.send_timeout_s, self.body_timeout_s) <= 0:
+        timeouts = (self.score_timeout_s, self.send_timeout_s, self.body_timeout_s)
+        if min(*timeouts, self.model_poll_s) <= 0:
             raise ConfigurationError("timeouts must be positive")
         if self.retry_after_s < 1:
             raise ConfigurationError("retry_after_s must be at least 1")

@@ -96,6 +96,7 @@ class MinuteBinAccumulator:
         event_time_ms: ArrayLike,
         frame: pd.DataFrame,
         scores: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
     ) -> None:
         """Add a batch.
 
@@ -107,6 +108,9 @@ class MinuteBinAccumulator:
             The rows' feature values (a feature column may be absent: counted as missing).
         scores
             Model score of each row; ``"_score"`` is skipped when ``None``.
+        labels
+            Predicted class of each row; ``"_predicted_class"`` (profiled for multi-class
+            models only) is skipped when ``None``.
         """
         times = np.asarray(event_time_ms, dtype=np.int64)
         if times.shape != (len(frame),):
@@ -122,7 +126,7 @@ class MinuteBinAccumulator:
             self._max_event_time_ms = batch_max
 
         for feature in self.profile:
-            raw = self.profile.values_of(feature, frame, scores)
+            raw = self.profile.values_of(feature, frame, scores, labels)
             if raw is None:
                 continue
             nb = feature.n_bins

@@ -41,6 +41,8 @@ from scorestream.streams.drift.numeric_profile import NumericFeatureProfile
 from scorestream.streams.drift.values import RawValues, as_float_array
 
 __all__ = [
+    "OUTPUT_FEATURES",
+    "PREDICTED_CLASS_FEATURE",
     "SCORE_FEATURE",
     "CategoricalFeatureProfile",
     "FeatureProfile",
@@ -49,8 +51,13 @@ __all__ = [
     "ReferenceProfile",
     "as_float_array",
 ]
-#: Name under which the model score (probability) is profiled, as a numeric feature.
+#: Name under which the model score is profiled, as a numeric feature: the positive-class
+#: probability (binary), the top probability (multiclass) or the prediction (regression).
 SCORE_FEATURE = "_score"
+#: Name under which a multi-class model's predicted class is profiled, as a categorical one.
+PREDICTED_CLASS_FEATURE = "_predicted_class"
+#: The model's outputs: profiled and checked like features, but never input features.
+OUTPUT_FEATURES: frozenset[str] = frozenset({SCORE_FEATURE, PREDICTED_CLASS_FEATURE})
 _FORMAT = "scorestream.reference_profile"
 _VERSION = 1
 
@@ -124,6 +131,7 @@ class ReferenceProfile:
         scores: ArrayLike | None = None,
         n_bins: int = 10,
         max_categories: int = 50,
+        predicted_classes: ArrayLike | None = None,
     ) -> ReferenceProfile:
         """Profile reference data.
 
@@ -139,12 +147,16 @@ class ReferenceProfile:
             Quantile bins per numeric feature.
         max_categories
             Categories kept per categorical feature; rarer ones fall into *other*.
+        predicted_classes
+            A multi-class model's predicted class of each reference row; profiled as the
+            categorical feature ``"_predicted_class"``, every class its own category.
         """
         names = [*numeric, *categorical]
         if len(set(names)) != len(names):
             raise ValueError("a feature is listed twice")
-        if SCORE_FEATURE in names:
-            raise ValueError(f"{SCORE_FEATURE!r} is reserved for the model score")
+        reserved = sorted(OUTPUT_FEATURES & set(names))
+        if reserved:
+            raise ValueError(f"{reserved} are reserved for the model's outputs")
         absent = [name for name in names if name not in frame.columns]
         if absent:
             raise KeyError(f"reference frame lacks columns {absent}")
@@ -160,6 +172,15 @@ class ReferenceProfile:
             if score_values.shape != (len(frame),):
                 raise ValueError("scores must have one value per reference row")
             features.append(NumericFeatureProfile.from_values(SCORE_FEATURE, score_values, n_bins))
+        if predicted_classes is not None:
+            labels = pd.Series(np.asarray(predicted_classes, dtype=object))
+            if len(labels) != len(frame):
+                raise ValueError("predicted_classes must have one value per reference row")
+            # Every class its own bin, however many: a class that takes over is the news.
+            keep = max(max_categories, int(labels.nunique()))
+            features.append(
+                CategoricalFeatureProfile.from_values(PREDICTED_CLASS_FEATURE, labels, keep)
+            )
         return cls(features=tuple(features), n_bins=n_bins, max_categories=max_categories)
 
     @property
@@ -180,16 +201,19 @@ class ReferenceProfile:
         return len(self.features)
 
     def count(
-        self, frame: pd.DataFrame, scores: ArrayLike | None = None
+        self,
+        frame: pd.DataFrame,
+        scores: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
     ) -> dict[str, NDArray[np.int64]]:
         """Count a batch into every feature's bins.
 
         A feature column absent from ``frame`` counts as missing in every row. ``"_score"``
-        is counted only when ``scores`` is given.
+        is counted only when ``scores`` is given, ``"_predicted_class"`` when ``labels`` is.
         """
         counts: dict[str, NDArray[np.int64]] = {}
         for feature in self.features:
-            values = self.values_of(feature, frame, scores)
+            values = self.values_of(feature, frame, scores, labels)
             if values is None:
                 continue
             counts[feature.name] = np.bincount(
@@ -198,12 +222,24 @@ class ReferenceProfile:
         return counts
 
     def values_of(
-        self, feature: FeatureProfile, frame: pd.DataFrame, scores: ArrayLike | None
+        self,
+        feature: FeatureProfile,
+        frame: pd.DataFrame,
+        scores: ArrayLike | None,
+        labels: ArrayLike | None = None,
     ) -> RawValues | None:
         """The raw values of ``feature`` in a batch (all-missing if the column is absent).
 
-        Returns ``None`` for the score when no scores are given.
+        Returns ``None`` for the score when no scores are given, and for the predicted
+        class when no (predicted) labels are.
         """
+        if feature.name == PREDICTED_CLASS_FEATURE:
+            if labels is None:
+                return None
+            label_values = np.asarray(labels, dtype=object)
+            if label_values.shape != (len(frame),):
+                raise ValueError("labels must have one value per row")
+            return label_values
         if feature.name == SCORE_FEATURE:
             if scores is None:
                 return None

@@ -1,19 +1,25 @@
-"""Train a binary classifier on a table and write it as a self-describing model directory.
+"""Train a model on a table and write it as a self-describing model directory.
 
 A model directory holds everything the scoring worker and the drift check need::
 
     model_dir/
         pipeline.skops          the fitted scikit-learn Pipeline (skops format, no pickle)
         schema.json             feature schema: types, nullability, validation bounds
-        reference_profile.json  training-data bins for drift statistics (incl. scores)
-        metadata.json           name, version, target, classes, metrics, library versions
+        reference_profile.json  training-data bins for drift statistics (incl. the outputs)
+        metadata.json           name, version, task, target, classes, metrics, libraries
 
-Only binary classification is supported: the target must have exactly two distinct values
-(booleans, 0/1, or two strings). The score of a record is the predicted probability of the
-positive class, by default the larger of the two values (``1``, ``True``, or the later
-string in sort order; choose with ``positive_class``). Multiclass or regression targets are
-refused with a :class:`~scorestream.exceptions.SchemaError`, because a single score per
-record and score-drift statistics only make sense for two classes.
+Three kinds of model (``task``; see :mod:`.tasks` for how ``auto`` chooses):
+
+- **binary**: the target has exactly two values (booleans, 0/1, or two strings). The score
+  of a record is the probability of the positive class, by default the larger of the two
+  values (``1``, ``True``, or the later string in sort order; choose with
+  ``positive_class``).
+- **multiclass**: the score is the top class probability, the label the predicted class,
+  and every class's probability travels with the score; the reference profile bins the
+  predicted class as ``_predicted_class`` besides the score.
+- **regression**: the score is the predicted value.
+
+Holdout metrics per kind are in :mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -25,17 +31,33 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
 from scorestream.streams.model.archive import check_archive_bounds, file_sha256
+from scorestream.streams.model.metrics import (
+    HoldoutMetrics,  # noqa: F401  (re-exported: its home before model kinds)
+    Metrics,
+    binary_metrics,
+    multiclass_metrics,
+    regression_metrics,
+)
 from scorestream.streams.model.schema import FeatureSchema, coerce_features
+from scorestream.streams.model.tasks import (
+    Classifier,
+    Regressor,
+    Task,
+    build_estimator,
+    plain_values,
+    reference_outputs,
+    resolve_task,
+)
 
 PIPELINE_FILE = "pipeline.skops"
 SCHEMA_FILE = "schema.json"
@@ -47,23 +69,6 @@ _SKOPS_SCHEMA_MEMBER = "schema.json"
 
 #: Version of the model directory layout, stored in ``metadata.json``.
 MODEL_FORMAT = 2  # 2: metadata.json has pipeline_sha256
-
-Classifier = Literal["logistic", "hgb"]
-
-
-@dataclass(frozen=True)
-class HoldoutMetrics:
-    """Quality of the model on the held-out rows (positive-class scores, threshold 0.5)."""
-
-    roc_auc: float
-    log_loss: float
-    accuracy: float
-    n_train: int
-    n_test: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain-dict form, as stored in ``metadata.json``."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -79,13 +84,15 @@ class TrainReport:
     target : str
         Label column.
     classes : list
-        ``[negative, positive]`` label values.
+        ``[negative, positive]`` label values (binary), every class (multiclass), or ``[]``.
     features : list of str
         Feature names in pipeline order.
-    metrics : HoldoutMetrics
-        Holdout quality.
+    metrics : HoldoutMetrics, MulticlassMetrics or RegressionMetrics
+        Holdout quality, per kind (see :mod:`.metrics`).
     pipeline : sklearn.pipeline.Pipeline
         The fitted pipeline, as written to ``pipeline.skops``.
+    task : str
+        ``binary``, ``multiclass`` or ``regression``.
     """
 
     model_dir: Path
@@ -94,19 +101,22 @@ class TrainReport:
     target: str
     classes: list[Any]
     features: list[str]
-    metrics: HoldoutMetrics
+    metrics: Metrics
     pipeline: Any = field(repr=False, compare=False)
+    task: str = "binary"
 
     def summary(self) -> str:
         """A few human-readable lines: what was written and how good it is."""
-        metrics = self.metrics
+        if self.task == "binary":
+            what = f"positive class {self.classes[1]!r}"
+        elif self.task == "multiclass":
+            what = f"{len(self.classes)} classes"
+        else:
+            what = "the predicted value is the score"
         return (
             f"model {self.name!r} version {self.version} -> {self.model_dir}\n"
-            f"target {self.target!r} (positive class {self.classes[1]!r}), "
-            f"{len(self.features)} features\n"
-            f"holdout: ROC AUC {metrics.roc_auc:.3f}, log loss {metrics.log_loss:.3f}, "
-            f"accuracy {metrics.accuracy:.3f} "
-            f"({metrics.n_train} train / {metrics.n_test} test rows)"
+            f"{self.task}: target {self.target!r} ({what}), {len(self.features)} features\n"
+            f"holdout: {self.metrics.summary()}"
         )
 
 
@@ -147,7 +157,9 @@ def train_from_file(
     model_dir: str | Path,
     *,
     name: str = "model",
+    task: Task = "auto",
     classifier: Classifier = "logistic",
+    regressor: Regressor = "ridge",
     seed: int = 0,
     test_size: float = 0.2,
     positive_class: Any = None,
@@ -158,11 +170,25 @@ def train_from_file(
         target,
         model_dir,
         name=name,
+        task=task,
         classifier=classifier,
+        regressor=regressor,
         seed=seed,
         test_size=test_size,
         positive_class=positive_class,
     )
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """A fitted pipeline, its classes and holdout metrics, and its reference outputs."""
+
+    pipeline: Any
+    classes: list[Any]
+    metrics: Metrics
+    reference: pd.DataFrame
+    scores: np.ndarray
+    predicted_classes: np.ndarray | None
 
 
 def train_model(
@@ -171,38 +197,44 @@ def train_model(
     model_dir: str | Path,
     *,
     name: str = "model",
+    task: Task = "auto",
     classifier: Classifier = "logistic",
+    regressor: Regressor = "ridge",
     seed: int = 0,
     test_size: float = 0.2,
     positive_class: Any = None,
 ) -> TrainReport:
-    """Train a binary classifier on ``frame`` and write the model directory.
+    """Train a model of the given kind on ``frame`` and write the model directory.
 
     Every column except ``target``, ``id`` and ``event_time`` is a feature. Numeric
     features are median-imputed and standardised, categorical ones filled with
     ``"missing"`` and one-hot encoded (unknown categories ignored at scoring time). The
-    model is fitted on a stratified ``1 - test_size`` share of the rows and evaluated on
-    the rest. Rows without a target value are dropped.
+    model is fitted on a ``1 - test_size`` share of the rows (stratified by class for
+    classifiers) and evaluated on the rest. Rows without a target value are dropped.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Training data.
     target : str
-        Label column with exactly two distinct values.
+        Label column.
     model_dir : str or pathlib.Path
         Directory to write; replaced atomically if it already holds a model.
     name : str
         Model name stored in the metadata and carried by every score.
+    task : {"auto", "binary", "multiclass", "regression"}
+        The kind of model; ``auto`` reads it from the target (:func:`.tasks.infer_task`).
     classifier : {"logistic", "hgb"}
-        ``LogisticRegression`` or ``HistGradientBoostingClassifier``.
+        Binary and multiclass: ``LogisticRegression`` or ``HistGradientBoostingClassifier``.
+    regressor : {"ridge", "hgb"}
+        Regression: ``Ridge`` or ``HistGradientBoostingRegressor``.
     seed : int
-        Seed of the split and the classifier; the same data and seed give the same
+        Seed of the split and the estimator; the same data and seed give the same
         pipeline and the same version.
     test_size : float
         Share of rows held out for the metrics.
     positive_class : optional
-        Label whose probability is the score; default the larger label.
+        Binary: the label whose probability is the score; default the larger label.
 
     Returns
     -------
@@ -211,13 +243,10 @@ def train_model(
     Raises
     ------
     SchemaError
-        If the target is absent or not binary, or the features cannot be used.
+        If the target is absent or does not suit the task, or the features cannot be used.
     ModelError
         If ``model_dir`` exists and is not a model directory, or cannot be written.
     """
-    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-    from sklearn.model_selection import train_test_split
-
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} is not in the data")
     if not 0.0 < test_size < 1.0:
@@ -227,41 +256,149 @@ def train_model(
 
     labelled = frame[frame[target].notna()].reset_index(drop=True)
     n_dropped = len(frame) - len(labelled)
-    classes = _binary_classes(labelled[target], positive_class)
+    kind = resolve_task(task, labelled[target])
     schema = FeatureSchema.from_frame(labelled, target)
     features = coerce_features(labelled, schema)
-    labels = (labelled[target] == classes[1]).to_numpy().astype(np.int64)
-
-    if int(labels.sum()) < 2 or int(len(labels) - labels.sum()) < 2:
-        raise SchemaError("each target class needs at least two rows to split and evaluate")
-    try:
-        train_x, test_x, train_y, test_y = train_test_split(
-            features, labels, test_size=test_size, random_state=seed, stratify=labels
-        )
-    except ValueError as error:
-        raise SchemaError(f"cannot split {len(labels)} rows for training: {error}") from error
-
-    pipeline = build_pipeline(schema, classifier, seed)
-    pipeline.fit(train_x, train_y)
-    test_scores = pipeline.predict_proba(test_x)[:, 1]
-    metrics = HoldoutMetrics(
-        roc_auc=float(roc_auc_score(test_y, test_scores)),
-        log_loss=float(log_loss(test_y, test_scores, labels=[0, 1])),
-        accuracy=float(accuracy_score(test_y, (test_scores >= 0.5).astype(np.int64))),
-        n_train=len(train_y),
-        n_test=len(test_y),
-    )
-    train_scores = pipeline.predict_proba(train_x)[:, 1]
+    step, estimator = build_estimator(kind, classifier=classifier, regressor=regressor, seed=seed)
+    pipeline = build_pipeline(schema, classifier, seed, estimator=(step, estimator))
+    if kind == "binary":
+        fitted = _fit_binary(pipeline, features, labelled[target], positive_class, test_size, seed)
+    elif kind == "multiclass":
+        fitted = _fit_multiclass(pipeline, features, labelled[target], test_size, seed)
+    else:
+        fitted = _fit_regression(pipeline, features, labelled[target], test_size, seed)
 
     from scorestream.streams.drift.profile import ReferenceProfile
 
     profile = ReferenceProfile.from_frame(
-        train_x.reset_index(drop=True),
+        fitted.reference,
         numeric=schema.numeric,
         categorical=schema.categorical,
-        scores=train_scores,
+        scores=fitted.scores,
+        predicted_classes=fitted.predicted_classes,
+    )
+    details: dict[str, Any] = {"task": kind, "target": target, "classes": fitted.classes}
+    if kind == "binary":
+        details["positive_class"] = fitted.classes[1]
+    details["features"] = schema.names
+    details["classifier" if kind != "regression" else "regressor"] = (
+        classifier if kind != "regression" else regressor
+    )
+    details |= {
+        "seed": seed,
+        "test_size": test_size,
+        "rows_without_target": n_dropped,
+        "metrics": fitted.metrics.as_dict(),
+    }
+    version = write_model_dir(model_dir, fitted.pipeline, schema, profile, name, details)
+    return TrainReport(
+        model_dir=model_dir,
+        name=name,
+        version=version,
+        target=target,
+        classes=fitted.classes,
+        features=schema.names,
+        metrics=fitted.metrics,
+        pipeline=fitted.pipeline,
+        task=kind,
     )
 
+
+def _split(
+    features: pd.DataFrame, labels: Any, test_size: float, seed: int, *, stratify: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
+    from sklearn.model_selection import train_test_split
+
+    try:
+        train_x, test_x, train_y, test_y = train_test_split(
+            features,
+            labels,
+            test_size=test_size,
+            random_state=seed,
+            stratify=labels if stratify else None,
+        )
+    except ValueError as error:
+        raise SchemaError(f"cannot split {len(labels)} rows for training: {error}") from error
+    return train_x.reset_index(drop=True), test_x, train_y, test_y
+
+
+def _fit_binary(
+    pipeline: Any,
+    features: pd.DataFrame,
+    target: pd.Series,
+    positive_class: Any,
+    test_size: float,
+    seed: int,
+) -> _Fitted:
+    classes = _binary_classes(target, positive_class)
+    labels = (target == classes[1]).to_numpy().astype(np.int64)
+    if int(labels.sum()) < 2 or int(len(labels) - labels.sum()) < 2:
+        raise SchemaError("each target class needs at least two rows to split and evaluate")
+    train_x, test_x, train_y, test_y = _split(features, labels, test_size, seed, stratify=True)
+    pipeline.fit(train_x, train_y)
+    metrics = binary_metrics(test_y, pipeline.predict_proba(test_x)[:, 1], n_train=len(train_y))
+    scores, _, _ = reference_outputs("binary", pipeline, train_x, classes)
+    return _Fitted(pipeline, classes, metrics, train_x, scores, None)
+
+
+def _fit_multiclass(
+    pipeline: Any, features: pd.DataFrame, target: pd.Series, test_size: float, seed: int
+) -> _Fitted:
+    values = target.to_numpy()
+    if target.dtype == object:
+        try:
+            sorted(set(values.tolist()))
+        except TypeError as error:
+            raise SchemaError(f"target values cannot be ordered: {error}") from error
+    sizes = target.value_counts()
+    rare = sizes[sizes < 2]
+    if len(rare):
+        raise SchemaError(
+            f"each target class needs at least two rows to split and evaluate; "
+            f"{len(rare)} have one: {plain_values(rare.index[:10])}"
+        )
+    train_x, test_x, train_y, test_y = _split(features, values, test_size, seed, stratify=True)
+    pipeline.fit(train_x, train_y)
+    classes = plain_values(pipeline.classes_)
+    metrics = multiclass_metrics(
+        test_y, pipeline.predict_proba(test_x), classes, n_train=len(train_y)
+    )
+    scores, predicted, _ = reference_outputs("multiclass", pipeline, train_x, classes)
+    return _Fitted(pipeline, classes, metrics, train_x, scores, predicted)
+
+
+def _fit_regression(
+    pipeline: Any, features: pd.DataFrame, target: pd.Series, test_size: float, seed: int
+) -> _Fitted:
+    values = target.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise SchemaError("a regression target must be finite")
+    train_x, test_x, train_y, test_y = _split(features, values, test_size, seed, stratify=False)
+    pipeline.fit(train_x, train_y)
+    metrics = regression_metrics(test_y, pipeline.predict(test_x), n_train=len(train_y))
+    scores, _, _ = reference_outputs("regression", pipeline, train_x, [])
+    return _Fitted(pipeline, [], metrics, train_x, scores, None)
+
+
+def write_model_dir(
+    model_dir: Path,
+    pipeline: Any,
+    schema: FeatureSchema,
+    profile: Any,
+    name: str,
+    details: dict[str, Any],
+) -> str:
+    """Write a model directory atomically; returns the pipeline's version.
+
+    ``details`` (target, classes, metrics, ...) go into ``metadata.json`` after the fields
+    every model has (format, name, version, pipeline_sha256, created_at) and before
+    ``libraries``.
+
+    Raises
+    ------
+    ModelError
+        If the directory cannot be written.
+    """
     staging = _staging_dir(model_dir)
     try:
         import skops.io
@@ -278,15 +415,7 @@ def train_model(
             # The version covers what skops reads; this covers every byte of the file.
             "pipeline_sha256": pipeline_sha256,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "target": target,
-            "classes": classes,
-            "positive_class": classes[1],
-            "features": schema.names,
-            "classifier": classifier,
-            "seed": seed,
-            "test_size": test_size,
-            "rows_without_target": n_dropped,
-            "metrics": metrics.as_dict(),
+            **details,
             "libraries": library_versions(),
         }
         (staging / METADATA_FILE).write_text(
@@ -296,34 +425,27 @@ def train_model(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return TrainReport(
-        model_dir=model_dir,
-        name=name,
-        version=version,
-        target=target,
-        classes=classes,
-        features=schema.names,
-        metrics=metrics,
-        pipeline=pipeline,
-    )
+    return version
 
 
-def build_pipeline(schema: FeatureSchema, classifier: Classifier, seed: int) -> Any:
-    """Return the unfitted preprocessing + classifier Pipeline for ``schema``."""
+def build_pipeline(
+    schema: FeatureSchema,
+    classifier: Classifier,
+    seed: int,
+    *,
+    estimator: tuple[str, Any] | None = None,
+) -> Any:
+    """Return the unfitted preprocessing + estimator Pipeline for ``schema``.
+
+    The estimator is ``classifier``'s (as the ``classifier`` step) unless ``estimator``
+    names a step and an estimator (see :func:`.tasks.build_estimator`).
+    """
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    model: Any
-    if classifier == "logistic":
-        model = LogisticRegression(max_iter=2000, random_state=seed)
-    elif classifier == "hgb":
-        model = HistGradientBoostingClassifier(random_state=seed)
-    else:
-        raise ValueError(f"classifier must be 'logistic' or 'hgb', got {classifier!r}")
+    step, model = estimator or build_estimator("binary", classifier=classifier, seed=seed)
     transformers: list[tuple[str, Any, list[str]]] = []
     if schema.numeric:
         numeric = Pipeline(
@@ -338,7 +460,7 @@ def build_pipeline(schema: FeatureSchema, classifier: Classifier, seed: int) -> 
             ]
         )
         transformers.append(("categorical", categorical, schema.categorical))
-    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("classifier", model)])
+    return Pipeline([("preprocess", ColumnTransformer(transformers)), (step, model)])
 
 
 def pipeline_version(path: str | Path) -> str:

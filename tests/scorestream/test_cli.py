@@ -19,7 +19,17 @@ from scorestream import child_process
 from scorestream.cli import build_parser
 from scorestream.cli_support import option_defaults
 
-SUBCOMMANDS = ["stack", "train", "worker", "produce", "bridge", "sink", "drift-check", "demo"]
+SUBCOMMANDS = [
+    "stack",
+    "train",
+    "models",
+    "worker",
+    "produce",
+    "bridge",
+    "sink",
+    "drift-check",
+    "demo",
+]
 
 #: Nothing listens here, so a command that connects fails (or hangs) instead of passing.
 NOBODY = "127.0.0.1:1"
