@@ -56,9 +56,11 @@ KIND_TAG = "scorestream.kind"
 # MLflow's client retries a failed request 7 times with exponential backoff and waits 120 s
 # for an answer: a worker polling a registry that is down would stall for minutes. A
 # failed poll is cheap to repeat (the worker keeps its model and asks again in a few
-# seconds), so these are the defaults unless the environment sets its own.
+# seconds), so these are the defaults unless the environment sets its own. No retry at
+# all: urllib3 logs a warning before every retry, which would be one line per poll while
+# the registry is down, beside the worker's single "cannot resolve" line.
 HTTP_DEFAULTS: dict[str, str] = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
