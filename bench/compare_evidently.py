@@ -266,7 +266,12 @@ def run_evidently(python: str, handover: Handover, columns: dict[str, list[str]]
     out = handover.directory / "evidently.json"
     manifest.write_text(json.dumps({**columns, "jobs": handover.jobs}))
     # Evidently's usage telemetry would phone home from a benchmark; switch it off.
-    env = {**os.environ, "DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1"}
+    env = {
+        **os.environ,
+        "DO_NOT_TRACK": "1",
+        "EVIDENTLY_DISABLE_TELEMETRY": "1",
+        "PYTHONWARNINGS": "ignore",  # scipy's divide-by-zero chatter inside Evidently
+    }
     subprocess.run(
         [python, str(HERE / "run_evidently.py"), str(manifest), str(out)], env=env, check=True
     )
@@ -287,14 +292,26 @@ def row(case: Case, evidently: dict[str, Any], n_columns: int) -> str:
             sig = sum(bool(case.ours_significant[d]) for d in case.days)
             extra = f" (significance alone: {sig}/{n})"
         return (
-            f"| {case.name} | {n} | {drift}/{n} drift, {any_flag}/{n} any{extra} "
-            f"| {ev_any}/{n} ({ev_dataset}/{n}) |"
+            f"| {case.name} | {n} | {drift}/{n} drift, {any_flag}/{n} any{extra}"
+            f"{_which([list(case.ours[d]) for d in case.days])} "
+            f"| {ev_any}/{n} ({ev_dataset}/{n}){_which([t['drifted'] for t in theirs])} |"
         )
     hit = sum(case.ours[d].get(case.target) == "drift" for d in case.days)
     alone = sum(set(case.ours[d]) == {case.target} for d in case.days)
     ev_hit = sum(case.target in t["drifted"] for t in theirs)
     ev_alone = sum(t["drifted"] == [case.target] for t in theirs)
-    return f"| {case.name} | {n} | {hit}/{n} ({alone}/{n} alone) | {ev_hit}/{n} ({ev_alone}/{n} alone) |"
+    ours = f"{hit}/{n} ({alone}/{n} alone)"
+    return f"| {case.name} | {n} | {ours} | {ev_hit}/{n} ({ev_alone}/{n} alone) |"
+
+
+def _which(flagged: list[list[str]]) -> str:
+    """Which columns were flagged how often, e.g. ``: shop 30, x 2``."""
+    counts: dict[str, int] = {}
+    for columns in flagged:
+        for column in columns:
+            counts[column] = counts.get(column, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return (": " + ", ".join(f"{c} {k}" for c, k in ranked)) if ranked else ""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.consumers.drift_check.baseline import (
     REFERENCE,
     SAME_TIME_OF_DAY,
@@ -22,7 +23,6 @@ from scorestream.consumers.drift_check.baseline import (
     sum_counts,
     time_of_day_baseline,
 )
-from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.consumers.drift_check.check import (
     DriftChecker,
     Period,
