@@ -39,6 +39,12 @@ import pandas as pd
 from scorestream.consumers.drift_check.baseline import time_of_day_baseline
 from scorestream.consumers.drift_check.check import Period, evaluate
 from scorestream.streams.drift.decision import DriftThresholds
+from scorestream.streams.drift.profile import (
+    CategoricalFeatureProfile,
+    FeatureProfile,
+    NumericFeatureProfile,
+    ReferenceProfile,
+)
 from tests.consumers.drift_check import seasonal_traffic as seasonal
 from tests.streams.drift.mixed_features import (
     NEW_SHOP,
@@ -194,12 +200,7 @@ def mixed_cases(args: argparse.Namespace, handover: Handover) -> Iterator[Case]:
             yield case
 
 
-def _profiles(reference: dict[str, Any]) -> dict[str, Any]:
-    from scorestream.streams.drift.profile import (
-        CategoricalFeatureProfile,
-        NumericFeatureProfile,
-    )
-
+def _profiles(reference: dict[str, Any]) -> dict[str, FeatureProfile]:
     return {
         "x": NumericFeatureProfile.from_values("x", reference["x"]),
         "amount": NumericFeatureProfile.from_values("amount", reference["amount"]),
@@ -228,8 +229,6 @@ def seasonal_cases(args: argparse.Namespace, handover: Handover) -> Iterator[Cas
     """Rolling hours of seasonal traffic: ours against the same hour of the last 7 days."""
     rng = np.random.default_rng(300)
     reference = seasonal.reference_frame(rng)
-    from scorestream.streams.drift.profile import ReferenceProfile
-
     profile = ReferenceProfile.from_frame(reference, ["amount"], ["channel"])
     warm_up = 7
     frames = seasonal.hours(rng, warm_up + args.days)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scorestream.streams.drift.profile import (
-    CategoricalFeatureProfile,
     FeatureProfile,
     NumericFeatureProfile,
     ReferenceProfile,
@@ -150,11 +149,10 @@ def stream_feature(feature: FeatureProfile, counts: PeriodCounts) -> FeatureProf
         )
     n = int(bins.sum())
     missing_rate = float(bins[-1] / n) if n else 0.0
-    if isinstance(feature, CategoricalFeatureProfile):
+    if not isinstance(feature, NumericFeatureProfile):
         return dataclasses.replace(
             feature, reference_counts=bins, count=n, missing_rate=missing_rate
         )
-    assert isinstance(feature, NumericFeatureProfile)
     present = float(bins[:-1].sum())
     mean = counts.total / present if present else feature.mean
     # Raw power sums lose precision when |mean| >> sd; the same as the current side's.

@@ -5,7 +5,8 @@ A check costs the same whatever the traffic: it reads ``features x minutes`` par
 ``drift_checks`` row per feature; the daily check's alert is built and published by
 :mod:`scorestream.consumers.drift_check.publish`, and e-mailed once by
 :mod:`scorestream.consumers.alerting`. Rolling checks (last hour, last 24 hours) write rows
-for the dashboards and never alert.
+for the dashboards and never alert; the last hour is compared with the same hour of the
+previous days when there is enough of them (:mod:`.baseline`).
 
 The statistics and verdicts are the pure drift mathematics of
 :mod:`scorestream.streams.drift`; this module only reads their inputs from ClickHouse and
