@@ -75,7 +75,9 @@ class DriftThresholds:
     other_share_warn, other_share_alert
         Thresholds on the growth of a categorical feature's *other* share (values outside
         the reference's kept categories), in share points, graded with the feature's
-        chi-square test; see :func:`other_share_growth`. A new value taking 10 % of a
+        chi-square test; see :func:`other_share_growth`. With an *unseen* bin, values the
+        reference never had are graded by ``unseen_share_*`` instead and *other* holds the
+        reference's own rarer values; profiles saved without it count new values here. A new value taking 10 % of a
         high-cardinality feature takes a little from each of dozens of categories and
         moves Jensen-Shannon only to about 0.04, while *other* grows by 10 points times
         the kept categories' share (6.9 points when they hold 69 %).
@@ -224,7 +226,7 @@ def _effects(
     if other_growth is not None:
         candidates.append(
             (
-                "other-share growth (values unseen in the reference)",
+                "other-share growth (values outside the kept categories)",
                 other_growth,
                 t.other_share_warn,
                 t.other_share_alert,
