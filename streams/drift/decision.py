@@ -75,12 +75,13 @@ class DriftThresholds:
     other_share_warn, other_share_alert
         Thresholds on the growth of a categorical feature's *other* share (values outside
         the reference's kept categories), in share points, graded with the feature's
-        chi-square test; see :func:`other_share_growth`. With an *unseen* bin, values the
-        reference never had are graded by ``unseen_share_*`` instead and *other* holds the
-        reference's own rarer values; profiles saved without it count new values here. A new value taking 10 % of a
+        chi-square test; see :func:`other_share_growth`. A new value taking 10 % of a
         high-cardinality feature takes a little from each of dozens of categories and
         moves Jensen-Shannon only to about 0.04, while *other* grows by 10 points times
-        the kept categories' share (6.9 points when they hold 69 %).
+        the kept categories' share (6.9 points when they hold 69 %, 2.5 at 25 %). With
+        an *unseen* bin such values are graded by ``unseen_share_*`` instead (all 10
+        points), and *other* holds only the reference's own rarer values; profiles saved
+        without that bin count new values here.
     out_of_range_warn, out_of_range_alert
         Thresholds on the share of a numeric feature's current values beyond the
         reference's min/max (records rejected as beyond the allowed range included),
