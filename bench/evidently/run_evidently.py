@@ -76,6 +76,8 @@ def main() -> None:
         )
         snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
         results[job["id"]] = _verdict(snapshot, numeric + categorical)
+        if len(results) % 50 == 0:
+            print(f"evidently: {len(results)} of {len(manifest['jobs'])}", file=sys.stderr)
     with open(out_path, "w") as f:
         json.dump({"version": __import__("evidently").__version__, "results": results}, f)
 
