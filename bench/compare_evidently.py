@@ -303,6 +303,27 @@ def row(case: Case, evidently: dict[str, Any], n_columns: int) -> str:
     return f"| {case.name} | {n} | {ours} | {ev_hit}/{n} ({ev_alone}/{n} alone) |"
 
 
+def autocorrelation_table(days: int) -> None:
+    """Scorestream alone on AR(1) days of ``x``: significance, then the effect-size gates."""
+    print("| phi | effective records a day | any test significant | warning or drift | drift |")
+    print("|---|---|---|---|---|")
+    for phi in (0.9, 0.99, 0.999):
+        rng = np.random.default_rng(7)
+        features = _profiles(draw(rng, 50_000))
+        significant = flagged = drifted = 0
+        for _ in range(days):
+            day = {**draw(rng, 10_000), "x": _ar1(rng, 10_000, phi)}
+            gated = check_day(features, day)["x"]
+            significant += check_day(features, day, SIGNIFICANCE_ONLY)["x"] != "ok"
+            flagged += gated != "ok"
+            drifted += gated == "drift"
+        effective = 10_000 * (1 - phi) / (1 + phi)
+        print(
+            f"| {phi} | {effective:,.0f} | {significant / days:.0%} | {flagged / days:.0%} "
+            f"| {drifted / days:.0%} |"
+        )
+
+
 def _which(flagged: list[list[str]]) -> str:
     """Which columns were flagged how often, e.g. ``: shop 30, x 2``."""
     counts: dict[str, int] = {}
@@ -320,7 +341,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--power-days", type=int, default=10, help="days per detection case")
     parser.add_argument("--hours-step", type=int, default=6, help="check every Nth hour")
     parser.add_argument("--evidently-python", default=os.environ.get("EVIDENTLY_PYTHON"))
+    parser.add_argument(
+        "--autocorrelation-only",
+        action="store_true",
+        help="only scorestream on AR(1) days (100 days each, no Evidently)",
+    )
     args = parser.parse_args(argv)
+    if args.autocorrelation_only:
+        autocorrelation_table(100)
+        return
     python = evidently_python(args.evidently_python)
     load_before, started = os.getloadavg(), time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compare-evidently-") as tmp:
