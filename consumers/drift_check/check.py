@@ -5,7 +5,8 @@ A check costs the same whatever the traffic: it reads ``features x minutes`` par
 ``drift_checks`` row per feature; the daily check's alert is built and published by
 :mod:`scorestream.consumers.drift_check.publish`, and e-mailed once by
 :mod:`scorestream.consumers.alerting`. Rolling checks (last hour, last 24 hours) write rows
-for the dashboards and never alert.
+for the dashboards and never alert; the last hour is compared with the same hour of the
+previous days when there is enough of them (:mod:`.baseline`).
 
 The statistics and verdicts are the pure drift mathematics of
 :mod:`scorestream.streams.drift`; this module only reads their inputs from ClickHouse and
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,6 +35,11 @@ from scorestream.consumers.clickhouse import (
     apply_migrations,
     check_identifier,
     make_client,
+)
+from scorestream.consumers.drift_check.baseline import (
+    REFERENCE,
+    BaselinePolicy,
+    time_of_day_baseline,
 )
 from scorestream.contract import DRIFT_CHECKS
 from scorestream.contract.drift import model_id
@@ -186,9 +193,15 @@ def with_rejections(
 
 
 def evaluate(
-    profile: ReferenceProfile, counts: dict[str, PeriodCounts], thresholds: DriftThresholds
+    profile: ReferenceProfile,
+    counts: dict[str, PeriodCounts],
+    thresholds: DriftThresholds,
+    reference_rejected: Mapping[str, int] | None = None,
 ) -> tuple[list[FeatureDecision], FeatureDecision | None]:
     """Statistics and verdicts: the features as one family, the score on its own.
+
+    ``reference_rejected`` names the features whose reference counts are a stream
+    baseline (:mod:`.baseline`), with that baseline's out-of-range rejections.
 
     A feature whose statistics raise (counts in another bin layout, a profile this code
     cannot compare) gets an ``"error"`` decision carrying the message, outside the
@@ -209,6 +222,7 @@ def evaluate(
                 value_sum=current.total,
                 value_sumsq=current.total_sq,
                 rejected_out_of_range=current.rejected,
+                reference_rejected=(reference_rejected or {}).get(name),
             )
             growth[name] = other_share_growth(feature, current.counts)
         except Exception as exc:  # one feature's failure must not cost the others their verdict
@@ -263,8 +277,9 @@ def check_rows(
     counts: dict[str, PeriodCounts],
     checked_at: datetime,
     model_name: str = "",
+    baselines: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One ``drift_checks`` row per decision."""
+    """One ``drift_checks`` row per decision; ``baselines`` per feature (else reference)."""
     rows = []
     for decision in decisions:
         feature = profile[decision.feature]
@@ -319,6 +334,7 @@ def check_rows(
                 "current_counts": current_counts,
                 "bin_labels": list(feature.labels()),
                 "error": decision.error,
+                "baseline": (baselines or {}).get(decision.feature, REFERENCE),
             }
         )
     return rows
@@ -347,32 +363,43 @@ class DriftChecker:
         database: str,
         model: LoadedModel,
         thresholds: DriftThresholds | None = None,
+        baseline_policy: BaselinePolicy | None = None,
     ) -> None:
         self.client = client
         self.database = check_identifier(database)
         self.model = model
         self.thresholds = thresholds or DriftThresholds()
+        self.baseline_policy = baseline_policy or BaselinePolicy()
 
-    def run(self, period: Period, now: datetime | None = None) -> CheckResult:
-        checked_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
-        counts = with_rejections(
+    def period_counts(self, period: Period) -> dict[str, PeriodCounts]:
+        """A period's summed bins, with its out-of-range rejections attached."""
+        return with_rejections(
             self.model.profile,
             read_period_counts(
                 self.client, self.database, period, self.model.version, self.model.name
             ),
             read_rejections(self.client, self.database, period),
         )
-        decisions, score = evaluate(self.model.profile, counts, self.thresholds)
-        outputs = evaluate_outputs(self.model.profile, counts, self.thresholds)
+
+    def run(self, period: Period, now: datetime | None = None) -> CheckResult:
+        checked_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+        counts = self.period_counts(period)
+        # Windows shorter than a day: the same window on previous days, see baseline.py.
+        baseline = time_of_day_baseline(
+            self.model.profile, period, self.period_counts, self.baseline_policy
+        )
+        decisions, score = evaluate(baseline.profile, counts, self.thresholds, baseline.rejected)
+        outputs = evaluate_outputs(baseline.profile, counts, self.thresholds)
         everything = decisions + ([score] if score is not None else []) + outputs
         rows = check_rows(
             period,
             self.model.version,
-            self.model.profile,
+            baseline.profile,
             everything,
             counts,
             checked_at,
             model_name=self.model.name,
+            baselines=baseline.kinds,
         )
         write_rows(self.client, self.database, rows)
         result = CheckResult(

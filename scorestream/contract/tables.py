@@ -187,6 +187,10 @@ DRIFT_CHECKS = _table(
     # the older ``model_version``.
     ("model_name", "String"),
     ("model_id", "String"),
+    # Added by migration 0017: what the period was compared with, "reference" (the
+    # training profile) or "same_time_of_day" (the same window on previous days, for
+    # windows shorter than a day; consumers/drift_check/baseline.py).
+    ("baseline", "String"),
 )
 
 #: One row per (period, champion, challenger): how far a challenger agrees with the champion

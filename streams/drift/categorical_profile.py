@@ -1,4 +1,4 @@
-"""Categorical reference profiles: the most frequent categories, *other* and *missing*."""
+"""Categorical reference profiles: the most frequent categories, *other*, *unseen*, *missing*."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from numpy.typing import NDArray
 
 from scorestream.streams.drift.values import RawValues, as_series, readonly
 
-__all__ = ["CategoricalFeatureProfile"]
+__all__ = ["MAX_SEEN", "CategoricalFeatureProfile"]
+
+#: Most distinct reference values outside the kept categories a profile remembers, so
+#: that a value never seen in the reference lands in *unseen* rather than *other*. A
+#: reference with more has no *unseen* bin (its *other* growth is graded instead).
+MAX_SEEN = 100_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,6 +26,12 @@ class CategoricalFeatureProfile:
 
     Values are compared as strings (``str(value)``), so a column must reach the worker
     with the same types as in the reference (``1`` and ``1.0`` are different categories).
+
+    Bins: the kept categories, *other* (a value of the reference outside them), *unseen*
+    (a value the reference never had; only when ``seen`` is known) and *missing*. A new
+    value is then told apart from the reference's long tail: at 10 % of a feature whose
+    *other* already holds 75 %, it moves *other* by 2.5 points and Jensen-Shannon by
+    little, but *unseen* by 10 points.
 
     Parameters
     ----------
@@ -37,16 +48,24 @@ class CategoricalFeatureProfile:
     note
         Why the profile is not an ordinary one, e.g. that of a reference column with no
         value at all (see :meth:`missing_only`); empty otherwise.
+    seen
+        The reference's values outside ``categories`` (sorted), or ``None`` when they are
+        not known (more than :data:`MAX_SEEN`, or a profile saved before they were kept):
+        then there is no *unseen* bin and a new value lands in *other*.
+    singletons, doubletons
+        How many distinct reference values occur exactly once / twice: the Good-Turing
+        estimate of the share of new values an i.i.d. day holds is ``singletons / count``
+        (see :func:`~scorestream.streams.drift.tail_tests.unseen_test`).
 
     Examples
     --------
     >>> feature = CategoricalFeatureProfile.from_values("c", ["a", "b", "a", None])
     >>> feature.labels()
-    ['a', 'b', 'other', 'missing']
+    ['a', 'b', 'other', 'unseen', 'missing']
     >>> feature.assign(["b", "a", "z", None, float("nan")])
-    array([1, 0, 2, 3, 3])
+    array([1, 0, 3, 4, 4])
     >>> feature.reference_counts
-    array([2, 1, 0, 1])
+    array([2, 1, 0, 0, 1])
 
     """
 
@@ -58,6 +77,9 @@ class CategoricalFeatureProfile:
     count: int
     missing_rate: float
     note: str = ""
+    seen: tuple[str, ...] | None = None
+    singletons: int = 0
+    doubletons: int = 0
     _lookup: pd.Index = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -65,17 +87,27 @@ class CategoricalFeatureProfile:
         if len(set(categories)) != len(categories):
             raise ValueError(f"{self.name}: categories must be unique")
         object.__setattr__(self, "categories", categories)
+        if self.seen is not None:
+            seen = tuple(str(v) for v in self.seen)
+            if set(seen) & set(categories) or len(set(seen)) != len(seen):
+                raise ValueError(f"{self.name}: seen values must be unique and not categories")
+            object.__setattr__(self, "seen", seen)
         counts = np.asarray(self.reference_counts, dtype=np.int64)
         if counts.shape != (self.n_bins,):
             raise ValueError(f"{self.name}: expected {self.n_bins} reference counts")
         object.__setattr__(self, "reference_counts", readonly(counts))
-        object.__setattr__(self, "_lookup", pd.Index(categories, dtype=object))
+        known = categories + (self.seen or ())
+        object.__setattr__(self, "_lookup", pd.Index(known, dtype=object))
 
     @classmethod
     def from_values(
-        cls, name: str, values: RawValues, max_categories: int = 50
+        cls, name: str, values: RawValues, max_categories: int = 50, track_unseen: bool = True
     ) -> CategoricalFeatureProfile:
-        """Profile reference values, keeping the ``max_categories`` most frequent."""
+        """Profile reference values, keeping the ``max_categories`` most frequent.
+
+        With ``track_unseen`` (and at most :data:`MAX_SEEN` other values) the profile
+        remembers the other reference values and gets an *unseen* bin.
+        """
         if max_categories < 0:
             raise ValueError("max_categories must be non-negative")
         codes, strings = _factorize(values)
@@ -86,12 +118,20 @@ class CategoricalFeatureProfile:
         # Ties are broken by name so that the same data always gives the same layout.
         order = sorted(frequencies.items(), key=lambda item: (-int(item[1]), str(item[0])))
         categories = tuple(str(c) for c, _ in order[:max_categories])
+        rest = order[max_categories:]
+        seen = (
+            tuple(sorted(str(c) for c, _ in rest))
+            if track_unseen and len(rest) <= MAX_SEEN
+            else None
+        )
+        sizes = frequencies.to_numpy()
         provisional = cls(
             name=name,
             categories=categories,
-            reference_counts=np.zeros(len(categories) + 2, dtype=np.int64),
+            reference_counts=np.zeros(len(categories) + 2 + (seen is not None), dtype=np.int64),
             count=0,
             missing_rate=0.0,
+            seen=seen,
         )
         counts = np.bincount(provisional.assign(values), minlength=provisional.n_bins)
         n = codes.size
@@ -101,6 +141,9 @@ class CategoricalFeatureProfile:
             reference_counts=counts.astype(np.int64),
             count=n,
             missing_rate=float((n - present.size) / n) if n else 0.0,
+            seen=seen,
+            singletons=int(np.sum(sizes == 1)),
+            doubletons=int(np.sum(sizes == 2)),
         )
 
     @classmethod
@@ -111,7 +154,7 @@ class CategoricalFeatureProfile:
         compare, but a column that starts to be filled (or stays empty) is still news.
         Any present value lands in *other*.
         """
-        profile = cls.from_values(name, values, max_categories=0)
+        profile = cls.from_values(name, values, max_categories=0, track_unseen=False)
         return cls(
             name=name,
             categories=(),
@@ -122,9 +165,24 @@ class CategoricalFeatureProfile:
         )
 
     @property
+    def tracks_unseen(self) -> bool:
+        """Whether the layout has an *unseen* bin (the reference's other values are known)."""
+        return self.seen is not None
+
+    @property
     def n_bins(self) -> int:
-        """Total number of bins: categories, other and missing."""
-        return len(self.categories) + 2
+        """Total number of bins: categories, other, unseen (if tracked) and missing."""
+        return len(self.categories) + 2 + self.tracks_unseen
+
+    @property
+    def other_index(self) -> int:
+        """Index of the *other* bin (right after the categories)."""
+        return len(self.categories)
+
+    @property
+    def unseen_index(self) -> int | None:
+        """Index of the *unseen* bin, ``None`` when the layout has none."""
+        return len(self.categories) + 1 if self.tracks_unseen else None
 
     @property
     def missing_index(self) -> int:
@@ -136,14 +194,15 @@ class CategoricalFeatureProfile:
         codes, strings = _factorize(values)
         # Look up each distinct value once, then gather: a batch has few distinct values.
         table = self._lookup.get_indexer(pd.Index(strings)).astype(np.int64)
-        table[table < 0] = len(self.categories)
+        table[table >= len(self.categories)] = self.other_index  # seen, not kept
+        table[table < 0] = self.other_index if self.unseen_index is None else self.unseen_index
         # Code -1 (missing) picks the appended last entry, the missing bin.
-        table = np.append(table, len(self.categories) + 1)
+        table = np.append(table, self.missing_index)
         return table[codes]
 
     def labels(self) -> list[str]:
         """A human-readable label per bin."""
-        return [*self.categories, "other", "missing"]
+        return [*self.categories, "other", *(["unseen"] * self.tracks_unseen), "missing"]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -155,6 +214,15 @@ class CategoricalFeatureProfile:
             "count": int(self.count),
             "missing_rate": float(self.missing_rate),
             **({"note": self.note} if self.note else {}),
+            **(
+                {
+                    "seen": list(self.seen),
+                    "singletons": self.singletons,
+                    "doubletons": self.doubletons,
+                }
+                if self.seen is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -167,6 +235,9 @@ class CategoricalFeatureProfile:
             count=int(data["count"]),
             missing_rate=float(data["missing_rate"]),
             note=str(data.get("note", "")),
+            seen=None if data.get("seen") is None else tuple(str(v) for v in data["seen"]),
+            singletons=int(data.get("singletons", 0)),
+            doubletons=int(data.get("doubletons", 0)),
         )
 
 

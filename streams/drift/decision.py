@@ -78,7 +78,10 @@ class DriftThresholds:
         chi-square test; see :func:`other_share_growth`. A new value taking 10 % of a
         high-cardinality feature takes a little from each of dozens of categories and
         moves Jensen-Shannon only to about 0.04, while *other* grows by 10 points times
-        the kept categories' share (6.9 points when they hold 69 %).
+        the kept categories' share (6.9 points when they hold 69 %, 2.5 at 25 %). With
+        an *unseen* bin such values are graded by ``unseen_share_*`` instead (all 10
+        points), and *other* holds only the reference's own rarer values; profiles saved
+        without that bin count new values here.
     out_of_range_warn, out_of_range_alert
         Thresholds on the share of a numeric feature's current values beyond the
         reference's min/max (records rejected as beyond the allowed range included),
@@ -92,6 +95,11 @@ class DriftThresholds:
         is a drift even when the bins barely move (a few records multiplied by 100). The
         same values as Wasserstein, which equals the mean difference for a pure shift; the
         practical size keeps a million-record day from flagging a 0.01-sd wobble.
+    unseen_share_warn, unseen_share_alert
+        Thresholds on the growth of a categorical feature's share of values the reference
+        never had, over what an i.i.d. day holds (Good-Turing), graded with its own test
+        (``FeatureDrift.unseen_pvalue``). A new value at 10 % of traffic is 10 points here
+        however much of the reference *other* already held.
     """
 
     alpha: float = 0.01
@@ -109,6 +117,8 @@ class DriftThresholds:
     out_of_range_alert: float = 0.01
     mean_shift_warn: float = 0.15
     mean_shift_alert: float = 0.35
+    unseen_share_warn: float = 0.025
+    unseen_share_alert: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -121,6 +131,7 @@ class DriftThresholds:
             "other_share",
             "out_of_range",
             "mean_shift",
+            "unseen_share",
         ):
             warn, alert = getattr(self, f"{name}_warn"), getattr(self, f"{name}_alert")
             if not 0 <= warn <= alert:
@@ -198,7 +209,7 @@ def other_share_growth(feature: FeatureProfile, current_counts: ArrayLike) -> fl
     ref = feature.reference_counts.astype(np.float64)
     if cur.shape != ref.shape or cur.sum() == 0 or ref.sum() == 0:
         return None
-    other = len(feature.categories)
+    other = feature.other_index
     return float(cur[other] / cur.sum() - ref[other] / ref.sum())
 
 
@@ -216,7 +227,7 @@ def _effects(
     if other_growth is not None:
         candidates.append(
             (
-                "other-share growth (values unseen in the reference)",
+                "other-share growth (values outside the kept categories)",
                 other_growth,
                 t.other_share_warn,
                 t.other_share_alert,
@@ -257,7 +268,8 @@ def decide(
     """Grade every feature of one check.
 
     All p-values of the check (each feature's distribution test and each numeric
-    feature's side tests: missing rate, share beyond the reference range, mean difference)
+    feature's side tests: missing rate, share beyond the reference range, mean difference;
+    categorical features': share of unseen values)
     form one Benjamini-Hochberg family. A feature is
 
     - ``"drift"`` if a test is significant (``q < alpha``) and an effect size reaches its
@@ -289,8 +301,8 @@ def decide(
     >>> from scorestream.streams.drift.statistics import compare
     >>> rng = np.random.default_rng(0)
     >>> feature = CategoricalFeatureProfile.from_values("c", rng.choice(list("abc"), 50_000))
-    >>> same = compare(feature, [33_400, 33_300, 33_300, 0, 0])
-    >>> moved = compare(feature, [53_400, 23_300, 23_300, 0, 0])
+    >>> same = compare(feature, [33_400, 33_300, 33_300, 0, 0, 0])
+    >>> moved = compare(feature, [53_400, 23_300, 23_300, 0, 0, 0])
     >>> [d.level for d in decide([same, moved])]
     ['ok', 'drift']
 
@@ -302,7 +314,7 @@ def decide(
     side = [
         _valid_p(p)
         for r in results
-        for p in (r.missing_pvalue, r.out_of_range_pvalue, r.mean_pvalue)
+        for p in (r.missing_pvalue, r.out_of_range_pvalue, r.mean_pvalue, r.unseen_pvalue)
         if p is not None
     ]
     q = benjamini_hochberg(np.asarray(main + side, dtype=np.float64))
@@ -362,5 +374,15 @@ def _side_tests(
             ("mean shift (sd)", nan if r.mean_shift is None else r.mean_shift),
             t.mean_shift_warn,
             t.mean_shift_alert,
+        ),
+        (
+            "unseen",
+            r.unseen_pvalue,
+            (
+                "share of values unseen in the reference",
+                nan if r.unseen_growth is None else r.unseen_growth,
+            ),
+            t.unseen_share_warn,
+            t.unseen_share_alert,
         ),
     ]

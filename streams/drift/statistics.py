@@ -22,8 +22,17 @@ from scipy import special
 from scipy import stats as sps
 
 from scorestream.streams.drift.pooled_chi_square import pooled_chi_square
-from scorestream.streams.drift.profile import FeatureProfile, NumericFeatureProfile
-from scorestream.streams.drift.tail_tests import mean_test, out_of_range_test
+from scorestream.streams.drift.profile import (
+    CategoricalFeatureProfile,
+    FeatureProfile,
+    NumericFeatureProfile,
+)
+from scorestream.streams.drift.tail_tests import (
+    mean_test,
+    out_of_range_test,
+    share_growth_test,
+    unseen_test,
+)
 from scorestream.streams.drift.wasserstein_estimate import wasserstein_estimate
 
 __all__ = [
@@ -422,12 +431,18 @@ class FeatureDrift:
         is a category of the main test).
     cur_out_of_range_rate
         Share of current non-missing values outside the reference range (numeric), the
-        records rejected as beyond the allowed range included.
+        records rejected as beyond the allowed range included; against a stream baseline,
+        how much that share grew over the baseline's.
     out_of_range_pvalue, mean_pvalue, mean_shift
         P-values of that share and of the mean difference, and ``|cur_mean - ref_mean| /
         ref_std`` (numeric; :mod:`.tail_tests`).
     rejected_out_of_range
         Current records rejected before binning as beyond the allowed range.
+    unseen_growth, unseen_pvalue
+        Categorical profiles with an *unseen* bin: the share of current values the
+        reference never had, minus what an i.i.d. day holds (Good-Turing; against a stream
+        baseline, minus the baseline's share), and its one-sided p-value
+        (:func:`.tail_tests.unseen_test`).
     """
 
     feature: str
@@ -452,6 +467,8 @@ class FeatureDrift:
     rejected_out_of_range: int = 0
     mean_pvalue: float | None = None
     mean_shift: float | None = None
+    unseen_growth: float | None = None
+    unseen_pvalue: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``nan`` becomes ``None``."""
@@ -471,6 +488,36 @@ def _fold_tails(counts: NDArray[np.float64]) -> NDArray[np.float64]:
     return folded
 
 
+def _unseen(
+    feature: CategoricalFeatureProfile,
+    ref: NDArray[np.float64],
+    cur: NDArray[np.float64],
+    reference_rejected: int | None,
+) -> tuple[float | None, float | None, NDArray[np.float64], NDArray[np.float64]]:
+    """The *unseen* side test, and both count vectors with *unseen* folded into *other*.
+
+    The training reference has no unseen value by construction, so *unseen* would make the
+    distribution tests explode on any day; they see it as *other*, and the side test grades
+    how many new values there are.
+    """
+    index = feature.unseen_index
+    if index is None:
+        return None, None, ref, cur
+    n_cur, k_cur = float(cur.sum()), float(cur[index])
+    if reference_rejected is None:
+        growth, p = unseen_test(
+            float(ref.sum()), feature.singletons, feature.doubletons, n_cur, k_cur
+        )
+    else:  # a stream baseline holds new values too: two samples
+        growth, p = share_growth_test(float(ref.sum()), float(ref[index]), n_cur, k_cur)
+    folded = []
+    for counts in (ref, cur):
+        merged = np.delete(counts, index)
+        merged[feature.other_index] += counts[index]
+        folded.append(merged)
+    return growth, p, folded[0], folded[1]
+
+
 def compare(
     feature: FeatureProfile,
     current_counts: ArrayLike,
@@ -478,6 +525,7 @@ def compare(
     value_sum: float | None = None,
     value_sumsq: float | None = None,
     rejected_out_of_range: int = 0,
+    reference_rejected: int | None = None,
     eps: float = PSI_EPS,
 ) -> FeatureDrift:
     """Compute every statistic that suits the feature's kind.
@@ -504,6 +552,13 @@ def compare(
     rejected_out_of_range
         Current records rejected as beyond the feature's allowed range (numeric): never
         binned, but beyond the reference range, so they count as out of range.
+    reference_rejected
+        ``None`` when ``feature`` is the training reference (whose range defines the
+        edges and whose values define *unseen*, so it has nothing beyond either). An
+        integer when its counts are a baseline summed from the stream (see
+        ``consumers/drift_check/baseline.py``): that baseline's own rejections; the shares
+        beyond the range and of unseen values are then tested against the baseline's
+        shares, with a two-sample test.
     eps
         PSI floor, see :func:`psi`.
 
@@ -528,9 +583,10 @@ def compare(
     cur_missing_rate = float(cur[-1] / cur_count) if cur_count else math.nan
 
     if not isinstance(feature, NumericFeatureProfile):
+        unseen_growth, unseen_pvalue, ref, cur = _unseen(feature, ref, cur, reference_rejected)
         # Pooled: sparse categories (and the ones a small reference picked by luck) would
         # make Pearson's chi-square cry wolf, see :mod:`.pooled_chi_square`.
-        statistic, pvalue = pooled_chi_square(ref, cur, pool=feature.n_bins - 2)
+        statistic, pvalue = pooled_chi_square(ref, cur, pool=feature.other_index)
         return FeatureDrift(
             feature=feature.name,
             kind=feature.kind,
@@ -544,6 +600,8 @@ def compare(
             cur_count=cur_count,
             ref_missing_rate=feature.missing_rate,
             cur_missing_rate=cur_missing_rate,
+            unseen_growth=unseen_growth,
+            unseen_pvalue=unseen_pvalue,
         )
 
     # Missingness is tested on its own so that, e.g., a broken upstream field shows up as
@@ -552,7 +610,13 @@ def compare(
     n_present = float(cur_present.sum())
     rejected, n_ref = max(int(rejected_out_of_range), 0), float(ref_present.sum())
     beyond = float(cur_present[0] + cur_present[-1])
-    out_of_range, out_of_range_pvalue = out_of_range_test(n_ref, n_present, beyond, rejected)
+    n_ref_all, ref_beyond = n_ref, None
+    if reference_rejected is not None:
+        n_ref_all += max(int(reference_rejected), 0)
+        ref_beyond = float(ref_present[0] + ref_present[-1]) + max(int(reference_rejected), 0)
+    out_of_range, out_of_range_pvalue = out_of_range_test(
+        n_ref_all, n_present, beyond, rejected, ref_beyond
+    )
     statistic, pvalue = ks_binned(ref_present, cur_present)
     _, missing_pvalue = pooled_chi_square(
         [ref_present.sum(), ref[-1]], [cur_present.sum(), cur[-1]]

@@ -92,18 +92,28 @@ def test_categorical_layout_and_assign() -> None:
     values = ["b"] * 5 + ["a"] * 5 + ["c"] * 3 + ["d"] * 1 + [None, np.nan]
     feature = CategoricalFeatureProfile.from_values("c", values, max_categories=3)
     assert feature.categories == ("a", "b", "c")  # most frequent first, ties by name
-    np.testing.assert_array_equal(feature.reference_counts, [5, 5, 3, 1, 2])
+    # "d" is in the reference but not kept: other; "zzz" and "" never were: unseen.
+    np.testing.assert_array_equal(feature.reference_counts, [5, 5, 3, 1, 0, 2])
     assert feature.missing_rate == pytest.approx(2 / 16)
     got = feature.assign(pd.Series(["c", "d", "zzz", None, np.nan, "a", ""], dtype=object))
-    np.testing.assert_array_equal(got, [2, 3, 3, 4, 4, 0, 3])
-    assert feature.labels() == ["a", "b", "c", "other", "missing"]
+    np.testing.assert_array_equal(got, [2, 3, 4, 5, 5, 0, 4])
+    assert feature.labels() == ["a", "b", "c", "other", "unseen", "missing"]
+    assert (feature.seen, feature.singletons, feature.doubletons) == (("d",), 1, 0)
+    again = CategoricalFeatureProfile.from_dict(feature.to_dict())
+    np.testing.assert_array_equal(again.assign(["d", "zzz"]), [3, 4])
+    # A profile saved before *unseen* existed keeps its layout: new values are other.
+    old = {k: v for k, v in feature.to_dict().items() if k not in ("seen", "singletons")}
+    old["reference_counts"] = [5, 5, 3, 1, 2]
+    older = CategoricalFeatureProfile.from_dict(old)
+    assert older.labels() == ["a", "b", "c", "other", "missing"]
+    np.testing.assert_array_equal(older.assign(["d", "zzz", None]), [3, 3, 4])
 
 
 def test_categorical_values_compare_as_strings() -> None:
     feature = CategoricalFeatureProfile.from_values("code", np.array([1, 2, 2, 3]))
     assert feature.categories == ("2", "1", "3")
-    np.testing.assert_array_equal(feature.assign(np.array([3, 2, 9])), [2, 0, 3])
-    np.testing.assert_array_equal(feature.assign(["3", "2", None]), [2, 0, 4])
+    np.testing.assert_array_equal(feature.assign(np.array([3, 2, 9])), [2, 0, 4])
+    np.testing.assert_array_equal(feature.assign(["3", "2", None]), [2, 0, 5])
     booleans = CategoricalFeatureProfile.from_values("b", pd.Series([True, False, True]))
     np.testing.assert_array_equal(booleans.assign(pd.Series([False, True])), [1, 0])
 
@@ -113,7 +123,7 @@ def test_profile_features_and_score(profile: ReferenceProfile, frame: pd.DataFra
     assert isinstance(profile[SCORE_FEATURE], NumericFeatureProfile)
     code = profile["code"]
     assert isinstance(code, CategoricalFeatureProfile) and len(code.categories) == 50
-    assert code.reference_counts[-2] > 0  # the 30 rarest codes are "other"
+    assert code.reference_counts[code.other_index] > 0  # the 30 rarest codes are "other"
     for feature in profile:
         assert feature.reference_counts.sum() == len(frame)
         assert feature.reference_counts.dtype == np.int64
