@@ -94,7 +94,9 @@ def _csv_chunks(path: Path, chunk_size: int) -> Iterator[list[Payload]]:
             frame[name].to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]
             for name in frame.columns
         ]
-        yield [_row_payload(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
+        yield [
+            _row_payload(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)
+        ]
 
 
 def _row_payload(row: dict[str, Any]) -> Payload:

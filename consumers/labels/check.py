@@ -214,7 +214,7 @@ def _rejection(
     classes_of: ClassesLookup | None,
     now_ms: int,
 ) -> Row:
-    (record_id, label, value, label_time_ms, version, model_name, model_version) = row[:7]
+    record_id, label, _value, label_time_ms, version, model_name, model_version = row[:7]
     s_name, s_version, s_kind, s_classes, scored = row[7:]
     if not scored:
         reason = WITHOUT_SCORE

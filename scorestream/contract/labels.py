@@ -207,7 +207,9 @@ def decode_label_row(value: bytes | None, received_at_ms: int) -> Row:
         raise DecodeError(_id_problem(record_id), "id", "missing_id")
     label = doc.get("label")
     if label is None:
-        raise DecodeError("the label has no value (label missing or null)", "label", "missing_field")
+        raise DecodeError(
+            "the label has no value (label missing or null)", "label", "missing_field"
+        )
     kind = type(label)
     if kind is str:
         if not label or len(label) > MAX_LABEL_LENGTH:

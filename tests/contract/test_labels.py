@@ -61,15 +61,18 @@ def test_label_text_and_value(label: Any, text: str, value: float) -> None:
 
 
 def test_label_time_iso_naive_and_epoch_ms() -> None:
-    assert _row({"id": "a", "label": 0, "label_time": "2024-05-01T12:00:00Z"})[
-        "label_time_ms"
-    ] == 1_714_564_800_000
-    assert _row({"id": "a", "label": 0, "label_time": "2024-05-01T12:00:00"})[
-        "label_time_ms"
-    ] == 1_714_564_800_000
-    assert _row({"id": "a", "label": 0, "label_time": 1_714_564_800_123})[
-        "label_time_ms"
-    ] == 1_714_564_800_123
+    assert (
+        _row({"id": "a", "label": 0, "label_time": "2024-05-01T12:00:00Z"})["label_time_ms"]
+        == 1_714_564_800_000
+    )
+    assert (
+        _row({"id": "a", "label": 0, "label_time": "2024-05-01T12:00:00"})["label_time_ms"]
+        == 1_714_564_800_000
+    )
+    assert (
+        _row({"id": "a", "label": 0, "label_time": 1_714_564_800_123})["label_time_ms"]
+        == 1_714_564_800_123
+    )
     row = _row({"id": "a", "label": 0, "model_name": "m", "model_version": "v2", "extra": [1]})
     assert (row["model_name"], row["model_version"]) == ("m", "v2")
 
@@ -107,10 +110,16 @@ def test_encode_round_trip() -> None:
         (b'{"id": "a", "label": "' + b"y" * 257 + b'"}', "wrong_type", "label"),
         (b'{"id": "a", "label": 1, "label_time": "yesterday"}', "invalid_label_time", "label_time"),
         (b'{"id": "a", "label": 1, "label_time": -1}', "invalid_label_time", "label_time"),
-        (b'{"id": "a", "label": 1, "label_time": "1969-12-31T23:59:59Z"}', "invalid_label_time",
-         "label_time"),
-        (b'{"id": "a", "label": 1, "label_time": "2106-02-07T06:28:16Z"}', "invalid_label_time",
-         "label_time"),
+        (
+            b'{"id": "a", "label": 1, "label_time": "1969-12-31T23:59:59Z"}',
+            "invalid_label_time",
+            "label_time",
+        ),
+        (
+            b'{"id": "a", "label": 1, "label_time": "2106-02-07T06:28:16Z"}',
+            "invalid_label_time",
+            "label_time",
+        ),
         (b'{"id": "a", "label": 1, "label_time": 1.5}', "invalid_label_time", "label_time"),
         (b'{"id": "a", "label": 1, "label_time": true}', "invalid_label_time", "label_time"),
         (b'{"id": "a", "label": 1, "label_time": [1]}', "invalid_label_time", "label_time"),
@@ -144,7 +153,9 @@ JSON_SCALARS = (
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 MEMBERS = st.sampled_from(["id", "label", "label_time", "model_name", "model_version", "other"])

@@ -25,7 +25,10 @@ def test_each_label_is_judged_alone_and_named_by_index_and_field() -> None:
         ],
         NOW_MS,
     )
-    assert [(index, record_id) for index, record_id, _ in verdict.accepted] == [(0, "007"), (5, "d")]
+    assert [(index, record_id) for index, record_id, _ in verdict.accepted] == [
+        (0, "007"),
+        (5, "d"),
+    ]
     assert [(e["index"], e["id"], e["reason"], e["field"]) for e in verdict.rejected] == [
         (1, None, "missing_id", "id"),
         (2, "b", "invalid_label_time", "label_time"),

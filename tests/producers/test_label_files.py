@@ -19,10 +19,7 @@ def _all(path: Path, chunk_size: int = 10_000) -> list[tuple[bytes | None, bytes
 def test_csv_keeps_ids_as_text_and_numbers_as_numbers(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text(
-        "id,label,label_time,model_version\n"
-        "007,1,2026-01-02T00:00:00Z,0042\n"
-        "008,0,,\n"
-        ",1,,\n"
+        "id,label,label_time,model_version\n007,1,2026-01-02T00:00:00Z,0042\n008,0,,\n,1,,\n"
     )
     payloads = _all(path)
     assert [key for key, _ in payloads] == [b"007", b"008", None]

@@ -48,18 +48,49 @@ def test_labels_without_score_after_grace_and_type_mismatches_are_rejected_once(
     scored_at = datetime(today.year, today.month, today.day) - timedelta(days=1)
     wine, diabetes, cancer = wine_labels()[:60], diabetes_values()[:60], cancer_labels()[:60]
     classes = ["0", "1", "2"]
-    insert(ch_client, database, SCORES, score_rows(
-        [f"w{k}" for k in range(61)], scored_at, "wine", "w1", "multiclass",
-        [0.7] * 61, [wine[k % 60] for k in range(61)], class_labels=classes,
-    ))
-    insert(ch_client, database, SCORES, score_rows(
-        [f"d{k}" for k in range(61)], scored_at, "diabetes", "d1", "regression",
-        [150.0] * 61, [""] * 61,
-    ))
-    insert(ch_client, database, SCORES, score_rows(
-        [f"c{k}" for k in range(61)], scored_at, "cancer", "c1", "binary",
-        [0.4] * 61, [cancer[k % 60] for k in range(61)],
-    ))
+    insert(
+        ch_client,
+        database,
+        SCORES,
+        score_rows(
+            [f"w{k}" for k in range(61)],
+            scored_at,
+            "wine",
+            "w1",
+            "multiclass",
+            [0.7] * 61,
+            [wine[k % 60] for k in range(61)],
+            class_labels=classes,
+        ),
+    )
+    insert(
+        ch_client,
+        database,
+        SCORES,
+        score_rows(
+            [f"d{k}" for k in range(61)],
+            scored_at,
+            "diabetes",
+            "d1",
+            "regression",
+            [150.0] * 61,
+            [""] * 61,
+        ),
+    )
+    insert(
+        ch_client,
+        database,
+        SCORES,
+        score_rows(
+            [f"c{k}" for k in range(61)],
+            scored_at,
+            "cancer",
+            "c1",
+            "binary",
+            [0.4] * 61,
+            [cancer[k % 60] for k in range(61)],
+        ),
+    )
     labels = (
         [{"id": f"w{k}", "label": v} for k, v in enumerate(wine)]
         + [{"id": "w60", "label": 7}]  # not one of the wine model's classes
@@ -84,9 +115,12 @@ def test_labels_without_score_after_grace_and_type_mismatches_are_rejected_once(
         "c60": "label_type_mismatch",
     }
     # The late record is scored after all, within the grace period.
-    insert(ch_client, database, SCORES, score_rows(
-        ["late"], scored_at, "cancer", "c1", "binary", [0.1], [0]
-    ))
+    insert(
+        ch_client,
+        database,
+        SCORES,
+        score_rows(["late"], scored_at, "cancer", "c1", "binary", [0.1], [0]),
+    )
     # A week on: "ghost" never got a score.
     later = today + timedelta(days=7)
     second = check_labels(ch_client, database, topic, later, classes_of=classes_of)
@@ -99,7 +133,9 @@ def test_labels_without_score_after_grace_and_type_mismatches_are_rejected_once(
     assert orjson.loads(by_id["d60"][4])["label"] == "high"
 
     # Once: running both days again adds nothing.
-    again = [check_labels(ch_client, database, topic, d, classes_of=classes_of) for d in (today, later)]
+    again = [
+        check_labels(ch_client, database, topic, d, classes_of=classes_of) for d in (today, later)
+    ]
     assert [r.rejected for r in again] == [0, 0]
     raw = ch_client.execute(
         f"SELECT count() FROM {database}.rejected_records WHERE source_topic = %(t)s",
@@ -124,10 +160,20 @@ def test_the_daily_check_runs_the_labels_check_with_the_models_classes(
     day = datetime.now(UTC).date()
     start = datetime(day.year, day.month, day.day)
     cancer = cancer_labels()[:40]
-    insert(ch_client, database, SCORES, score_rows(
-        [f"r{k}" for k in range(41)], start, "cancer", version, "binary", [0.5] * 41,
-        [cancer[k % 40] for k in range(41)],
-    ))
+    insert(
+        ch_client,
+        database,
+        SCORES,
+        score_rows(
+            [f"r{k}" for k in range(41)],
+            start,
+            "cancer",
+            version,
+            "binary",
+            [0.5] * 41,
+            [cancer[k % 40] for k in range(41)],
+        ),
+    )
     labels = [{"id": f"r{k}", "label": v} for k, v in enumerate(cancer)]
     labels.append({"id": "r40", "label": "benign"})  # the model's classes are 0 and 1
     _store_labels(ch_client, database, labels, int(datetime.now(UTC).timestamp() * 1000))

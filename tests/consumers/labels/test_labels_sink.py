@@ -30,12 +30,21 @@ HOSTILE: list[tuple[bytes, str, str]] = [
     (b'{"id": 12, "label": 1}', "missing_id", "id"),
     (b'{"id": "h-no-label"}', "missing_field", "label"),
     (b'{"id": "h-obj", "label": {"class": 1}}', "wrong_type", "label"),
-    (b'{"id": "h-time", "label": 1, "label_time": "next tuesday"}', "invalid_label_time",
-     "label_time"),
-    (b'{"id": "h-1960", "label": 1, "label_time": "1960-01-01T00:00:00Z"}',
-     "invalid_label_time", "label_time"),
-    (b'{"id": "h-2200", "label": 1, "label_time": 7258118400000}', "invalid_label_time",
-     "label_time"),
+    (
+        b'{"id": "h-time", "label": 1, "label_time": "next tuesday"}',
+        "invalid_label_time",
+        "label_time",
+    ),
+    (
+        b'{"id": "h-1960", "label": 1, "label_time": "1960-01-01T00:00:00Z"}',
+        "invalid_label_time",
+        "label_time",
+    ),
+    (
+        b'{"id": "h-2200", "label": 1, "label_time": 7258118400000}',
+        "invalid_label_time",
+        "label_time",
+    ),
     (b'{"id": "h-empty", "label": ""}', "wrong_type", "label"),
     (b"\xff\xfe{\x00}\x00", "invalid_json", ""),
 ]
@@ -58,7 +67,9 @@ def test_plain_kafka_labels_late_corrections_and_hostile_ones(
     # Corrections, out of order: "wine-000"'s correction (sent later, Kafka timestamp
     # +60 s) reaches the topic BEFORE the label it corrects was re-sent with the old
     # timestamp, and carries an EARLIER label_time: "sent later" decides, nothing else.
-    messages.insert(0, (b"wine-000", b'{"id": "wine-000", "label": 2, "label_time": 0}', base_ms + 60_000))
+    messages.insert(
+        0, (b"wine-000", b'{"id": "wine-000", "label": 2, "label_time": 0}', base_ms + 60_000)
+    )
     messages.append((b"wine-001", b'{"id": "wine-001", "label": 2}', base_ms + 60_000))
     # A replay of a label (same bytes, same timestamp) is the same row.
     messages.append(messages[5])
