@@ -88,8 +88,32 @@ def _message_model(message: type[Any], name: str) -> type[BaseModel]:
 
 #: The ``scores`` message, as ``/v1/score`` returns it.
 Score = _message_model(ScoreMessage, "Score")
-#: The ``labels`` message, as ``/v1/labels`` takes it (unknown members are ignored).
-Label = _message_model(LabelMessage, "Label")
+
+
+def _label_model() -> type[BaseModel]:
+    """The ``labels`` message as ``/v1/labels`` takes it: ``id`` and ``label`` required."""
+    hints = typing.get_type_hints(LabelMessage)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(LabelMessage):
+        required = f.default is dataclasses.MISSING
+        fields[f.name] = (
+            hints[f.name],
+            Field(
+                default=... if required else None,
+                description=f.metadata.get("description"),
+            ),
+        )
+    model: type[BaseModel] = create_model(
+        "Label",
+        __config__=ConfigDict(extra="allow"),
+        __doc__="A true label (unknown members are ignored).",
+        **fields,
+    )
+    return model
+
+
+#: The ``labels`` message, as ``/v1/labels`` takes it.
+Label = _label_model()
 
 
 class AcceptedLabel(BaseModel):

@@ -60,9 +60,14 @@ def stored_labels(client: Any, database: str) -> dict[str, tuple[str, float, int
 
 
 def label_rejections(client: Any, database: str, topic: str) -> list[tuple[Any, ...]]:
-    """(id, reason, field, source_offset, payload) of the rejections of ``topic``, FINAL."""
-    return client.execute(
+    """(id, reason, field, source_offset, payload) of the rejections of ``topic``, FINAL;
+    the payload as the exact bytes stored, the rest as text."""
+    rows = client.execute(
         f"SELECT id, reason, field, source_offset, payload FROM {database}.rejected_records "
         "FINAL WHERE source_topic = %(topic)s ORDER BY source_offset, id",
         {"topic": topic},
+        settings={"strings_as_bytes": True},
     )
+    return [
+        (a.decode(), b.decode(), c.decode(), offset, payload) for a, b, c, offset, payload in rows
+    ]
