@@ -33,6 +33,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     from scorestream.exceptions import ConfigurationError
     from scorestream.producers.drift_injection import parse_drift_specs
+    from scorestream.producers.label_files import label_file_chunks
     from scorestream.producers.producer import (
         ProduceOptions,
         RecordProducer,
@@ -64,10 +65,14 @@ def cmd_produce(args: argparse.Namespace) -> int:
         if drift:
             raise ConfigurationError("--drift applies to --synthetic data only")
         total = None
-        chunks = file_chunks(args.file, options.chunk_size)
-    ensure_topics(settings, [settings.topics.records])
+        if args.labels is not None:
+            chunks = label_file_chunks(args.labels, options.chunk_size)
+        else:
+            chunks = file_chunks(args.file, options.chunk_size)
+    topic = settings.topics.labels if args.labels is not None else settings.topics.records
+    ensure_topics(settings, [topic])
     console = Console(stderr=True)
-    producer = RecordProducer(settings, rate=options.rate)
+    producer = RecordProducer(settings, rate=options.rate, topic=topic)
     columns = [BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(
         *Progress.get_default_columns()[:1], *columns, console=console, disable=args.quiet
@@ -77,7 +82,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     producer.close()
     console.print(
         f"sent {summary.sent}, failed {summary.failed}, "
-        f"{summary.rate:,.0f} records/s to {settings.topics.records}"
+        f"{summary.rate:,.0f} {'labels' if args.labels is not None else 'records'}/s to {topic}"
     )
     for error in summary.errors:
         console.print(f"  error: {error}")
@@ -98,13 +103,18 @@ def _register_produce(sub: SubParsers) -> None:
         "produce",
         cmd_produce,
         defaults=_produce_defaults,
-        help="send records to the records topic (file or synthetic)",
-        description="Keyed by id, acks=all, idempotent producer. Example: "
-        "scorestream produce --synthetic 100000 --drift income=shift:0.5 --drift-from 50000",
+        help="send records to the records topic (file or synthetic), or labels to labels",
+        description="Keyed by id, acks=all, idempotent producer. Examples: "
+        "scorestream produce --synthetic 100000 --drift income=shift:0.5 --drift-from 50000; "
+        "scorestream produce --labels labels.csv (columns id, label, optional label_time, "
+        "model_name, model_version)",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", type=Path, help="csv, parquet or jsonl file")
     source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic records")
+    source.add_argument(
+        "--labels", type=Path, metavar="FILE", help="csv or jsonl file of labels (topic labels)"
+    )
     parser.add_argument("--rate", type=float, help="records per second (default: max)")
     parser.add_argument("--seed", type=int, help="synthetic data seed (default %(default)s)")
     parser.add_argument(

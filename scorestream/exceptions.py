@@ -42,8 +42,13 @@ class ConfigurationError(ScorestreamError, ValueError):
 
 
 class DecodeError(ScorestreamError, ValueError):
-    """A message does not have the shape its topic promises (``field``: the culprit)."""
+    """A message does not have the shape its topic promises (``field``: the culprit).
 
-    def __init__(self, message: str, field: str = "") -> None:
+    ``reason`` is a machine-readable reason for ``rejected_records`` when the decoder has a
+    more precise one than "the sink could not decode it" (the labels decoder does).
+    """
+
+    def __init__(self, message: str, field: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.field = field
+        self.reason = reason

@@ -129,6 +129,11 @@ class Topics(BaseModel):
     def drift_alerts(self) -> str:
         return f"{self.prefix}drift.alerts"
 
+    @property
+    def labels(self) -> str:
+        """True labels of scored records, late and in any order (any producer)."""
+        return f"{self.prefix}labels"
+
     def all(self) -> list[str]:
         return [
             self.records,
@@ -137,6 +142,7 @@ class Topics(BaseModel):
             self.rejected,
             self.drift_stats,
             self.drift_alerts,
+            self.labels,
         ]
 
 

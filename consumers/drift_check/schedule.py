@@ -9,7 +9,8 @@ checks every few minutes, and the alert delivery loop.
 Every check runs once per model version with counts in its period (see
 :mod:`.models`), and then the champion-against-challenger comparisons of the same period
 (:mod:`scorestream.consumers.comparison`); a comparison that fails is logged and never stops
-the drift check.
+the drift check. The daily check then runs the labels check of its day
+(:mod:`scorestream.consumers.labels.check`), under the same rule.
 
 Run ONE scheduler per deployment (the compose file has one replica). A second one started
 by mistake is harmless but wasteful: its ``drift_checks`` rows replace the first one's
@@ -46,6 +47,7 @@ from scorestream.consumers.drift_check.models import (
     models_in_period,
 )
 from scorestream.consumers.drift_check.publish import alert_message, publish_alert
+from scorestream.consumers.labels.check import LabelsCheckResult, check_labels, locator_classes
 from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import FeatureDecision
@@ -123,6 +125,24 @@ def run_comparisons(
         return []
 
 
+def run_labels_check(
+    settings: Settings, day: date, client: Executor, locator: ModelLocator
+) -> LabelsCheckResult | None:
+    """The labels check of ``day`` (:mod:`scorestream.consumers.labels.check`); a failure
+    is logged, never raised: it must not stop the drift check."""
+    try:
+        return check_labels(
+            client,
+            settings.clickhouse.database,
+            settings.topics.labels,
+            day,
+            classes_of=locator_classes(locator),
+        )
+    except Exception:
+        log.exception("labels check of %s failed", day.isoformat())
+        return None
+
+
 def check_day(
     settings: Settings,
     model: LoadedModel | None,
@@ -142,6 +162,7 @@ def check_day(
     period = Period.day(day)
     results = check_models(settings, period, client, locator)
     comparisons = run_comparisons(settings, period, client, locator, comparison)
+    run_labels_check(settings, day, client, locator)
     for result in results:
         # A feature that could not be checked is news too: its drift would go unseen.
         if not (result.drifted or result.errored):

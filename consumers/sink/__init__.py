@@ -18,14 +18,16 @@ shows twice. Servers that support it (22.8+, migration 0006) also drop a retried
 outright by its ``insert_deduplication_token``.
 
 A message the sink cannot decode, or whose row ClickHouse refuses, becomes a
-``rejected_records`` row (reason ``sink_decode_error`` / ``sink_insert_error``, with the
-original bytes) instead of blocking its partition.
+``rejected_records`` row (reason ``sink_decode_error`` / ``sink_insert_error``, or the
+decoder's own reason for a label, with the original bytes) instead of blocking its
+partition.
 """
 
 from scorestream.consumers.sink.batch import FlushResult, SinkBatch, TableRows
 from scorestream.consumers.sink.decoders import (
     Decoded,
     Decoder,
+    decode_label,
     decode_rejected,
     decode_score,
     topic_decoders,
@@ -47,6 +49,7 @@ __all__ = [
     "SinkRunner",
     "SinkStats",
     "TableRows",
+    "decode_label",
     "decode_rejected",
     "decode_score",
     "is_transient",

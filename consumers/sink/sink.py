@@ -79,11 +79,11 @@ class ClickHouseSink:
         target: TableRows | None = None
         for index, record in enumerate(records, base):
             try:
-                spec, rows = decode(record.value)
+                spec, rows = decode(record.value, record.timestamp)
             except DecodeError as exc:
                 rejected = batch.table(REJECTED_RECORDS)
                 rejected.rows.append(
-                    rejection_row(record, "sink_decode_error", str(exc), exc.field)
+                    rejection_row(record, exc.reason or "sink_decode_error", str(exc), exc.field)
                 )
                 rejected.origin.append(index)
                 batch.rows += 1

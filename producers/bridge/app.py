@@ -14,6 +14,16 @@ Endpoints and status codes
       client that only looks at the status still sees that not everything went in.
     - **422** no record was valid (problem+json, ``errors`` as ``rejected`` above), or the
       body is JSON but neither an object nor a non-empty array.
+``POST /v1/labels`` (X-API-Key; body: one label object, or an array of 1..max_records)
+    Each label (``id``, ``label``, optional ``label_time``, ``model_name``,
+    ``model_version``; see :mod:`scorestream.contract.labels`) is checked with the sink's
+    own decoder; the valid ones are produced to ``labels`` (keyed by id, acks=all). A
+    label without an id is refused, never given one. Whether the id was ever scored is
+    judged later by the daily labels check.
+
+    - **202** every label was produced: ``{"accepted": [{"index", "id"}], "rejected": []}``
+    - **207** some produced, some refused (``rejected`` as for records)
+    - **422** no label was valid (problem+json, ``errors`` naming index, reason, field)
 ``POST /v1/score`` (X-API-Key; body: one record object)
     Publishes the record and waits for its score on ``scores``.
 
@@ -61,6 +71,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -79,6 +90,7 @@ from scorestream.producers.bridge.intake import (
     require_json,
     to_payloads,
 )
+from scorestream.producers.bridge.labels import judge_labels, labels_of
 from scorestream.producers.bridge.limits import BodyLimitMiddleware
 from scorestream.producers.bridge.link import KafkaLink
 from scorestream.producers.bridge.metrics import BridgeMetrics, MetricsMiddleware
@@ -86,6 +98,7 @@ from scorestream.producers.bridge.openapi import install_openapi
 from scorestream.producers.bridge.options import BridgeOptions
 from scorestream.producers.bridge.problems import (
     DUPLICATE_ID,
+    INVALID_LABEL,
     INVALID_RECORD,
     KAFKA_UNAVAILABLE,
     SCORE_TIMEOUT,
@@ -223,6 +236,46 @@ def create_app(
         await publish(verdict.accepted)
         accepted = [{"index": record.position, "id": record.id} for record in verdict.accepted]
         return _json({"accepted": accepted, "rejected": rejected}, 207 if rejected else 202)
+
+    @app.post(
+        "/v1/labels",
+        status_code=202,
+        tags=["ingest"],
+        summary="Check labels and produce the valid ones to the labels topic",
+    )
+    async def post_labels(request: Request) -> Response:
+        auth.require(request.headers.get(API_KEY_HEADER))
+        require_json(request.headers.get("content-type"))
+        labels = labels_of(parse_body(await request.body()), options.max_records)
+        verdict = judge_labels(labels, int(time.time() * 1000))
+        for error in verdict.rejected:
+            metrics.labels_rejected.labels(error["reason"]).inc()
+        if not verdict.accepted:
+            raise ProblemError(
+                422,
+                f"none of the {len(labels)} labels is valid",
+                type_=INVALID_LABEL,
+                title="Invalid label",
+                extensions={"errors": verdict.rejected},
+            )
+        try:
+            await link.labels.publish(
+                [(record_id.encode(), payload) for _, record_id, payload in verdict.accepted]
+            )
+        except KafkaUnavailableError as error:
+            metrics.errors.labels("kafka_unavailable").inc()
+            raise ProblemError(
+                503,
+                "Kafka is unavailable; retry the whole request later",
+                type_=KAFKA_UNAVAILABLE,
+                title="Kafka unavailable",
+                headers=unavailable_headers,
+            ) from error
+        metrics.labels_produced.inc(len(verdict.accepted))
+        accepted = [{"index": index, "id": record_id} for index, record_id, _ in verdict.accepted]
+        return _json(
+            {"accepted": accepted, "rejected": verdict.rejected}, 207 if verdict.rejected else 202
+        )
 
     @app.post(
         "/v1/score",

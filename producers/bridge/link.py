@@ -1,9 +1,9 @@
 """The bridge's connection to Kafka: connect in the background, and keep trying.
 
 The bridge starts and answers (``/healthz``, and 503 elsewhere) even when Kafka is down;
-this task creates the topics it needs and starts the producer and the score consumer as
-soon as a broker answers. Once started, both clients reconnect by themselves, so Kafka
-may go away and come back while the bridge runs.
+this task creates the topics it needs and starts the producers (records, labels) and the
+score consumer as soon as a broker answers. Once started, the clients reconnect by
+themselves, so Kafka may go away and come back while the bridge runs.
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ class KafkaLink:
             send_timeout_s=options.send_timeout_s,
             linger_ms=options.linger_ms,
         )
+        # Labels go to their own topic, through a producer of their own.
+        self.labels = RecordPublisher(
+            settings.kafka_bootstrap_servers,
+            topics.labels,
+            send_timeout_s=options.send_timeout_s,
+            linger_ms=options.linger_ms,
+        )
         self.waiter = ScoreWaiter(
             settings.kafka_bootstrap_servers,
             topics.scores,
@@ -46,8 +53,8 @@ class KafkaLink:
 
     @property
     def connected(self) -> bool:
-        """Whether both clients have started."""
-        return self.publisher.connected and self.waiter.ready
+        """Whether every client has started."""
+        return self.publisher.connected and self.labels.connected and self.waiter.ready
 
     def start(self) -> None:
         """Start connecting in the background; returns at once."""
@@ -68,6 +75,7 @@ class KafkaLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.waiter.stop()
+        await self.labels.stop()
         await self.publisher.stop()
 
     async def _connect(self) -> None:
@@ -81,12 +89,14 @@ class KafkaLink:
                     asyncio.to_thread(
                         ensure_topics,
                         self.settings,
-                        [topics.records, topics.scores, topics.rejected],
+                        [topics.records, topics.scores, topics.rejected, topics.labels],
                     ),
                     ENSURE_TOPICS_TIMEOUT_S,
                 )
                 if not self.publisher.connected:
                     await self.publisher.start()
+                if not self.labels.connected:
+                    await self.labels.start()
                 if not self.waiter.ready:
                     await self.waiter.start()
                 log.info("connected to Kafka at %s", servers)

@@ -72,6 +72,17 @@ class BridgeMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.labels_produced = Counter(
+            "scorestream_bridge_labels_produced",
+            "Labels acknowledged by Kafka",
+            registry=self.registry,
+        )
+        self.labels_rejected = Counter(
+            "scorestream_bridge_labels_rejected",
+            "Labels refused by the labels decoder, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "scorestream_bridge_errors",
             "Failed requests by kind (kafka_unavailable, score_timeout, internal)",

@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
-from scorestream.contract import ScoreMessage
+from scorestream.contract import LabelMessage, ScoreMessage
 from scorestream.producers.bridge.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from scorestream.producers.bridge.problems import PROBLEM_MEDIA_TYPE
 from scorestream.streams.model.schema import (
@@ -88,6 +88,46 @@ def _message_model(message: type[Any], name: str) -> type[BaseModel]:
 
 #: The ``scores`` message, as ``/v1/score`` returns it.
 Score = _message_model(ScoreMessage, "Score")
+
+
+def _label_model() -> type[BaseModel]:
+    """The ``labels`` message as ``/v1/labels`` takes it: ``id`` and ``label`` required."""
+    hints = typing.get_type_hints(LabelMessage)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(LabelMessage):
+        required = f.default is dataclasses.MISSING
+        fields[f.name] = (
+            hints[f.name],
+            Field(
+                default=... if required else None,
+                description=f.metadata.get("description"),
+            ),
+        )
+    model: type[BaseModel] = create_model(
+        "Label",
+        __config__=ConfigDict(extra="allow"),
+        __doc__="A true label (unknown members are ignored).",
+        **fields,
+    )
+    return model
+
+
+#: The ``labels`` message, as ``/v1/labels`` takes it.
+Label = _label_model()
+
+
+class AcceptedLabel(BaseModel):
+    """A label produced to the labels topic."""
+
+    index: int = Field(description="Position of the label in the request")
+    id: str = Field(description="The id of the record it labels")
+
+
+class LabelsResponse(BaseModel):
+    """Outcome of POST /v1/labels: the produced labels, and the refused ones."""
+
+    accepted: list[AcceptedLabel]
+    rejected: list[RecordError]
 
 
 class Health(BaseModel):
@@ -208,6 +248,7 @@ def _common_problems() -> dict[str, Any]:
 
 def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
     one = {"$ref": REF.format(model="Record")}
+    label = {"$ref": REF.format(model="Label")}
     many = {"type": "array", "items": one, "minItems": 1, "maxItems": max_records}
     secured: list[dict[str, list[str]]] = [{SECURITY_SCHEME_NAME: []}]
     return {
@@ -224,6 +265,37 @@ def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
                 ),
                 **_common_problems(),
                 "422": _problem("No record was valid; errors lists why, per record"),
+            },
+        },
+        ("/v1/labels", "post"): {
+            "security": secured,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                label,
+                                {
+                                    "type": "array",
+                                    "items": label,
+                                    "minItems": 1,
+                                    "maxItems": max_records,
+                                },
+                            ]
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json("LabelsResponse", "Every label was produced"),
+                "207": _json(
+                    "LabelsResponse", "Some labels were produced, some refused (see rejected)"
+                ),
+                **_common_problems(),
+                "422": _problem(
+                    "No label was valid; errors lists why, per label (index, reason, field)"
+                ),
             },
         },
         ("/v1/score", "post"): {
@@ -270,7 +342,16 @@ def install_openapi(
         document = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        models: list[type[BaseModel]] = [record, RecordsResponse, Problem, Score, Health, Readiness]
+        models: list[type[BaseModel]] = [
+            record,
+            RecordsResponse,
+            Problem,
+            Score,
+            Label,
+            LabelsResponse,
+            Health,
+            Readiness,
+        ]
         _, definitions = models_json_schema(
             [(model, "validation") for model in models], ref_template=REF
         )

@@ -25,6 +25,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # Problem types the bridge defines; plain HTTP errors use "about:blank" (RFC 9457 §4.2.1).
 INVALID_RECORD = "urn:scorestream:problem:invalid-record"
+INVALID_LABEL = "urn:scorestream:problem:invalid-label"
 KAFKA_UNAVAILABLE = "urn:scorestream:problem:kafka-unavailable"
 SCORE_TIMEOUT = "urn:scorestream:problem:score-timeout"
 DUPLICATE_ID = "urn:scorestream:problem:duplicate-id"

@@ -16,6 +16,7 @@ from scorestream.contract.drift import (
     model_id,
     split_bins,
 )
+from scorestream.contract.labels import LabelMessage, decode_label_row
 from scorestream.contract.rejections import (
     MAX_REJECTED_PAYLOAD_BYTES,
     REJECTED_MAX_MESSAGE_BYTES,
@@ -29,6 +30,7 @@ from scorestream.contract.tables import (
     DRIFT_CHECKS,
     DRIFT_EVENTS,
     DRIFT_STATS,
+    LABELS,
     MODEL_COMPARISONS,
     REJECTED_RECORDS,
     SCORES,
@@ -43,6 +45,7 @@ __all__ = [
     "DRIFT_CHECKS",
     "DRIFT_EVENTS",
     "DRIFT_STATS",
+    "LABELS",
     "MAX_REJECTED_PAYLOAD_BYTES",
     "MINUTE_MS",
     "MODEL_COMPARISONS",
@@ -54,6 +57,7 @@ __all__ = [
     "Column",
     "DriftBinsMessage",
     "DriftChangeMessage",
+    "LabelMessage",
     "MinuteFeatureStats",
     "RejectionMessage",
     "Row",
@@ -61,6 +65,7 @@ __all__ = [
     "TableSpec",
     "decode_alert",
     "decode_drift_rows",
+    "decode_label_row",
     "decode_rejection_row",
     "decode_score_row",
     "model_id",

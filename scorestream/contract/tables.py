@@ -219,6 +219,26 @@ MODEL_COMPARISONS = _table(
     ("score_psi", "Float64"),
 )
 
+#: One row per record id: its true label, however late it came (topic ``labels``, see
+#: :mod:`scorestream.contract.labels`). A label sent later for the same id replaces the
+#: earlier one (version ``received_at_ms``; read with FINAL).
+LABELS = _table(
+    "labels",
+    ("id", "String"),
+    # The label as text, by the rule of scores.label ("1", "True", "yes").
+    ("label", "String"),
+    # The label as a number (regression); NaN for a class name.
+    ("value", "Float64"),
+    ("label_time", "DateTime"),
+    ("label_time_ms", "UInt64"),
+    # The label message's Kafka timestamp: the row's version.
+    ("received_at", "DateTime"),
+    ("received_at_ms", "UInt64"),
+    ("model_name", "String"),
+    ("model_version", "String"),
+    Column("inserted_at", "DateTime", server_default=True),
+)
+
 ALERT_DELIVERIES = _table(
     "alert_deliveries",
     ("alert_id", "String"),
@@ -239,4 +259,5 @@ TABLES: tuple[TableSpec, ...] = (
     DRIFT_CHECKS,
     MODEL_COMPARISONS,
     ALERT_DELIVERIES,
+    LABELS,
 )

@@ -94,6 +94,10 @@ ROWS = {
         contract.DriftChangeMessage("e1", "page_hinkley", "x", 1714564800000, 1.5, 5000, "v1")
         .encode()
     )[1][0],
+    "labels": contract.decode_label_row(
+        contract.LabelMessage("007", "yes", "2024-05-01T12:00:00Z", model_version="v1").encode(),
+        1714564801500,
+    ),
 }  # fmt: skip
 
 
@@ -102,6 +106,7 @@ KEYS = {
     "rejected_records": "id",
     "drift_stats": "batch_id",
     "drift_events": "event_id",
+    "labels": "id",
 }
 
 
