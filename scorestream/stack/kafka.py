@@ -103,7 +103,7 @@ class KafkaBroker(Service):
         )
         if (data / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kafka_cluster_id()
         result = subprocess.run(
             [
                 *self._java(),
@@ -158,3 +158,19 @@ class KafkaBroker(Service):
 
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.port}"}
+
+
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id (URL-safe base64 of a UUID) that never starts with ``-``.
+
+    One id in 64 would otherwise start with ``-``, and the storage tool's argument parser
+    takes it for an option ("argument --cluster-id: expected one argument"); Kafka's own
+    ``Uuid.randomUuid`` skips such ids for the same reason.
+
+    >>> all(not kafka_cluster_id().startswith("-") for _ in range(1000))
+    True
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
