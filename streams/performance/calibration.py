@@ -5,8 +5,8 @@ the fine count). Per coarse bin, the mean predicted score is the bin's summed sc
 its count and the observed rate its positives over its count: both exact, no bin-centre
 approximation. scikit-learn's ``calibration_curve(strategy="uniform")`` returns the same
 numbers for its non-empty bins, except that its bins are closed on the right (a score of
-exactly 0.1 is in its first bin, in our second): only scores lying exactly on a coarse edge
-are placed differently.
+exactly 0.1 is in its first bin, in our second): only scores on an interior coarse edge, or
+within float rounding of one (``floor(0.3 * 1000)`` is 300), are placed differently.
 """
 
 from __future__ import annotations
