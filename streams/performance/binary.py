@@ -21,10 +21,12 @@ What is kept, and how exact each metric is:
 
 Why 1,000 equal-width bins: the bin of a score is ``floor(score * 1000)`` in SQL and numpy
 alike (the same IEEE multiplication), needs no reference profile (a piece of any version or
-day merges with any other), and the AUC error is at most half the share of
-(positive, negative) pairs whose scores share a bin of width 0.001, which is below 0.001 on
-the bundled data sets' models (measured in the tests, reported with every figure).
-A piece is ``2 x 1,000`` counts and 1,000 sums: small enough to keep per model and day.
+day merges with any other), and the AUC error is at most half the share of (positive,
+negative) pairs whose scores share a bin of width 0.001: 0.00005 for a logistic model on
+breast cancer, 0.0013 for a random forest whose scores crowd near 0 and 1 (realised gaps
+0.0000 and 0.0004). That is below the sampling error of a day's AUC (about 0.005 at 10^4
+records), and it is reported with every figure, never assumed. A piece is ``2 x 1,000``
+counts and 1,000 sums: small enough to keep per model and day.
 """
 
 from __future__ import annotations
