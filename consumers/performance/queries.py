@@ -124,6 +124,7 @@ def binary_pieces(
     end: datetime,
     *,
     positive_label: str = "1",
+    negative_label: str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     n_bins: int = BINARY_BINS,
     model_name: str | None = None,
@@ -136,6 +137,9 @@ def binary_pieces(
     ----------
     positive_label
         The true class that counts as positive (the model's second class, as text).
+    negative_label
+        The other class: when given, a record whose label is neither is left out (a label
+        that slipped past validation); when None, every other label counts as negative.
     threshold
         The model's threshold: predicted positive when ``score >= threshold``.
     model_name, model_version
@@ -145,6 +149,10 @@ def binary_pieces(
     """
     model_filter, params = _filters(model_name, model_version)
     joined = _joined(database, scores_table, "model_kind IN ('binary', '')", model_filter)
+    known = ""
+    if negative_label is not None:
+        known = " AND true_label IN (%(positive)s, %(negative)s)"
+        params["negative"] = negative_label
     truth = _clipped("if(true_label = %(positive)s, score, 1 - score)")
     rows = client.execute(
         "SELECT model_name, model_version, day, "  # noqa: S608
@@ -152,7 +160,7 @@ def binary_pieces(
         "true_label = %(positive)s AS positive, count(), sum(score), "
         "sum(score >= %(threshold)s), "
         f"sum(-log({truth})), sum((score - positive) * (score - positive)) "
-        f"FROM {joined} WHERE isFinite(score) "
+        f"FROM {joined} WHERE isFinite(score){known} "
         "GROUP BY model_name, model_version, day, bin, positive",
         {
             **params,

@@ -331,3 +331,47 @@ def test_a_period_without_labels_gives_no_pieces(settings: Settings, ch_client: 
     assert multiclass_pieces(ch_client, database, START, END) == {}
     # The metrics of "no pieces" are NaN, not an error.
     assert math.isnan(binary_metrics(BinaryPieces()).roc_auc)
+
+
+def test_sql_bins_every_score_as_numpy_does(settings: Settings, ch_client: Any) -> None:
+    # Every bin edge k/1000, its float neighbours, values whose product rounds onto an edge
+    # (0.3 * 1000 == 300.0) and scores outside [0, 1]: the bin in SQL is numpy's.
+    database = settings.clickhouse.database
+    create_tables(ch_client, database)
+    edges = np.arange(1001) / 1000
+    scores = np.concatenate(
+        [
+            edges,
+            np.nextafter(edges, 2.0),
+            np.nextafter(edges, -1.0),
+            [0.3, 0.7, 0.9995, 1.2, -0.1, 1e-300],
+        ]
+    )
+    y = np.arange(len(scores)) % 3 == 0
+    ids = [f"e{k}" for k in range(len(scores))]
+    rows = score_rows(ids, DAY, "edges", "1", "binary", scores, ["1"] * len(ids))
+    labels = ["1" if v else "0" for v in y]
+    store(ch_client, database, rows, label_rows(ids, labels, [0.0] * len(ids)))
+    got = binary_pieces(ch_client, database, START, END)
+    assert_binary_equal(
+        got[PieceKey("edges", "1", DAY.date())], BinaryPieces.from_arrays(scores, y)
+    )
+
+
+def test_labels_of_neither_class_are_left_out_when_asked(
+    settings: Settings, ch_client: Any
+) -> None:
+    database = settings.clickhouse.database
+    create_tables(ch_client, database)
+    scores, y = cancer("logistic")
+    ids = [f"n{k}" for k in range(len(y))]
+    labels = ["1" if v else "0" for v in y]
+    labels[:25] = ["maybe"] * 25
+    rows = score_rows(ids, DAY, "cancer", "1", "binary", scores, ["1"] * len(ids))
+    store(ch_client, database, rows, label_rows(ids, labels, [0.0] * len(ids)))
+    key = PieceKey("cancer", "1", DAY.date())
+    strict = binary_pieces(ch_client, database, START, END, negative_label="0")[key]
+    assert_binary_equal(strict, BinaryPieces.from_arrays(scores[25:], y[25:]))
+    # Without the negative class named, "maybe" counts as negative.
+    loose = binary_pieces(ch_client, database, START, END)[key]
+    assert_binary_equal(loose, BinaryPieces.from_arrays(scores, np.r_[[False] * 25, y[25:]]))
