@@ -26,6 +26,7 @@ them and clipped at both ends: exactly what ``sklearn.isotonic.IsotonicRegressio
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ CALIBRATION_FILE = "calibration.json"
 CALIBRATION_FORMAT = 1
 #: Refits on resamples of the holdout, stored to measure the calibrator's own error.
 BOOTSTRAP_REPLICATES = 50
+#: Pseudo-successes and pseudo-failures added to each isotonic block (Jeffreys' prior).
+PRIOR = 0.5
 #: Fewest holdout rows a calibration is fitted on; with fewer, estimation is unavailable.
 MIN_ROWS = 30
 
@@ -75,17 +78,30 @@ class IsotonicMap:
 
     @classmethod
     def fit(
-        cls, scores: npt.ArrayLike, outcomes: npt.ArrayLike, weights: npt.ArrayLike | None = None
+        cls, scores: npt.ArrayLike, outcomes: npt.ArrayLike, *, prior: float = PRIOR
     ) -> IsotonicMap:
-        """Fit ``P(outcome = 1 | score)`` by isotonic regression (increasing)."""
+        """Fit ``P(outcome = 1 | score)`` by isotonic regression (increasing).
+
+        Each block of the fit (rows sharing one fitted value) then gets ``prior``
+        pseudo-successes and as many pseudo-failures, and the blocks are made monotone
+        again: a top block of 300 rows without an error is 0.998, not a certain 1, whose
+        draws would never vary. ``prior=0`` is scikit-learn's fit exactly.
+        """
         from sklearn.isotonic import IsotonicRegression
 
-        model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-        model.fit(
-            np.asarray(scores, dtype=np.float64),
-            np.asarray(outcomes, dtype=np.float64),
-            sample_weight=None if weights is None else np.asarray(weights, dtype=np.float64),
-        )
+        x = np.asarray(scores, dtype=np.float64)
+        y = np.asarray(outcomes, dtype=np.float64)
+
+        def fitted(target: npt.NDArray[np.float64]) -> IsotonicRegression:
+            model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            return model.fit(x, target)
+
+        model = fitted(y)
+        if prior > 0:
+            _, block = np.unique(model.predict(x), return_inverse=True)
+            successes = np.bincount(block, weights=y)
+            sizes = np.bincount(block).astype(np.float64)
+            model = fitted(((successes + prior) / (sizes + 2 * prior))[block])
         return cls(
             tuple(float(v) for v in model.X_thresholds_),
             tuple(float(v) for v in model.y_thresholds_),
@@ -100,7 +116,7 @@ class IsotonicMap:
         """Inverse of :meth:`to_dict`."""
         x = tuple(float(v) for v in data["x"])
         y = tuple(float(v) for v in data["y"])
-        if any(b < a for a, b in zip(x, x[1:], strict=False)):
+        if any(b < a for a, b in itertools.pairwise(x)):
             raise ValueError("breakpoints must be sorted by x")
         if any(not 0.0 <= v <= 1.0 for v in y):
             raise ValueError("calibrated probabilities must lie in [0, 1]")
@@ -267,8 +283,10 @@ def fit_multiclass(
     --------
     >>> p = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.3, 0.6]] * 20)
     >>> c = fit_multiclass(p, ["a", "b", "b"] * 20, ["a", "b", "c"], replicates=2)
-    >>> round(float(c.mapping(np.array([0.6]))[0]), 2), [round(v, 2) for v in c.error_destinations[2]]
-    (0.0, [0.02, 0.98, 0.0])
+    >>> round(float(c.mapping(np.array([0.6]))[0]), 2)
+    0.02
+    >>> [round(v, 2) for v in c.error_destinations[2]]
+    [0.02, 0.98, 0.0]
     """
     probs = np.asarray(probabilities, dtype=np.float64)
     top = probs.argmax(axis=1)
@@ -359,8 +377,9 @@ def load_calibration(model_dir: str | Path) -> tuple[Calibration | None, str]:
 
     Examples
     --------
-    >>> load_calibration("/nonexistent")[1]
-    'no calibration.json in /nonexistent: the model was trained before performance estimation or without labelled held-out rows; retrain or re-register it with its target'
+    >>> calibration, reason = load_calibration("/nonexistent")
+    >>> calibration is None, reason.startswith("no calibration.json in /nonexistent")
+    (True, True)
     """
     path = Path(model_dir) / CALIBRATION_FILE
     if not path.is_file():

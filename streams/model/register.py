@@ -256,9 +256,7 @@ def register_pipeline(
     registry = ModelRegistry(models_dir)
     staging_root = Path(tempfile.mkdtemp(prefix=".register."))
     try:
-        write_model_dir(
-            staging_root / name, pipeline, schema, profile, name, details, calibration
-        )
+        write_model_dir(staging_root / name, pipeline, schema, profile, name, details, calibration)
         resolved = registry.add(staging_root / name, name=name)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
