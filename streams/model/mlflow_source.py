@@ -33,7 +33,7 @@ from mlflow.exceptions import MlflowException
 
 from scorestream.exceptions import ModelError
 from scorestream.streams.model.source import MLFLOW_PREFIX, ResolvedModel
-from scorestream.streams.model.train import METADATA_FILE, MODEL_FILES
+from scorestream.streams.model.train import METADATA_FILE, MODEL_FILES, OPTIONAL_MODEL_FILES
 from scorestream.streams.model.versions import DEFAULT_ALIAS, check_name
 
 if TYPE_CHECKING:
@@ -413,6 +413,9 @@ def log_model_dir(
         staging.mkdir()
         for name in MODEL_FILES:
             shutil.copy2(Path(model_dir) / name, staging / name)
+        for name in OPTIONAL_MODEL_FILES:
+            if (Path(model_dir) / name).is_file():
+                shutil.copy2(Path(model_dir) / name, staging / name)
         _rename_model(staging, registered_name)
         try:
             found = client.get_experiment_by_name(experiment)

@@ -19,7 +19,9 @@ exactly like ``scorestream train`` writes (see :mod:`.train`) and adds it to the
    multiclass, else regression), unless ``task`` says otherwise;
 4. when the target column is in the reference data, the metrics of the kind are computed
    on it and stored (``metrics_on: "reference"``: they are holdout metrics only if the
-   reference rows were held out of fitting).
+   reference rows were held out of fitting), and a classifier's calibration for
+   performance estimation is fitted on them (``calibration.json``, see
+   :mod:`scorestream.streams.estimation`): it is sound only on rows held out of fitting.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
+from scorestream.streams.estimation.calibration import calibrate
 from scorestream.streams.model.archive import check_archive_bounds, file_sha256
 from scorestream.streams.model.metrics import (
     Metrics,
@@ -215,8 +218,10 @@ def register_pipeline(
         raise ModelError(f"the pipeline gives {scores.shape} predictions for {len(frame)} rows")
 
     metrics = None
+    calibration = None
     if target is not None:
         metrics = _metrics(kind, frame[target], scores, probabilities, classes)
+        calibration = _calibration(kind, frame[target], probabilities, classes)
 
     from scorestream.streams.drift.profile import ReferenceProfile
 
@@ -251,7 +256,7 @@ def register_pipeline(
     registry = ModelRegistry(models_dir)
     staging_root = Path(tempfile.mkdtemp(prefix=".register."))
     try:
-        write_model_dir(staging_root / name, pipeline, schema, profile, name, details)
+        write_model_dir(staging_root / name, pipeline, schema, profile, name, details, calibration)
         resolved = registry.add(staging_root / name, name=name)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
@@ -324,6 +329,19 @@ def _metrics(
         return multiclass_metrics(y.to_numpy(), probabilities[present], classes, n_train=0)
     except (ValueError, TypeError) as error:
         raise SchemaError(f"cannot compare the target with the predictions: {error}") from error
+
+
+def _calibration(
+    kind: str, truth: pd.Series, probabilities: np.ndarray | None, classes: list[Any]
+) -> Any:
+    """The reference rows' calibration (binary truth: 1 for the positive class), or None."""
+    present = truth.notna().to_numpy()
+    if probabilities is None or not present.any():
+        return None
+    y = truth[present]
+    if kind == "binary":
+        y = pd.Series([int(str(v) == str(classes[1])) for v in y])
+    return calibrate(kind, probabilities[present], y.to_numpy(), classes)
 
 
 def _estimator_name(pipeline: Any) -> str:

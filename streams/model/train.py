@@ -7,6 +7,8 @@ A model directory holds everything the scoring worker and the drift check need::
         schema.json             feature schema: types, nullability, validation bounds
         reference_profile.json  training-data bins for drift statistics (incl. the outputs)
         metadata.json           name, version, task, target, classes, metrics, libraries
+        calibration.json        classifiers: score -> probability map fitted on the holdout,
+                                for performance estimation (:mod:`scorestream.streams.estimation`)
 
 Three kinds of model (``task``; see :mod:`.tasks` for how ``auto`` chooses):
 
@@ -40,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
+from scorestream.streams.estimation.calibration import CALIBRATION_FILE, calibrate
 from scorestream.streams.model.archive import check_archive_bounds, file_sha256
 from scorestream.streams.model.metrics import (
     HoldoutMetrics,  # noqa: F401  (re-exported: its home before model kinds)
@@ -64,6 +67,8 @@ SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "reference_profile.json"
 METADATA_FILE = "metadata.json"
 MODEL_FILES: tuple[str, ...] = (PIPELINE_FILE, SCHEMA_FILE, PROFILE_FILE, METADATA_FILE)
+#: Files a model directory may hold: older models and regressors have no calibration.
+OPTIONAL_MODEL_FILES: tuple[str, ...] = (CALIBRATION_FILE,)
 # The member of a skops archive that describes the object tree.
 _SKOPS_SCHEMA_MEMBER = "schema.json"
 
@@ -189,6 +194,7 @@ class _Fitted:
     reference: pd.DataFrame
     scores: np.ndarray
     predicted_classes: np.ndarray | None
+    calibration: Any = None
 
 
 def train_model(
@@ -290,7 +296,9 @@ def train_model(
         "rows_without_target": n_dropped,
         "metrics": fitted.metrics.as_dict(),
     }
-    version = write_model_dir(model_dir, fitted.pipeline, schema, profile, name, details)
+    version = write_model_dir(
+        model_dir, fitted.pipeline, schema, profile, name, details, fitted.calibration
+    )
     return TrainReport(
         model_dir=model_dir,
         name=name,
@@ -336,9 +344,11 @@ def _fit_binary(
         raise SchemaError("each target class needs at least two rows to split and evaluate")
     train_x, test_x, train_y, test_y = _split(features, labels, test_size, seed, stratify=True)
     pipeline.fit(train_x, train_y)
-    metrics = binary_metrics(test_y, pipeline.predict_proba(test_x)[:, 1], n_train=len(train_y))
+    holdout = pipeline.predict_proba(test_x)
+    metrics = binary_metrics(test_y, holdout[:, 1], n_train=len(train_y))
     scores, _, _ = reference_outputs("binary", pipeline, train_x, classes)
-    return _Fitted(pipeline, classes, metrics, train_x, scores, None)
+    calibration = calibrate("binary", holdout, test_y, classes, seed=seed)
+    return _Fitted(pipeline, classes, metrics, train_x, scores, None, calibration)
 
 
 def _fit_multiclass(
@@ -360,11 +370,11 @@ def _fit_multiclass(
     train_x, test_x, train_y, test_y = _split(features, values, test_size, seed, stratify=True)
     pipeline.fit(train_x, train_y)
     classes = plain_values(pipeline.classes_)
-    metrics = multiclass_metrics(
-        test_y, pipeline.predict_proba(test_x), classes, n_train=len(train_y)
-    )
+    holdout = pipeline.predict_proba(test_x)
+    metrics = multiclass_metrics(test_y, holdout, classes, n_train=len(train_y))
     scores, predicted, _ = reference_outputs("multiclass", pipeline, train_x, classes)
-    return _Fitted(pipeline, classes, metrics, train_x, scores, predicted)
+    calibration = calibrate("multiclass", holdout, test_y, classes, seed=seed)
+    return _Fitted(pipeline, classes, metrics, train_x, scores, predicted, calibration)
 
 
 def _fit_regression(
@@ -387,12 +397,14 @@ def write_model_dir(
     profile: Any,
     name: str,
     details: dict[str, Any],
+    calibration: Any = None,
 ) -> str:
     """Write a model directory atomically; returns the pipeline's version.
 
     ``details`` (target, classes, metrics, ...) go into ``metadata.json`` after the fields
     every model has (format, name, version, pipeline_sha256, created_at) and before
-    ``libraries``.
+    ``libraries``. A ``calibration`` (:class:`~scorestream.streams.estimation.calibration.
+    Calibration`) is written as ``calibration.json`` and described in the metadata.
 
     Raises
     ------
@@ -408,6 +420,9 @@ def write_model_dir(
         pipeline_sha256 = file_sha256(staging / PIPELINE_FILE)
         schema.save(staging / SCHEMA_FILE)
         profile.save(staging / PROFILE_FILE)
+        if calibration is not None:
+            calibration.save(staging / CALIBRATION_FILE)
+            details = details | {"calibration": calibration.describe(CALIBRATION_FILE)}
         metadata = {
             "format": MODEL_FORMAT,
             "name": name,

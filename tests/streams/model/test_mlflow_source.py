@@ -146,8 +146,10 @@ def test_a_version_is_downloaded_once(
     paths.add(MlflowSource("models:/cancer-c@champion", mlflow_registry.settings).resolve().path)
     assert len(paths) == 1
     assert sum(DOWNLOADED in r.getMessage() for r in caplog.records) == 1
-    # The registry saw the version's files fetched once: MLmodel and the four model files.
-    assert mlflow_registry.server.artifact_downloads(first.run_id) == 5
+    # The registry saw the version's files fetched once: MLmodel, the four model files and
+    # the calibration of performance estimation.
+    assert mlflow_registry.server.artifact_downloads(first.run_id) == 6
+    assert (paths.pop() / "calibration.json").is_file()
 
     mlflow_registry.set_alias("cancer-c", "champion", second.number)
     assert source.resolve().version == versions[1].version

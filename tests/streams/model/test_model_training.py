@@ -39,7 +39,9 @@ def trained(loans: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Tr
 
 
 def test_training_writes_all_four_files_with_metadata(trained: TrainReport) -> None:
-    assert sorted(p.name for p in trained.model_dir.iterdir()) == sorted(MODEL_FILES)
+    assert sorted(p.name for p in trained.model_dir.iterdir()) == sorted(
+        (*MODEL_FILES, "calibration.json")
+    )
     metadata = json.loads((trained.model_dir / "metadata.json").read_text())
     assert metadata["name"] == "loans"
     assert (
