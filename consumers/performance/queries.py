@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from scorestream.consumers.clickhouse import Executor
-from scorestream.contract import SCORES, Column, TableSpec
+from scorestream.contract import LABELS, SCORES
 from scorestream.contract.tables import check_identifier
 from scorestream.streams.performance import (
     BINARY_BINS,
@@ -47,31 +47,11 @@ from scorestream.streams.performance import (
 )
 
 __all__ = [
-    "LABELS",
     "PieceKey",
     "binary_pieces",
     "multiclass_pieces",
     "regression_pieces",
 ]
-
-#: The labels table as these queries read it: one row per record id (ReplacingMergeTree,
-#: the latest ``received_at_ms`` wins). ``label``: the true class (text) of a classifier's
-#: record; ``value``: the true value of a regression's. The labels topic and sink (issue
-#: #14, item 1) define the table in ``scorestream.contract``; when they land this becomes
-#: ``from scorestream.contract import LABELS``, the only line to change here.
-LABELS = TableSpec(
-    "labels",
-    (
-        Column("id", "String"),
-        Column("label", "String"),
-        Column("value", "Float64"),
-        Column("label_time", "DateTime"),
-        Column("model_name", "String"),
-        Column("model_version", "String"),
-        Column("received_at_ms", "UInt64"),
-    ),
-)
-
 
 class PieceKey(NamedTuple):
     """Which records a piece counts: one model version's records of one day."""

@@ -22,13 +22,12 @@ from sklearn import metrics
 
 from scorestream.consumers.clickhouse import apply_migrations
 from scorestream.consumers.performance.queries import (
-    LABELS,
     PieceKey,
     binary_pieces,
     multiclass_pieces,
     regression_pieces,
 )
-from scorestream.contract import CHALLENGER_SCORES, SCORES
+from scorestream.contract import CHALLENGER_SCORES, LABELS, SCORES
 from scorestream.settings import Settings
 from scorestream.streams.performance import (
     BinaryPieces,
@@ -55,12 +54,7 @@ EXACT = 1e-9
 
 
 def create_tables(client: Any, database: str) -> None:
-    apply_migrations(client, database)
-    columns = ", ".join(f"{name} {kind}" for name, kind in LABELS.types().items())
-    client.execute(
-        f"CREATE TABLE IF NOT EXISTS {database}.{LABELS.name} ({columns}) "
-        "ENGINE = ReplacingMergeTree(received_at_ms) ORDER BY id"
-    )
+    apply_migrations(client, database)  # labels included (migration 0020)
     # Background merges would fold the replays and replaced labels away before a query
     # ran, and the tests would not show that the queries see through them: stop them on
     # this test's tables, so only FINAL can.
@@ -78,6 +72,8 @@ def label_rows(
             "label": label,
             "value": float(value),
             "label_time": DAY + timedelta(days=7),
+            "label_time_ms": int((DAY + timedelta(days=7)).timestamp() * 1000),
+            "received_at": datetime.fromtimestamp(received_at_ms // 1000),
             "model_name": "",
             "model_version": "",
             "received_at_ms": received_at_ms,
