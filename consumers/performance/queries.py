@@ -53,6 +53,7 @@ __all__ = [
     "regression_pieces",
 ]
 
+
 class PieceKey(NamedTuple):
     """Which records a piece counts: one model version's records of one day."""
 
