@@ -240,6 +240,7 @@ def model_error_row(
         "current_counts": [],
         "bin_labels": [],
         "error": error,
+        "baseline": "reference",
     }
 
 
