@@ -10,7 +10,11 @@ Every check runs once per model version with counts in its period (see
 :mod:`.models`), and then the champion-against-challenger comparisons of the same period
 (:mod:`scorestream.consumers.comparison`); a comparison that fails is logged and never stops
 the drift check. The daily check then runs the labels check of its day
-(:mod:`scorestream.consumers.labels.check`), under the same rule.
+(:mod:`scorestream.consumers.labels.check`), and the performance verdict of each model
+version scored that day (:mod:`scorestream.consumers.performance.check`), under the same
+rule. A version whose verdict alerts gets its day's alert even without drift; checking the
+day again (late labels) rewrites the verdict but never sends a second e-mail: the alert id
+is the day's and the model's, and an alert already delivered is not published again.
 
 Run ONE scheduler per deployment (the compose file has one replica). A second one started
 by mistake is harmless but wasteful: its ``drift_checks`` rows replace the first one's
@@ -48,6 +52,11 @@ from scorestream.consumers.drift_check.models import (
 )
 from scorestream.consumers.drift_check.publish import alert_message, publish_alert
 from scorestream.consumers.labels.check import LabelsCheckResult, check_labels, locator_classes
+from scorestream.consumers.performance.check import (
+    PerformanceResult,
+    check_performance,
+    scored_models,
+)
 from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import FeatureDecision
@@ -143,6 +152,30 @@ def run_labels_check(
         return None
 
 
+def run_performance_checks(
+    settings: Settings, period: Period, client: Executor, locator: ModelLocator
+) -> dict[ModelKey, PerformanceResult]:
+    """The performance verdict of every model version scored in ``period`` (a day).
+
+    A version that cannot be found or whose check fails is logged and left out: the
+    verdict is extra, it must never stop the drift check.
+    """
+    database = settings.clickhouse.database
+    try:
+        keys = [ModelKey(n, v) for n, v in scored_models(client, database, period.start.date())]
+    except Exception:
+        log.exception("performance check of %s failed", period.start.date().isoformat())
+        return {}
+    results = {}
+    for key in keys:
+        try:
+            path = locator.model_dir(key)
+            results[key] = check_performance(client, database, period, key.name, key.version, path)
+        except Exception:
+            log.exception("performance check of %s on %s failed", key, period.start.date())
+    return results
+
+
 def check_day(
     settings: Settings,
     model: LoadedModel | None,
@@ -163,9 +196,18 @@ def check_day(
     results = check_models(settings, period, client, locator)
     comparisons = run_comparisons(settings, period, client, locator, comparison)
     run_labels_check(settings, day, client, locator)
+    performance = run_performance_checks(settings, period, client, locator)
+    # A version whose performance alerts has its day's alert even without a drift check.
+    checked = {ModelKey(r.model_name, r.model_version) for r in results}
+    results = results + [
+        CheckResult(period, key.version, [], None, [], model_name=key.name)
+        for key, verdict in sorted(performance.items())
+        if verdict.alerting and key not in checked
+    ]
     for result in results:
+        verdict = performance.get(ModelKey(result.model_name, result.model_version))
         # A feature that could not be checked is news too: its drift would go unseen.
-        if not (result.drifted or result.errored):
+        if not (result.drifted or result.errored or (verdict and verdict.alerting)):
             continue
         if DeliveryLog(client, settings.clickhouse.database).delivered(result.alert_id):
             log.info("alert %s was already delivered; not sending it again", result.alert_id)
@@ -177,7 +219,8 @@ def check_day(
             and c["champion_name"] in (result.model_name, "")
         ]
         ensure_topics(settings, [settings.topics.drift_alerts])
-        publish_alert(settings, alert_message(result, settings.grafana_public_url, ours))
+        summary = verdict.summary() if verdict is not None else None
+        publish_alert(settings, alert_message(result, settings.grafana_public_url, ours, summary))
     return results
 
 
