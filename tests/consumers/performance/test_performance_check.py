@@ -29,7 +29,8 @@ from sklearn.datasets import load_breast_cancer
 
 from scorestream.consumers.alerting.delivery import deliver_pending
 from scorestream.consumers.clickhouse import apply_migrations
-from scorestream.consumers.drift_check.schedule import check_day
+from scorestream.consumers.drift_check.models import ModelKey, ModelLocator
+from scorestream.consumers.drift_check.schedule import check_day, recheck_performance
 from scorestream.consumers.performance.check import MIN_LABELS
 from scorestream.contract import LABELS, SCORES
 from scorestream.settings import Settings
@@ -200,10 +201,14 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     assert deliver_pending(settings, idle_s=3) == 0
     assert mails_of(maildir, before, alert_id) == []
 
-    # Labels of the first records arrive: enough for a realised verdict, which alerts.
+    # Labels of the first records arrive: enough for a realised verdict, which alerts. The
+    # scheduler's daily run computes the verdicts of the days before again.
     first = 2 * MIN_LABELS
     store_labels(ch_client, database, ids[:first], truth[:first], received_days=2)
-    check_day(settings, model, DAY, ch_client)
+    locator = ModelLocator(settings.models_dir, model)
+    verdicts = recheck_performance(settings, DAY, ch_client, locator)
+    alerting = {v.metric: v.source for v in verdicts[ModelKey("cancer", model.version)].alerting}
+    assert alerting.get("accuracy") == "realised"
     rows = performance_rows(ch_client, database)
     stored = stored_truth(ch_client, database)
     assert len(stored) == first
@@ -215,7 +220,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     (mail,) = mails_of(maildir, before, alert_id)
     assert "realised accuracy fell from" in plain(mail).splitlines()[0]
 
-    # The rest a week after scoring: the day is checked again, its figures change.
+    # The rest a week after scoring: the whole day is checked again, its figures change.
     store_labels(ch_client, database, ids[first:], truth[first:], received_days=7)
     check_day(settings, model, DAY, ch_client)
     late = performance_rows(ch_client, database)
