@@ -149,3 +149,31 @@ def test_a_regression_verdict_is_realised_only(
             "alert" if value > reference["band_high"] else "warn" if value > warn_high else "ok"
         )
         assert reference["level"] == rows[(metric, "realised")]["level"] == expected
+
+
+def test_a_version_that_cannot_be_found_costs_the_drift_check_nothing(
+    settings: Settings, ch_client: Any, tmp_path: Path
+) -> None:
+    from scorestream.consumers.drift_check.models import ModelLocator
+    from scorestream.consumers.drift_check.schedule import run_performance_checks
+
+    database = settings.clickhouse.database
+    apply_migrations(ch_client, database)
+    frame = load_wine(as_frame=True).frame
+    train_model(frame, "target", tmp_path / "wine", name="wine", task="multiclass", seed=0)
+    model = LoadedModel.load(tmp_path / "wine")
+    store(ch_client, database, model, drawn(frame, 3))
+    insert(
+        ch_client,
+        database,
+        SCORES,
+        score_rows(["g1"], START, "ghost", "v0", "binary", [0.3], ["0"]),
+    )
+
+    # The registry is empty: only MODEL_DIR's wine model can be found, not "ghost".
+    found = run_performance_checks(
+        settings, Period.day(DAY), ch_client, ModelLocator(tmp_path / "models", model)
+    )
+    assert [(k.name, k.version) for k in found] == [("wine", model.version)]
+    names = ch_client.execute(f"SELECT DISTINCT model_name FROM {database}.model_performance")
+    assert names == [("wine",)]
