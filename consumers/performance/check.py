@@ -100,13 +100,15 @@ class MetricVerdict:
         name = METRIC_NAMES.get(self.metric, self.metric)
         worse = "rose" if self.metric in ERROR_METRICS else "fell"
         side = "above" if self.metric in ERROR_METRICS else "below"
+        if not self.source:
+            return f"{name}: no figure yet (reference {_num(self.reference)})"
         if self.level not in ("alert", "warn"):
             return f"{self.source} {name} {_num(self.value)} (reference {_num(self.reference)})"
-        edge = "" if self.level == "alert" else " (warning: outside the 90 % band)"
-        return (
-            f"{self.source} {name} {worse} from {_num(self.reference)} to {_num(self.value)}, "
-            f"{side} the band [{_num(self.band_low)}, {_num(self.band_high)}]{edge}"
-        )
+        moved = f"{self.source} {name} {worse} from {_num(self.reference)} to {_num(self.value)}"
+        band = f"[{_num(self.band_low)}, {_num(self.band_high)}]"
+        if self.level == "warn":
+            return f"{moved}, inside the band {band} but outside its central 90 %"
+        return f"{moved}, {side} the band {band}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN as None), for the alert message."""

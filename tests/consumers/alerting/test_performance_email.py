@@ -59,6 +59,19 @@ def test_an_error_metric_rises_above_its_band() -> None:
     assert mae.sentence() == "realised MAE rose from 44.0 to 61.2, above the band [40.1, 47.9]"
 
 
+def test_a_warning_and_a_missing_figure_read_as_such() -> None:
+    warn = MetricVerdict("accuracy", "estimated", 0.9, 0.98, 0.85, 1.0, "warn", 3000)
+    assert warn.sentence() == (
+        "estimated accuracy fell from 0.980 to 0.900, inside the band [0.850, 1.000] but "
+        "outside its central 90 %"
+    )
+    none = MetricVerdict(
+        "roc_auc", "", float("nan"), 0.99, float("nan"), float("nan"), "insufficient", 0
+    )
+    assert none.sentence() == "ROC AUC: no figure yet (reference 0.990)"
+    assert none.to_dict()["value"] is None
+
+
 def test_without_an_alerting_metric_the_drift_summary_comes_first() -> None:
     steady = MetricVerdict("accuracy", "estimated", 0.95, 0.96, 0.93, 0.98, "ok", 3000)
     subject, text = body(alert([steady]))
