@@ -175,6 +175,19 @@ def test_a_covariate_shift_alerts_on_the_estimate_before_any_label(
         f"[{band['band_low']:.3f}, {band['band_high']:.3f}]"
     ) in text.splitlines()[0]
 
+    # The labels arrive: the realised metrics fall inside the estimate's band (the
+    # calibration still holds under a covariate shift), and the day sends no second e-mail.
+    ids, truth = [f"r{k}" for k in range(N)], day["target"].to_numpy()
+    store_labels(ch_client, database, ids, truth, received_days=3)
+    recheck_performance(settings, DAY, ch_client, ModelLocator(settings.models_dir, model))
+    labelled = performance_rows(ch_client, database)
+    check_realised(labelled, stored_truth(ch_client, database), N)
+    for metric in ("roc_auc", "accuracy"):
+        realised, estimated = labelled[(metric, "realised")], labelled[(metric, "estimated")]
+        assert estimated["band_low"] <= realised["value"] <= estimated["band_high"]
+    assert deliver_pending(settings, idle_s=3) == 0
+    assert len(mails_of(maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")) == 1
+
 
 def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_twice(
     settings: Settings, ch_client: Any, maildir: Path, tmp_path: Path
