@@ -173,7 +173,10 @@ def annotate_grafana(alert: AlertMessage, settings: Settings) -> None:
                 "timeEnd": int(end.timestamp() * 1000),
                 "tags": ["scorestream", "drift"],
                 "text": (f"Drift in {alert.model}: " if alert.model_name else "Drift: ")
-                + ", ".join(f["feature"] for f in alert.drifted),
+                + ", ".join(
+                    [f["feature"] for f in alert.drifted]
+                    + [str(v.get("sentence", "")) for v in alert.performance_alerts]
+                ),
             },
             headers={"Authorization": f"Bearer {settings.grafana_token.get_secret_value()}"},
             timeout=10.0,
@@ -192,7 +195,9 @@ class AlertDelivery:
 
     def deliver(self, alert: AlertMessage) -> bool:
         """E-mail ``alert`` unless already delivered; True if it was sent now."""
-        if not alert.drifted or self.log.delivered(alert.alert_id):
+        # A day whose performance verdict alerts is news even without drift.
+        news = alert.drifted or alert.performance_alerts
+        if not news or self.log.delivered(alert.alert_id):
             return False
         message = build_alert_email(
             alert, self.settings.alert_email_from, self.settings.alert_email_to

@@ -1,6 +1,9 @@
 """The drift alert e-mail: a summary line, a table, one inline chart per drifted feature.
 
-When the day's comparisons of the model as champion came with the alert, a "Model
+When a performance metric alerts, its sentence comes first, in the subject and the body
+("estimated ROC AUC fell from 0.91 to 0.84, below the band [0.89, 0.93]"), and a
+"Performance" section lists every metric's verdict (:mod:`.performance_section`). When the
+day's comparisons of the model as champion came with the alert, a "Model
 comparison" section follows (:mod:`.comparison_section`).
 """
 
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from scorestream.consumers.alerting import comparison_section
+from scorestream.consumers.alerting import comparison_section, performance_section
 from scorestream.contract import AlertMessage
 from scorestream.grafana.links import DRIFT_OVERVIEW, dashboard_url
 
@@ -90,6 +93,13 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     subject = f"drift detected on {on}: {names}" if drifted else f"drift check on {on}"
     if errored:
         subject += f"{';' if drifted else ':'} {len(errored)} features could not be checked"
+    verdict = performance_section.subject_part(alert)
+    if verdict:
+        subject = f"{verdict} on {on}" + (f"; {subject}" if drifted or errored else "")
+    headline = performance_section.headline(alert)
+    if headline:
+        said = f"Performance on {day}, model {alert.model}: " + "; ".join(headline) + "."
+        summary = f"{said} {summary}" if drifted or errored else said
     message = EmailMessage()
     message["Subject"] = f"[scorestream] {subject}"
     message["From"] = sender
@@ -134,6 +144,7 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     errors = [f"{f['feature']}: {f.get('error', '')}" for f in errored]
     if errors:
         text += ["", "Features that could not be checked (no verdict):", *errors]
+    text += performance_section.text_lines(alert)
     comparisons = alert.comparisons
     text += comparison_section.text_lines(comparisons)
     if link:
@@ -165,7 +176,7 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     message.add_alternative(
         f"<html><body><p><b>{html.escape(summary)}</b></p>"
         f"<table border='1' style='border-collapse:collapse'><tr>{cells}</tr>{body_rows}</table>"
-        f"{charts}{errors_html}"
+        f"{charts}{errors_html}{performance_section.html_section(alert)}"
         f"{comparison_section.html_section(comparisons, comparison_cid)}{link_html}</body></html>",
         subtype="html",
     )

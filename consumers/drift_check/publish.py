@@ -32,10 +32,13 @@ def alert_message(
     result: CheckResult,
     grafana_url: str | None,
     comparisons: Sequence[dict[str, Any]] = (),
+    performance: dict[str, Any] | None = None,
 ) -> AlertMessage:
     """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query.
 
-    ``comparisons``: the period's ``model_comparisons`` rows of this model as champion.
+    ``comparisons``: the period's ``model_comparisons`` rows of this model as champion;
+    ``performance``: the day's performance verdict of this model
+    (:meth:`~scorestream.consumers.performance.check.PerformanceResult.summary`).
     """
     drifted = {d.feature for d in result.drifted}
     return AlertMessage(
@@ -67,6 +70,7 @@ def alert_message(
             {key: _plain(value) for key, value in row.items() if key != "checked_at"}
             for row in comparisons
         ],
+        performance=dict(performance or {}),
     )
 
 

@@ -10,7 +10,13 @@ Every check runs once per model version with counts in its period (see
 :mod:`.models`), and then the champion-against-challenger comparisons of the same period
 (:mod:`scorestream.consumers.comparison`); a comparison that fails is logged and never stops
 the drift check. The daily check then runs the labels check of its day
-(:mod:`scorestream.consumers.labels.check`), under the same rule.
+(:mod:`scorestream.consumers.labels.check`), and the performance verdict of each model
+version scored that day (:mod:`scorestream.consumers.performance.check`), under the same
+rule. A version whose verdict alerts gets its day's alert even without drift. Each daily
+run also computes again the verdicts of the ``LABEL_WINDOW_DAYS`` days before (late
+labels): their rows are rewritten, and an alert goes out at most once per day and model:
+the alert id is the day's and the model's, and an alert already delivered is not
+published again.
 
 Run ONE scheduler per deployment (the compose file has one replica). A second one started
 by mistake is harmless but wasteful: its ``drift_checks`` rows replace the first one's
@@ -48,6 +54,11 @@ from scorestream.consumers.drift_check.models import (
 )
 from scorestream.consumers.drift_check.publish import alert_message, publish_alert
 from scorestream.consumers.labels.check import LabelsCheckResult, check_labels, locator_classes
+from scorestream.consumers.performance.check import (
+    PerformanceResult,
+    check_performance,
+    scored_models,
+)
 from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import FeatureDecision
@@ -55,6 +66,11 @@ from scorestream.streams.model.registry import LoadedModel
 from scorestream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+#: Days before yesterday whose performance verdict each daily run computes again: labels
+#: arriving up to this late still update the figures (and alert, once).
+LABEL_WINDOW_DAYS = 7
 
 
 def yesterday(now: datetime | None = None) -> date:
@@ -143,6 +159,30 @@ def run_labels_check(
         return None
 
 
+def run_performance_checks(
+    settings: Settings, period: Period, client: Executor, locator: ModelLocator
+) -> dict[ModelKey, PerformanceResult]:
+    """The performance verdict of every model version scored in ``period`` (a day).
+
+    A version that cannot be found or whose check fails is logged and left out: the
+    verdict is extra, it must never stop the drift check.
+    """
+    database = settings.clickhouse.database
+    try:
+        keys = [ModelKey(n, v) for n, v in scored_models(client, database, period.start.date())]
+    except Exception:
+        log.exception("performance check of %s failed", period.start.date().isoformat())
+        return {}
+    results = {}
+    for key in keys:
+        try:
+            path = locator.model_dir(key)
+            results[key] = check_performance(client, database, period, key.name, key.version, path)
+        except Exception:
+            log.exception("performance check of %s on %s failed", key, period.start.date())
+    return results
+
+
 def check_day(
     settings: Settings,
     model: LoadedModel | None,
@@ -154,8 +194,9 @@ def check_day(
 ) -> list[CheckResult]:
     """Check ``day`` for every model, compare the challengers, publish each alert once.
 
-    One alert per model version whose features drifted or errored, carrying the day's
-    comparisons of that version as champion (for the e-mail's "Model comparison").
+    One alert per model version whose features drifted or errored or whose performance
+    verdict alerts, carrying the day's comparisons of that version as champion (for the
+    e-mail's "Model comparison") and its verdict.
     """
     client = client or connect(settings)
     locator = locator or ModelLocator(settings.models_dir, model)
@@ -163,9 +204,47 @@ def check_day(
     results = check_models(settings, period, client, locator)
     comparisons = run_comparisons(settings, period, client, locator, comparison)
     run_labels_check(settings, day, client, locator)
+    performance = run_performance_checks(settings, period, client, locator)
+    publish_alerts(settings, client, period, results, performance, comparisons)
+    return results
+
+
+def recheck_performance(
+    settings: Settings, day: date, client: Executor, locator: ModelLocator
+) -> dict[ModelKey, PerformanceResult]:
+    """The performance verdict of ``day`` again, for the labels that arrived since.
+
+    Rewrites the day's ``model_performance`` rows; a version that alerts now gets the
+    day's alert, unless that alert (its id is the day's and the model's) was delivered
+    already: late labels never send a second e-mail.
+    """
+    period = Period.day(day)
+    performance = run_performance_checks(settings, period, client, locator)
+    publish_alerts(settings, client, period, [], performance, [])
+    return performance
+
+
+def publish_alerts(
+    settings: Settings,
+    client: Executor,
+    period: Period,
+    results: list[CheckResult],
+    performance: dict[ModelKey, PerformanceResult],
+    comparisons: list[dict[str, Any]],
+) -> None:
+    """Publish the alert of each model version that drifted, errored or whose verdict
+    alerts, once: an alert already delivered is not published again."""
+    # A version whose performance alerts has its day's alert even without a drift check.
+    checked = {ModelKey(r.model_name, r.model_version) for r in results}
+    results = results + [
+        CheckResult(period, key.version, [], None, [], model_name=key.name)
+        for key, verdict in sorted(performance.items())
+        if verdict.alerting and key not in checked
+    ]
     for result in results:
+        verdict = performance.get(ModelKey(result.model_name, result.model_version))
         # A feature that could not be checked is news too: its drift would go unseen.
-        if not (result.drifted or result.errored):
+        if not (result.drifted or result.errored or (verdict and verdict.alerting)):
             continue
         if DeliveryLog(client, settings.clickhouse.database).delivered(result.alert_id):
             log.info("alert %s was already delivered; not sending it again", result.alert_id)
@@ -177,8 +256,8 @@ def check_day(
             and c["champion_name"] in (result.model_name, "")
         ]
         ensure_topics(settings, [settings.topics.drift_alerts])
-        publish_alert(settings, alert_message(result, settings.grafana_public_url, ours))
-    return results
+        summary = verdict.summary() if verdict is not None else None
+        publish_alert(settings, alert_message(result, settings.grafana_public_url, ours, summary))
 
 
 class DriftCheckScheduler:
@@ -192,11 +271,14 @@ class DriftCheckScheduler:
         rolling_every_s: float = 300,
         catch_up_days: int = 7,
         comparison_tolerance: float | None = None,
+        label_window_days: int = LABEL_WINDOW_DAYS,
     ) -> None:
         self.settings = settings
         self.model = model
         self.rolling_every_s = rolling_every_s
         self.catch_up_days = catch_up_days
+        # Days whose performance verdict the daily run computes again, for late labels.
+        self.label_window_days = label_window_days
         self.comparison = ComparisonOptions(tolerance=comparison_tolerance)
         self.stopping = threading.Event()
 
@@ -226,6 +308,7 @@ class DriftCheckScheduler:
             if now >= next_daily:
                 self._check_day(yesterday(now), client, locator)
                 self._catch_up(client, locator)
+                self._recheck_labelled(yesterday(now), client, locator)
                 next_daily = schedule.get_next(datetime)
             if now >= next_rolling:
                 for kind in ROLLING:
@@ -241,6 +324,11 @@ class DriftCheckScheduler:
         check_day(
             self.settings, self.model, day, client, locator=locator, comparison=self.comparison
         )
+
+    def _recheck_labelled(self, last: date, client: Executor, locator: ModelLocator) -> None:
+        """The performance verdicts of the days before ``last``, for labels that came late."""
+        for back in range(1, self.label_window_days + 1):
+            recheck_performance(self.settings, last - timedelta(days=back), client, locator)
 
     def _catch_up(self, client: Executor, locator: ModelLocator) -> None:
         today = datetime.now(UTC).date()

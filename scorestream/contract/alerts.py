@@ -37,6 +37,17 @@ class AlertMessage:
     #: The period's ``model_comparisons`` rows of this model as champion (datetimes as
     #: ISO-8601, NaN as null): the e-mail's "Model comparison" section.
     comparisons: list[dict[str, Any]] = field(default_factory=list)
+    #: The day's performance verdict of this model (see
+    #: :mod:`scorestream.consumers.performance.check`): ``model_kind``, ``scored``,
+    #: ``labelled``, ``estimate_note`` and ``verdicts`` (one dict per metric: ``metric``,
+    #: ``source``, ``value``, ``reference``, ``band_low``, ``band_high``, ``level``, ``n``,
+    #: ``sentence``). Empty when none was computed, and in messages from before.
+    performance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def performance_alerts(self) -> list[dict[str, Any]]:
+        """The verdicts at level ``alert``: what the e-mail says first."""
+        return [v for v in self.performance.get("verdicts", []) if v.get("level") == "alert"]
 
     @property
     def model(self) -> str:
@@ -79,4 +90,6 @@ def decode_alert(doc: dict[str, Any]) -> AlertMessage:
         # Messages from before drift checks were keyed by model carry neither.
         model_name=str(doc.get("model_name", "")),
         comparisons=list(doc.get("comparisons", [])),
+        # Messages from before performance verdicts carry none.
+        performance=dict(doc.get("performance") or {}),
     )

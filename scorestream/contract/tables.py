@@ -239,6 +239,33 @@ LABELS = _table(
     Column("inserted_at", "DateTime", server_default=True),
 )
 
+#: The daily performance verdict: one row per (model version, day, metric, source), see
+#: :mod:`scorestream.consumers.performance.check`. ``source`` is ``realised`` (from the
+#: labelled records), ``estimated`` (CBPE, before labels) or ``reference`` (the holdout
+#: metric of the version's ``metadata.json``; its ``level`` is the day's verdict). A day
+#: checked again (late labels) replaces its rows (version ``checked_at``; read with FINAL).
+MODEL_PERFORMANCE = _table(
+    "model_performance",
+    ("check_kind", "String"),
+    ("period_start", "DateTime"),
+    ("period_end", "DateTime"),
+    ("checked_at", "DateTime"),
+    ("model_name", "String"),
+    ("model_version", "String"),
+    ("model_kind", "String"),
+    ("metric", "String"),
+    ("source", "String"),
+    ("value", "Float64"),
+    ("band_low", "Float64"),
+    ("band_high", "Float64"),
+    # Labelled records (realised), scored records (estimated, reference).
+    ("n", "UInt64"),
+    # Labelled / scored records of the day.
+    ("coverage", "Float64"),
+    # ok | warn | alert | insufficient
+    ("level", "String"),
+)
+
 ALERT_DELIVERIES = _table(
     "alert_deliveries",
     ("alert_id", "String"),
@@ -260,4 +287,5 @@ TABLES: tuple[TableSpec, ...] = (
     MODEL_COMPARISONS,
     ALERT_DELIVERIES,
     LABELS,
+    MODEL_PERFORMANCE,
 )
