@@ -195,8 +195,9 @@ class AlertDelivery:
 
     def deliver(self, alert: AlertMessage) -> bool:
         """E-mail ``alert`` unless already delivered; True if it was sent now."""
-        # A day whose performance verdict alerts is news even without drift.
-        news = alert.drifted or alert.performance_alerts
+        # A day whose performance verdict alerts is news even without drift, and so is a
+        # feature that could not be checked: the check was blind there.
+        news = alert.drifted or alert.performance_alerts or alert.errored
         if not news or self.log.delivered(alert.alert_id):
             return False
         message = build_alert_email(

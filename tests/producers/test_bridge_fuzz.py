@@ -43,7 +43,14 @@ from schemathesis.specs.openapi.checks import (
 from tests.fixtures.bridge import API_KEY, BridgeFactory, BridgeProcess
 
 DOCUMENTED_SERVER_ERRORS = {503, 504}
-OPERATIONS = {"POST /v1/records", "POST /v1/score", "GET /healthz", "GET /readyz", "GET /metrics"}
+OPERATIONS = {
+    "POST /v1/records",
+    "POST /v1/score",
+    "POST /v1/labels",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+}
 EXAMPLES_PER_OPERATION = 80
 
 
