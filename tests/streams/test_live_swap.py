@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 from scorestream.child_process import run_cli, spawn_cli
+from scorestream.consumers.comparison.compare import compare_period
 from scorestream.producers.producer import RecordProducer
 from scorestream.settings import Settings
 from scorestream.streams.model.versions import ModelRegistry
@@ -344,3 +346,23 @@ def test_challengers_score_the_same_records_into_their_own_table(
     # The two models really differ on these records (another algorithm, other features).
     champion_score = {r["id"]: r["score"] for r in champion}
     assert np.mean([abs(champion_score[r["id"]] - r["score"]) > 1e-3 for r in small]) > 0.1
+    # The comparison of that period, run on what the worker and sink stored, equals a direct
+    # computation on the same rows (issue #13: "match a direct computation on the stored scores").
+    labels = dict(ch_client.execute("SELECT id, label FROM scores"))
+    small_labels = dict(
+        ch_client.execute(
+            "SELECT id, label FROM challenger_scores WHERE model_name = 'cancer_small'"
+        )
+    )
+    first, last = ch_client.execute("SELECT min(event_time), max(event_time) FROM scores")[0]
+    written = compare_period(
+        ch_client, settings.clickhouse.database, "daily", first, last + timedelta(seconds=1)
+    )
+    pairs = {row["challenger_name"]: row for row in written}
+    assert set(pairs) == {"cancer_small", "cancer_strict"}
+    assert pairs["cancer_small"]["n_paired"] == n
+    assert pairs["cancer_strict"]["n_paired"] == len(strict_ids)
+    agreement = np.mean([small_labels[record_id] == labels[record_id] for record_id in labels])
+    assert pairs["cancer_small"]["agreement_rate"] == pytest.approx(agreement, abs=1e-12)
+    difference = np.mean([r["score"] - champion_score[r["id"]] for r in small])
+    assert pairs["cancer_small"]["mean_difference"] == pytest.approx(difference, abs=1e-9)
