@@ -10,26 +10,28 @@ same reason at either door.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S
+from scorestream.contract.times import (
+    EPOCH,
+    MAX_STORABLE_MS,
+    MIN_STORABLE_MS,
+    ONE_MS,
+    storable_epoch_ms,
+)
 from scorestream.exceptions import DecodeError
 
 #: Event times are accepted exactly when the ``DateTime`` columns of ``scores`` can store
 #: them: [MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS), epoch milliseconds (the upper bound is
 #: exclusive: the last storable second, 2106-02-07T06:28:15Z, is accepted to its last ms).
-MIN_EVENT_TIME_MS = DATETIME_MIN_S * 1000
-MAX_EVENT_TIME_MS = (DATETIME_MAX_S + 1) * 1000
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
+MIN_EVENT_TIME_MS = MIN_STORABLE_MS
+MAX_EVENT_TIME_MS = MAX_STORABLE_MS
 
 
 def _iso(millis: int) -> str:
-    return (_EPOCH + millis * _ONE_MS).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (EPOCH + millis * ONE_MS).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 #: The accepted range for messages: "1970-01-01T00:00:00.000Z to 2106-02-07T06:28:15.999Z".
@@ -100,28 +102,5 @@ def decode_leniently(payload: Any) -> Any:
     return record
 
 
-def event_time_ms(value: Any) -> int | None:
-    """Epoch milliseconds of an ``event_time`` value, or None if invalid or not storable."""
-    kind = type(value)
-    millis: int
-    if kind is str:
-        # fromisoformat ignores what follows a NUL; only printable ASCII can be a time.
-        if not (value.isascii() and value.isprintable()):
-            return None
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        try:
-            millis = (moment - _EPOCH) // _ONE_MS
-        except OverflowError:
-            return None
-    elif kind is int:
-        millis = value
-    elif kind is float and value.is_integer():
-        millis = int(value)
-    else:
-        return None
-    return millis if MIN_EVENT_TIME_MS <= millis < MAX_EVENT_TIME_MS else None
+#: Epoch milliseconds of an ``event_time`` value, or None if invalid or not storable.
+event_time_ms = storable_epoch_ms

@@ -47,21 +47,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from scorestream.contract.codec import Row
-from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S
+from scorestream.contract.times import MAX_STORABLE_MS, MIN_STORABLE_MS, storable_epoch_ms
 from scorestream.exceptions import DecodeError
 
 #: The longest id and label text accepted (as the worker's ids).
 MAX_ID_LENGTH = 256
 MAX_LABEL_LENGTH = 256
 #: ``label_time`` must be storable in ``DateTime``: [MIN, MAX) in epoch milliseconds.
-MIN_LABEL_TIME_MS = DATETIME_MIN_S * 1000
-MAX_LABEL_TIME_MS = (DATETIME_MAX_S + 1) * 1000
+MIN_LABEL_TIME_MS = MIN_STORABLE_MS
+MAX_LABEL_TIME_MS = MAX_STORABLE_MS
 
 #: The machine-readable reasons the decoder gives (``DecodeError.reason``).
 LABEL_REASONS = (
@@ -74,8 +73,6 @@ LABEL_REASONS = (
     "invalid_label_time",
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 # A decimal number as JSON writes one: "3.5" is a value, " 3.5", "1_000", "nan" are names.
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 
@@ -143,37 +140,8 @@ def label_value(label: Any) -> float:
     return float(label)
 
 
-def label_time_ms(value: Any) -> int | None:
-    """Epoch milliseconds of a ``label_time`` value, or None if invalid or not storable.
-
-    >>> label_time_ms("2024-05-01T12:00:00Z"), label_time_ms(1714564800000)
-    (1714564800000, 1714564800000)
-    >>> label_time_ms("yesterday"), label_time_ms(-1), label_time_ms(True)
-    (None, None, None)
-    """
-    kind = type(value)
-    millis: int
-    if kind is str:
-        # fromisoformat ignores what follows a NUL; only printable ASCII can be a time.
-        if not (value.isascii() and value.isprintable()):
-            return None
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        try:
-            millis = (moment - _EPOCH) // _ONE_MS
-        except OverflowError:
-            return None
-    elif kind is int:
-        millis = value
-    elif kind is float and math.isfinite(value) and value.is_integer():
-        millis = int(value)
-    else:
-        return None
-    return millis if MIN_LABEL_TIME_MS <= millis < MAX_LABEL_TIME_MS else None
+#: Epoch milliseconds of a ``label_time`` value (the same rule as a record's ``event_time``).
+label_time_ms = storable_epoch_ms
 
 
 def decode_label_row(value: bytes | None, received_at_ms: int) -> Row:
