@@ -21,8 +21,16 @@ import numpy.typing as npt
 MAIN_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "macro_f1", "regression": "rmse"}
 
 
+class _StoredMetrics:
+    """What every kind's metrics share: their plain-dict form."""
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain-dict form, as stored in ``metadata.json``."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class HoldoutMetrics:
+class HoldoutMetrics(_StoredMetrics):
     """Quality of a binary model on the held-out rows (positive-class scores, threshold 0.5)."""
 
     roc_auc: float
@@ -30,10 +38,6 @@ class HoldoutMetrics:
     accuracy: float
     n_train: int
     n_test: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain-dict form, as stored in ``metadata.json``."""
-        return asdict(self)
 
     def summary(self) -> str:
         """One line for people."""
@@ -44,7 +48,7 @@ class HoldoutMetrics:
 
 
 @dataclass(frozen=True)
-class MulticlassMetrics:
+class MulticlassMetrics(_StoredMetrics):
     """Quality of a multi-class model: accuracy, macro-averaged F1 and log loss."""
 
     accuracy: float
@@ -52,10 +56,6 @@ class MulticlassMetrics:
     log_loss: float
     n_train: int
     n_test: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain-dict form, as stored in ``metadata.json``."""
-        return asdict(self)
 
     def summary(self) -> str:
         """One line for people."""
@@ -66,7 +66,7 @@ class MulticlassMetrics:
 
 
 @dataclass(frozen=True)
-class RegressionMetrics:
+class RegressionMetrics(_StoredMetrics):
     """Quality of a regression model: mean absolute error, root mean squared error, R²."""
 
     mae: float
@@ -74,10 +74,6 @@ class RegressionMetrics:
     r2: float
     n_train: int
     n_test: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain-dict form, as stored in ``metadata.json``."""
-        return asdict(self)
 
     def summary(self) -> str:
         """One line for people."""
