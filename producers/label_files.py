@@ -22,11 +22,10 @@ from typing import Any
 import orjson
 
 from scorestream.exceptions import ConfigurationError
-from scorestream.producers.record_files import Payload
+from scorestream.producers.record_files import Payload, jsonl_chunks
 
 LABEL_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 _TEXT_COLUMNS = ("id", "model_name", "model_version")
-_BOM = b"\xef\xbb\xbf"
 
 
 def label_file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[list[Payload]]:
@@ -46,34 +45,17 @@ def label_file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[list[Pay
         raise ConfigurationError(f"cannot read {path}: no such file")
     if suffix == ".csv":
         return _csv_chunks(path, chunk_size)
-    return _jsonl_chunks(path, chunk_size)
+    return jsonl_chunks(path, chunk_size, _keyed_as_written)
 
 
-def _jsonl_chunks(path: Path, chunk_size: int) -> Iterator[list[Payload]]:
-    with path.open("rb") as handle:
-        chunk: list[Payload] = []
-        for number, raw in enumerate(handle):
-            line = raw.rstrip(b"\r\n")
-            if number == 0 and line.startswith(_BOM):
-                line = line[len(_BOM) :]
-            if not line.strip():
-                continue
-            chunk.append((_key_of(line), line))
-            if len(chunk) >= chunk_size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-
-def _key_of(line: bytes) -> bytes | None:
-    """The label's id as the message key, when the line is an object with a string id."""
+def _keyed_as_written(line: bytes) -> Payload:
+    """The line as written, keyed by its string id (a label never gets an id invented)."""
     try:
         label = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return None
+        return None, line
     record_id = label.get("id") if type(label) is dict else None
-    return record_id.encode() if type(record_id) is str else None
+    return (record_id.encode() if type(record_id) is str else None), line
 
 
 def _csv_chunks(path: Path, chunk_size: int) -> Iterator[list[Payload]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,11 +64,16 @@ def file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[list[Payload]]
         return _csv_chunks(path, chunk_size)
     if suffix == ".parquet":
         return _parquet_chunks(path, chunk_size)
-    return _jsonl_chunks(path, chunk_size)
+    return jsonl_chunks(path, chunk_size)
 
 
 # --- JSON Lines ----------------------------------------------------------------------------
-def _jsonl_chunks(path: Path, chunk_size: int) -> Iterator[list[Payload]]:
+def jsonl_chunks(
+    path: Path, chunk_size: int, payload: Callable[[bytes], Payload] | None = None
+) -> Iterator[list[Payload]]:
+    """The non-blank lines of a JSON Lines file (BOM and line endings dropped) as payloads,
+    ``chunk_size`` at a time; ``payload`` makes one (default :func:`jsonl_payload`)."""
+    make = payload or jsonl_payload
     with path.open("rb") as handle:
         chunk: list[Payload] = []
         for number, raw in enumerate(handle):
@@ -77,7 +82,7 @@ def _jsonl_chunks(path: Path, chunk_size: int) -> Iterator[list[Payload]]:
                 line = line[len(_BOM) :]
             if not line.strip():
                 continue
-            chunk.append(jsonl_payload(line))
+            chunk.append(make(line))
             if len(chunk) >= chunk_size:
                 yield chunk
                 chunk = []
