@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -21,14 +20,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scorestream.child_process import run_cli, spawn_cli
+from scorestream.child_process import spawn_cli
 from scorestream.consumers.comparison.compare import compare_period
-from scorestream.producers.producer import RecordProducer
 from scorestream.settings import Settings
 from scorestream.streams.model.versions import ModelRegistry
 from scorestream.topics import ensure_topics
 from tests.kafka_io import collect, produce_raw
 from tests.streams import cancer_models as cm
+from tests.streams.swap_support import (
+    log_text,
+    produce_in_background,
+    sink_once,
+    stored_scores,
+)
 
 RATE = 3_000  # records/s, above the 2,000 the issue asks to swap under
 
@@ -94,17 +98,6 @@ def worker(settings_env: dict[str, str], models: Models, tmp_path: Path) -> Iter
             proc.wait(10)
 
 
-def _produce_in_background(settings: Settings, batch: list[dict]) -> threading.Thread:
-    def run() -> None:
-        producer = RecordProducer(settings, rate=RATE)
-        producer.send_all([cm.payloads(batch)])
-        producer.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def _scores_until(settings: Settings, wanted: set[str], timeout_s: float = 240) -> list[dict]:
     return collect(
         settings,
@@ -112,23 +105,6 @@ def _scores_until(settings: Settings, wanted: set[str], timeout_s: float = 240) 
         until=lambda m: wanted <= {s["id"] for s in m},
         timeout_s=timeout_s,
     )
-
-
-def _sink(settings_env: dict[str, str]) -> None:
-    result = run_cli(["sink", "--once"], settings_env, timeout_s=180)
-    assert result.returncode == 0, result.stderr
-
-
-def _rows(ch_client: Any, table: str) -> list[dict]:
-    stored = ["id", "model_name", "model_version", "score"]
-    stored += ["source_partition", "source_offset", "scored_at_ms"]
-    columns = ["id", "model_name", "model_version", "score", "partition", "offset", "scored_at_ms"]
-    rows = ch_client.execute(f"SELECT {', '.join(stored)} FROM {table}")
-    return [dict(zip(columns, row, strict=True)) for row in rows]
-
-
-def _log(path: Path) -> str:
-    return path.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("engine", ["direct", "faust"])
@@ -146,15 +122,15 @@ def test_alias_moved_mid_stream_every_record_scored_once_by_the_version_it_names
     n = 24_000
     batch = cm.records(n)
     proc = worker("--engine", engine, "--batch-size", "500", "--commit-interval", "2")
-    producing = _produce_in_background(settings, batch)
+    producing = produce_in_background(settings, batch, RATE)
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3_000, timeout_s=120)
     models.promote("v2")
     producing.join(120)
     scores = _scores_until(settings, {r["id"] for r in batch})
     assert proc.poll() is None, "the worker stopped"
-    _sink(settings_env)
+    sink_once(settings_env)
 
-    rows = _rows(ch_client, "scores")
+    rows = stored_scores(ch_client, "scores")
     assert len(rows) == len({r["id"] for r in rows}) == n  # every record exactly once
     v1, v2 = models.version["v1"], models.version["v2"]
     by_version: dict[str, list[dict]] = defaultdict(list)
@@ -203,7 +179,7 @@ def test_alias_moved_mid_stream_every_record_scored_once_by_the_version_it_names
     )
     assert counted(stats) == {v1: len(by_version[v1]), v2: len(by_version[v2])}
     assert len(scores) >= n
-    log = _log(tmp_path / "worker-0.log")
+    log = log_text(tmp_path / "worker-0.log")
     assert log.count("now serving") == 1, log[-3000:]
 
 
@@ -244,7 +220,7 @@ def test_broken_versions_are_refused_and_the_old_one_keeps_serving(
     models.promote("v2")
     loaded = f"version {models.version['v2']} loaded"
     deadline = time.monotonic() + 60
-    while loaded not in _log(log_path) and time.monotonic() < deadline:
+    while loaded not in log_text(log_path) and time.monotonic() < deadline:
         time.sleep(0.2)
     third = cm.records(1_000, prefix="c")
     produce_raw(settings, cm.payloads(third))
@@ -258,7 +234,7 @@ def _refusals(log_path: Path) -> list[tuple[str, str]]:
     """(version, log line) of every refusal the worker logged, in order."""
     return [
         (line.split("refused version ")[1].split()[0], line)
-        for line in _log(log_path).splitlines()
+        for line in log_text(log_path).splitlines()
         if "refused version" in line
     ]
 
@@ -275,7 +251,7 @@ def test_a_worker_killed_during_a_swap_loses_nothing(
     n = 20_000
     batch = cm.records(n)
     proc = worker("--batch-size", "500", "--commit-interval", "2")
-    producing = _produce_in_background(settings, batch)
+    producing = produce_in_background(settings, batch, RATE)
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3_000, timeout_s=120)
     models.promote("v2")
     v2 = models.version["v2"]
@@ -290,9 +266,9 @@ def test_a_worker_killed_during_a_swap_loses_nothing(
     worker("--batch-size", "500", "--commit-interval", "2")
     producing.join(120)
     _scores_until(settings, {r["id"] for r in batch})
-    _sink(settings_env)
+    sink_once(settings_env)
 
-    rows = _rows(ch_client, "scores")
+    rows = stored_scores(ch_client, "scores")
     assert {r["id"] for r in rows} == {r["id"] for r in batch}
     # Replays after the kill may appear twice, each scored by a version that names itself.
     by_id = {r["id"]: r for r in batch}
@@ -324,11 +300,11 @@ def test_challengers_score_the_same_records_into_their_own_table(
         until=lambda m: len(m) >= n + len(strict_ids),
         timeout_s=60,
     )
-    _sink(settings_env)
+    sink_once(settings_env)
 
-    champion = _rows(ch_client, "scores")
+    champion = stored_scores(ch_client, "scores")
     assert len(champion) == n and {r["model_name"] for r in champion} == {"cancer"}
-    shadow = _rows(ch_client, "challenger_scores")
+    shadow = stored_scores(ch_client, "challenger_scores")
     by_model: dict[str, list[dict]] = defaultdict(list)
     for row in shadow:
         by_model[row["model_name"]].append(row)

@@ -12,7 +12,6 @@ registry is back.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,14 +20,18 @@ from typing import Any
 
 import pytest
 
-from scorestream.child_process import run_cli
-from scorestream.producers.producer import RecordProducer
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 from tests.fixtures.mlflow_server import MlflowRegistry
 from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import collect, produce_raw
 from tests.streams import cancer_models as cm
+from tests.streams.swap_support import (
+    log_text,
+    produce_in_background,
+    sink_once,
+    stored_scores,
+)
 
 RATE = 2_000  # records/s while the alias moves
 WORKER_FLAGS = ("--batch-size", "500", "--commit-interval", "2", "--model-poll-interval", "0.5")
@@ -52,17 +55,6 @@ def _worker(
     return start_worker(*WORKER_FLAGS, model=f"models:/{name}@champion", env=registry.environment())
 
 
-def _produce_in_background(settings: Settings, batch: list[dict]) -> threading.Thread:
-    def run() -> None:
-        producer = RecordProducer(settings, rate=RATE)
-        producer.send_all([cm.payloads(batch)])
-        producer.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def _scores_of(settings: Settings, batch: list[dict], timeout_s: float = 180) -> dict[str, dict]:
     """Id -> score message of every record of ``batch`` (waits until all are scored)."""
     wanted = {r["id"] for r in batch}
@@ -82,19 +74,6 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60) -
     while not condition():
         assert time.monotonic() < deadline, f"no {what} after {timeout_s:.0f} s"
         time.sleep(0.2)
-
-
-def _sink(settings_env: dict[str, str]) -> None:
-    result = run_cli(["sink", "--once"], settings_env, timeout_s=180)
-    assert result.returncode == 0, result.stderr
-
-
-def _rows(ch_client: Any) -> list[dict]:
-    columns = ["id", "model_name", "model_version", "score", "partition", "offset"]
-    rows = ch_client.execute(
-        "SELECT id, model_name, model_version, score, source_partition, source_offset FROM scores"
-    )
-    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def _check_exactly_once(rows: list[dict], batch: list[dict]) -> None:
@@ -125,10 +104,6 @@ def _check_one_step(rows: list[dict], old: str, new: str) -> None:
         assert set(versions[:switch]) <= {old} and set(versions[switch:]) <= {new}, partition
 
 
-def _log(path: Path) -> str:
-    return path.read_text(errors="replace")
-
-
 def test_a_model_aliased_in_mlflow_is_scored_and_moving_the_alias_swaps_it(
     settings: Settings,
     settings_env: dict[str, str],
@@ -154,16 +129,16 @@ def test_a_model_aliased_in_mlflow_is_scored_and_moving_the_alias_swaps_it(
     second = mlflow_registry.publish(trained["v2"], name)
     assert second.version != first.version and second.number != first.number
     stream = cm.records(10_000, prefix="b")
-    producing = _produce_in_background(settings, stream)
+    producing = produce_in_background(settings, stream, RATE)
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 3_000, timeout_s=120)
     mlflow_registry.set_alias(name, "champion", second.number)  # mid-stream
     producing.join(120)
     assert not producing.is_alive()
     _scores_of(settings, stream)
     assert proc.poll() is None, "the worker stopped"
-    _sink(settings_env)
+    sink_once(settings_env)
 
-    rows = _rows(ch_client)
+    rows = stored_scores(ch_client)
     everything = before + stream
     _check_exactly_once(rows, everything)
     assert {r["model_name"] for r in rows} == {name}
@@ -177,7 +152,7 @@ def test_a_model_aliased_in_mlflow_is_scored_and_moving_the_alias_swaps_it(
         rows, everything, {first.version: trained["v1"], second.version: trained["v2"]}
     )
 
-    log = _log(tmp_path / "worker-0.log")
+    log = log_text(tmp_path / "worker-0.log")
     assert log.count(SWAPPED) == 1, log[-3000:]  # one swap, no restart
     assert f"models:/{name}@champion is MLflow version {second.number}" in log
     assert "Traceback" not in log
@@ -206,11 +181,11 @@ def test_the_worker_rides_out_an_mlflow_outage_and_follows_the_alias_after_it(
     _scores_of(settings, warm)
 
     stream = cm.records(6_000, prefix="b")
-    producing = _produce_in_background(settings, stream)
+    producing = produce_in_background(settings, stream, RATE)
     collect(settings, settings.topics.scores, until=lambda m: len(m) >= 1_500, timeout_s=120)
     server.stop()  # mid-stream
     try:
-        _wait_for(lambda: DOWN in _log(log_path), "log line about the registry being down")
+        _wait_for(lambda: DOWN in log_text(log_path), "log line about the registry being down")
         # Produced once the worker has seen the registry down: scored while it is down.
         during = cm.records(1_000, prefix="c")
         produce_raw(settings, cm.payloads(during))
@@ -223,7 +198,7 @@ def test_the_worker_rides_out_an_mlflow_outage_and_follows_the_alias_after_it(
     finally:
         server.start()  # same port and store, for this test and the session's others
 
-    down = [line for line in _log(log_path).splitlines() if DOWN in line]
+    down = [line for line in log_text(log_path).splitlines() if DOWN in line]
     # Once per distinct problem, not once per poll (a server shutting down may first
     # answer with another error, its own line).
     refused = [line for line in down if "connection refused" in line]
@@ -231,25 +206,25 @@ def test_the_worker_rides_out_an_mlflow_outage_and_follows_the_alias_after_it(
     unreachable = f"models:/{name}@champion: cannot reach the MLflow registry at {server.uri}"
     assert unreachable in refused[0]
     assert all(f"still serving {first.version}" in line for line in down), down
-    assert "Retrying" not in _log(log_path)  # urllib3's warning, once per poll if it retried
+    assert "Retrying" not in log_text(log_path)  # urllib3's warning, once per poll if it retried
 
     # Back: the worker follows the alias again, without a restart.
     mlflow_registry.set_alias(name, "champion", second.number)
     # It loads the new version beside the old one, then switches at the next batch.
     loaded = f"version {second.version} loaded"
-    _wait_for(lambda: loaded in _log(log_path), "new version loaded after the registry is back")
+    _wait_for(lambda: loaded in log_text(log_path), "new version loaded after the registry is back")
     after = cm.records(1_000, prefix="d")
     produce_raw(settings, cm.payloads(after))
     scored_after = _scores_of(settings, after)
     assert {s["model_version"] for s in scored_after.values()} == {second.version}
     assert proc.poll() is None
-    _sink(settings_env)
+    sink_once(settings_env)
 
-    rows = _rows(ch_client)
+    rows = stored_scores(ch_client)
     everything = warm + stream + during + after
     _check_exactly_once(rows, everything)
     _check_scores_match(
         rows, everything, {first.version: trained["v1"], second.version: trained["v2"]}
     )
-    log = _log(log_path)
+    log = log_text(log_path)
     assert log.count(SWAPPED) == 1 and "Traceback" not in log, log[-3000:]
