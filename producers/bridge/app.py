@@ -106,7 +106,7 @@ from scorestream.producers.bridge.problems import (
     ProblemError,
     install_problem_handlers,
 )
-from scorestream.producers.bridge.publisher import KafkaUnavailableError
+from scorestream.producers.bridge.publisher import KafkaUnavailableError, RecordPublisher
 from scorestream.producers.bridge.schema_follower import SchemaFollower, load_schema
 from scorestream.producers.bridge.score_waiter import AlreadyWaitingError, Outcome
 from scorestream.settings import Settings
@@ -197,10 +197,13 @@ def create_app(
             metrics.records_rejected.labels(rejection.reason).inc()
 
     async def publish(accepted: Sequence[Accepted]) -> None:
+        await produce(link.publisher, [(record.id.encode(), record.payload) for record in accepted])
+        metrics.records_produced.inc(len(accepted))
+
+    async def produce(publisher: RecordPublisher, messages: list[tuple[bytes, bytes]]) -> None:
+        """Produce to ``publisher``'s topic; Kafka being down is the client's 503."""
         try:
-            await link.publisher.publish(
-                [(record.id.encode(), record.payload) for record in accepted]
-            )
+            await publisher.publish(messages)
         except KafkaUnavailableError as error:
             metrics.errors.labels("kafka_unavailable").inc()
             raise ProblemError(
@@ -210,7 +213,6 @@ def create_app(
                 title="Kafka unavailable",
                 headers=unavailable_headers,
             ) from error
-        metrics.records_produced.inc(len(accepted))
 
     @app.post(
         "/v1/records",
@@ -258,19 +260,10 @@ def create_app(
                 title="Invalid label",
                 extensions={"errors": verdict.rejected},
             )
-        try:
-            await link.labels.publish(
-                [(record_id.encode(), payload) for _, record_id, payload in verdict.accepted]
-            )
-        except KafkaUnavailableError as error:
-            metrics.errors.labels("kafka_unavailable").inc()
-            raise ProblemError(
-                503,
-                "Kafka is unavailable; retry the whole request later",
-                type_=KAFKA_UNAVAILABLE,
-                title="Kafka unavailable",
-                headers=unavailable_headers,
-            ) from error
+        await produce(
+            link.labels,
+            [(record_id.encode(), payload) for _, record_id, payload in verdict.accepted],
+        )
         metrics.labels_produced.inc(len(verdict.accepted))
         accepted = [{"index": index, "id": record_id} for index, record_id, _ in verdict.accepted]
         return _json(
