@@ -9,7 +9,8 @@ factory types) are imported from those modules, never fixtures.
 - ``tests.fixtures.chdb_engine``: ``chdb_executor``, ClickHouse in process;
 - ``tests.fixtures.worker``: the demo model (``model_dir``) and ``start_worker``;
 - ``tests.fixtures.bridge``: ``start_bridge``;
-- ``tests.fixtures.mlflow_server``: ``mlflow_server`` (a real MLflow registry), ``mlflow_registry``.
+- ``tests.fixtures.mlflow_server``: ``mlflow_server`` (a real MLflow registry), ``mlflow_registry``;
+- ``tests.fixtures.chromium``: ``chromium`` (headless, offline by default: screenshots, DOM).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.worker",
     "tests.fixtures.bridge",
     "tests.fixtures.mlflow_server",
+    "tests.fixtures.chromium",
 ]
 
 
