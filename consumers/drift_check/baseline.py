@@ -51,7 +51,8 @@ REFERENCE = "reference"
 SAME_TIME_OF_DAY = "same_time_of_day"
 
 if TYPE_CHECKING:  # check.py imports this module: types only, no cycle at run time
-    from scorestream.consumers.drift_check.check import Period, PeriodCounts
+    from scorestream.consumers.drift_check.check import Period
+    from scorestream.streams.drift.evaluation import PeriodCounts
 
 Reader = Callable[["Period"], Mapping[str, "PeriodCounts"]]
 

@@ -9,8 +9,9 @@ for the dashboards and never alert; the last hour is compared with the same hour
 previous days when there is enough of them (:mod:`.baseline`).
 
 The statistics and verdicts are the pure drift mathematics of
-:mod:`scorestream.streams.drift`; this module only reads their inputs from ClickHouse and
-writes their outputs back.
+:mod:`scorestream.streams.drift` (:mod:`~scorestream.streams.drift.evaluation` grades a whole
+check, the same function the Python API calls); this module only reads their inputs from
+ClickHouse and writes their outputs back.
 
 The model's outputs (``_score``, and a multi-class model's ``_predicted_class``) are checked
 and stored like features but are left out of the Benjamini-Hochberg family and of the
@@ -20,9 +21,7 @@ cause.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,14 +43,15 @@ from scorestream.consumers.drift_check.baseline import (
 from scorestream.contract import DRIFT_CHECKS
 from scorestream.contract.drift import model_id
 from scorestream.settings import Settings
-from scorestream.streams.drift.decision import (
-    DriftThresholds,
-    FeatureDecision,
-    decide,
-    other_share_growth,
+from scorestream.streams.drift.decision import DriftThresholds, FeatureDecision
+from scorestream.streams.drift.evaluation import (
+    PeriodCounts,
+    evaluate,
+    evaluate_outputs,
+    feature_row,
+    with_rejections,
 )
-from scorestream.streams.drift.profile import OUTPUT_FEATURES, SCORE_FEATURE, ReferenceProfile
-from scorestream.streams.drift.statistics import FeatureDrift, compare
+from scorestream.streams.drift.profile import ReferenceProfile
 from scorestream.streams.model.registry import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -81,20 +81,6 @@ class Period:
     @property
     def alert_id(self) -> str:
         return f"{self.kind}:{self.start:%Y-%m-%dT%H:%M}"
-
-
-@dataclass(frozen=True)
-class PeriodCounts:
-    """A feature's bins and moments summed over a period, and its out-of-range rejections."""
-
-    counts: np.ndarray
-    count: int
-    missing: int
-    total: float
-    total_sq: float
-    #: Records rejected as beyond the feature's allowed range: never binned, but data
-    #: about the stream (the ones that drifted furthest), counted as out of range.
-    rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,99 +162,6 @@ def read_rejections(client: Executor, database: str, period: Period) -> dict[str
     return {str(field): int(n) for field, n in rows}
 
 
-def with_rejections(
-    profile: ReferenceProfile, counts: dict[str, PeriodCounts], rejections: dict[str, int]
-) -> dict[str, PeriodCounts]:
-    """``counts`` with each numeric feature's out-of-range rejections attached."""
-    merged = dict(counts)
-    for name, n in rejections.items():
-        if name not in profile.names or name in OUTPUT_FEATURES or n <= 0:
-            continue
-        feature = profile[name]
-        current = merged.get(name) or PeriodCounts(
-            np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0
-        )
-        merged[name] = dataclasses.replace(current, rejected=current.rejected + n)
-    return merged
-
-
-def evaluate(
-    profile: ReferenceProfile,
-    counts: dict[str, PeriodCounts],
-    thresholds: DriftThresholds,
-    reference_rejected: Mapping[str, int] | None = None,
-) -> tuple[list[FeatureDecision], FeatureDecision | None]:
-    """Statistics and verdicts: the features as one family, the score on its own.
-
-    ``reference_rejected`` names the features whose reference counts are a stream
-    baseline (:mod:`.baseline`), with that baseline's out-of-range rejections.
-
-    A feature whose statistics raise (counts in another bin layout, a profile this code
-    cannot compare) gets an ``"error"`` decision carrying the message, outside the
-    Benjamini-Hochberg family; the other features keep their verdicts.
-    """
-    results: dict[str, FeatureDrift] = {}
-    failed: dict[str, FeatureDecision] = {}
-    growth: dict[str, float | None] = {}
-    for name in profile.names:
-        feature = profile[name]
-        current = counts.get(name)
-        if current is None:
-            current = PeriodCounts(np.zeros(feature.n_bins, dtype=np.int64), 0, 0, 0.0, 0.0)
-        try:
-            results[name] = compare(
-                feature,
-                current.counts,
-                value_sum=current.total,
-                value_sumsq=current.total_sq,
-                rejected_out_of_range=current.rejected,
-                reference_rejected=(reference_rejected or {}).get(name),
-            )
-            growth[name] = other_share_growth(feature, current.counts)
-        except Exception as exc:  # one feature's failure must not cost the others their verdict
-            log.exception("drift check of feature %s failed", name)
-            failed[name] = FeatureDecision.failed(name, f"{type(exc).__name__}: {exc}")
-    names = [n for n in profile.names if n not in OUTPUT_FEATURES]
-    decided = dict(
-        zip(
-            [n for n in names if n in results],
-            decide([results[n] for n in names if n in results], thresholds, growth),
-            strict=True,
-        )
-    )
-    decisions = [decided.get(n) or failed[n] for n in names]
-    score_decision: FeatureDecision | None = None
-    if SCORE_FEATURE in results:
-        score_decision = decide([results[SCORE_FEATURE]], thresholds)[0]
-    elif SCORE_FEATURE in failed:
-        score_decision = failed[SCORE_FEATURE]
-    return decisions, score_decision
-
-
-def evaluate_outputs(
-    profile: ReferenceProfile, counts: dict[str, PeriodCounts], thresholds: DriftThresholds
-) -> list[FeatureDecision]:
-    """Verdicts of the model outputs besides the score (``_predicted_class``), each alone."""
-    decisions = []
-    for name in sorted(OUTPUT_FEATURES - {SCORE_FEATURE}):
-        if name not in profile:
-            continue
-        feature = profile[name]
-        current = counts.get(name)
-        observed = current.counts if current is not None else np.zeros(feature.n_bins, np.int64)
-        try:
-            drift = compare(feature, observed)
-            decisions.append(decide([drift], thresholds)[0])
-        except Exception as exc:  # its failure must not cost the other verdicts
-            log.exception("drift check of output %s failed", name)
-            decisions.append(FeatureDecision.failed(name, f"{type(exc).__name__}: {exc}"))
-    return decisions
-
-
-def _finite(value: float | None) -> float:
-    return float(value) if value is not None and math.isfinite(value) else float("nan")
-
-
 def check_rows(
     period: Period,
     model_version: str,
@@ -282,58 +175,18 @@ def check_rows(
     """One ``drift_checks`` row per decision; ``baselines`` per feature (else reference)."""
     rows = []
     for decision in decisions:
-        feature = profile[decision.feature]
-        current = counts.get(decision.feature)
-        current_counts = (
-            [int(v) for v in current.counts] if current is not None else [0] * feature.n_bins
-        )
-        drift = decision.drift
-        if drift is None:
-            # An errored feature: what is known, NaN for the statistics it could not get.
-            nan = float("nan")
-            stats: dict[str, Any] = {
-                "kind": feature.kind,
-                "n_reference": int(feature.count),
-                "n_current": int(sum(current_counts)),
-                "test": "",
-                **dict.fromkeys(("statistic", "p_value", "p_adjusted", "psi", "js_distance"), nan),
-                **dict.fromkeys(("wasserstein", "ref_mean", "cur_mean", "cur_missing_rate"), nan),
-                "ref_missing_rate": float(feature.missing_rate),
-            }
-        else:
-            stats = {
-                "kind": drift.kind,
-                "n_reference": int(drift.ref_count),
-                "n_current": int(drift.cur_count),
-                "test": drift.test,
-                "statistic": _finite(drift.statistic),
-                "p_value": _finite(drift.pvalue),
-                "p_adjusted": _finite(decision.qvalue),
-                "psi": _finite(drift.psi),
-                "js_distance": _finite(drift.js),
-                "wasserstein": _finite(drift.wasserstein),
-                "ref_mean": _finite(drift.ref_mean),
-                "cur_mean": _finite(drift.cur_mean),
-                "ref_missing_rate": _finite(drift.ref_missing_rate),
-                "cur_missing_rate": _finite(drift.cur_missing_rate),
-            }
+        row = feature_row(profile[decision.feature], decision, counts.get(decision.feature))
         rows.append(
             {
                 "check_kind": period.kind,
                 "period_start": period.start,
                 "period_end": period.end,
                 "checked_at": checked_at,
-                "feature": decision.feature,
                 "model_version": model_version,
                 "model_name": model_name,
                 "model_id": model_id(model_name, model_version),
-                **stats,
-                "level": decision.level,
+                **row,
                 "drifted": int(decision.level == "drift"),
-                "reference_counts": [int(v) for v in feature.reference_counts],
-                "current_counts": current_counts,
-                "bin_labels": list(feature.labels()),
-                "error": decision.error,
                 "baseline": (baselines or {}).get(decision.feature, REFERENCE),
             }
         )
