@@ -52,3 +52,7 @@ class DecodeError(ScorestreamError, ValueError):
         super().__init__(message)
         self.field = field
         self.reason = reason
+
+
+class DataError(SchemaError, ValueError):
+    """A DataFrame given to the Python API cannot be profiled or compared (no rows, ...)."""
