@@ -107,7 +107,7 @@ def _table(rows: list[dict[str, Any]], anchors: dict[str, str]) -> str:
         body.append(
             f"<tr><td>{link}</td><td>{_badge(row['level'])}</td>"
             f"<td>{html.escape(_what_changed(row))}</td><td>{html.escape(row['test'])}</td>"
-            f"<td class='num'>{_p(row['p_adjusted'])}</td>"
+            f"<td class='num'>{html.escape(_p(row['p_adjusted']))}</td>"
             f"<td class='num'>{readable(row['psi'])}</td>"
             f"<td class='num'>{readable(row['js_distance'])}</td>"
             f"<td class='num'>{readable(row['wasserstein'])}</td></tr>"

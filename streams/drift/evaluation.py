@@ -182,17 +182,18 @@ def feature_row(
         [int(v) for v in current.counts] if current is not None else [0] * feature.n_bins
     )
     drift = decision.drift
+    nan = float("nan")
     if drift is None:
         # An errored feature: what is known, NaN for the statistics it could not get.
-        nan = float("nan")
         stats: dict[str, Any] = {
             "kind": feature.kind,
             "n_reference": int(feature.count),
             "n_current": int(sum(current_counts)),
             "test": "",
             **dict.fromkeys(("statistic", "p_value", "p_adjusted", "psi", "js_distance"), nan),
-            **dict.fromkeys(("wasserstein", "ref_mean", "cur_mean", "cur_missing_rate"), nan),
+            **dict.fromkeys(("wasserstein", "ref_mean", "cur_mean"), nan),
             "ref_missing_rate": float(feature.missing_rate),
+            "cur_missing_rate": nan,
         }
     else:
         stats = {
