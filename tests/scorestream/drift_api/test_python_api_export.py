@@ -107,7 +107,7 @@ def test_the_json_is_strict_and_the_same_every_time(report: DriftReport) -> None
 def test_save_writes_json_and_html_by_suffix(report: DriftReport, tmp_path: Path) -> None:
     assert json.loads(report.save(tmp_path / "r.json").read_text())["verdict"] == "drift"
     assert report.save(tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
-    with pytest.raises(ValueError, match="name it .json or .html"):
+    with pytest.raises(ValueError, match=r"name it \.json or \.html"):
         report.save(tmp_path / "r.txt")
 
 
@@ -151,7 +151,11 @@ def test_the_html_page_says_the_verdict_in_readable_numbers(report: DriftReport)
     assert "&lt; 0.001" in page  # corrected p-values this small are said so
 
 
-def test_the_page_renders_offline_in_chromium(report: DriftReport, chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_renders_offline_in_chromium(
+    report: DriftReport,
+    chromium,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     """What a reader sees: with the network cut, every chart loads and the verdict shows."""
     page = report.to_html()
     # A probe appended to a copy of the page: the pixel width of every image as loaded.

@@ -201,7 +201,8 @@ def test_ids_like_007_stay_text() -> None:
     assert report.drifted == ["code"]  # 0070 vanished, 7 grew: compared as text
     # The number 7 is not the text "007": it is a value the reference never had.
     numbers = compare(profile, pd.DataFrame({"code": [7] * 10 + [8] * 10}))
-    counts = dict(zip(numbers["code"]["bin_labels"], numbers["code"]["current_counts"], strict=True))
+    row = numbers["code"]
+    counts = dict(zip(row["bin_labels"], row["current_counts"], strict=True))
     assert counts["7"] == 10 and counts["007"] == 0 and counts["unseen"] == 10
 
 
@@ -241,8 +242,10 @@ def test_counts_in_the_profiles_layout(profile: Profile) -> None:
     # Refused: wrong layout (that feature's error), unknown features and nothing (clear errors).
     wrong = compare(profile, {"age": [1, 2, 3], "region": bins})
     assert wrong.errors["age"].startswith("counts of 'age' refused: expected")
-    assert compare(profile, {"age": [-1] * age.n_bins, "region": bins}).errors["age"].endswith(
-        "counts must be non-negative numbers"
+    assert (
+        compare(profile, {"age": [-1] * age.n_bins, "region": bins})
+        .errors["age"]
+        .endswith("counts must be non-negative numbers")
     )
     with pytest.raises(DataError, match=r"features the profile does not have: \['agee'\]"):
         compare(profile, {"agee": age_bins})
