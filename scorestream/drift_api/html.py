@@ -88,6 +88,8 @@ def _badge(level: str) -> str:
 
 
 def _what_changed(row: dict[str, Any]) -> str:
+    if row["level"] == "error":
+        return "could not be compared"
     parts = []
     if row["kind"] == "numeric":
         parts.append(f"mean {_change(row['ref_mean'], row['cur_mean'])}")
@@ -126,10 +128,12 @@ def _chart(row: dict[str, Any]) -> str:
 def _section(row: dict[str, Any], anchor: str, chart: bool) -> str:
     reasons = row["reasons"] or ["nothing significant"]
     items = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
-    counts = f"{readable(row['n_current'])} records against {readable(row['n_reference'])}"
+    meta = html.escape(_what_changed(row))
+    if row["level"] != "error":
+        meta += f" · {readable(row['n_current'])} records against {readable(row['n_reference'])}"
     return (
         f"<section id='{anchor}'><h3>{html.escape(row['feature'])} {_badge(row['level'])}</h3>"
-        f"<div class='meta'>{html.escape(_what_changed(row))} · {counts}</div>"
+        f"<div class='meta'>{meta}</div>"
         f"<ul>{items}</ul>{_chart(row) if chart else ''}</section>"
     )
 
