@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
@@ -24,6 +25,15 @@ from .profile import Profile
 from .report import DriftReport
 
 __all__ = ["compare"]
+
+
+def _check_rejected(profile: Profile, rejected: Mapping[str, int]) -> None:
+    unknown = sorted(str(name) for name in rejected if name not in profile.features)
+    if unknown:
+        raise DataError(f"rejections given for features the profile does not have: {unknown}")
+    for name, n in rejected.items():
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise DataError(f"rejections of {name!r} must be a count (a whole number >= 0)")
 
 
 def compare(
@@ -65,7 +75,8 @@ def compare(
     ------
     DataError
         The current data has no rows or duplicate columns; outputs given that the profile
-        lacks, or of the wrong length; counts of a feature the profile does not have.
+        lacks, or of the wrong length; counts or rejections of a feature the profile does
+        not have.
     TypeError
         ``current`` is neither a DataFrame nor a mapping.
     """
@@ -88,6 +99,7 @@ def compare(
         )
     if not counts:
         raise DataError(f"nothing to compare: {'; '.join(errors.values())}")
+    _check_rejected(profile, rejected or {})
     # Only what was given is compared: the model's outputs when they were.
     checked = ReferenceProfile(
         tuple(f for f in reference if f.name in counts or f.name in errors),

@@ -20,25 +20,27 @@ Fields are only ever added; a change of meaning gets a new ``version``::
       "outputs": [ROW, ...]          # "_score", "_predicted_class", when compared
     }
 
-    ROW = {
-      "feature": "mean radius", "kind": "numeric" | "categorical",
-      "level": "ok" | "warning" | "drift" | "error",
-      "reasons": ["ks q=1.2e-09 < 0.01; PSI 0.61 >= 0.2, ..."],   # one line per finding
-      "error": "",                   # why there is no verdict (level "error")
-      "test": "ks" | "chi2" | "",    # the distribution test
+    ROW = {                          # in this order
+      "feature": "mean radius",
+      "kind": "numeric" | "categorical",
+      "n_reference", "n_current",             # records, missing included
+      "test": "ks" | "chi2" | "",             # the distribution test ("" for level "error")
       "statistic", "p_value", "p_adjusted",   # its statistic, p, and BH-corrected p
       "psi", "js_distance", "wasserstein",    # effect sizes (wasserstein: numeric only)
-      "n_reference", "n_current",             # records, missing included
-      "ref_mean", "cur_mean",                 # numeric
+      "ref_mean", "cur_mean",                 # numeric only
       "ref_missing_rate", "cur_missing_rate",
-      "bin_labels": [...], "reference_counts": [...], "current_counts": [...],
+      "level": "ok" | "warning" | "drift" | "error",
+      "reference_counts": [...], "current_counts": [...], "bin_labels": [...],
+      "error": "",                   # why there is no verdict (level "error"), else ""
+      "reasons": ["ks q=2.12e-09 < 0.01; PSI 0.503 >= 0.2, ..."],  # one line per finding
       "missing_qvalue": 0.8,         # BH-corrected p of the missing-rate test (numeric)
-      "statistics": {...}            # every statistic, side tests included (FeatureDrift),
-                                     # null for level "error"
+      "statistics": {...}            # every statistic, side tests included (FeatureDrift:
+                                     # mean_shift, cur_out_of_range_rate, unseen_growth and
+                                     # their p-values, ...), null for level "error"
     }
 
 A statistic that does not apply or could not be computed is ``null``. The row's fields up
-to ``current_counts`` are the columns of the daily check's ``drift_checks`` row, computed
+to ``error`` are the columns of the daily check's ``drift_checks`` row, computed
 by the same function (:func:`~scorestream.streams.drift.evaluation.feature_row`).
 """
 

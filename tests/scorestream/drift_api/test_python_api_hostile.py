@@ -124,6 +124,13 @@ def test_text_and_lists_in_a_numeric_column_are_that_features_error(profile: Pro
     assert report.errors["age"] == "column 'age' holds 3 values that are not numbers (e.g. 'forty')"
     assert report.errors["income"].startswith("column 'income' holds 1 values that are not numbers")
     assert report.levels["region"] == "ok"
+    dated = _frame(500, seed=8).assign(age=pd.Timestamp("2026-01-01"))
+    assert dated.age.dtype.kind == "M"
+    assert (
+        compare(profile, dated)
+        .errors["age"]
+        .startswith("column 'age' holds 500 values that are not numbers (e.g. '2026-01-01")
+    )
     # Numbers written as text (a CSV read as text) are numbers.
     as_text = _frame(2000, seed=9).astype({"age": str})
     assert compare(profile, as_text).levels["age"] == "ok"
@@ -251,3 +258,17 @@ def test_counts_in_the_profiles_layout(profile: Profile) -> None:
         compare(profile, {"agee": age_bins})
     with pytest.raises(DataError, match="no counts given"):
         compare(profile, {})
+
+
+def test_rejections_are_counts_of_the_profiles_features(profile: Profile) -> None:
+    current = _frame(2000, seed=18)
+    assert compare(profile, current).levels["income"] == "ok"
+    report = compare(profile, current, rejected={"income": 60})
+    assert report.levels["income"] == "drift"  # 3 % of the records beyond the range
+    assert "60 records beyond the allowed range were rejected" in report["income"]["reasons"][-1]
+    with pytest.raises(DataError, match=r"features the profile does not have: \['incme'\]"):
+        compare(profile, current, rejected={"incme": 60})
+    with pytest.raises(DataError, match="rejections of 'income' must be a count"):
+        compare(profile, current, rejected={"income": -1})
+    with pytest.raises(DataError, match="rejections of 'income' must be a count"):
+        compare(profile, current, rejected={"income": 1.5})  # type: ignore[dict-item]
