@@ -34,8 +34,9 @@ labels replaces them.
 ``check_kind`` :func:`challenger_kind` of the period's (``challenger_daily``), from their own
 scores joined to the same labels (``challenger=True``): the check kind is part of the
 table's key, so a version that was a challenger in the morning and the champion after a
-swap keeps both sets of figures of that day, and the dashboard reads champions and challengers from one
-table. Their verdicts are for the dashboard only: the scheduler sends no alert for them.
+swap keeps both sets of figures of that day, and the dashboard reads champions and
+challengers from one table. Their verdicts are for the dashboard only: the scheduler sends
+no alert for them.
 """
 
 from __future__ import annotations
