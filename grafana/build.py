@@ -20,6 +20,7 @@ from scorestream.grafana.dashboards import (
     drift_overview,
     feature_detail,
     model_comparison,
+    model_performance,
     scoring_operations,
 )
 
@@ -30,7 +31,13 @@ OUT_DIR = Path(__file__).resolve().parent / "provisioning" / "dashboards"
 #: Every dashboard's builder, by file name (the order of the checked-in files' creation).
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     module.FILE: module.build
-    for module in (drift_overview, feature_detail, scoring_operations, model_comparison)
+    for module in (
+        drift_overview,
+        feature_detail,
+        scoring_operations,
+        model_comparison,
+        model_performance,
+    )
 }
 
 

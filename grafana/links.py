@@ -30,6 +30,7 @@ __all__ = [
     "DRIFT_OVERVIEW",
     "FEATURE_DETAIL",
     "MODEL_COMPARISON",
+    "MODEL_PERFORMANCE",
     "SCORING_OPERATIONS",
     "DashboardRef",
     "dashboard_url",
@@ -53,11 +54,13 @@ DRIFT_OVERVIEW = DashboardRef("scorestream-drift-overview", "drift-overview")
 FEATURE_DETAIL = DashboardRef("scorestream-feature-detail", "feature-detail")
 SCORING_OPERATIONS = DashboardRef("scorestream-scoring-operations", "scoring-operations")
 MODEL_COMPARISON = DashboardRef("scorestream-model-comparison", "model-comparison")
+MODEL_PERFORMANCE = DashboardRef("scorestream-model-performance", "model-performance")
 DASHBOARDS: tuple[DashboardRef, ...] = (
     DRIFT_OVERVIEW,
     FEATURE_DETAIL,
     SCORING_OPERATIONS,
     MODEL_COMPARISON,
+    MODEL_PERFORMANCE,
 )
 
 # Characters left as they are in query values: Grafana's own template syntax (${...}) must

@@ -291,13 +291,22 @@ def status_history(
     width: int = 24,
     height: int = 8,
     thresholds: dict[str, Any] | None = None,
+    value_texts: dict[int, str] | None = None,
 ) -> Panel:
-    """A rows x time grid of coloured cells: our features over time heatmap."""
-    defaults = {
+    """A rows x time grid of coloured cells: our features over time heatmap.
+
+    ``value_texts`` names coded values (a level stored as a number) in the tooltip.
+    """
+    defaults: dict[str, Any] = {
         **_series_by_label(label),
         "color": {"mode": "thresholds"},
         "thresholds": thresholds or threshold_steps(("green", None)),
     }
+    if value_texts:
+        options = {
+            str(v): {"text": text, "index": i} for i, (v, text) in enumerate(value_texts.items())
+        }
+        defaults["mappings"] = [{"type": "value", "options": options}]
     return Panel(
         title,
         "status-history",
@@ -479,6 +488,8 @@ class Dashboard:
     variables: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     rows: list[list[Panel]] = field(default_factory=list)
+    #: The time range the dashboard opens on (Grafana's relative syntax, ending now).
+    time_from: str = "now-24h"
 
     def row(self, *panels: Panel) -> Dashboard:
         if sum(p.width for p in panels) > 24:
@@ -518,7 +529,7 @@ class Dashboard:
             "schemaVersion": 39,
             "tags": TAGS,
             "templating": {"list": self.variables},
-            "time": {"from": "now-24h", "to": "now"},
+            "time": {"from": self.time_from, "to": "now"},
             "timepicker": {},
             "timezone": "utc",
             "title": self.title,

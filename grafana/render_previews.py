@@ -86,6 +86,8 @@ def fmt_value(value: Any, unit: str | None = None) -> str:
         return datetime.fromtimestamp(value / 1000).strftime("%Y-%m-%d %H:%M")
     if unit == "percentunit":
         return f"{value * 100:.1f} %"
+    if unit == "s":
+        return duration(float(value))
     if isinstance(value, float):
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.2e}"
@@ -125,14 +127,29 @@ def style(ax: Axes) -> None:
     ax.set_axisbelow(True)
 
 
-def time_axis(ax: Axes) -> None:
+def time_axis(ax: Axes, days: float = 1.5) -> None:
+    """Ticks every 6 hours on the sample's 36 hours; every few days on a longer range."""
+    if days > 3:
+        ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(round(days / 8), 1)))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        return
     ax.xaxis.set_major_locator(mdates.HourLocator(byhour=[0, 6, 12, 18]))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+
+
+def duration(seconds: float) -> str:
+    """Seconds as Grafana's ``s`` unit shows them: in the largest unit that fits."""
+    for size, name in ((86_400, "day"), (3600, "hour"), (60, "min")):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.3g} {name}"
+    return f"{seconds:.3g} s"
 
 
 def y_units(ax: Axes, unit: str | None) -> None:
     if unit == "percentunit":
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v * 100:.3g}%"))
+    elif unit == "s":
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: duration(v)))
     elif unit:
         suffix = {"ms": " ms", "reqps": "/s"}.get(unit, "")
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.4g}{suffix}"))
@@ -160,7 +177,11 @@ def legend(ax: Axes, columns: int = 6) -> None:
 
 
 def draw_timeseries(
-    ax: Axes, panel: dict[str, Any], result: Result, marks: Sequence[tuple[datetime, str]]
+    ax: Axes,
+    panel: dict[str, Any],
+    result: Result,
+    marks: Sequence[tuple[datetime, str]],
+    days: float = 1.5,
 ) -> None:
     defaults = panel["fieldConfig"]["defaults"]
     custom = defaults.get("custom", {})
@@ -237,12 +258,12 @@ def draw_timeseries(
             alpha=0.9,
         )
     ax.xaxis_date()
-    time_axis(ax)
+    time_axis(ax, days)
     y_units(ax, defaults.get("unit"))
     legend(ax)
 
 
-def draw_status_history(ax: Axes, panel: dict[str, Any], result: Result) -> None:
+def draw_status_history(ax: Axes, panel: dict[str, Any], result: Result, days: float = 1.5) -> None:
     thresholds = panel["fieldConfig"]["defaults"].get("thresholds")
     series = to_series(result)
     names = sorted(series, reverse=True)
@@ -269,7 +290,7 @@ def draw_status_history(ax: Axes, panel: dict[str, Any], result: Result) -> None
     ax.set_yticks([r + 0.5 for r in range(len(names))], names)
     ax.grid(False)
     ax.xaxis_date()
-    time_axis(ax)
+    time_axis(ax, days)
 
 
 def draw_bars(ax: Axes, panel: dict[str, Any], result: Result) -> None:
@@ -365,6 +386,7 @@ def annotation_marks(
 def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
     choices = CHOICES.get(name, {})
     ctx = dashboard_context(dashboard, db, choices)
+    days = (ctx.time_to - ctx.time_from).total_seconds() / 86_400
     marks = annotation_marks(dashboard, db, choices)
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dashboard["panels"])
     header = 1.6
@@ -429,9 +451,9 @@ def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
         sql = panel["targets"][0]["rawSql"]
         result = db.query(in_database(expand(sql, ctx), db.database))
         if kind == "timeseries":
-            draw_timeseries(inner, panel, result, marks)
+            draw_timeseries(inner, panel, result, marks, days)
         elif kind == "status-history":
-            draw_status_history(inner, panel, result)
+            draw_status_history(inner, panel, result, days)
         elif kind == "barchart":
             draw_bars(inner, panel, result)
         elif kind == "stat":

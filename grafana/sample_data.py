@@ -252,8 +252,11 @@ def build_fixture(seed: int = 7) -> Fixture:
     _add_scores(fixture, rng, minutes)
     # Model names, the other model kinds and the challengers (their own generator).
     from scorestream.grafana.sample_models import add_models
+    from scorestream.grafana.sample_performance import add_performance
 
     add_models(fixture)
+    # A month of the loan model's history, its labels and its daily performance verdicts.
+    add_performance(fixture)
     # A replay: the same rows again, later, in their own insert (their own parts).
     for table, rows in fixture.tables.items():
         step = max(len(rows) // 40, 1)
@@ -390,8 +393,14 @@ def rows_in_insert_order(fixture: Fixture) -> Iterator[tuple[str, list[Row]]]:
 
 
 def unique_ids(fixture: Fixture) -> int:
-    """How many distinct scored records there are (what a replay must not inflate)."""
-    return len({row["id"] for row in fixture.tables["scores"]})
+    """How many distinct records were scored in the 36 hours (what a replay must not
+    inflate); the performance history before them is left out."""
+    return len({row["id"] for row in in_window(fixture.tables["scores"])})
+
+
+def in_window(rows: Sequence[Row]) -> list[Row]:
+    """The scores of the sample's 36 hours (``START`` to ``END``, by ``scored_at``)."""
+    return [row for row in rows if _dt(START) <= row["scored_at"] <= _dt(END)]
 
 
 class ChdbExecutor:
@@ -502,6 +511,16 @@ def in_database(sql: str, database: str) -> str:
     return re.sub(rf"\b{DATABASE}\.", f"{database}.", sql)
 
 
+def time_range(dashboard: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """The range a dashboard's queries run on here: the sample's 36 hours, or, for a
+    dashboard that opens on several days (``now-30d``), those days up to ``END`` (the
+    sample's "now")."""
+    days = re.fullmatch(r"now-(\d+)d", dashboard.get("time", {}).get("from", ""))
+    if days and int(days.group(1)) > 1:
+        return END - timedelta(days=int(days.group(1))), END
+    return START, END
+
+
 def dashboard_context(
     dashboard: Mapping[str, Any], db: ChdbDatabase, choices: Mapping[str, Any] | None = None
 ) -> QueryContext:
@@ -510,20 +529,21 @@ def dashboard_context(
     ``choices`` picks a value."""
     values: dict[str, Any] = {}
     options: dict[str, list[str]] = {}
+    start, end = time_range(dashboard)
     for var in dashboard["templating"]["list"]:
         name = var["name"]
         if var["type"] == "custom":
             options[name] = [o["value"] for o in var["options"]]
             default: Any = var["current"]["value"]
         else:
-            ctx = QueryContext(START, END, INTERVAL_S, values, options)
+            ctx = QueryContext(start, end, INTERVAL_S, values, options)
             result = db.query(in_database(expand(var["query"], ctx), db.database))
             options[name] = _sorted_like_grafana([str(row[0]) for row in result.rows], var)
             # Without any option (a new install) Grafana's value is empty.
             first = options[name][0] if options[name] else ""
             default = [ALL] if var["includeAll"] else first
         values[name] = (choices or {}).get(name, default)
-    return QueryContext(START, END, INTERVAL_S, values, options)
+    return QueryContext(start, end, INTERVAL_S, values, options)
 
 
 def _sorted_like_grafana(options: list[str], variable: Mapping[str, Any]) -> list[str]:

@@ -12,7 +12,8 @@ Every check runs once per model version with counts in its period (see
 the drift check. The daily check then runs the labels check of its day
 (:mod:`scorestream.consumers.labels.check`), and the performance verdict of each model
 version scored that day (:mod:`scorestream.consumers.performance.check`), under the same
-rule. A version whose verdict alerts gets its day's alert even without drift. Each daily
+rule, and of each challenger scored in shadow that day (rows for the dashboard, never an
+alert). A version whose verdict alerts gets its day's alert even without drift. Each daily
 run also computes again the verdicts of the ``LABEL_WINDOW_DAYS`` days before (late
 labels): their rows are rewritten, and an alert goes out at most once per day and model:
 the alert id is the day's and the model's, and an alert already delivered is not
@@ -59,6 +60,7 @@ from scorestream.consumers.performance.check import (
     check_performance,
     scored_models,
 )
+from scorestream.contract import CHALLENGER_SCORES, SCORES
 from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import FeatureDecision
@@ -160,24 +162,35 @@ def run_labels_check(
 
 
 def run_performance_checks(
-    settings: Settings, period: Period, client: Executor, locator: ModelLocator
+    settings: Settings,
+    period: Period,
+    client: Executor,
+    locator: ModelLocator,
+    *,
+    challengers: bool = False,
 ) -> dict[ModelKey, PerformanceResult]:
     """The performance verdict of every model version scored in ``period`` (a day).
 
-    A version that cannot be found or whose check fails is logged and left out: the
-    verdict is extra, it must never stop the drift check.
+    ``challengers``: of every version in ``challenger_scores`` instead (rows for the
+    dashboard; the callers publish no alert for them). A version that cannot be found or
+    whose check fails is logged and left out: the verdict is extra, it must never stop the
+    drift check.
     """
     database = settings.clickhouse.database
+    table = CHALLENGER_SCORES.name if challengers else SCORES.name
     try:
-        keys = [ModelKey(n, v) for n, v in scored_models(client, database, period.start.date())]
+        scored = scored_models(client, database, period.start.date(), table)
+        keys = [ModelKey(n, v) for n, v in scored]
     except Exception:
-        log.exception("performance check of %s failed", period.start.date().isoformat())
+        log.exception("performance check of %s (%s) failed", period.start.date(), table)
         return {}
     results = {}
     for key in keys:
         try:
             path = locator.model_dir(key)
-            results[key] = check_performance(client, database, period, key.name, key.version, path)
+            results[key] = check_performance(
+                client, database, period, key.name, key.version, path, challenger=challengers
+            )
         except Exception:
             log.exception("performance check of %s on %s failed", key, period.start.date())
     return results
@@ -205,6 +218,7 @@ def check_day(
     comparisons = run_comparisons(settings, period, client, locator, comparison)
     run_labels_check(settings, day, client, locator)
     performance = run_performance_checks(settings, period, client, locator)
+    run_performance_checks(settings, period, client, locator, challengers=True)
     publish_alerts(settings, client, period, results, performance, comparisons)
     return results
 
@@ -220,6 +234,7 @@ def recheck_performance(
     """
     period = Period.day(day)
     performance = run_performance_checks(settings, period, client, locator)
+    run_performance_checks(settings, period, client, locator, challengers=True)
     publish_alerts(settings, client, period, [], performance, [])
     return performance
 

@@ -29,6 +29,14 @@ carries the verdict; the ``realised`` and ``estimated`` rows their own compariso
 
 Rows go to ``model_performance`` (ReplacingMergeTree): checking the day again after late
 labels replaces them.
+
+**Challengers** (versions scored in shadow, ``challenger_scores``) get the same rows with
+``check_kind`` :func:`challenger_kind` of the period's (``challenger_daily``), from their own
+scores joined to the same labels (``challenger=True``): the check kind is part of the
+table's key, so a version that was a challenger in the morning and the champion after a
+swap keeps both sets of figures of that day, and the dashboard reads champions and
+challengers from one table. Their verdicts are for the dashboard only: the scheduler sends
+no alert for them.
 """
 
 from __future__ import annotations
@@ -42,9 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from scorestream.consumers.clickhouse import Executor, check_identifier
-from scorestream.consumers.drift_check.check import Period
+from scorestream.consumers.drift_check.check import DAILY, Period
 from scorestream.consumers.performance import queries
-from scorestream.contract import MODEL_PERFORMANCE, SCORES
+from scorestream.contract import CHALLENGER_SCORES, MODEL_PERFORMANCE, SCORES
 from scorestream.streams.estimation.calibration import load_calibration
 from scorestream.streams.estimation.cbpe import CBPE, Estimate
 from scorestream.streams.estimation.histogram import read_histogram
@@ -71,6 +79,8 @@ JUDGED: dict[str, tuple[str, ...]] = {
     "multiclass": ("accuracy", "macro_f1"),
     "regression": ("mae", "rmse"),
 }
+#: The verdict levels, from "nothing to judge" to the worst.
+LEVELS = ("insufficient", "ok", "warn", "alert")
 #: Readable names for the e-mail.
 METRIC_NAMES = {
     "roc_auc": "ROC AUC",
@@ -153,9 +163,29 @@ def _num(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
 
 
-def scored_count(client: Executor, database: str, name: str, version: str, day: date) -> int:
+def challenger_kind(kind: str) -> str:
+    """The ``check_kind`` of a challenger's rows over a period of ``kind``.
+
+    >>> challenger_kind("daily")
+    'challenger_daily'
+    """
+    return f"challenger_{kind}"
+
+
+#: The ``check_kind`` of the challengers' daily rows.
+CHALLENGER_DAILY = challenger_kind(DAILY)
+
+
+def scored_count(
+    client: Executor,
+    database: str,
+    name: str,
+    version: str,
+    day: date,
+    scores_table: str = SCORES.name,
+) -> int:
     """Records of the version scored on ``day`` (FINAL: a replayed record counts once)."""
-    db, table = check_identifier(database), check_identifier(SCORES.name)
+    db, table = check_identifier(database), check_identifier(scores_table)
     rows = client.execute(
         f"SELECT count() FROM {db}.{table} FINAL WHERE model_name = %(name)s "  # noqa: S608
         "AND model_version = %(version)s AND toDate(event_time) = %(day)s",
@@ -164,9 +194,12 @@ def scored_count(client: Executor, database: str, name: str, version: str, day: 
     return int(rows[0][0]) if rows else 0
 
 
-def scored_models(client: Executor, database: str, day: date) -> list[tuple[str, str]]:
-    """The (name, version) pairs with scores on ``day``."""
-    db, table = check_identifier(database), check_identifier(SCORES.name)
+def scored_models(
+    client: Executor, database: str, day: date, scores_table: str = SCORES.name
+) -> list[tuple[str, str]]:
+    """The (name, version) pairs with scores on ``day`` (in ``challenger_scores``: the
+    challengers scored in shadow that day)."""
+    db, table = check_identifier(database), check_identifier(scores_table)
     rows = client.execute(
         f"SELECT DISTINCT model_name, model_version FROM {db}.{table} "  # noqa: S608
         "WHERE toDate(event_time) = %(day)s",
@@ -176,7 +209,14 @@ def scored_models(client: Executor, database: str, day: date) -> list[tuple[str,
 
 
 def _realised(
-    client: Executor, database: str, kind: str, name: str, version: str, period: Period, meta: Any
+    client: Executor,
+    database: str,
+    kind: str,
+    name: str,
+    version: str,
+    period: Period,
+    meta: Any,
+    scores_table: str,
 ) -> tuple[int, dict[str, float], dict[str, float]]:
     """(labelled count, metric -> value, metric -> standard error) of the day."""
     args = (client, database, period.start, period.end)
@@ -188,6 +228,7 @@ def _realised(
             negative_label=classes[0] if len(classes) == 2 else None,
             model_name=name,
             model_version=version,
+            scores_table=scores_table,
         )
         if not found:
             return 0, {}, {}
@@ -203,7 +244,9 @@ def _realised(
             },
         )
     if kind == "multiclass":
-        mfound = queries.multiclass_pieces(*args, model_name=name, model_version=version)
+        mfound = queries.multiclass_pieces(
+            *args, model_name=name, model_version=version, scores_table=scores_table
+        )
         if not mfound:
             return 0, {}, {}
         mtotal = _merged(list(mfound.values()))
@@ -213,7 +256,9 @@ def _realised(
             {"accuracy": mm.accuracy, "macro_f1": mm.macro_f1},
             {"accuracy": _p_se(mm.accuracy, mm.n), "macro_f1": _p_se(mm.macro_f1, mm.n)},
         )
-    rfound = queries.regression_pieces(*args, model_name=name, model_version=version)
+    rfound = queries.regression_pieces(
+        *args, model_name=name, model_version=version, scores_table=scores_table
+    )
     if not rfound:
         return 0, {}, {}
     rtotal = _merged(list(rfound.values()))
@@ -298,16 +343,25 @@ def check_performance(
     min_labels: int = MIN_LABELS,
     now: datetime | None = None,
     write: bool = True,
+    challenger: bool = False,
 ) -> PerformanceResult:
-    """The verdict of one model version over one day, written to ``model_performance``."""
+    """The verdict of one model version over one day, written to ``model_performance``.
+
+    ``challenger``: the version's scores are in ``challenger_scores`` (scored in shadow);
+    its rows get the check kind :func:`challenger_kind` of the period's.
+    """
+    table = CHALLENGER_SCORES.name if challenger else SCORES.name
+    check_kind = challenger_kind(period.kind) if challenger else period.kind
     meta = json.loads((Path(model_dir) / "metadata.json").read_text(encoding="utf-8"))
     kind = str(meta.get("task", "binary"))
     reference: dict[str, float] = {
         k: float(v) for k, v in (meta.get("metrics") or {}).items() if k in JUDGED.get(kind, ())
     }
     day = period.start.date()
-    scored = scored_count(client, database, name, version, day)
-    labelled, realised, errors = _realised(client, database, kind, name, version, period, meta)
+    scored = scored_count(client, database, name, version, day, table)
+    labelled, realised, errors = _realised(
+        client, database, kind, name, version, period, meta, table
+    )
     estimate: Estimate | None = None
     note = ""
     if kind == "regression":
@@ -316,7 +370,13 @@ def check_performance(
         calibration, note = load_calibration(model_dir)
         if calibration is not None and scored:
             histogram = read_histogram(
-                client, database, name=name, version=version, day=day, binary=kind == "binary"
+                client,
+                database,
+                name=name,
+                version=version,
+                day=day,
+                binary=kind == "binary",
+                table=table,
             )
             estimate = CBPE(calibration).estimate(histogram)
     result = PerformanceResult(name, version, kind, scored, labelled, estimate_note=note)
@@ -328,7 +388,7 @@ def check_performance(
     ) -> None:
         result.rows.append(
             {
-                "check_kind": period.kind,
+                "check_kind": check_kind,
                 "period_start": period.start,
                 "period_end": period.end,
                 "checked_at": checked_at,

@@ -244,6 +244,8 @@ LABELS = _table(
 #: labelled records), ``estimated`` (CBPE, before labels) or ``reference`` (the holdout
 #: metric of the version's ``metadata.json``; its ``level`` is the day's verdict). A day
 #: checked again (late labels) replaces its rows (version ``checked_at``; read with FINAL).
+#: ``check_kind`` is ``daily`` for the versions in ``scores`` and ``challenger_daily`` for
+#: the challengers of ``challenger_scores``.
 MODEL_PERFORMANCE = _table(
     "model_performance",
     ("check_kind", "String"),

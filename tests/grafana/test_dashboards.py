@@ -39,9 +39,7 @@ from scorestream.grafana.dashboards import drift
 from scorestream.grafana.macros import QueryContext, expand
 from scorestream.grafana.sample_data import (
     DRIFT_AT,
-    END,
     FEATURES,
-    START,
     ChdbDatabase,
     Fixture,
     Result,
@@ -53,6 +51,7 @@ from scorestream.grafana.sample_data import (
     is_time,
     parse_time,
     rows_in_insert_order,
+    time_range,
     to_series,
     unique_ids,
 )
@@ -148,13 +147,20 @@ def check_shape(query: PanelQuery, result: Result) -> None:
         times = [parse_time(row[0]) for row in result.rows]
         # The plugin's long-to-wide conversion rejects rows that are not sorted by time.
         assert times == sorted(times), f"{query.id}: not sorted by time"
-        assert times[0] >= START and times[-1] <= END
+        start, end = time_range(_checked_in()[query.dashboard])
+        assert times[0] >= start and times[-1] <= end
         assert numeric, f"{query.id}: no numeric column"
         labels = [c for c, t in types.items() if is_string(t)]
         assert len(labels) <= 1, f"{query.id}: more than one label column {labels}"
         assert set(numeric) | set(labels) | {"time"} == set(result.columns)
         for column in numeric:
-            assert all(v is not None and math.isfinite(v) for v in result.column(column)), (
+            values = result.column(column)
+            # NULL is a gap in the line (no figure that day), and only where the query says
+            # so (a Nullable column that is not empty); NaN and infinities never are.
+            if types[column].startswith("Nullable("):
+                assert any(v is not None for v in values), f"{query.id}: {column} is empty"
+                values = [v for v in values if v is not None]
+            assert all(v is not None and math.isfinite(v) for v in values), (
                 f"{query.id}: {column} has NaN or infinite values"
             )
     elif query.kind == "stat":
@@ -194,6 +200,7 @@ def test_dashboards_have_unique_uids_and_panel_ids() -> None:
         "Feature detail",
         "Scoring operations",
         "Model comparison",
+        "Model performance",
     }
     for dash in dashboards.values():
         ids = [p["id"] for p in dash["panels"]]
@@ -356,6 +363,8 @@ _DATETIME_COLUMNS = {
     "period_end",
     "checked_at",
     "detected_at",
+    "label_time",
+    "received_at",
 }
 
 

@@ -23,6 +23,7 @@ from scorestream.grafana.sample_data import (
     build_fixture,
     dashboard_context,
     in_database,
+    in_window,
     parse_time,
     to_series,
 )
@@ -113,5 +114,6 @@ def test_other_kinds_have_their_own_panels(db: ChdbDatabase, fixture_data: Fixtu
     assert np.median(regression["p50 diabetes"][1]) > 100  # a prediction, not a probability
     # And it stays out of the probability panels.
     histogram = run(db, "scoring-operations.json", "Score histogram")
-    binary = {r["id"] for r in fixture_data.tables["scores"] if r["model_kind"] != "regression"}
+    scores = in_window(fixture_data.tables["scores"])  # the dashboard's 36 hours
+    binary = {r["id"] for r in scores if r["model_kind"] != "regression"}
     assert sum(histogram.column("records")) == len(binary)

@@ -156,7 +156,15 @@ def test_the_injection_would_have_worked_unescaped(hostile_db: ChdbDatabase) -> 
 
 
 # --- the same on the local ClickHouse server -------------------------------------------------
-_DATETIME_COLUMNS = {"minute", "period_start", "period_end", "checked_at", "detected_at"}
+_DATETIME_COLUMNS = {
+    "minute",
+    "period_start",
+    "period_end",
+    "checked_at",
+    "detected_at",
+    "label_time",
+    "received_at",
+}
 
 
 @pytest.mark.integration
