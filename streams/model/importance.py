@@ -41,6 +41,10 @@ PREDICTION_BUDGET = 2_000_000
 MIN_ROWS = 20
 #: The score each kind's importance is the fall of.
 SCORERS: dict[str, str] = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+#: A fall in score below this (half a point of ROC AUC, accuracy or R²) is negligible even
+#: when the shuffles agree on it: five shuffles of a few hundred rows can agree closely on
+#: a tiny fall of a pure-noise feature.
+NEGLIGIBLE_FALL = 0.005
 #: Readable names of the scores, for people.
 SCORER_NAMES: dict[str, str] = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "r2": "R²"}
 
@@ -54,8 +58,9 @@ class FeatureImportance:
 
     @property
     def negligible(self) -> bool:
-        """The model barely uses it: the fall is within two spreads of nothing."""
-        return not self.mean - 2 * self.std > 0
+        """The model barely uses it: the fall is within two spreads of nothing
+        (mean − 2 std ≤ 0), or below :data:`NEGLIGIBLE_FALL`."""
+        return not (self.mean - 2 * self.std > 0 and self.mean >= NEGLIGIBLE_FALL)
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,8 @@ def compute_importance(
     rows = min(len(features), max_rows, budget)
     if rows < MIN_ROWS:
         return None, f"only {len(features)} {on} rows with a target (at least {MIN_ROWS})"
+    if kind == "binary" and np.unique(y).size < 2:
+        return None, f"the {on} rows hold one class only: ROC AUC is undefined on them"
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(features), size=rows, replace=False))
     x = features.iloc[chosen].reset_index(drop=True)
@@ -226,7 +233,8 @@ def compute_importance(
     try:
         baseline = scorer(pipeline, x, y)
         if not math.isfinite(baseline):
-            raise ValueError(f"the {SCORERS[kind]} of the model is undefined on these rows")
+            name = SCORER_NAMES[SCORERS[kind]]
+            raise ValueError(f"the model's {name} is undefined on the {rows:,} sampled rows")
         found = permutation_importance(
             pipeline, x, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=1
         )
