@@ -3,9 +3,10 @@
 Right after the summary (which says the performance verdict first): when a performance
 metric alerts, "Most likely explanation: income (importance 0.120, drift: mean 66,400 →
 89,700 (+35%)), age (0.030, drift: …)."; without one, the same list as "Drifted features
-by the model's importance". Features the model barely uses (:attr:`FeatureImportance.
-negligible`: mean − 2 std ≤ 0) follow apart: "Drifted, but the model barely uses them".
-A version without importance says so in one line. The figures come with the alert
+by the model's importance". Features the model barely uses
+(:attr:`~scorestream.streams.model.importance.FeatureImportance.negligible`: mean − 2 std
+≤ 0, or a fall under 0.005) follow apart: "Drifted, but the model barely uses them". A
+version without importance says so in one line. The figures come with the alert
 (``AlertMessage.importance``), so the e-mail runs no query and reads no model.
 """
 
