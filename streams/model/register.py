@@ -75,7 +75,7 @@ class RegisterReport:
     metrics: Metrics | None
     reference_rows: int
     alias: str | None
-    #: Permutation importance on the reference rows with a target, or None (see ``note``).
+    #: Permutation importance on the reference rows with a target, or None (see below).
     importance: PermutationImportance | None = None
     #: Why there is no importance ("" when there is).
     importance_note: str = ""
