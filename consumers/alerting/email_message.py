@@ -18,7 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from scorestream.consumers.alerting import comparison_section, performance_section
+from scorestream.consumers.alerting import (
+    comparison_section,
+    importance_section,
+    performance_section,
+)
 from scorestream.contract import AlertMessage
 from scorestream.grafana.links import DRIFT_OVERVIEW, dashboard_url
 
@@ -137,7 +141,7 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
         for f in drifted
     ]
 
-    text = [summary, ""]
+    text = [summary, *importance_section.text_lines(alert), ""]
     text += [" | ".join(header)] + [" | ".join(row) for row in table_rows]
     for f in drifted:
         text += ["", f"{f['feature']}: " + "; ".join(f.get("reasons", []))]
@@ -174,7 +178,7 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     )
     link_html = f"<p><a href='{html.escape(link)}'>Open the drift dashboard</a></p>" if link else ""
     message.add_alternative(
-        f"<html><body><p><b>{html.escape(summary)}</b></p>"
+        f"<html><body><p><b>{html.escape(summary)}</b></p>{importance_section.html_section(alert)}"
         f"<table border='1' style='border-collapse:collapse'><tr>{cells}</tr>{body_rows}</table>"
         f"{charts}{errors_html}{performance_section.html_section(alert)}"
         f"{comparison_section.html_section(comparisons, comparison_cid)}{link_html}</body></html>",

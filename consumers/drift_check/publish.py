@@ -15,8 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from scorestream.consumers.drift_check.check import CheckResult
+from scorestream.consumers.drift_check.models import ModelKey, ModelLocator
 from scorestream.contract import AlertMessage
+from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
+from scorestream.streams.model.importance import stored_importance, unavailable
 
 
 def _plain(value: Any) -> Any:
@@ -33,12 +36,14 @@ def alert_message(
     grafana_url: str | None,
     comparisons: Sequence[dict[str, Any]] = (),
     performance: dict[str, Any] | None = None,
+    importance: dict[str, Any] | None = None,
 ) -> AlertMessage:
     """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query.
 
     ``comparisons``: the period's ``model_comparisons`` rows of this model as champion;
     ``performance``: the day's performance verdict of this model
-    (:meth:`~scorestream.consumers.performance.check.PerformanceResult.summary`).
+    (:meth:`~scorestream.consumers.performance.check.PerformanceResult.summary`);
+    ``importance``: the version's importance of the drifted features (:func:`importance_entry`).
     """
     drifted = {d.feature for d in result.drifted}
     return AlertMessage(
@@ -71,7 +76,25 @@ def alert_message(
             for row in comparisons
         ],
         performance=dict(performance or {}),
+        importance=dict(importance or {}),
     )
+
+
+def importance_entry(
+    locator: ModelLocator, key: ModelKey, features: Sequence[str]
+) -> dict[str, Any]:
+    """The alert's ``importance``: the version's permutation importance of ``features`` (the
+    drifted ones), read from its ``metadata.json``, or why it has none; empty without
+    drifted features.
+    """
+    if not features:
+        return {}
+    try:
+        metadata = locator.load(key).metadata
+    except ModelError as error:
+        return unavailable(f"its model directory cannot be loaded ({error})")
+    found, reason = stored_importance(metadata)
+    return found.restricted(features).as_dict() if found is not None else unavailable(reason)
 
 
 def publish_alert(settings: Settings, alert: AlertMessage) -> None:

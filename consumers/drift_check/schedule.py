@@ -53,7 +53,11 @@ from scorestream.consumers.drift_check.models import (
     model_error_row,
     models_in_period,
 )
-from scorestream.consumers.drift_check.publish import alert_message, publish_alert
+from scorestream.consumers.drift_check.publish import (
+    alert_message,
+    importance_entry,
+    publish_alert,
+)
 from scorestream.consumers.labels.check import LabelsCheckResult, check_labels, locator_classes
 from scorestream.consumers.performance.check import (
     PerformanceResult,
@@ -219,7 +223,7 @@ def check_day(
     run_labels_check(settings, day, client, locator)
     performance = run_performance_checks(settings, period, client, locator)
     run_performance_checks(settings, period, client, locator, challengers=True)
-    publish_alerts(settings, client, period, results, performance, comparisons)
+    publish_alerts(settings, client, period, results, performance, comparisons, locator)
     return results
 
 
@@ -235,7 +239,7 @@ def recheck_performance(
     period = Period.day(day)
     performance = run_performance_checks(settings, period, client, locator)
     run_performance_checks(settings, period, client, locator, challengers=True)
-    publish_alerts(settings, client, period, [], performance, [])
+    publish_alerts(settings, client, period, [], performance, [], locator)
     return performance
 
 
@@ -246,9 +250,11 @@ def publish_alerts(
     results: list[CheckResult],
     performance: dict[ModelKey, PerformanceResult],
     comparisons: list[dict[str, Any]],
+    locator: ModelLocator | None = None,
 ) -> None:
     """Publish the alert of each model version that drifted, errored or whose verdict
-    alerts, once: an alert already delivered is not published again."""
+    alerts, once: an alert already delivered is not published again. With ``locator``,
+    the alert carries the version's importance of its drifted features."""
     # A version whose performance alerts has its day's alert even without a drift check.
     checked = {ModelKey(r.model_name, r.model_version) for r in results}
     results = results + [
@@ -272,7 +278,11 @@ def publish_alerts(
         ]
         ensure_topics(settings, [settings.topics.drift_alerts])
         summary = verdict.summary() if verdict is not None else None
-        publish_alert(settings, alert_message(result, settings.grafana_public_url, ours, summary))
+        key = ModelKey(result.model_name, result.model_version)
+        drifted = [d.feature for d in result.drifted]
+        importance = importance_entry(locator, key, drifted) if locator is not None else None
+        alert = alert_message(result, settings.grafana_public_url, ours, summary, importance)
+        publish_alert(settings, alert)
 
 
 class DriftCheckScheduler:

@@ -43,6 +43,13 @@ class AlertMessage:
     #: ``source``, ``value``, ``reference``, ``band_low``, ``band_high``, ``level``, ``n``,
     #: ``sentence``). Empty when none was computed, and in messages from before.
     performance: dict[str, Any] = field(default_factory=dict)
+    #: The model version's permutation importance of the drifted features, to rank them
+    #: (``metadata.json``'s ``importance`` restricted to them, see
+    #: :mod:`scorestream.streams.model.importance`: ``scorer``, ``on``, ``rows``,
+    #: ``repeats``, ``seed``, ``features``: name -> ``mean``, ``std``), or
+    #: ``{"unavailable": why}`` when the version has none. Empty without drifted features,
+    #: and in messages from before.
+    importance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def performance_alerts(self) -> list[dict[str, Any]]:
@@ -92,4 +99,6 @@ def decode_alert(doc: dict[str, Any]) -> AlertMessage:
         comparisons=list(doc.get("comparisons", [])),
         # Messages from before performance verdicts carry none.
         performance=dict(doc.get("performance") or {}),
+        # Messages from before the ranking by importance carry none.
+        importance=dict(doc.get("importance") or {}),
     )

@@ -11,8 +11,10 @@ never yields more than a member's declared size, so the declared sizes bound mem
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from scorestream.exceptions import ModelError
 
@@ -27,6 +29,8 @@ MAX_COMPRESSION_RATIO = 100
 RATIO_FLOOR_BYTES = 1024 * 1024
 
 _BLOCK = 1024 * 1024
+# The member of a skops archive that describes the object tree.
+_SKOPS_SCHEMA_MEMBER = "schema.json"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -74,3 +78,50 @@ def check_archive_bounds(path: str | Path) -> None:
                 f"refusing {path}: member {member.filename!r} expands {member.compress_size} "
                 f"bytes to {member.file_size}, more than {MAX_COMPRESSION_RATIO} times"
             )
+
+
+def pipeline_version(path: str | Path) -> str:
+    """Short content hash of a ``pipeline.skops`` file: the model's version.
+
+    skops names array members and tags shared objects by their memory address at the time
+    of writing, and zip members carry a timestamp, so the file's bytes differ between two
+    dumps of the same pipeline. The hash is taken over a canonical form instead: array
+    members by content, object tags renumbered in order of appearance. Training twice on
+    the same data with the same seed and library versions thus gives the same version.
+    Members skops does not reference are not covered: ``metadata.json``'s
+    ``pipeline_sha256`` (:func:`file_sha256`) is the file's integrity check.
+
+    Raises
+    ------
+    ModelError
+        If the file is unreadable or exceeds the bounds of :func:`check_archive_bounds`.
+    """
+    check_archive_bounds(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {
+                name: hashlib.sha256(archive.read(name)).hexdigest()
+                for name in archive.namelist()
+                if name != _SKOPS_SCHEMA_MEMBER
+            }
+            tree = json.loads(archive.read(_SKOPS_SCHEMA_MEMBER))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ModelError(f"cannot read model pipeline {path}: {error}") from error
+    object_tags: dict[Any, int] = {}
+
+    def canonical(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: object_tags.setdefault(value, len(object_tags))
+                if key == "__id__"
+                else canonical(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [canonical(item) for item in node]
+        if isinstance(node, str):
+            return members.get(node, node)
+        return node
+
+    canonical_form = json.dumps(canonical(tree), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical_form.encode("utf-8")).hexdigest()[:12]

@@ -22,6 +22,9 @@ exactly like ``scorestream train`` writes (see :mod:`.train`) and adds it to the
    reference rows were held out of fitting), and a classifier's calibration for
    performance estimation is fitted on them (``calibration.json``, see
    :mod:`scorestream.streams.estimation`): it is sound only on rows held out of fitting.
+   The same rows give the permutation importance of each feature (:mod:`.importance`),
+   which the daily check's e-mail ranks drifted features by; without a target the version
+   says why it has none.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ import pandas as pd
 from scorestream.exceptions import ModelError, SchemaError
 from scorestream.streams.estimation.calibration import calibrate
 from scorestream.streams.model.archive import check_archive_bounds, file_sha256
+from scorestream.streams.model.importance import (
+    PermutationImportance,
+    compute_importance,
+    metadata_field,
+)
 from scorestream.streams.model.metrics import (
     Metrics,
     binary_metrics,
@@ -67,6 +75,10 @@ class RegisterReport:
     metrics: Metrics | None
     reference_rows: int
     alias: str | None
+    #: Permutation importance on the reference rows with a target, or None (see below).
+    importance: PermutationImportance | None = None
+    #: Why there is no importance ("" when there is).
+    importance_note: str = ""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -77,6 +89,10 @@ class RegisterReport:
         ]
         if self.metrics is not None:
             lines.append(f"on the reference: {self.metrics.summary()}")
+        if self.importance is not None:
+            lines.append(self.importance.summary())
+        else:
+            lines.append(f"no permutation importance: {self.importance_note}")
         if self.alias:
             lines.append(f"alias {self.alias} -> {self.resolved.version}")
         return "\n".join(lines)
@@ -219,9 +235,11 @@ def register_pipeline(
 
     metrics = None
     calibration = None
+    importance: tuple[PermutationImportance | None, str] = (None, "registered without a target")
     if target is not None:
         metrics = _metrics(kind, frame[target], scores, probabilities, classes)
         calibration = _calibration(kind, frame[target], probabilities, classes)
+        importance = _importance(kind, pipeline, features, frame[target], classes)
 
     from scorestream.streams.drift.profile import ReferenceProfile
 
@@ -252,6 +270,7 @@ def register_pipeline(
         "reference_rows": len(frame),
         "metrics_on": "reference" if metrics is not None else None,
         "metrics": metrics.as_dict() if metrics is not None else {},
+        "importance": metadata_field(*importance),
     }
     registry = ModelRegistry(models_dir)
     staging_root = Path(tempfile.mkdtemp(prefix=".register."))
@@ -270,6 +289,8 @@ def register_pipeline(
         metrics=metrics,
         reference_rows=len(frame),
         alias=alias,
+        importance=importance[0],
+        importance_note=importance[1],
     )
 
 
@@ -342,6 +363,23 @@ def _calibration(
     if kind == "binary":
         y = pd.Series([int(str(v) == str(classes[1])) for v in y])
     return calibrate(kind, probabilities[present], y.to_numpy(), classes)
+
+
+def _importance(
+    kind: str, pipeline: Any, features: pd.DataFrame, truth: pd.Series, classes: list[Any]
+) -> tuple[PermutationImportance | None, str]:
+    """Permutation importance on the reference rows that have the target (sound only if
+    they were held out of fitting, as the metrics)."""
+    present = truth.notna().to_numpy()
+    if not present.any():
+        return None, "no reference row has the target"
+    y = truth[present]
+    if kind == "binary":
+        y = pd.Series([int(str(v) == str(classes[1])) for v in y])
+    elif kind == "regression":
+        y = y.astype(np.float64)
+    rows = features[present].reset_index(drop=True)
+    return compute_importance(kind, pipeline, rows, y.to_numpy(), on="reference")
 
 
 def _estimator_name(pipeline: Any) -> str:

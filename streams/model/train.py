@@ -6,7 +6,8 @@ A model directory holds everything the scoring worker and the drift check need::
         pipeline.skops          the fitted scikit-learn Pipeline (skops format, no pickle)
         schema.json             feature schema: types, nullability, validation bounds
         reference_profile.json  training-data bins for drift statistics (incl. the outputs)
-        metadata.json           name, version, task, target, classes, metrics, libraries
+        metadata.json           name, version, task, target, classes, metrics, libraries,
+                                permutation importance (:mod:`.importance`)
         calibration.json        classifiers: score -> probability map fitted on the holdout,
                                 for performance estimation (:mod:`scorestream.streams.estimation`)
 
@@ -26,13 +27,11 @@ Holdout metrics per kind are in :mod:`.metrics`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
 import tempfile
 import uuid
-import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,12 @@ import pandas as pd
 
 from scorestream.exceptions import ModelError, SchemaError
 from scorestream.streams.estimation.calibration import CALIBRATION_FILE, calibrate
-from scorestream.streams.model.archive import check_archive_bounds, file_sha256
+from scorestream.streams.model.archive import file_sha256, pipeline_version
+from scorestream.streams.model.importance import (
+    PermutationImportance,
+    compute_importance,
+    metadata_field,
+)
 from scorestream.streams.model.metrics import (
     HoldoutMetrics,  # noqa: F401  (re-exported: its home before model kinds)
     Metrics,
@@ -69,8 +73,6 @@ METADATA_FILE = "metadata.json"
 MODEL_FILES: tuple[str, ...] = (PIPELINE_FILE, SCHEMA_FILE, PROFILE_FILE, METADATA_FILE)
 #: Files a model directory may hold: older models and regressors have no calibration.
 OPTIONAL_MODEL_FILES: tuple[str, ...] = (CALIBRATION_FILE,)
-# The member of a skops archive that describes the object tree.
-_SKOPS_SCHEMA_MEMBER = "schema.json"
 
 #: Version of the model directory layout, stored in ``metadata.json``.
 MODEL_FORMAT = 2  # 2: metadata.json has pipeline_sha256
@@ -98,6 +100,9 @@ class TrainReport:
         The fitted pipeline, as written to ``pipeline.skops``.
     task : str
         ``binary``, ``multiclass`` or ``regression``.
+    importance : PermutationImportance or None
+        Permutation importance on the holdout (:mod:`.importance`), None when it could not
+        be computed.
     """
 
     model_dir: Path
@@ -109,6 +114,7 @@ class TrainReport:
     metrics: Metrics
     pipeline: Any = field(repr=False, compare=False)
     task: str = "binary"
+    importance: PermutationImportance | None = field(default=None, compare=False)
 
     def summary(self) -> str:
         """A few human-readable lines: what was written and how good it is."""
@@ -122,6 +128,7 @@ class TrainReport:
             f"model {self.name!r} version {self.version} -> {self.model_dir}\n"
             f"{self.task}: target {self.target!r} ({what}), {len(self.features)} features\n"
             f"holdout: {self.metrics.summary()}"
+            + (f"\n{self.importance.summary()}" if self.importance is not None else "")
         )
 
 
@@ -195,6 +202,8 @@ class _Fitted:
     scores: np.ndarray
     predicted_classes: np.ndarray | None
     calibration: Any = None
+    #: Permutation importance on the holdout, or None and why (:func:`.compute_importance`).
+    importance: tuple[PermutationImportance | None, str] = (None, "")
 
 
 def train_model(
@@ -295,6 +304,7 @@ def train_model(
         "test_size": test_size,
         "rows_without_target": n_dropped,
         "metrics": fitted.metrics.as_dict(),
+        "importance": metadata_field(*fitted.importance),
     }
     version = write_model_dir(
         model_dir, fitted.pipeline, schema, profile, name, details, fitted.calibration
@@ -309,6 +319,7 @@ def train_model(
         metrics=fitted.metrics,
         pipeline=fitted.pipeline,
         task=kind,
+        importance=fitted.importance[0],
     )
 
 
@@ -348,7 +359,8 @@ def _fit_binary(
     metrics = binary_metrics(test_y, holdout[:, 1], n_train=len(train_y))
     scores, _, _ = reference_outputs("binary", pipeline, train_x, classes)
     calibration = calibrate("binary", holdout, test_y, classes, seed=seed)
-    return _Fitted(pipeline, classes, metrics, train_x, scores, None, calibration)
+    importance = compute_importance("binary", pipeline, test_x, test_y, on="holdout", seed=seed)
+    return _Fitted(pipeline, classes, metrics, train_x, scores, None, calibration, importance)
 
 
 def _fit_multiclass(
@@ -374,7 +386,8 @@ def _fit_multiclass(
     metrics = multiclass_metrics(test_y, holdout, classes, n_train=len(train_y))
     scores, predicted, _ = reference_outputs("multiclass", pipeline, train_x, classes)
     calibration = calibrate("multiclass", holdout, test_y, classes, seed=seed)
-    return _Fitted(pipeline, classes, metrics, train_x, scores, predicted, calibration)
+    importance = compute_importance("multiclass", pipeline, test_x, test_y, on="holdout", seed=seed)
+    return _Fitted(pipeline, classes, metrics, train_x, scores, predicted, calibration, importance)
 
 
 def _fit_regression(
@@ -387,7 +400,8 @@ def _fit_regression(
     pipeline.fit(train_x, train_y)
     metrics = regression_metrics(test_y, pipeline.predict(test_x), n_train=len(train_y))
     scores, _, _ = reference_outputs("regression", pipeline, train_x, [])
-    return _Fitted(pipeline, [], metrics, train_x, scores, None)
+    importance = compute_importance("regression", pipeline, test_x, test_y, on="holdout", seed=seed)
+    return _Fitted(pipeline, [], metrics, train_x, scores, None, importance=importance)
 
 
 def write_model_dir(
@@ -476,53 +490,6 @@ def build_pipeline(
         )
         transformers.append(("categorical", categorical, schema.categorical))
     return Pipeline([("preprocess", ColumnTransformer(transformers)), (step, model)])
-
-
-def pipeline_version(path: str | Path) -> str:
-    """Short content hash of a ``pipeline.skops`` file: the model's version.
-
-    skops names array members and tags shared objects by their memory address at the time
-    of writing, and zip members carry a timestamp, so the file's bytes differ between two
-    dumps of the same pipeline. The hash is taken over a canonical form instead: array
-    members by content, object tags renumbered in order of appearance. Training twice on
-    the same data with the same seed and library versions thus gives the same version.
-    Members skops does not reference are not covered: ``metadata.json``'s
-    ``pipeline_sha256`` (:func:`.archive.file_sha256`) is the file's integrity check.
-
-    Raises
-    ------
-    ModelError
-        If the file is unreadable or exceeds the bounds of :func:`.archive.check_archive_bounds`.
-    """
-    check_archive_bounds(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {
-                name: hashlib.sha256(archive.read(name)).hexdigest()
-                for name in archive.namelist()
-                if name != _SKOPS_SCHEMA_MEMBER
-            }
-            tree = json.loads(archive.read(_SKOPS_SCHEMA_MEMBER))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise ModelError(f"cannot read model pipeline {path}: {error}") from error
-    object_tags: dict[Any, int] = {}
-
-    def canonical(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                key: object_tags.setdefault(value, len(object_tags))
-                if key == "__id__"
-                else canonical(value)
-                for key, value in node.items()
-            }
-        if isinstance(node, list):
-            return [canonical(item) for item in node]
-        if isinstance(node, str):
-            return members.get(node, node)
-        return node
-
-    canonical_form = json.dumps(canonical(tree), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical_form.encode("utf-8")).hexdigest()[:12]
 
 
 def library_versions() -> dict[str, str]:
