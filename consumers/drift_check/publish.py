@@ -17,6 +17,7 @@ from typing import Any
 from scorestream.consumers.drift_check.check import CheckResult
 from scorestream.contract import AlertMessage
 from scorestream.settings import Settings
+from scorestream.streams.drift.profile import OUTPUT_FEATURES
 
 
 def _plain(value: Any) -> Any:
@@ -33,14 +34,30 @@ def alert_message(
     grafana_url: str | None,
     comparisons: Sequence[dict[str, Any]] = (),
     performance: dict[str, Any] | None = None,
+    muted: frozenset[str] = frozenset(),
 ) -> AlertMessage:
     """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query.
 
     ``comparisons``: the period's ``model_comparisons`` rows of this model as champion;
     ``performance``: the day's performance verdict of this model
-    (:meth:`~scorestream.consumers.performance.check.PerformanceResult.summary`).
+    (:meth:`~scorestream.consumers.performance.check.PerformanceResult.summary`);
+    ``muted``: features whose drift is named but not reported (``DRIFT_MUTED_FEATURES``).
     """
-    drifted = {d.feature for d in result.drifted}
+    drifted = {d.feature for d in result.drifted} - muted
+    reasons = {d.feature: list(d.reasons) for d in result.drifted}
+    if result.score is not None:
+        reasons[result.score.feature] = list(result.score.reasons)
+
+    def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{
+                key: (None if isinstance(value, float) and math.isnan(value) else value)
+                for key, value in row.items()
+                if key not in ("period_start", "period_end", "checked_at")
+            },
+            "reasons": reasons.get(row["feature"], []),
+        }
+
     return AlertMessage(
         alert_id=result.alert_id,
         check_kind=result.period.kind,
@@ -50,20 +67,7 @@ def alert_message(
         records=result.records,
         features_checked=len(result.decisions),
         grafana_url=grafana_url,
-        drifted=[
-            {
-                **{
-                    key: (None if isinstance(value, float) and math.isnan(value) else value)
-                    for key, value in row.items()
-                    if key not in ("period_start", "period_end", "checked_at")
-                },
-                "reasons": next(
-                    list(d.reasons) for d in result.drifted if d.feature == row["feature"]
-                ),
-            }
-            for row in result.rows
-            if row["feature"] in drifted
-        ],
+        drifted=[plain_row(row) for row in result.rows if row["feature"] in drifted],
         errored=[{"feature": d.feature, "error": d.error} for d in result.errored],
         model_name=result.model_name,
         comparisons=[
@@ -71,6 +75,9 @@ def alert_message(
             for row in comparisons
         ],
         performance=dict(performance or {}),
+        outputs=[plain_row(row) for row in result.rows if row["feature"] in OUTPUT_FEATURES],
+        model_info=dict(result.model_info),
+        muted=sorted({d.feature for d in result.drifted} & muted),
     )
 
 
