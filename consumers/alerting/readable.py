@@ -22,6 +22,8 @@ __all__ = [
     "change",
     "count",
     "number",
+    "p_text",
+    "probability",
     "p_value",
     "percent",
     "percent_change",
@@ -132,6 +134,28 @@ def p_value(p: float | None) -> str:
     if p < 0.001:
         return "< 0.001"
     return number(p, 2)
+
+
+def probability(value: float | None) -> str:
+    """A probability with the decimals it needs to stay off 0 and 1 (at most six).
+
+    >>> probability(0.5), probability(0.82912), probability(0.99996), probability(2e-23)
+    ('0.5', '0.829', '0.99996', '< 0.000001')
+    """
+    if value is None or not _known(value):
+        return MISSING
+    for decimals in range(3, 7):
+        text = f"{value:.{decimals}f}"
+        if 0 < value < 1 and float(text) in (0.0, 1.0):
+            continue
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return "< 0.000001" if value < 0.5 else "> 0.999999"
+
+
+def p_text(p: float | None) -> str:
+    """``p < 0.001`` or ``p = 0.004``: a p-value in a sentence."""
+    text = p_value(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 _NUMERIC_BIN = re.compile(r"^([\[(])\s*([^,]+),\s*([^\])]+)([\])])$")
