@@ -46,12 +46,14 @@ def build_alert_email(alert: AlertMessage, sender: str, recipients: str) -> Emai
     message["X-Scorestream-Severity"] = content.verdict.severity
     message.set_content(text_part.render(content))
 
-    charts = {str(row["feature"]): _cid() for row in alert.drifted}
+    # Every drifted row has its histograms; a hand-made alert may not.
+    charted = [row for row in alert.drifted if row.get("bin_labels")]
+    charts = {str(row["feature"]): _cid() for row in charted}
     comparison_cid = _cid() if alert.comparisons else None
     message.add_alternative(html_part.render(content, charts, comparison_cid), subtype="html")
     html = message.get_body(preferencelist=("html",))
     assert isinstance(html, EmailMessage)
-    images = [(charts[str(row["feature"])], histogram_png(row, content.day)) for row in alert.drifted]
+    images = [(charts[str(row["feature"])], histogram_png(row, content.day)) for row in charted]
     if comparison_cid is not None:
         images.append((comparison_cid, comparison_section.difference_png(alert.comparisons)))
     for cid, png in images:
