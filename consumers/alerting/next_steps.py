@@ -83,7 +83,7 @@ def steps(alert: AlertMessage, severity: str, dashboard: str | None) -> list[Ste
                 train,
             )
         )
-    else:
+    elif alert.errored:
         found.append(
             Step(
                 "No retraining needed",

@@ -2,9 +2,9 @@
 
 ``python -m scorestream.consumers.alerting.preview`` (``make email-preview``) trains the
 demo's loans model on the demo's synthetic applications, makes one day of applications
-whose incomes rose by a third, runs the drift check's own functions on it
+whose incomes rose by a third and a third of which came from the north, runs the drift check's own functions on it
 (:mod:`.sample`), builds the e-mail, and renders its HTML part in headless Chromium, the
-engine of most webmail, into a PNG (and the HTML beside it). A browser cannot resolve a
+engine of most webmail, into a PNG (and the plain-text part beside it, ``.txt``). A browser cannot resolve a
 ``cid:`` reference, so :func:`browser_html` puts each inline chart in a ``data:`` URI
 first; nothing else is changed.
 """
@@ -67,7 +67,8 @@ def browser_html(message: EmailMessage) -> str:
 
 
 def sample_message() -> EmailMessage:
-    """The e-mail of the demo's drift: loans, incomes up by a third on :data:`DAY`."""
+    """The e-mail of the demo's drift on :data:`DAY`: incomes up by a third, and a third
+    of the applications from the north."""
     from scorestream.consumers.alerting.email_message import build_alert_email
     from scorestream.consumers.alerting.sample import sample_alert
     from scorestream.streams.model.registry import LoadedModel
@@ -79,6 +80,8 @@ def sample_message() -> EmailMessage:
         model = LoadedModel.load(Path(tmp) / "loans")
     day = generate_frame(20_000, seed=8, start=f"{DAY}T00:00:00")
     day["income"] = day["income"] * 1.35
+    # A new branch in the north: a third of the day's applications come from there.
+    day.loc[day.index[: len(day) // 3], "region"] = "north"
     _, alert = sample_alert(model, day, DAY, grafana_url=GRAFANA)
     return build_alert_email(alert, "scorestream@example.org", "analytics@example.org")
 
@@ -88,6 +91,7 @@ def screenshot(binary: str, html_file: Path, out: Path, width: int = 720) -> Pat
     import matplotlib.image as mpimg
     import numpy as np
 
+    out = out.resolve()  # Chromium runs in its profile directory
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         subprocess.run(
             [
@@ -121,13 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     message = sample_message()
-    html_file = out.with_suffix(".html")
-    html_file.write_text(browser_html(message), encoding="utf-8")
-    out.with_suffix(".txt").write_text(
-        str(message.get_body(preferencelist=("plain",)).get_content()),  # type: ignore[union-attr]
-        encoding="utf-8",
-    )
-    screenshot(binary, html_file, out)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    # The plain-text part beside the picture: it says everything the HTML says.
+    out.with_suffix(".txt").write_text(str(text.get_content()), encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="email-preview-") as tmp:
+        html_file = Path(tmp) / "email-alert.html"
+        html_file.write_text(browser_html(message), encoding="utf-8")
+        screenshot(binary, html_file, out)
     print(f"wrote {out} ({message['Subject']})", file=sys.stderr)
     return 0
 
