@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -90,7 +90,7 @@ def moved_share(row: dict[str, Any]) -> float | None:
     return float(0.5 * np.abs(shares(ref) - shares(cur)).sum())
 
 
-def _known(value: Any) -> bool:
+def _known(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
@@ -249,4 +249,3 @@ def describe(row: dict[str, Any], features_checked: int) -> Finding:
     crossed = technical([r for r in row.get("reasons") or [] if _decisive(r)])
     details = f"thresholds crossed: {crossed}" if crossed else f"{test}: {effect_sizes(row)}"
     return Finding(row["feature"], headline, tuple(facts), "; ".join(evidence), details)
-

@@ -51,7 +51,9 @@ def _output(content: Content) -> str:
     output, day = content.output, content.day
     parts = [h.heading("Effect on the model's output")]
     if output is None:
-        parts.append(h.paragraph("Not available: this alert carries no check of the model's output."))
+        parts.append(
+            h.paragraph("Not available: this alert carries no check of the model's output.")
+        )
         return h.block("".join(parts))
     parts.append(h.paragraph(output.summary))
     if output.rows:
@@ -61,7 +63,8 @@ def _output(content: Content) -> str:
         scale = max(max(ref, cur) for _, ref, cur in output.bands) or 1.0
         cells = "".join(
             "<tr>"
-            f"<td style='padding:2px 8px 2px 0;font-size:12px;white-space:nowrap;'>{h.esc(band)}</td>"
+            "<td style='padding:2px 8px 2px 0;font-size:12px;white-space:nowrap;'>"
+            f"{h.esc(band)}</td>"
             f"<td style='padding:2px 4px;font-size:12px;text-align:right;'>{percent(ref)}</td>"
             f"<td style='padding:2px 4px;'>{h.bar(ref / scale, h.REFERENCE_COLOUR)}</td>"
             f"<td style='padding:2px 4px;font-size:12px;text-align:right;'>{percent(cur)}</td>"

@@ -110,9 +110,7 @@ def _share_above(labels: list[str], counts: Sequence[float], threshold: float) -
 def _top_tenth(row: dict[str, Any], noun: str) -> tuple[str, float, float] | None:
     """Training's top tenth of scores (the last decile bin and above it): its share now."""
     bounds = [bin_bounds(label) for label in row.get("bin_labels") or []]
-    interior = [
-        i for i, b in enumerate(bounds) if b is not None and math.isfinite(b[0] + b[1])
-    ]
+    interior = [i for i, b in enumerate(bounds) if b is not None and math.isfinite(b[0] + b[1])]
     overflow = [i for i, b in enumerate(bounds) if b is not None and b[1] == math.inf]
     if len(interior) < 5 or len(bounds) != len(row.get("current_counts") or []):
         return None  # not deciles: no "top tenth" to speak of
@@ -171,7 +169,9 @@ def _class_rows(row: dict[str, Any]) -> list[tuple[str, str, str, float]]:
     return found
 
 
-def effect(outputs: Sequence[dict[str, Any]], kind: str, classes: Sequence[Any]) -> OutputEffect | None:
+def effect(
+    outputs: Sequence[dict[str, Any]], kind: str, classes: Sequence[Any]
+) -> OutputEffect | None:
     """The output's effect for a model of ``kind``; ``None`` when the alert has no score row."""
     score = _row(outputs, SCORE_FEATURE)
     if score is None:

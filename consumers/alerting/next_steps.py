@@ -58,9 +58,7 @@ def steps(alert: AlertMessage, severity: str, dashboard: str | None) -> list[Ste
                 f"DRIFT_MUTED_FEATURES={name}:{feature}",
             )
         )
-    train = (
-        f"scorestream train --data RECENT.parquet --target {target} --name {name} --register"
-    )
+    train = f"scorestream train --data RECENT.parquet --target {target} --name {name} --register"
     if severity == HIGH:
         found.append(
             Step(

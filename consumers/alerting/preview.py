@@ -2,11 +2,12 @@
 
 ``python -m scorestream.consumers.alerting.preview`` (``make email-preview``) trains the
 demo's loans model on the demo's synthetic applications, makes one day of applications
-whose incomes rose by a third and a third of which came from the north, runs the drift check's own functions on it
-(:mod:`.sample`), builds the e-mail, and renders its HTML part in headless Chromium, the
-engine of most webmail, into a PNG (and the plain-text part beside it, ``.txt``). A browser cannot resolve a
-``cid:`` reference, so :func:`browser_html` puts each inline chart in a ``data:`` URI
-first; nothing else is changed.
+whose incomes rose by a third and a third of which came from the north, runs the drift
+check's own functions on it (:mod:`.sample`), builds the e-mail, and renders its HTML part
+in headless Chromium, the engine of most webmail, into a PNG (and writes the plain-text
+part beside it, ``.txt``). A browser cannot resolve a ``cid:`` reference, so
+:func:`browser_html` puts each inline chart in a ``data:`` URI first; nothing else is
+changed.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG to write")
     args = parser.parse_args(argv)
-    binary = require_tool("chromium", "chromium", "Install Debian's Chromium: apt-get install chromium")
+    binary = require_tool(
+        "chromium", "chromium", "Install Debian's Chromium: apt-get install chromium"
+    )
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     message = sample_message()

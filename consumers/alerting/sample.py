@@ -1,7 +1,8 @@
 """A real alert from a model and one day of records, without Kafka or ClickHouse.
 
 The day's records are counted into the model's reference bins as the worker would, then
-judged by the drift check's own functions (:func:`~scorestream.consumers.drift_check.check.evaluate`,
+judged by the drift check's own functions
+(:func:`~scorestream.consumers.drift_check.check.evaluate`,
 :func:`~scorestream.consumers.drift_check.check.check_rows`) and turned into the
 ``drift.alerts`` message by :func:`~scorestream.consumers.drift_check.publish.alert_message`:
 the same message the daily check publishes. The e-mail preview (:mod:`.preview`) and the

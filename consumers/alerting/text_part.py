@@ -10,7 +10,9 @@ from scorestream.consumers.alerting.content import Content
 from scorestream.consumers.alerting.readable import percent
 
 
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+def text_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  "
+) -> list[str]:
     """Columns padded to their widest cell; the first left-aligned, the others right."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
@@ -74,7 +76,7 @@ def render(content: Content) -> str:
     else:
         lines += _wrap(output.summary)
         if output.rows:
-            lines += [""] + text_table(["", "training", day], list(output.rows))
+            lines += ["", *text_table(["", "training", day], list(output.rows))]
         if output.bands:
             bands = [(band, percent(ref), percent(cur)) for band, ref, cur in output.bands]
             lines += ["", "  Share of records per score band:"]

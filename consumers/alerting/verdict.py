@@ -19,7 +19,11 @@ from scorestream.contract import AlertMessage
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 #: Colours of the severity badge (background, text), readable in light and dark clients.
-SEVERITY_COLOURS = {HIGH: ("#c0392b", "#ffffff"), MEDIUM: ("#e67e22", "#ffffff"), LOW: ("#7f8c8d", "#ffffff")}
+SEVERITY_COLOURS = {
+    HIGH: ("#c0392b", "#ffffff"),
+    MEDIUM: ("#e67e22", "#ffffff"),
+    LOW: ("#7f8c8d", "#ffffff"),
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,9 @@ def day_of(alert: AlertMessage) -> str:
 
 def model_label(alert: AlertMessage) -> str:
     """``model loans`` (or the version, for alerts from before models had names)."""
-    return f"model {alert.model_name}" if alert.model_name else f"model version {alert.model_version}"
+    return (
+        f"model {alert.model_name}" if alert.model_name else f"model version {alert.model_version}"
+    )
 
 
 def severity(alert: AlertMessage, output: OutputEffect | None) -> str:

@@ -137,7 +137,7 @@ def test_every_number_is_readable(medium, high) -> None:  # type: ignore[no-unty
 
 
 def test_shares_move_in_percent(high) -> None:  # type: ignore[no-untyped-def]
-    frame, alert, message = high
+    _, alert, message = high
     text, _ = parts(message)
     row = next(r for r in alert.drifted if r["feature"] == "worst_radius")
     ref = np.asarray(row["reference_counts"], float) / sum(row["reference_counts"])
@@ -241,7 +241,7 @@ def test_a_categorical_feature_in_plain_words() -> None:
     reference = generate_frame(20_000, seed=3)
     profile = ReferenceProfile.from_frame(reference, [], ["region"])
     day = generate_frame(5_000, seed=4)
-    day.loc[day.index[: 2_000], "region"] = "north"
+    day.loc[day.index[:2_000], "region"] = "north"
     counts = {
         name: PeriodCounts(bins, int(bins.sum()), 0, 0.0, 0.0)
         for name, bins in profile.count(day).items()
