@@ -102,12 +102,17 @@ def share_points(delta: float | None) -> str:
 
 def relative(before: float | None, after: float | None) -> str | None:
     """The relative change from ``before`` to ``after``: ``+35%``, ``−4.2%``; ``None`` when
-    undefined (an unknown value, or ``before`` zero).
+    it would mislead: an unknown value, a change of sign, or more than tenfold (a mean
+    near zero, as of a centred feature, makes any move look like thousands of percent).
 
     >>> relative(100, 135), relative(100, 95.8), relative(100, 100.01), relative(0, 1)
     ('+35%', '−4.2%', '0%', None)
+    >>> relative(-0.0007, 0.098), relative(0.001, 0.5)
+    (None, None)
     """
-    if before is None or after is None or not (_known(before) and _known(after)) or before == 0:
+    if before is None or after is None or not (_known(before) and _known(after)):
+        return None
+    if before == 0 or before * after < 0 or abs(after - before) > 10 * abs(before):
         return None
     change_ = 100 * (after - before) / abs(before)
     if abs(change_) < 0.05:

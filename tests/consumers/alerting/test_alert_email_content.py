@@ -11,20 +11,25 @@ import html
 import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_diabetes, load_wine
 
 from scorestream.consumers.alerting.content import gather
 from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.alerting.findings import describe
+from scorestream.consumers.alerting.sample import sample_alert
 from scorestream.consumers.drift_check.check import Period, PeriodCounts, check_rows, evaluate
 from scorestream.contract import AlertMessage
 from scorestream.settings import Settings
 from scorestream.streams.drift.decision import DriftThresholds
 from scorestream.streams.drift.profile import ReferenceProfile
+from scorestream.streams.model.registry import LoadedModel
+from scorestream.streams.model.train import train_model
 from scorestream.streams.synthetic import generate_frame
 from tests.consumers.alerting.email_support import (
     DAY,
@@ -277,3 +282,42 @@ def test_an_alert_from_before_the_output_rows_still_reads() -> None:
     assert "  - mean 66,400 → 89,700 (+35%)" in text
     assert "Not available" in text and "Not available" in page
     assert "Look at the day" not in text  # no Grafana address: no link
+
+
+def kind_model(kind: str, tmp: Path) -> tuple[pd.DataFrame, LoadedModel]:
+    """Wine (multi-class) or diabetes (regression), trained by ``scorestream train``."""
+    frame = (load_wine if kind == "multiclass" else load_diabetes)(as_frame=True).frame
+    train_model(frame, "target", tmp / kind, name=kind, task=kind, seed=0)  # type: ignore[arg-type]
+    return frame, LoadedModel.load(tmp / kind)
+
+
+def test_a_multiclass_model_says_which_classes_it_predicts_now(tmp_path: Path) -> None:
+    frame, model = kind_model("multiclass", tmp_path)
+    day = frame.sample(1_000, replace=True, random_state=1).reset_index(drop=True)
+    day["alcohol"] = day["alcohol"] + 2 * day["alcohol"].std()
+    _, alert = sample_alert(model, day, DAY)
+    text, _ = parts(build_alert_email(alert, "a@example.org", "b@example.org"))
+    assert text.splitlines()[0].startswith(
+        "High severity: 1 of 13 inputs of model multiclass drifted on 2026-03-01 (alcohol), "
+        "and the model's output moved with them: "
+    )
+    labels = model.predict(day[model.schema.names]).labels
+    for label in ("0", "1", "2"):
+        share = float(np.mean([str(v) == label for v in labels]))
+        line = next(x for x in text.splitlines() if x.strip().startswith(f"predicted '{label}'"))
+        assert line.split()[-1] == f"{100 * share:.1f}%", line
+    assert "average confidence (probability of the predicted class)" in text
+
+
+def test_a_regression_model_says_how_its_predictions_moved(tmp_path: Path) -> None:
+    frame, model = kind_model("regression", tmp_path)
+    day = frame.sample(1_000, replace=True, random_state=1).reset_index(drop=True)
+    day["bmi"] = day["bmi"] + 2 * day["bmi"].std()
+    _, alert = sample_alert(model, day, DAY)
+    text, _ = parts(build_alert_email(alert, "a@example.org", "b@example.org"))
+    predicted = float(np.mean(model.predict(day[model.schema.names]).scores))
+    first = text.splitlines()[0]
+    assert "the model's output moved with them: average prediction " in first
+    assert f"→ {three_digits(predicted)} (+" in first
+    # bmi is centred on zero: its change is said in units, not as a misleading percentage.
+    assert re.search(r"  - mean −?0\.\d+ → 0\.\d+\n", text)
