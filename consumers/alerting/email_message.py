@@ -24,7 +24,8 @@ from scorestream.consumers.alerting.charts import histogram_png
 from scorestream.consumers.alerting.content import dashboard_link, gather
 from scorestream.contract import AlertMessage
 
-__all__ = ["build_alert_email", "dashboard_link"]
+# histogram_png is the e-mail's chart, also drawn by the Python API's HTML report.
+__all__ = ["build_alert_email", "dashboard_link", "histogram_png"]
 
 
 def _cid() -> str:

@@ -107,8 +107,8 @@ class CheckResult:
     score: FeatureDecision | None
     rows: list[dict[str, Any]]
     model_name: str = ""
-    #: What the e-mail says about the model (:func:`model_info`).
-    model_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: What the e-mail says about the model (:func:`model_info`); None when not loaded.
+    model_info: dict[str, Any] | None = None
 
     @property
     def alert_id(self) -> str:

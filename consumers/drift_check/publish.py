@@ -76,7 +76,7 @@ def alert_message(
         ],
         performance=dict(performance or {}),
         outputs=[plain_row(row) for row in result.rows if row["feature"] in OUTPUT_FEATURES],
-        model_info=dict(result.model_info),
+        model_info=dict(result.model_info or {}),
         muted=sorted({d.feature for d in result.drifted} & muted),
     )
 
