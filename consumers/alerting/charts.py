@@ -30,7 +30,7 @@ def histogram_png(feature: dict[str, Any], period: str = "this period") -> bytes
     # Bins empty on both sides (no missing values, nothing out of range) say nothing.
     keep = [i for i in range(len(labels)) if ref[i] > 0 or cur[i] > 0] or list(range(len(labels)))
     x = np.arange(len(keep))
-    fig, ax = plt.subplots(figsize=(7.4, 3.0), dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 3.0), dpi=100)  # 700 pixels wide, as before
     ax.bar(x - 0.2, ref[keep], width=0.4, label="training (reference)", color=REFERENCE_COLOUR)
     ax.bar(x + 0.2, cur[keep], width=0.4, label=period, color=CURRENT_COLOUR)
     ax.set_xticks(x, [labels[i] for i in keep], rotation=30, ha="right", fontsize=7)
