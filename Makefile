@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit lint bench demo stack-up stack-down stack-status dashboards clean
+.PHONY: install test test-unit lint bench demo stack-up stack-down stack-status dashboards email-preview clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ stack-status: install
 dashboards: install
 	$(BIN)/python -m scorestream.grafana.build
 	$(BIN)/python -m scorestream.grafana.render_previews
+
+email-preview: install
+	$(BIN)/python -m scorestream.consumers.alerting.preview
 
 clean:
 	-$(BIN)/scorestream stack down

@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     #: The MLflow tracking server of ``models:/`` references (optional extra).
     mlflow_tracking_uri: str | None = None
     drift_check_schedule: str = "15 0 * * *"
+    #: Features still checked and shown on the dashboards but not e-mailed when they drift:
+    #: comma-separated ``feature`` (every model) or ``model:feature`` (one model).
+    drift_muted_features: str = ""
     #: Where the services call Grafana (annotations API), e.g. http://grafana:3000.
     grafana_url: str | None = None
     #: Where a reader opens Grafana (the e-mail's dashboard link); GRAFANA_URL when unset.
@@ -212,6 +215,20 @@ class Settings(BaseSettings):
     @cached_property
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix)
+
+    def muted_features(self, model_name: str) -> frozenset[str]:
+        """The features of ``model_name`` whose drift is not e-mailed (DRIFT_MUTED_FEATURES).
+
+        >>> muted = Settings(drift_muted_features="income, loans:region, cancer:x")
+        >>> sorted(muted.muted_features("loans"))
+        ['income', 'region']
+        """
+        muted = set()
+        for entry in (part.strip() for part in self.drift_muted_features.split(",")):
+            model, _, feature = entry.rpartition(":")
+            if feature and model in ("", model_name):
+                muted.add(feature)
+        return frozenset(muted)
 
     def environment(self) -> dict[str, str]:
         """The environment variables that give a child process these settings."""

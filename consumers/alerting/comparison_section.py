@@ -12,17 +12,14 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from scorestream.consumers.alerting import readable
+
 TITLE = "Model comparison"
 
 
-def _signed(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    return f"{value:+.{digits}g}".replace("-", "−")
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f} %"
+# The e-mail's one way of writing numbers (never "1.2e-05").
+_signed = readable.signed
+_percent = readable.percent
 
 
 def _quantile(row: dict[str, Any], level: float) -> float | None:
@@ -52,7 +49,7 @@ def summary_line(row: dict[str, Any]) -> str:
     ...     "agreement_rate": 0.9312, "model_kind": "binary", "mean_difference": -0.0123,
     ...     "quantile_levels": [0.05, 0.95], "difference_quantiles": [-0.08, 0.11],
     ...     "score_psi": 0.0412}).split(", ")  # doctest: +NORMALIZE_WHITESPACE
-    ['b@2: 48,210 records scored by both', 'agreement 93.1 % (same predicted class)',
+    ['b@2: 48,210 records scored by both', 'agreement 93.1% (same predicted class)',
      'score difference (challenger − champion) mean −0.0123', '5–95 %: −0.08 … +0.11',
      'PSI 0.041']
     """

@@ -18,36 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from scorestream.consumers.alerting import readable
 from scorestream.contract import AlertMessage
 from scorestream.streams.model.importance import FeatureImportance, PermutationImportance
 
 #: A missing rate that moved less than this is not worth a word.
 MISSING_RATE_STEP = 0.01
-
-
-def readable(value: float) -> str:
-    """Three significant digits with thousands separators: 66,400, 41.2, 0.0123."""
-    if not math.isfinite(value):
-        return "–"
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    if magnitude >= 2:
-        return f"{round(value, 2 - magnitude):,.0f}".replace("-", "−")
-    return f"{value:,.{2 - magnitude}f}".replace("-", "−")
-
-
-def _percent(share: float) -> str:
-    return f"{100 * share:.1f}%"
-
-
-def _change(before: float, after: float) -> str:
-    """ "(+35%)", or "" when the reference is zero."""
-    if before == 0 or not (math.isfinite(before) and math.isfinite(after)):
-        return ""
-    relative = 100 * (after - before) / abs(before)
-    digits = 0 if abs(relative) >= 1 else 1
-    return f" ({relative:+.{digits}f}%)".replace("-", "−")
 
 
 def _number(row: dict[str, Any], key: str) -> float:
@@ -61,7 +37,7 @@ def drift_phrase(row: dict[str, Any]) -> str:
     parts = []
     before, after = _number(row, "ref_mean"), _number(row, "cur_mean")
     if math.isfinite(before) and math.isfinite(after):
-        parts.append(f"mean {readable(before)} → {readable(after)}{_change(before, after)}")
+        parts.append(f"mean {readable.change(before, after)}")
     else:
         ref = np.asarray(row.get("reference_counts") or [], dtype=np.float64)
         cur = np.asarray(row.get("current_counts") or [], dtype=np.float64)
@@ -69,14 +45,14 @@ def drift_phrase(row: dict[str, Any]) -> str:
         if len(ref) and len(ref) == len(cur) == len(labels) and ref.sum() and cur.sum():
             ref, cur = ref / ref.sum(), cur / cur.sum()
             k = int(np.argmax(np.abs(cur - ref)))
-            parts.append(f"share of {labels[k]} {_percent(ref[k])} → {_percent(cur[k])}")
+            parts.append(f"share of {labels[k]} {readable.percent_change(ref[k], cur[k])}")
     missed, missing = _number(row, "ref_missing_rate"), _number(row, "cur_missing_rate")
     if (
         math.isfinite(missed)
         and math.isfinite(missing)
         and abs(missing - missed) >= MISSING_RATE_STEP
     ):
-        parts.append(f"missing {_percent(missed)} → {_percent(missing)}")
+        parts.append(f"missing {readable.percent_change(missed, missing)}")
     return ", ".join(parts)
 
 

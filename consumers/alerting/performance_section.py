@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from scorestream.consumers.alerting.readable import percent
 from scorestream.contract import AlertMessage
 
 
@@ -35,7 +36,7 @@ def _name(verdict: dict[str, Any]) -> str:
 
 def _coverage(performance: dict[str, Any]) -> str:
     scored, labelled = int(performance.get("scored", 0)), int(performance.get("labelled", 0))
-    share = f" ({100 * labelled / scored:.1f} %)" if scored else ""
+    share = f" ({percent(labelled / scored)})" if scored else ""
     return f"{labelled:,} of {scored:,} scored records labelled{share}"
 
 

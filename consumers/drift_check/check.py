@@ -93,6 +93,8 @@ class CheckResult:
     score: FeatureDecision | None
     rows: list[dict[str, Any]]
     model_name: str = ""
+    #: What the e-mail says about the model (:func:`model_info`); None when not loaded.
+    model_info: dict[str, Any] | None = None
 
     @property
     def alert_id(self) -> str:
@@ -193,6 +195,17 @@ def check_rows(
     return rows
 
 
+def model_info(model: LoadedModel) -> dict[str, Any]:
+    """What a reader of the alert needs to know of the model: kind, target, classes, date."""
+    metadata = model.metadata
+    return {
+        "kind": model.kind,
+        "target": metadata.get("target"),
+        "classes": list(metadata.get("classes") or []),
+        "created_at": metadata.get("created_at"),
+    }
+
+
 def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> None:
     client.execute(
         DRIFT_CHECKS.insert_sql(database),
@@ -256,7 +269,13 @@ class DriftChecker:
         )
         write_rows(self.client, self.database, rows)
         result = CheckResult(
-            period, self.model.version, decisions, score, rows, model_name=self.model.name
+            period,
+            self.model.version,
+            decisions,
+            score,
+            rows,
+            model_name=self.model.name,
+            model_info=model_info(self.model),
         )
         log.info(
             "%s check %s of %s@%s: %d records, %d features drifted (%s), "

@@ -19,6 +19,7 @@ from scorestream.consumers.drift_check.models import ModelKey, ModelLocator
 from scorestream.contract import AlertMessage
 from scorestream.exceptions import ModelError
 from scorestream.settings import Settings
+from scorestream.streams.drift.profile import OUTPUT_FEATURES
 from scorestream.streams.model.importance import stored_importance, unavailable
 
 
@@ -37,6 +38,7 @@ def alert_message(
     comparisons: Sequence[dict[str, Any]] = (),
     performance: dict[str, Any] | None = None,
     importance: dict[str, Any] | None = None,
+    muted: frozenset[str] = frozenset(),
 ) -> AlertMessage:
     """The ``drift.alerts`` message: everything the e-mail needs, so it needs no query.
 
@@ -44,8 +46,23 @@ def alert_message(
     ``performance``: the day's performance verdict of this model
     (:meth:`~scorestream.consumers.performance.check.PerformanceResult.summary`);
     ``importance``: the version's importance of the drifted features (:func:`importance_entry`).
+    ``muted``: features whose drift is named but not reported (``DRIFT_MUTED_FEATURES``).
     """
-    drifted = {d.feature for d in result.drifted}
+    drifted = {d.feature for d in result.drifted} - muted
+    reasons = {d.feature: list(d.reasons) for d in result.drifted}
+    if result.score is not None:
+        reasons[result.score.feature] = list(result.score.reasons)
+
+    def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{
+                key: (None if isinstance(value, float) and math.isnan(value) else value)
+                for key, value in row.items()
+                if key not in ("period_start", "period_end", "checked_at")
+            },
+            "reasons": reasons.get(row["feature"], []),
+        }
+
     return AlertMessage(
         alert_id=result.alert_id,
         check_kind=result.period.kind,
@@ -55,20 +72,7 @@ def alert_message(
         records=result.records,
         features_checked=len(result.decisions),
         grafana_url=grafana_url,
-        drifted=[
-            {
-                **{
-                    key: (None if isinstance(value, float) and math.isnan(value) else value)
-                    for key, value in row.items()
-                    if key not in ("period_start", "period_end", "checked_at")
-                },
-                "reasons": next(
-                    list(d.reasons) for d in result.drifted if d.feature == row["feature"]
-                ),
-            }
-            for row in result.rows
-            if row["feature"] in drifted
-        ],
+        drifted=[plain_row(row) for row in result.rows if row["feature"] in drifted],
         errored=[{"feature": d.feature, "error": d.error} for d in result.errored],
         model_name=result.model_name,
         comparisons=[
@@ -77,6 +81,9 @@ def alert_message(
         ],
         performance=dict(performance or {}),
         importance=dict(importance or {}),
+        outputs=[plain_row(row) for row in result.rows if row["feature"] in OUTPUT_FEATURES],
+        model_info=dict(result.model_info or {}),
+        muted=sorted({d.feature for d in result.drifted} & muted),
     )
 
 

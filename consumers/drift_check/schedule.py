@@ -264,8 +264,10 @@ def publish_alerts(
     ]
     for result in results:
         verdict = performance.get(ModelKey(result.model_name, result.model_version))
+        muted = settings.muted_features(result.model_name)
+        reported = [d for d in result.drifted if d.feature not in muted]
         # A feature that could not be checked is news too: its drift would go unseen.
-        if not (result.drifted or result.errored or (verdict and verdict.alerting)):
+        if not (reported or result.errored or (verdict and verdict.alerting)):
             continue
         if DeliveryLog(client, settings.clickhouse.database).delivered(result.alert_id):
             log.info("alert %s was already delivered; not sending it again", result.alert_id)
@@ -279,9 +281,16 @@ def publish_alerts(
         ensure_topics(settings, [settings.topics.drift_alerts])
         summary = verdict.summary() if verdict is not None else None
         key = ModelKey(result.model_name, result.model_version)
-        drifted = [d.feature for d in result.drifted]
+        drifted = [d.feature for d in result.drifted if d.feature not in muted]
         importance = importance_entry(locator, key, drifted) if locator is not None else None
-        alert = alert_message(result, settings.grafana_public_url, ours, summary, importance)
+        alert = alert_message(
+            result,
+            settings.grafana_public_url,
+            ours,
+            summary,
+            importance=importance,
+            muted=muted,
+        )
         publish_alert(settings, alert)
 
 

@@ -50,6 +50,21 @@ class AlertMessage:
     #: ``{"unavailable": why}`` when the version has none. Empty without drifted features,
     #: and in messages from before.
     importance: dict[str, Any] = field(default_factory=dict)
+    #: The ``drift_checks`` rows of the model's outputs (``_score``, and a multi-class
+    #: model's ``_predicted_class``), shaped like ``drifted``: the e-mail's "effect on the
+    #: model's output". Empty in messages from before.
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    #: From the model's ``metadata.json``: ``kind`` (binary, multiclass, regression),
+    #: ``target``, ``classes``, ``created_at``. Empty in messages from before.
+    model_info: dict[str, Any] = field(default_factory=dict)
+    #: Features that drifted but are muted (``DRIFT_MUTED_FEATURES``): left out of
+    #: ``drifted``, named in the e-mail.
+    muted: list[str] = field(default_factory=list)
+
+    @property
+    def model_kind(self) -> str:
+        """``binary``, ``multiclass``, ``regression``, or ``""`` when the alert does not say."""
+        return str(self.model_info.get("kind") or self.performance.get("model_kind") or "")
 
     @property
     def performance_alerts(self) -> list[dict[str, Any]]:
@@ -101,4 +116,8 @@ def decode_alert(doc: dict[str, Any]) -> AlertMessage:
         performance=dict(doc.get("performance") or {}),
         # Messages from before the ranking by importance carry none.
         importance=dict(doc.get("importance") or {}),
+        # Messages from before the e-mail explained the model's output carry none of these.
+        outputs=list(doc.get("outputs", [])),
+        model_info=dict(doc.get("model_info") or {}),
+        muted=[str(name) for name in doc.get("muted", [])],
     )

@@ -101,13 +101,12 @@ def test_the_daily_email_has_a_model_comparison_section(
     assert f"Model comparison (champion loans@{model.version})" in text
     assert (
         f"- loans-hgb@{challenger.version}: 3,000 records scored by both, "
-        f"agreement {100 * want['agreement_rate']:.1f} % (same predicted class)"
+        f"agreement {100 * want['agreement_rate']:.1f}% (same predicted class)"
     ) in text
     assert f"PSI {want['score_psi']:.3f}" in text
-    assert f"model loans@{model.version}" in text
+    assert f"Version: {model.version}" in text
     pngs = [p for p in mail.walk() if p.get_content_type() == "image/png"]
     assert len(pngs) == len(result.drifted) + 1
-    assert [p.get_filename() for p in pngs][-1] == "model-comparison.png"
     assert all(p.get_payload(decode=True).startswith(b"\x89PNG") for p in pngs)
     html = (
         next(p for p in mail.walk() if p.get_content_type() == "text/html")
@@ -115,6 +114,10 @@ def test_the_daily_email_has_a_model_comparison_section(
         .decode()
     )
     assert "Model comparison" in html and "loans-hgb@" in html
+    # The last chart is the comparison's, shown in its section (inline, not attached).
+    chart = f"cid:{pngs[-1]['Content-ID'].strip('<>')}"
+    assert html.index(chart) > html.index("Model comparison")
+    assert pngs[-1].get_content_disposition() == "inline"
     stored = ch_client.execute(
         f"SELECT n_paired, agreement_rate FROM {database}.model_comparisons FINAL"
     )

@@ -43,15 +43,15 @@ def test_an_alerting_metric_is_said_first_with_readable_numbers() -> None:
     steady = MetricVerdict("accuracy", "estimated", 0.95, 0.96, 0.93, 0.98, "ok", 3000)
     subject, text = body(alert([falling, steady]))
     assert subject == (
-        "[scorestream] performance below its reference: estimated ROC AUC on 2026-07-14, "
-        "model cancer"
+        "[scorestream] High: performance below its reference: estimated ROC AUC on "
+        "2026-07-14, model cancer"
     )
     assert text.splitlines()[0] == (
-        "Performance on 2026-07-14, model cancer@v1: estimated ROC AUC fell from 0.911 to "
-        "0.841, below the band [0.891, 0.930]."
+        "High severity: Model cancer performed worse on 2026-07-14: estimated ROC AUC fell "
+        "from 0.911 to 0.841, below the band [0.891, 0.930]."
     )
     assert "- accuracy: ok: estimated accuracy 0.950 (reference 0.960)" in text
-    assert "0 of 3,000 scored records labelled (0.0 %)" in text
+    assert "0 of 3,000 scored records labelled (0.0%)" in text
 
 
 def test_an_error_metric_rises_above_its_band() -> None:
@@ -76,7 +76,7 @@ def test_without_an_alerting_metric_the_drift_summary_comes_first() -> None:
     steady = MetricVerdict("accuracy", "estimated", 0.95, 0.96, 0.93, 0.98, "ok", 3000)
     subject, text = body(alert([steady]))
     assert "performance" not in subject
-    assert text.startswith("Drift on 2026-07-14")
+    assert text.startswith("Low severity: Model cancer was checked on 2026-07-14: nothing")
 
 
 def test_alerts_from_before_verdicts_decode_without_one() -> None:

@@ -79,5 +79,5 @@ def test_out_of_range_rejections_make_the_feature_drift_in_the_daily_check(
     body = email.get_body(("plain",))
     assert body is not None
     text = body.get_content()
-    assert f"{target}: " in text
-    assert "1001 records beyond the allowed range were rejected" in text
+    assert f"\n{target} " in text  # its finding's headline
+    assert "1,001 records beyond the allowed range were rejected" in text

@@ -169,7 +169,7 @@ def test_a_covariate_shift_alerts_on_the_estimate_before_any_label(
     assert "performance below its reference" in mail["Subject"]
     auc = rows[("roc_auc", "estimated")]["value"]
     band = rows[("roc_auc", "reference")]
-    assert text.startswith(f"Performance on {DAY}, model cancer@{model.version}: ")
+    assert text.startswith(f"High severity: Model cancer performed worse on {DAY}: ")
     assert (
         f"estimated ROC AUC fell from {reference['roc_auc']:.3f} to {auc:.3f}, below the band "
         f"[{band['band_low']:.3f}, {band['band_high']:.3f}]"
