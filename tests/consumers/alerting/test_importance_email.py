@@ -251,7 +251,9 @@ def test_the_ranking_follows_importance_not_the_checks_order() -> None:
         "Drifted features by the model's importance: income (importance 0.120, drift: mean "
         "66,400 → 89,700 (+35%)), age (0.030, drift: mean 41.2 → 45 (+9.2%))."
     )
-    assert text[at + 1] == "Drifted, but the model barely uses them: region (importance 0.001 ± 0.002)."
+    assert text[at + 1] == (
+        "Drifted, but the model barely uses them: region (importance 0.001 ± 0.002)."
+    )
 
 
 def test_a_version_without_importance_says_so_plainly() -> None:
