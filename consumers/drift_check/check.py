@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from scorestream.streams.drift.decision import (
 from scorestream.streams.drift.profile import OUTPUT_FEATURES, SCORE_FEATURE, ReferenceProfile
 from scorestream.streams.drift.statistics import FeatureDrift, compare
 from scorestream.streams.model.registry import LoadedModel
+
+if TYPE_CHECKING:  # the performance check imports this module (Period)
+    from scorestream.consumers.performance.check import PerformanceResult
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,15 @@ class CheckResult:
     score: FeatureDecision | None
     rows: list[dict[str, Any]]
     model_name: str = ""
+    #: The version's performance verdict of the period (daily checks), when one was made.
+    performance: PerformanceResult | None = None
+
+    @property
+    def alerting(self) -> bool:
+        """Whether the period's alert is due: drift, a feature that could not be checked
+        (its drift would go unseen), or a performance verdict that alerts."""
+        verdict = self.performance
+        return bool(self.drifted or self.errored or (verdict is not None and verdict.alerting))
 
     @property
     def alert_id(self) -> str:
