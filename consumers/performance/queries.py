@@ -23,9 +23,11 @@ Records with a non-finite score (or, for regression, value) are left out, as the
 check's own rule and whether or not the check has run yet: a regression label that is not a
 number (``value`` NaN), a multi-class label not among the score's ``class_labels``, and a
 binary label that is neither of the model's classes (when the caller names both, as the
-performance check does). A label rejected as ``label_without_score`` has no score to join. Each query returns at most ``2 x n_bins`` (binary) or
-``classes^2`` rows per model and day, whatever the number of labelled records: the metric's
-cost is flat, ClickHouse's scan is the only part that grows.
+performance check does). A label rejected as ``label_without_score`` has no score to join.
+
+Each query returns at most ``2 x n_bins`` (binary) or ``classes^2`` rows per model and day,
+whatever the number of labelled records: the metric's cost is flat, ClickHouse's scan is the
+only part that grows.
 
 All SQL runs on ClickHouse 18.16; values travel as query parameters, identifiers pass
 :func:`check_identifier`.
