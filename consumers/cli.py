@@ -177,10 +177,15 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
                 f"{row['js_distance']:.3f}",
                 f"{row['wasserstein']:.3f}",
             )
-        console.print(table)
+        if result.rows:
+            console.print(table)
+        if result.performance is not None:
+            for verdict in result.performance.verdicts:
+                console.print(f"performance {day}, model {name}: {verdict.sentence()}")
     if not results:
         console.print(f"drift check {day}: no drift counts and no default model (MODEL_DIR)")
-    if any(result.drifted for result in results) and not args.no_deliver:
+    # A performance verdict or a feature that could not be checked alerts without drift.
+    if any(result.alerting for result in results) and not args.no_deliver:
         sent = deliver_pending(settings)
         Console(stderr=True).print(f"alert e-mails sent: {sent}")
     return 0

@@ -4,8 +4,8 @@ They live in ``tests/fixtures/``, one module per area, registered below as plugi
 the only ``conftest.py``. Plain helpers (``API_KEY``, ``free_port``, ``ChdbExecutor``, the
 factory types) are imported from those modules, never fixtures.
 
-- ``tests.fixtures.services``: the local stack (``stack``), per-test ``settings``,
-  ``settings_env``, ``ch_client``, ``maildir``, ``unique_name``;
+- ``tests.fixtures.services``: the local stack (``stack``), per-test ``settings`` (shared by
+  a module: ``module_settings``), ``settings_env``, ``ch_client``, ``maildir``, ``unique_name``;
 - ``tests.fixtures.chdb_engine``: ``chdb_executor``, ClickHouse in process;
 - ``tests.fixtures.worker``: the demo model (``model_dir``) and ``start_worker``;
 - ``tests.fixtures.bridge``: ``start_bridge``;

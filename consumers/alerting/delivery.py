@@ -225,8 +225,10 @@ class AlertDelivery:
         until_idle_s: float | None = None,
         stop: Callable[[], bool] = lambda: False,
         refused_retry_s: float | None = None,
+        until_caught_up: bool = False,
     ) -> int:
-        """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``.
+        """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``,
+        or (``until_caught_up``) once every assigned partition is read to its end.
 
         A permanent refusal raises :class:`DeliveryRefusedError`, or, with
         ``refused_retry_s``, is logged and the alert tried again after that many seconds.
@@ -249,6 +251,8 @@ class AlertDelivery:
             while not stop():
                 batches = consumer.poll(timeout_ms=1000)
                 if not batches:
+                    if until_caught_up and _caught_up(consumer):
+                        break
                     if until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
                         break
                     continue
@@ -290,6 +294,15 @@ class AlertDelivery:
         return sent
 
 
+def _caught_up(consumer: Any) -> bool:
+    """Whether partitions are assigned and each is read up to its end offset (now)."""
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return False
+    ends = consumer.end_offsets(assigned)
+    return all(consumer.position(tp) >= end for tp, end in ends.items())
+
+
 def _rewind_to_committed(consumer: Any, partition: Any) -> None:
     committed = consumer.committed(partition)
     if committed is None:
@@ -299,5 +312,10 @@ def _rewind_to_committed(consumer: Any, partition: Any) -> None:
 
 
 def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:
-    """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed."""
-    return AlertDelivery(settings, make_client(settings.clickhouse)).run(until_idle_s=idle_s)
+    """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed.
+
+    Stops as soon as every alert on the topic when it looked was handled, or after
+    ``idle_s`` without a message (e.g. while no partition is assigned).
+    """
+    delivery = AlertDelivery(settings, make_client(settings.clickhouse))
+    return delivery.run(until_idle_s=idle_s, until_caught_up=True)

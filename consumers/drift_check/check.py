@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from scorestream.streams.drift.evaluation import (
 )
 from scorestream.streams.drift.profile import ReferenceProfile
 from scorestream.streams.model.registry import LoadedModel
+
+if TYPE_CHECKING:  # the performance check imports this module (Period)
+    from scorestream.consumers.performance.check import PerformanceResult
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,20 @@ class CheckResult:
     model_name: str = ""
     #: What the e-mail says about the model (:func:`model_info`); None when not loaded.
     model_info: dict[str, Any] | None = None
+    #: The version's performance verdict of the period (daily checks), when one was made.
+    performance: PerformanceResult | None = None
+
+    @property
+    def alerting(self) -> bool:
+        """Whether the period's alert is due: drift, a feature that could not be checked
+        (its drift would go unseen), or a performance verdict that alerts."""
+        return self.alerting_unless(frozenset())
+
+    def alerting_unless(self, muted: frozenset[str]) -> bool:
+        """:attr:`alerting`, with the drift of the ``muted`` features not counting."""
+        verdict = self.performance
+        reported = [d for d in self.drifted if d.feature not in muted]
+        return bool(reported or self.errored or (verdict is not None and verdict.alerting))
 
     @property
     def alert_id(self) -> str:

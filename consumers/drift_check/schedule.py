@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -213,7 +214,9 @@ def check_day(
 
     One alert per model version whose features drifted or errored or whose performance
     verdict alerts, carrying the day's comparisons of that version as champion (for the
-    e-mail's "Model comparison") and its verdict.
+    e-mail's "Model comparison") and its verdict. Returns one result per model version
+    checked, each with its performance verdict, plus one (without features) per version
+    whose verdict alerts but which had no drift counts.
     """
     client = client or connect(settings)
     locator = locator or ModelLocator(settings.models_dir, model)
@@ -223,7 +226,8 @@ def check_day(
     run_labels_check(settings, day, client, locator)
     performance = run_performance_checks(settings, period, client, locator)
     run_performance_checks(settings, period, client, locator, challengers=True)
-    publish_alerts(settings, client, period, results, performance, comparisons, locator)
+    results = with_performance(period, results, performance)
+    publish_alerts(settings, client, results, comparisons, locator)
     return results
 
 
@@ -239,35 +243,41 @@ def recheck_performance(
     period = Period.day(day)
     performance = run_performance_checks(settings, period, client, locator)
     run_performance_checks(settings, period, client, locator, challengers=True)
-    publish_alerts(settings, client, period, [], performance, [], locator)
+    publish_alerts(settings, client, with_performance(period, [], performance), [], locator)
     return performance
+
+
+def with_performance(
+    period: Period, results: list[CheckResult], performance: dict[ModelKey, PerformanceResult]
+) -> list[CheckResult]:
+    """``results`` with each version's verdict attached, plus a result without features for
+    each version whose verdict alerts but that had no drift check (it gets its alert too)."""
+    attached = [
+        replace(r, performance=performance.get(ModelKey(r.model_name, r.model_version)))
+        for r in results
+    ]
+    checked = {ModelKey(r.model_name, r.model_version) for r in results}
+    return attached + [
+        CheckResult(period, key.version, [], None, [], model_name=key.name, performance=verdict)
+        for key, verdict in sorted(performance.items())
+        if verdict.alerting and key not in checked
+    ]
 
 
 def publish_alerts(
     settings: Settings,
     client: Executor,
-    period: Period,
     results: list[CheckResult],
-    performance: dict[ModelKey, PerformanceResult],
     comparisons: list[dict[str, Any]],
     locator: ModelLocator | None = None,
 ) -> None:
-    """Publish the alert of each model version that drifted, errored or whose verdict
-    alerts, once: an alert already delivered is not published again. With ``locator``,
-    the alert carries the version's importance of its drifted features."""
-    # A version whose performance alerts has its day's alert even without a drift check.
-    checked = {ModelKey(r.model_name, r.model_version) for r in results}
-    results = results + [
-        CheckResult(period, key.version, [], None, [], model_name=key.name)
-        for key, verdict in sorted(performance.items())
-        if verdict.alerting and key not in checked
-    ]
+    """Publish the alert of each result that is alerting (drift of a feature not muted,
+    an error, or its performance verdict), once: an alert already delivered is not
+    published again. With ``locator``, the alert carries the version's importance of its
+    drifted features."""
     for result in results:
-        verdict = performance.get(ModelKey(result.model_name, result.model_version))
         muted = settings.muted_features(result.model_name)
-        reported = [d for d in result.drifted if d.feature not in muted]
-        # A feature that could not be checked is news too: its drift would go unseen.
-        if not (reported or result.errored or (verdict and verdict.alerting)):
+        if not result.alerting_unless(muted):
             continue
         if DeliveryLog(client, settings.clickhouse.database).delivered(result.alert_id):
             log.info("alert %s was already delivered; not sending it again", result.alert_id)
@@ -279,6 +289,7 @@ def publish_alerts(
             and c["champion_name"] in (result.model_name, "")
         ]
         ensure_topics(settings, [settings.topics.drift_alerts])
+        verdict = result.performance
         summary = verdict.summary() if verdict is not None else None
         key = ModelKey(result.model_name, result.model_version)
         drifted = [d.feature for d in result.drifted if d.feature not in muted]

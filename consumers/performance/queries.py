@@ -10,17 +10,24 @@ assembled here:
   true class) the count, the sum of scores, the predicted positives at the threshold, and the
   sums of the clipped log loss and of the Brier term; bin ``floor(score * n_bins)`` clamped,
   the same IEEE product numpy computes, so SQL and Python put every score in the same bin;
-- multi-class: per (true class x predicted class) the count, the sum of the clipped log loss
-  of the true class's probability (``class_probabilities`` at the true class's index in
-  ``class_labels``) and how many records had one;
+- multi-class: per (true class x predicted class) the count and the sum of the clipped log
+  loss of the true class's probability (``class_probabilities`` at the true class's index in
+  ``class_labels``);
 - regression: the count, the sums of the error (prediction minus ``value``), of its absolute
   value and of its square, and the mean and ``varPopStable`` of the true value (18.16's
   ``varPop`` is the cancelling one: it returns 0 for 1e9 + 0..9).
 
 Records with a non-finite score (or, for regression, value) are left out, as the pieces'
-``from_arrays`` leave them out. Each query returns at most ``2 x n_bins`` (binary) or
-``classes^2`` rows per model and day, whatever the number of labelled records: the metric's
-cost is flat, ClickHouse's scan is the only part that grows.
+``from_arrays`` leave them out. So is every label the daily labels check
+(:mod:`scorestream.consumers.labels.check`) rejects as ``label_type_mismatch``, by the
+check's own rule and whether or not the check has run yet: a regression label that is not a
+number (``value`` NaN), a multi-class label not among the score's ``class_labels``, and a
+binary label that is neither of the model's classes (when the caller names both, as the
+performance check does). A label rejected as ``label_without_score`` has no score to join.
+
+Each query returns at most ``2 x n_bins`` (binary) or ``classes^2`` rows per model and day,
+whatever the number of labelled records: the metric's cost is flat, ClickHouse's scan is the
+only part that grows.
 
 All SQL runs on ClickHouse 18.16; values travel as query parameters, identifiers pass
 :func:`check_identifier`.
@@ -206,24 +213,24 @@ def multiclass_pieces(
     """Multi-class pieces of every (model, version, day) with labelled records in the period."""
     model_filter, params = _filters(model_name, model_version)
     joined = _joined(database, scores_table, "model_kind = 'multiclass'", model_filter)
-    # indexOf is 0 when the true class is not the model's: arr[0] is then 0.0 (no error),
-    # and the record is counted out of the log loss by ``known``.
     truth = _clipped("class_probabilities[indexOf(class_labels, true_label)]")
+    # A true class the model does not have is the labels check's ``label_type_mismatch``
+    # (the same rule: not in the score's ``class_labels``): a rejected label, never counted.
     known = "indexOf(class_labels, true_label) > 0"
     rows = client.execute(
         "SELECT model_name, model_version, day, true_label, predicted, count(), "  # noqa: S608
-        f"sum(if({known}, -log({truth}), 0)), sum({known}) "
-        f"FROM {joined} WHERE isFinite(score) "
+        f"sum(-log({truth})) "
+        f"FROM {joined} WHERE isFinite(score) AND {known} "
         "GROUP BY model_name, model_version, day, true_label, predicted",
         {**params, "start": start, "end": end, "eps": LOG_LOSS_EPS},
     )
     cells: dict[PieceKey, dict[tuple[str, str], int]] = defaultdict(dict)
     losses: dict[PieceKey, list[float]] = defaultdict(lambda: [0.0, 0])
-    for name, version, day, true_label, predicted, count, loss, known in rows:
+    for name, version, day, true_label, predicted, count, loss in rows:
         key = PieceKey(str(name), str(version), day)
         cells[key][(str(true_label), str(predicted))] = int(count)
         losses[key][0] += float(loss)
-        losses[key][1] += int(known)
+        losses[key][1] += int(count)
     return {
         key: MulticlassPieces.from_cells(cells[key], losses[key][0], int(losses[key][1]))
         for key in sorted(cells)

@@ -21,6 +21,7 @@ import pytest
 from sklearn import metrics
 
 from scorestream.consumers.clickhouse import apply_migrations
+from scorestream.consumers.labels.check import check_labels
 from scorestream.consumers.performance.queries import (
     PieceKey,
     binary_pieces,
@@ -232,7 +233,8 @@ def test_multiclass_pieces_from_sql_equal_pieces_from_rows(
     database = settings.clickhouse.database
     create_tables(ch_client, database)
     truth, probabilities, classes = wine()
-    # Two records' truths are a class the model does not know: counted, no log loss.
+    # Two records' truths are a class the model does not know: the labels check rejects
+    # them (label_type_mismatch), and no piece counts them.
     truth = ["nebbiolo", "nebbiolo", *truth[2:]]
     ids = [f"m{k}" for k in range(len(truth))]
     top = probabilities.argmax(axis=1)
@@ -240,6 +242,7 @@ def test_multiclass_pieces_from_sql_equal_pieces_from_rows(
     rows: list[tuple[Any, ...]] = []
     expected = {}
     for day, part in zip(DAYS, halves(len(truth)), strict=True):
+        known = [k for k in range(len(truth))[part] if truth[k] in classes]
         rows += score_rows(
             ids[part],
             day,
@@ -252,7 +255,7 @@ def test_multiclass_pieces_from_sql_equal_pieces_from_rows(
             classes,
         )
         expected[PieceKey("wine", "3", day.date())] = MulticlassPieces.from_arrays(
-            truth[part], probabilities[part], classes
+            [truth[k] for k in known], probabilities[known], classes
         )
     store(ch_client, database, rows, label_rows(ids, truth, [0.0] * len(ids)))
     noise(ch_client, database, "m", "multiclass", classes * 3)
@@ -264,15 +267,18 @@ def test_multiclass_pieces_from_sql_equal_pieces_from_rows(
 
     merged = got[PieceKey("wine", "3", DAYS[0].date())] + got[PieceKey("wine", "3", DAYS[1].date())]
     m = multiclass_metrics(merged)
+    known = [k for k, t in enumerate(truth) if t in classes]
+    truth = [truth[k] for k in known]
+    predicted = [predicted[k] for k in known]
+    assert m.n == len(known) == len(ids) - 2
     assert m.accuracy == pytest.approx(metrics.accuracy_score(truth, predicted), abs=EXACT)
     assert m.macro_f1 == pytest.approx(
         metrics.f1_score(truth, predicted, average="macro"), abs=EXACT
     )
-    known = [k for k, t in enumerate(truth) if t in classes]
     assert m.log_loss == pytest.approx(
-        metrics.log_loss([truth[k] for k in known], probabilities[known], labels=classes), abs=EXACT
+        metrics.log_loss(truth, probabilities[known], labels=classes), abs=EXACT
     )
-    assert m.recall["nebbiolo"] == 0.0
+    assert "nebbiolo" not in m.recall
     for name in classes:
         want = metrics.recall_score(truth, predicted, labels=[name], average=None)[0]
         assert m.recall[name] == pytest.approx(want, abs=EXACT)
@@ -371,3 +377,79 @@ def test_labels_of_neither_class_are_left_out_when_asked(
     # Without the negative class named, "maybe" counts as negative.
     loose = binary_pieces(ch_client, database, START, END)[key]
     assert_binary_equal(loose, BinaryPieces.from_arrays(scores, np.r_[[False] * 25, y[25:]]))
+
+
+def test_labels_the_labels_check_rejects_never_count(settings: Settings, ch_client: Any) -> None:
+    # Labels of the wrong type for the model's kind stay in `labels` (the check rejects them
+    # to rejected_records, it deletes nothing): every one the real check rejects must be
+    # left out of the pieces of every kind, and only those.
+    database = settings.clickhouse.database
+    create_tables(ch_client, database)
+    received = DAY + timedelta(days=8)
+    received_ms = int(received.timestamp() * 1000)
+    bad = 10
+
+    scores, y = cancer("logistic")
+    b_ids = [f"b{k}" for k in range(len(y))]
+    b_labels = ["maybe"] * bad + ["1" if v else "0" for v in y[bad:]]
+    b_rows = score_rows(b_ids, DAY, "cancer", "1", "binary", scores, ["1"] * len(y))
+
+    truth, probabilities, classes = wine()
+    m_ids = [f"m{k}" for k in range(len(truth))]
+    m_labels = ["nebbiolo"] * bad + list(truth[bad:])
+    predicted = [classes[i] for i in probabilities.argmax(axis=1)]
+    m_rows = score_rows(
+        m_ids,
+        DAY,
+        "wine",
+        "3",
+        "multiclass",
+        probabilities.max(axis=1),
+        predicted,
+        probabilities,
+        classes,
+    )
+
+    r_predicted, r_y = diabetes()
+    r_ids = [f"r{k}" for k in range(len(r_y))]
+    r_labels = ["high"] * bad + [str(v) for v in r_y[bad:]]
+    r_values = [math.nan] * bad + list(r_y[bad:])
+    r_rows = score_rows(r_ids, DAY, "diabetes", "1", "regression", r_predicted, [""] * len(r_ids))
+
+    ch_client.execute(SCORES.insert_sql(database), b_rows + m_rows + r_rows)
+    ch_client.execute(
+        LABELS.insert_sql(database),
+        label_rows(b_ids, b_labels, [0.0] * len(b_ids), received_ms)
+        + label_rows(m_ids, m_labels, [0.0] * len(m_ids), received_ms)
+        + label_rows(r_ids, r_labels, r_values, received_ms),
+    )
+    result = check_labels(
+        ch_client,
+        database,
+        "labels",
+        received.date(),
+        classes_of=lambda name, version: ["0", "1"] if name == "cancer" else None,
+    )
+    assert result.type_mismatch == 3 * bad
+    rejected = {
+        row[0]
+        for row in ch_client.execute(
+            f"SELECT id FROM {database}.rejected_records WHERE reason = 'label_type_mismatch'"
+        )
+    }
+    assert rejected == {*b_ids[:bad], *m_ids[:bad], *r_ids[:bad]}
+
+    key = PieceKey("cancer", "1", DAY.date())
+    got_binary = binary_pieces(ch_client, database, START, END, negative_label="0")[key]
+    assert_binary_equal(got_binary, BinaryPieces.from_arrays(scores[bad:], y[bad:]))
+    key = PieceKey("wine", "3", DAY.date())
+    got_multiclass = multiclass_pieces(ch_client, database, START, END)[key]
+    assert_multiclass_equal(
+        got_multiclass,
+        MulticlassPieces.from_arrays(list(truth[bad:]), probabilities[bad:], classes),
+    )
+    key = PieceKey("diabetes", "1", DAY.date())
+    got_regression = regression_pieces(ch_client, database, START, END)[key]
+    assert_regression_equal(
+        got_regression, RegressionPieces.from_arrays(r_predicted[bad:], r_y[bad:])
+    )
