@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,19 +102,28 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0 if healthy else 3
 
 
-def _register_stack(sub: SubParsers) -> None:
-    from scorestream.stack.config import StackConfig
+def _stack_defaults() -> Mapping[str, Any]:
+    from scorestream.stack.config import StackConfig  # pydantic: only for the help text
 
+    return option_defaults(StackConfig)
+
+
+def _register_stack(sub: SubParsers) -> None:
     # No argparse defaults here: a flag left out must not hide a SCORESTREAM_* variable.
-    builtin = option_defaults(StackConfig)
     stack = add_subcommand(
         sub,
         "stack",
         cmd_stack,
+        shown_defaults=_stack_defaults,
         help="start, stop or inspect the local Kafka, ClickHouse and SMTP servers",
         description="The local stack without Docker. `up` prints eval-able export lines.",
     )
-    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument(
+        "action",
+        choices=["up", "down", "status"],
+        help="up: start what is not running and print export lines; down: stop what up "
+        "started; status: one line per service (exit 3 unless all are healthy)",
+    )
     for flag, field, what in (
         ("--kafka-port", "kafka_port", "Kafka client port"),
         ("--clickhouse-port", "clickhouse_port", "ClickHouse native port"),
@@ -124,12 +132,11 @@ def _register_stack(sub: SubParsers) -> None:
         stack.add_argument(
             flag,
             type=int,
-            help=f"{what} (default $SCORESTREAM_{field.upper()} or {builtin[field]})",
+            help=f"{what} (default $SCORESTREAM_{field.upper()} or %(builtin)s)",
         )
     stack.add_argument(
         "--state-dir",
-        help="where data, logs and pids live "
-        f"(default $SCORESTREAM_STATE_DIR or {builtin['state_dir']})",
+        help="where data, logs and pids live (default $SCORESTREAM_STATE_DIR or %(builtin)s)",
     )
 
 
@@ -182,10 +189,23 @@ def _registrations() -> list[Registration]:
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("scorestream")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version, read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ClickHouse and watch the inputs for drift. A mistake in a command line, a setting "
         "or an input file is reported in one line on stderr, with exit code 2.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the installed version and exit"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _registrations():
