@@ -164,9 +164,15 @@ def _register_demo(sub: SubParsers) -> None:
         "produces two days of records (the second drifted), checks both days and prints the "
         "path of the alert e-mail the local SMTP server caught.",
     )
-    parser.add_argument("--records-per-day", type=int, help="(default %(default)s)")
-    parser.add_argument("--drift", help="drift of the second day (default %(default)s)")
-    parser.add_argument("--model-dir", type=Path, help="(default %(default)s)")
+    parser.add_argument(
+        "--records-per-day", type=int, help="records produced per day (default %(default)s)"
+    )
+    parser.add_argument(
+        "--drift", help="drift of the second day, as produce --drift (default %(default)s)"
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, help="where the demo model is trained (default %(default)s)"
+    )
 
 
 # --- the parser and main -------------------------------------------------------------------
