@@ -110,6 +110,16 @@ def _register_train(sub: SubParsers) -> None:
 
 
 # --- worker --------------------------------------------------------------------------------
+#: What each ``--engine`` is: its help text, and word for word the start of its entry in the
+#: README's list under "The scoring worker" (tests/scorestream/test_cli_help.py compares).
+ENGINES = {
+    "direct": "a Faust task owning an aiokafka consumer that polls batches with getmany and "
+    "commits offsets together with the drift counts",
+    "faust": "an agent reading Faust's stream with take_events; slower, and one drift "
+    "partial row per batch",
+}
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:  # also refuses nan
@@ -205,10 +215,9 @@ def _register_worker(sub: SubParsers) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=["faust", "direct"],
-        help="direct: a Faust task with its own aiokafka consumer, committing with the "
-        "drift counts every few seconds; faust: an agent on Faust's stream (take_events), "
-        "about a quarter of the throughput, drift partials per batch (default %(default)s)",
+        choices=list(ENGINES),
+        help="; ".join(f"{name}: {what}" for name, what in ENGINES.items())
+        + " (default %(default)s; records/s of both in the README, Benchmarks)",
     )
     parser.add_argument(
         "--commit-interval",
