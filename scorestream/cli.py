@@ -75,6 +75,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
                 f"[green]✓[/] {service.name} started (pid {service.running().pid}, "  # type: ignore[union-attr]
                 f"port {service.port})"
             )
+        database = stack.clickhouse.create_database()
+        err.print(f"[green]✓[/] clickhouse database {database} exists (CLICKHOUSE_URL)")
         for name, value in stack.env().items():
             print(f"export {name}={value}")
         return 0
