@@ -182,6 +182,7 @@ def _registrations() -> list[Registration]:
     # The areas' cli modules import only argparse-level code; their handlers import the
     # heavy libraries when they run, so that `scorestream --help` stays fast.
     from scorestream.consumers import cli as consumers_cli
+    from scorestream.consumers import thresholds_cli
     from scorestream.producers import cli as producers_cli
     from scorestream.streams import cli as streams_cli
     from scorestream.streams import models_cli
@@ -192,6 +193,7 @@ def _registrations() -> list[Registration]:
         models_cli.register,
         producers_cli.register,
         consumers_cli.register,
+        thresholds_cli.register,
         _register_demo,
     ]
 

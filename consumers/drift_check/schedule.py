@@ -111,7 +111,8 @@ def check_models(
             )
             continue
         try:
-            results.append(DriftChecker(client, database, model).run(period, now))
+            checker = DriftChecker(client, database, model, settings.thresholds.drift)
+            results.append(checker.run(period, now))
         except Exception:  # one model's failure must not cost the others their check
             log.exception("%s check %s of model %s failed", period.kind, period.start, key)
     return results
@@ -177,7 +178,15 @@ def run_performance_checks(
     for key in keys:
         try:
             path = locator.model_dir(key)
-            results[key] = check_performance(client, database, period, key.name, key.version, path)
+            results[key] = check_performance(
+                client,
+                database,
+                period,
+                key.name,
+                key.version,
+                path,
+                thresholds=settings.thresholds.performance,
+            )
         except Exception:
             log.exception("performance check of %s on %s failed", key, period.start.date())
     return results

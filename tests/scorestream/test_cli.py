@@ -29,6 +29,7 @@ SUBCOMMANDS = [
     "bridge",
     "sink",
     "drift-check",
+    "thresholds",
     "demo",
 ]
 
