@@ -44,7 +44,9 @@ stack-down: install
 stack-status: install
 	$(BIN)/scorestream stack status
 
+# The drift colours follow $SCORESTREAM_THRESHOLDS (as the check does): checked first.
 dashboards: install
+	$(BIN)/scorestream thresholds > /dev/null
 	$(BIN)/python -m scorestream.grafana.build
 	$(BIN)/python -m scorestream.grafana.render_previews
 

@@ -195,7 +195,9 @@ def _register_bridge(sub: SubParsers) -> None:
     )
     # Where to listen is uvicorn's business, not BridgeOptions'.
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="HTTP port to listen on (default %(default)s)"
+    )
     parser.add_argument(
         "--model-dir", type=Path, help="model directory with schema.json (default $MODEL_DIR)"
     )

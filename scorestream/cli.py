@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +75,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
                 f"[green]✓[/] {service.name} started (pid {service.running().pid}, "  # type: ignore[union-attr]
                 f"port {service.port})"
             )
+        database = stack.clickhouse.create_database()
+        err.print(f"[green]✓[/] clickhouse database {database} exists (CLICKHOUSE_URL)")
         for name, value in stack.env().items():
             print(f"export {name}={value}")
         return 0
@@ -103,19 +104,28 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0 if healthy else 3
 
 
-def _register_stack(sub: SubParsers) -> None:
-    from scorestream.stack.config import StackConfig
+def _stack_defaults() -> Mapping[str, Any]:
+    from scorestream.stack.config import StackConfig  # pydantic: only for the help text
 
+    return option_defaults(StackConfig)
+
+
+def _register_stack(sub: SubParsers) -> None:
     # No argparse defaults here: a flag left out must not hide a SCORESTREAM_* variable.
-    builtin = option_defaults(StackConfig)
     stack = add_subcommand(
         sub,
         "stack",
         cmd_stack,
+        shown_defaults=_stack_defaults,
         help="start, stop or inspect the local Kafka, ClickHouse and SMTP servers",
         description="The local stack without Docker. `up` prints eval-able export lines.",
     )
-    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument(
+        "action",
+        choices=["up", "down", "status"],
+        help="up: start what is not running and print export lines; down: stop what up "
+        "started; status: one line per service (exit 3 unless all are healthy)",
+    )
     for flag, field, what in (
         ("--kafka-port", "kafka_port", "Kafka client port"),
         ("--clickhouse-port", "clickhouse_port", "ClickHouse native port"),
@@ -124,12 +134,11 @@ def _register_stack(sub: SubParsers) -> None:
         stack.add_argument(
             flag,
             type=int,
-            help=f"{what} (default $SCORESTREAM_{field.upper()} or {builtin[field]})",
+            help=f"{what} (default $SCORESTREAM_{field.upper()} or %(builtin)s)",
         )
     stack.add_argument(
         "--state-dir",
-        help="where data, logs and pids live "
-        f"(default $SCORESTREAM_STATE_DIR or {builtin['state_dir']})",
+        help="where data, logs and pids live (default $SCORESTREAM_STATE_DIR or %(builtin)s)",
     )
 
 
@@ -157,9 +166,15 @@ def _register_demo(sub: SubParsers) -> None:
         "produces two days of records (the second drifted), checks both days and prints the "
         "path of the alert e-mail the local SMTP server caught.",
     )
-    parser.add_argument("--records-per-day", type=int, help="(default %(default)s)")
-    parser.add_argument("--drift", help="drift of the second day (default %(default)s)")
-    parser.add_argument("--model-dir", type=Path, help="(default %(default)s)")
+    parser.add_argument(
+        "--records-per-day", type=int, help="records produced per day (default %(default)s)"
+    )
+    parser.add_argument(
+        "--drift", help="drift of the second day, as produce --drift (default %(default)s)"
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, help="where the demo model is trained (default %(default)s)"
+    )
 
 
 # --- the parser and main -------------------------------------------------------------------
@@ -167,6 +182,7 @@ def _registrations() -> list[Registration]:
     # The areas' cli modules import only argparse-level code; their handlers import the
     # heavy libraries when they run, so that `scorestream --help` stays fast.
     from scorestream.consumers import cli as consumers_cli
+    from scorestream.consumers import thresholds_cli
     from scorestream.producers import cli as producers_cli
     from scorestream.streams import cli as streams_cli
     from scorestream.streams import models_cli
@@ -177,15 +193,29 @@ def _registrations() -> list[Registration]:
         models_cli.register,
         producers_cli.register,
         consumers_cli.register,
+        thresholds_cli.register,
         _register_demo,
     ]
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("scorestream")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version, read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ClickHouse and watch the inputs for drift. A mistake in a command line, a setting "
         "or an input file is reported in one line on stderr, with exit code 2.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the installed version and exit"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _registrations():

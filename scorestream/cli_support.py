@@ -25,12 +25,22 @@ class CommandParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and whose defaults may load lazily.
 
     ``defaults`` is called once, before the first parse or help text, and its values become
-    the defaults of the options with the same ``dest``.
+    the defaults of the options with the same ``dest``. ``shown_defaults`` is called only
+    for the help text: its values replace ``%(builtin)s`` in the help of the options with
+    the same ``dest`` and are never applied (for options whose class reads the
+    environment itself, where an argparse default would override it).
     """
 
-    def __init__(self, *args: Any, defaults: DefaultsSource | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        defaults: DefaultsSource | None = None,
+        shown_defaults: DefaultsSource | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self._pending_defaults = defaults
+        self._pending_shown_defaults = shown_defaults
 
     def load_defaults(self) -> None:
         """Apply the lazy defaults (idempotent)."""
@@ -49,7 +59,19 @@ class CommandParser(argparse.ArgumentParser):
 
     def format_help(self) -> str:
         self.load_defaults()
+        self._show_defaults()
         return super().format_help()
+
+    def _show_defaults(self) -> None:
+        source, self._pending_shown_defaults = self._pending_shown_defaults, None
+        if source is None:
+            return
+        values = source()
+        for action in self._actions:
+            if action.dest in values and action.help:
+                # Escaped: argparse %-formats the help text afterwards.
+                shown = str(values[action.dest]).replace("%", "%%")
+                action.help = action.help.replace("%(builtin)s", shown)
 
     def error(self, message: str) -> NoReturn:
         # argparse prints the whole usage block first; one line says the same and is

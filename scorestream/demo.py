@@ -41,6 +41,7 @@ class DemoOptions:
 
 def run_demo(options: DemoOptions, console: Console) -> Path | None:
     """Run the demo; return the path of the alert e-mail."""
+    from scorestream.consumer_groups import scoring_group, wait_for_assignment
     from scorestream.consumers.alerting.delivery import deliver_pending
     from scorestream.consumers.clickhouse import make_client
     from scorestream.consumers.drift_check.schedule import check_day
@@ -78,6 +79,20 @@ def run_demo(options: DemoOptions, console: Console) -> Path | None:
     sink = spawn_cli(["sink"], child_env, logs / "sink.log")
     console.print(f"worker pid {worker.pid}, sink pid {sink.pid}; logs in {logs}")
     try:
+        # Records produced before the worker owns its partitions would wait for it, and
+        # their latency would be its start-up time, not scoring's.
+        started = time.monotonic()
+        with console.status("waiting until the worker owns the records partitions …"):
+            owned = wait_for_assignment(
+                settings.kafka_bootstrap_servers,
+                scoring_group(settings.topic_prefix),
+                settings.topics.records,
+                alive=lambda: worker.poll() is None,
+            )
+        partitions = sum(len(p) for p in owned.values())
+        console.print(
+            f"the worker owns {partitions} partitions after {time.monotonic() - started:.1f} s"
+        )
         console.rule("3. produce two days of records (the second drifted) and 3 bad ones")
         reference_std = LoadedModel.load(options.model_dir).schema.reference_std()
         producer = RecordProducer(settings)
@@ -182,7 +197,7 @@ def _print_scores(console: Console, client: object, database: str, rejected: int
     ):
         table.add_column(column)
     table.add_row(
-        f"{count:,}", f"{mean:.3f}", f"{positives:,}", f"{p50:.0f}", f"{p99:.0f}", f"{rejected}"
+        f"{count:,}", f"{mean:.3f}", f"{positives:,}", f"{p50:,.0f}", f"{p99:,.0f}", f"{rejected:,}"
     )
     console.print(table)
 

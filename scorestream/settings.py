@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scorestream.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from scorestream.contract.thresholds import Thresholds
+
+#: The variable naming a thresholds file (``scorestream/contract/thresholds.py``).
+THRESHOLDS_VARIABLE = "SCORESTREAM_THRESHOLDS"
 
 
 class ClickHouseDsn(BaseModel):
@@ -174,6 +180,9 @@ class Settings(BaseSettings):
     #: Features still checked and shown on the dashboards but not e-mailed when they drift:
     #: comma-separated ``feature`` (every model) or ``model:feature`` (one model).
     drift_muted_features: str = ""
+    #: A TOML file of drift and performance thresholds; unset: the defaults.
+    # THRESHOLDS_VARIABLE, spelt out: type checkers want a literal alias.
+    thresholds_file: Path | None = Field(default=None, alias="SCORESTREAM_THRESHOLDS")
     #: Where the services call Grafana (annotations API), e.g. http://grafana:3000.
     grafana_url: str | None = None
     #: Where a reader opens Grafana (the e-mail's dashboard link); GRAFANA_URL when unset.
@@ -207,6 +216,24 @@ class Settings(BaseSettings):
     def _check_clickhouse_url(cls, value: SecretStr) -> SecretStr:
         ClickHouseDsn.parse(value.get_secret_value())
         return value
+
+    # Read when the settings are, so that a mistake in the file stops the process at start.
+    @field_validator("thresholds_file", mode="before")
+    @classmethod
+    def _check_thresholds_file(cls, value: Any) -> Any:
+        if value is None or str(value) == "":
+            return None
+        from scorestream.contract.thresholds import load_thresholds
+
+        load_thresholds(value)
+        return value
+
+    @cached_property
+    def thresholds(self) -> Thresholds:
+        """The drift and performance thresholds in force (the file's, over the defaults)."""
+        from scorestream.contract.thresholds import load_thresholds
+
+        return load_thresholds(self.thresholds_file)
 
     @cached_property
     def clickhouse(self) -> ClickHouseDsn:

@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 
+from scorestream.consumer_groups import scoring_group
 from scorestream.retry import Backoff, retry_async
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
@@ -105,7 +106,7 @@ def attach_direct_scoring(
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             # Not the Faust app's group: that one runs Faust's own assignor.
-            group_id=f"{settings.topic_prefix}scorestream-scoring",
+            group_id=scoring_group(settings.topic_prefix),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,

@@ -84,20 +84,42 @@ def _register_train(sub: SubParsers) -> None:
         "regression (default %(default)s)",
     )
     parser.add_argument(
-        "--classifier", choices=["logistic", "hgb"], help="binary, multiclass (default %(default)s)"
+        "--classifier",
+        choices=["logistic", "hgb"],
+        help="estimator of binary and multiclass models: logistic regression or histogram "
+        "gradient boosting (default %(default)s)",
     )
     parser.add_argument(
-        "--regressor", choices=["ridge", "hgb"], help="regression (default %(default)s)"
+        "--regressor",
+        choices=["ridge", "hgb"],
+        help="estimator of regression models: ridge or histogram gradient boosting "
+        "(default %(default)s)",
     )
-    parser.add_argument("--seed", type=int, help="(default %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, help="random seed of the split and the model (default %(default)s)"
+    )
     parser.add_argument(
         "--register", action="store_true", help="add the model to MODELS_DIR as a new version"
     )
     parser.add_argument("--alias", help="with --register: point this alias (e.g. champion) at it")
-    parser.add_argument("--models-dir", type=Path, help="with --register (default $MODELS_DIR)")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        help="the registry directory, with --register (default $MODELS_DIR)",
+    )
 
 
 # --- worker --------------------------------------------------------------------------------
+#: What each ``--engine`` is: its help text, and word for word the start of its entry in the
+#: README's list under "The scoring worker" (tests/scorestream/test_cli_help.py compares).
+ENGINES = {
+    "direct": "a Faust task owning an aiokafka consumer that polls batches with getmany and "
+    "commits offsets together with the drift counts",
+    "faust": "an agent reading Faust's stream with take_events; slower, and one drift "
+    "partial row per batch",
+}
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:  # also refuses nan
@@ -180,14 +202,22 @@ def _register_worker(sub: SubParsers) -> None:
         metavar="SECONDS",
         help="seconds to wait for a batch to fill (default %(default)s)",
     )
-    parser.add_argument("--out-of-range", choices=["reject", "clip"], help="(default %(default)s)")
-    parser.add_argument("--max-record-bytes", type=int, help="(default %(default)s)")
+    parser.add_argument(
+        "--out-of-range",
+        choices=["reject", "clip"],
+        help="a numeric value beyond the schema's allowed range: reject the record, or clip "
+        "the value to the range (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        help="larger payloads are rejected as too_large before decoding (default %(default)s)",
+    )
     parser.add_argument(
         "--engine",
-        choices=["faust", "direct"],
-        help="direct: a Faust task with its own aiokafka consumer, committing with the "
-        "drift counts every few seconds; faust: an agent on Faust's stream (take_events), "
-        "about a quarter of the throughput, drift partials per batch (default %(default)s)",
+        choices=list(ENGINES),
+        help="; ".join(f"{name}: {what}" for name, what in ENGINES.items())
+        + " (default %(default)s; records/s of both in the README, Benchmarks)",
     )
     parser.add_argument(
         "--commit-interval",

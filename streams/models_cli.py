@@ -39,15 +39,19 @@ def register(sub: SubParsers) -> None:
     show.add_argument("reference", help="NAME, NAME@ALIAS or NAME@VERSION (NAME: its champion)")
 
     promote = add_subcommand(actions, "promote", cmd_promote, help="point an alias at a version")
-    promote.add_argument("name")
-    promote.add_argument("version")
-    promote.add_argument("--alias", default=DEFAULT_ALIAS, help="(default %(default)s)")
+    promote.add_argument("name", help="the model's name")
+    promote.add_argument("version", help="the version the alias will name (see models list)")
+    promote.add_argument(
+        "--alias", default=DEFAULT_ALIAS, help="the alias to move (default %(default)s)"
+    )
 
     rollback = add_subcommand(
         actions, "rollback", cmd_rollback, help="point an alias back at its previous version"
     )
-    rollback.add_argument("name")
-    rollback.add_argument("--alias", default=DEFAULT_ALIAS, help="(default %(default)s)")
+    rollback.add_argument("name", help="the model's name")
+    rollback.add_argument(
+        "--alias", default=DEFAULT_ALIAS, help="the alias to move back (default %(default)s)"
+    )
 
     reg = add_subcommand(
         actions,
@@ -76,7 +80,10 @@ def register(sub: SubParsers) -> None:
     )
     for each in (parser, listing, show, promote, rollback, reg):
         each.add_argument(
-            "--models-dir", type=Path, default=argparse.SUPPRESS, help="default $MODELS_DIR"
+            "--models-dir",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="the registry directory (default $MODELS_DIR)",
         )
 
 

@@ -118,7 +118,8 @@ def check_models(
             )
             continue
         try:
-            results.append(DriftChecker(client, database, model).run(period, now))
+            checker = DriftChecker(client, database, model, settings.thresholds.drift)
+            results.append(checker.run(period, now))
         except Exception:  # one model's failure must not cost the others their check
             log.exception("%s check %s of model %s failed", period.kind, period.start, key)
     return results
@@ -194,7 +195,14 @@ def run_performance_checks(
         try:
             path = locator.model_dir(key)
             results[key] = check_performance(
-                client, database, period, key.name, key.version, path, challenger=challengers
+                client,
+                database,
+                period,
+                key.name,
+                key.version,
+                path,
+                thresholds=settings.thresholds.performance,
+                challenger=challengers,
             )
         except Exception:
             log.exception("performance check of %s on %s failed", key, period.start.date())

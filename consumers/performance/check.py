@@ -3,7 +3,7 @@
 For one day and one model version (:func:`check_performance`):
 
 - **realised** metrics come from the labelled records' mergeable pieces
-  (:mod:`.queries`), once at least :data:`MIN_LABELS` records of the day are labelled;
+  (:mod:`.queries`), once at least ``min_labels`` records of the day are labelled;
 - **estimated** metrics (classifiers whose version has a ``calibration.json``) come from
   CBPE on the day's score histogram (:mod:`scorestream.streams.estimation`), with its band;
 - the **reference** of each metric is the holdout figure in the version's
@@ -12,7 +12,7 @@ For one day and one model version (:func:`check_performance`):
 
   - against an estimate: the reference plus the CBPE band's own distances below and above
     the estimate (the calibrator's error and the day's sampling error, at the day's size);
-  - against realised figures: the reference plus or minus ``Z_ALERT`` standard errors at the
+  - against realised figures: the reference plus or minus ``z_alert`` standard errors at the
     day's labelled count: binomial for accuracy (and, as an approximation, macro F1),
     Hanley and McNeil's for ROC AUC (with the day's positives and negatives), the exact
     spread of the absolute error for MAE, and ``RMSE / sqrt(2 n)`` for RMSE (normal
@@ -23,9 +23,12 @@ For one day and one model version (:func:`check_performance`):
 
 **Verdict** per metric: the realised value when enough labels arrived, the estimated one
 otherwise. ``alert`` when it is worse than the reference band (below it; above it for the
-error metrics MAE and RMSE), ``warn`` when it is worse than the narrower ``Z_WARN`` band
+error metrics MAE and RMSE), ``warn`` when it is worse than the narrower ``z_warn`` band
 only, ``ok`` otherwise, ``insufficient`` when neither figure exists. The ``reference`` row
 carries the verdict; the ``realised`` and ``estimated`` rows their own comparison.
+
+``min_labels``, ``z_alert`` and ``z_warn`` are :class:`PerformanceThresholds` (defaults
+below; a thresholds file may change them, see :mod:`scorestream.contract.thresholds`).
 
 Rows go to ``model_performance`` (ReplacingMergeTree): checking the day again after late
 labels replaces them.
@@ -53,6 +56,7 @@ from scorestream.consumers.clickhouse import Executor, check_identifier
 from scorestream.consumers.drift_check.check import DAILY, Period
 from scorestream.consumers.performance import queries
 from scorestream.contract import CHALLENGER_SCORES, MODEL_PERFORMANCE, SCORES
+from scorestream.contract.thresholds import PerformanceThresholds
 from scorestream.streams.estimation.calibration import load_calibration
 from scorestream.streams.estimation.cbpe import CBPE, Estimate
 from scorestream.streams.estimation.histogram import read_histogram
@@ -64,13 +68,11 @@ from scorestream.streams.performance import (
 
 log = logging.getLogger(__name__)
 
-#: Labelled records a day needs before its realised metrics are judged: below, the
-#: sampling error of a day's accuracy (±7 points at 200) drowns the drops worth an e-mail.
-MIN_LABELS = 200
-#: Standard errors of the alert band (95 %, as CBPE's band).
-Z_ALERT = 1.96
-#: Standard errors of the warning band (90 %).
-Z_WARN = 1.645
+#: The defaults of :class:`PerformanceThresholds` (see there for their reasons).
+DEFAULT_THRESHOLDS = PerformanceThresholds()
+MIN_LABELS = DEFAULT_THRESHOLDS.min_labels
+Z_ALERT = DEFAULT_THRESHOLDS.z_alert
+Z_WARN = DEFAULT_THRESHOLDS.z_warn
 #: Metrics where lower is better.
 ERROR_METRICS = frozenset({"mae", "rmse", "log_loss", "brier"})
 #: The metrics judged per model kind (those with a reference and a band).
@@ -340,7 +342,7 @@ def check_performance(
     version: str,
     model_dir: Path,
     *,
-    min_labels: int = MIN_LABELS,
+    thresholds: PerformanceThresholds = DEFAULT_THRESHOLDS,
     now: datetime | None = None,
     write: bool = True,
     challenger: bool = False,
@@ -352,6 +354,7 @@ def check_performance(
     """
     table = CHALLENGER_SCORES.name if challenger else SCORES.name
     check_kind = challenger_kind(period.kind) if challenger else period.kind
+    z_alert, z_warn = thresholds.z_alert, thresholds.z_warn
     meta = json.loads((Path(model_dir) / "metadata.json").read_text(encoding="utf-8"))
     kind = str(meta.get("task", "binary"))
     reference: dict[str, float] = {
@@ -414,11 +417,11 @@ def check_performance(
             se = errors.get(metric, nan)
             # The day's sampling error and the holdout's: both figures are samples.
             spread = math.hypot(se, _reference_se(metric, ref, n_test, se, labelled))
-            low, high = _clip(metric, ref - Z_ALERT * spread, ref + Z_ALERT * spread)
-            warn_low, warn_high = ref - Z_WARN * spread, ref + Z_WARN * spread
+            low, high = _clip(metric, ref - z_alert * spread, ref + z_alert * spread)
+            warn_low, warn_high = ref - z_warn * spread, ref + z_warn * spread
             level = (
                 _level(metric, realised[metric], low, high, warn_low, warn_high)
-                if labelled >= min_labels
+                if labelled >= thresholds.min_labels
                 else "insufficient"
             )
             row(metric, "realised", realised[metric], low, high, labelled, level)
@@ -428,11 +431,11 @@ def check_performance(
                 )
         if estimate is not None and metric in estimate.metrics:
             e = estimate[metric]
-            held = Z_ALERT * _reference_se(metric, ref, n_test, nan, 0)
+            held = z_alert * _reference_se(metric, ref, n_test, nan, 0)
             below = math.hypot(e.value - e.lower, held)
             above = math.hypot(e.upper - e.value, held)
             low, high = _clip(metric, ref - below, ref + above)
-            scale = Z_WARN / Z_ALERT
+            scale = z_warn / z_alert
             level = _level(metric, e.value, low, high, ref - scale * below, ref + scale * above)
             row(metric, "estimated", e.value, e.lower, e.upper, estimate.n, level)
             if verdict is None and level != "insufficient":

@@ -1,17 +1,20 @@
 """What the two drift dashboards share: drift colours and the change-point annotations.
 
-The colours come from the daily check's own :class:`DriftThresholds` (the defaults the
-scheduler runs with), so a cell turns red exactly where the check would alert: the
-dashboards once hard-coded 0.25 (PSI) and 0.2 (JS) while the check alerted at 0.2 and
-0.15.
+The colours come from the daily check's own :class:`DriftThresholds`, read as the check
+reads them (the defaults, or the file that ``SCORESTREAM_THRESHOLDS`` names), so a cell
+turns red exactly where the check would alert: the dashboards once hard-coded 0.25 (PSI)
+and 0.2 (JS) while the check alerted at 0.2 and 0.15. The JSON is generated, so a changed
+thresholds file needs ``make dashboards`` (with the same variable) to reach Grafana.
 """
 
 # The SQL here is the dashboards' own text, built from constants; no input reaches it.
 # ruff: noqa: S608
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from scorestream.contract.thresholds import THRESHOLDS_VARIABLE, load_thresholds
 from scorestream.grafana.panels import (
     annotation,
     query_variable,
@@ -19,10 +22,9 @@ from scorestream.grafana.panels import (
     threshold_steps,
     variable_value,
 )
-from scorestream.streams.drift.decision import DriftThresholds
 
-#: The thresholds the daily check decides with (``DriftCheck`` defaults to these).
-CHECK_THRESHOLDS = DriftThresholds()
+#: The thresholds the daily check decides with (``Settings.thresholds``: the same file).
+CHECK_THRESHOLDS = load_thresholds(os.environ.get(THRESHOLDS_VARIABLE)).drift
 PSI_WARNING, PSI_DRIFT = CHECK_THRESHOLDS.psi_warn, CHECK_THRESHOLDS.psi_alert
 JS_WARNING, JS_DRIFT = CHECK_THRESHOLDS.js_warn, CHECK_THRESHOLDS.js_alert
 

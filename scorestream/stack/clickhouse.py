@@ -136,8 +136,33 @@ class ClickHouseServer(Service):
         finally:
             client.disconnect()
 
+    @property
+    def database(self) -> str:
+        """The database of the ``CLICKHOUSE_URL`` that :meth:`env` gives: the dashboards'."""
+        return self.config.grafana_reader_database
+
     def env(self) -> dict[str, str]:
-        return {"CLICKHOUSE_URL": f"clickhouse://default:@127.0.0.1:{self.port}/scoring"}
+        return {"CLICKHOUSE_URL": f"clickhouse://default:@127.0.0.1:{self.port}/{self.database}"}
+
+    def create_database(self, name: str | None = None) -> str:
+        """Create ``name`` (default :attr:`database`) unless it exists; return the name.
+
+        ``stack up`` calls it so that the URL it prints works before any scorestream
+        process has run its migrations (``clickhouse-client --database``, Grafana).
+        """
+        from clickhouse_driver import Client
+
+        from scorestream.contract.tables import check_identifier
+
+        database = check_identifier(name or self.database)
+        client = Client(
+            host="127.0.0.1", port=self.port, connect_timeout=2, send_receive_timeout=10
+        )
+        try:
+            client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+        finally:
+            client.disconnect()
+        return database
 
     def reader_dsn(self) -> ClickHouseDsn:
         from pydantic import SecretStr

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scorestream.contract.tables import check_identifier
 
 
 class StackConfig(BaseSettings):
@@ -22,9 +24,16 @@ class StackConfig(BaseSettings):
     smtp_port: int = 18025
     # The local stack only listens on 127.0.0.1; deployments set their own (see .env.example).
     grafana_reader_password: str = "grafana-local"  # noqa: S105
-    # The one database grafana_reader may read: the dashboards' (and the datasource's).
+    # The one database grafana_reader may read: the dashboards' (and the datasource's), and
+    # the one CLICKHOUSE_URL names, which `up` creates: the pipeline writes where Grafana reads.
     grafana_reader_database: str = "scoring"
     startup_timeout_s: float = 120.0
+
+    # It goes into users.xml and into CREATE DATABASE: a plain identifier only.
+    @field_validator("grafana_reader_database")
+    @classmethod
+    def _plain_database_name(cls, value: str) -> str:
+        return check_identifier(value)
 
     def path(self, *parts: str) -> Path:
         return (self.state_dir / Path(*parts)).resolve()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from scorestream.contract.thresholds import DriftThresholds
 from scorestream.streams.drift.multiple_testing import benjamini_hochberg
 from scorestream.streams.drift.profile import CategoricalFeatureProfile, FeatureProfile
 from scorestream.streams.drift.statistics import FeatureDrift
@@ -35,107 +36,6 @@ Level = Literal["ok", "warning", "drift", "error"]
 
 #: Graded levels from least to most severe (``"error"`` is no grade: there is no verdict).
 LEVELS: tuple[Level, ...] = ("ok", "warning", "drift")
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    """Significance level and effect-size thresholds of a drift check.
-
-    The defaults are tuned (and tested, in ``tests/streams/drift/test_drift_decision.py``)
-    so that, on daily windows of 100,000 records against a 50,000-row reference with 10
-    quantile bins, a 0.5-std mean shift or a 20-point move of one category's share is a
-    *drift*, while a 0.25-std shift or a 10-point move is at most a *warning*. For
-    reference, with 10 quantile bins a normal mean shift of 0.25 / 0.5 std gives PSI
-    0.06 / 0.24, Jensen-Shannon 0.10 / 0.20 and Wasserstein 0.25 / 0.5; moving 10 / 20
-    points into one category gives Jensen-Shannon 0.09-0.12 / 0.17-0.22 for categories
-    holding 10-35 % (rare categories react more: +10 points on a 2 % category, a six-fold
-    rise, reaches 0.18 and is a drift).
-
-    Parameters
-    ----------
-    alpha
-        Significance level of the Benjamini-Hochberg adjusted p-values. With no drift at
-        all it bounds the chance that any feature is significant on a given check.
-    psi_warn, psi_alert
-        Population stability index thresholds; 0.1 and 0.2 are the industry convention
-        for a moderate and a major shift.
-    js_warn, js_alert
-        Jensen-Shannon distance (base 2) thresholds. The distance is about the share of
-        mass that moved, so 0.15 reads "roughly 15 % of the records changed bins". This
-        is what catches a 20-point move between two common categories, whose PSI (0.16)
-        stays under ``psi_alert``.
-    wasserstein_warn, wasserstein_alert
-        Wasserstein-1 thresholds in reference standard deviations (numeric features).
-        The estimate is exact for mean shifts of light-tailed shapes but reads changes of
-        scale low (see :mod:`~scorestream.streams.drift.wasserstein_estimate`), hence 0.35
-        for a 0.5-std target.
-    missing_rate_warn, missing_rate_alert
-        Thresholds on the absolute change of a numeric feature's missing rate (tested
-        with its own p-value in the same correction).
-    other_share_warn, other_share_alert
-        Thresholds on the growth of a categorical feature's *other* share (values outside
-        the reference's kept categories), in share points, graded with the feature's
-        chi-square test; see :func:`other_share_growth`. A new value taking 10 % of a
-        high-cardinality feature takes a little from each of dozens of categories and
-        moves Jensen-Shannon only to about 0.04, while *other* grows by 10 points times
-        the kept categories' share (6.9 points when they hold 69 %, 2.5 at 25 %). With
-        an *unseen* bin such values are graded by ``unseen_share_*`` instead (all 10
-        points), and *other* holds only the reference's own rarer values; profiles saved
-        without that bin count new values here.
-    out_of_range_warn, out_of_range_alert
-        Thresholds on the share of a numeric feature's current values beyond the
-        reference's min/max (records rejected as beyond the allowed range included),
-        graded with its own beta-binomial test (``FeatureDrift.out_of_range_pvalue``). The
-        reference holds none by construction and an i.i.d. day about ``2 / N`` of them, so
-        0.5 % is a tail that grew past anything the model saw; the folded outer bins of PSI
-        and Jensen-Shannon cannot see it (the top 5 % moved by +3 sd puts ~5 % there).
-    mean_shift_warn, mean_shift_alert
-        Thresholds on ``|cur_mean - ref_mean| / ref_std`` of a numeric feature, graded with
-        its own z-test (``FeatureDrift.mean_pvalue``): a mean far beyond its standard error
-        is a drift even when the bins barely move (a few records multiplied by 100). The
-        same values as Wasserstein, which equals the mean difference for a pure shift; the
-        practical size keeps a million-record day from flagging a 0.01-sd wobble.
-    unseen_share_warn, unseen_share_alert
-        Thresholds on the growth of a categorical feature's share of values the reference
-        never had, over what an i.i.d. day holds (Good-Turing), graded with its own test
-        (``FeatureDrift.unseen_pvalue``). A new value at 10 % of traffic is 10 points here
-        however much of the reference *other* already held.
-    """
-
-    alpha: float = 0.01
-    psi_warn: float = 0.1
-    psi_alert: float = 0.2
-    js_warn: float = 0.075
-    js_alert: float = 0.15
-    wasserstein_warn: float = 0.15
-    wasserstein_alert: float = 0.35
-    missing_rate_warn: float = 0.05
-    missing_rate_alert: float = 0.10
-    other_share_warn: float = 0.025
-    other_share_alert: float = 0.05
-    out_of_range_warn: float = 0.005
-    out_of_range_alert: float = 0.01
-    mean_shift_warn: float = 0.15
-    mean_shift_alert: float = 0.35
-    unseen_share_warn: float = 0.025
-    unseen_share_alert: float = 0.05
-
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ValueError("alpha must be in (0, 1)")
-        for name in (
-            "psi",
-            "js",
-            "wasserstein",
-            "missing_rate",
-            "other_share",
-            "out_of_range",
-            "mean_shift",
-            "unseen_share",
-        ):
-            warn, alert = getattr(self, f"{name}_warn"), getattr(self, f"{name}_alert")
-            if not 0 <= warn <= alert:
-                raise ValueError(f"need 0 <= {name}_warn <= {name}_alert")
 
 
 @dataclass(frozen=True)

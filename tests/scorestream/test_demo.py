@@ -21,3 +21,5 @@ def test_demo_ends_with_a_drift_email(stack: LocalStack, tmp_path: Path) -> None
     assert "income" in mail["Subject"]
     assert "2026-01-11: 4,000 records, drift in: income" in done.stderr
     assert "2026-01-10: 4,000 records, drift in: nothing" in done.stderr
+    # It produced only once the worker owned its partitions (the latency is scoring's).
+    assert "the worker owns 4 partitions after" in done.stderr

@@ -107,6 +107,16 @@ def test_smtp_message_lands_as_eml_file(settings: Settings, maildir: Path) -> No
     assert "hello from smtplib" in matching[0].read_text()
 
 
+def _databases(port: int) -> set[str]:
+    from clickhouse_driver import Client
+
+    client = Client(host="127.0.0.1", port=port)
+    try:
+        return {name for (name,) in client.execute("SELECT name FROM system.databases")}
+    finally:
+        client.disconnect()
+
+
 def _cli(config: StackConfig, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -136,6 +146,7 @@ def test_stack_lifecycle_up_twice_kill_down(tmp_path: Path, stack: LocalStack) -
         assert first.returncode == 0, first.stderr
         assert "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29092" in first.stdout
         assert "export CLICKHOUSE_URL=clickhouse://default:@127.0.0.1:29000/scoring" in first.stdout
+        assert "scoring" in _databases(29000)  # a fresh server: `up` created it
         assert "export SMTP_PORT=28025" in first.stdout
 
         second = _cli(config, "stack", "up")
@@ -167,6 +178,37 @@ def test_stack_lifecycle_up_twice_kill_down(tmp_path: Path, stack: LocalStack) -
     after = _cli(config, "stack", "status")
     assert after.returncode == 3
     assert after.stdout.count("stopped") == 3
+
+
+def test_stack_up_creates_the_database_it_prints(stack: LocalStack, unique_name: str) -> None:
+    # The shared stack is running: `up` only reports it, prints the exports and creates the
+    # database of CLICKHOUSE_URL, here a fresh one named by the variable that sets it.
+    port = stack.clickhouse.port
+    assert unique_name not in _databases(port)
+    env = {**os.environ, "SCORESTREAM_GRAFANA_READER_DATABASE": unique_name}
+    try:
+        up = run_cli(["stack", "up"], env, timeout_s=120)
+        assert up.returncode == 0, up.stderr
+        assert up.stderr.count("already running") == 3
+        url = f"clickhouse://default:@127.0.0.1:{port}/{unique_name}"
+        assert f"export CLICKHOUSE_URL={url}\n" in up.stdout
+        assert unique_name in _databases(port)
+        # Idempotent: a second call (a second `up`) finds it and keeps it.
+        assert stack.clickhouse.create_database(unique_name) == unique_name
+        assert unique_name in _databases(port)
+    finally:
+        from clickhouse_driver import Client
+
+        Client(host="127.0.0.1", port=port).execute(f"DROP DATABASE IF EXISTS {unique_name}")
+
+
+def test_stack_up_refuses_a_database_name_that_is_not_an_identifier(tmp_path: Path) -> None:
+    env = {**os.environ, "SCORESTREAM_GRAFANA_READER_DATABASE": "scoring; DROP TABLE x"}
+    done = run_cli(["stack", "status"], env, timeout_s=60)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("scorestream stack: error: ")
+    assert "not a plain identifier" in line
 
 
 # grafana_reader (read-only, only the `scoring` database): tests/grafana/test_reader.py, on a
