@@ -45,8 +45,12 @@ def test_a_slow_publish_in_a_burst_does_not_open_the_breaker(
             return await asyncio.gather(*(one(batch) for batch in batches))
 
     answers: list[tuple[int, float]] = []
-    for _ in range(3):
+    # Three bursts; on a machine so busy that every publish of them missed 50 ms, up to three
+    # more (the breaker must stay shut through all of them, and some must get through).
+    for attempt in range(6):
         answers += asyncio.run(burst())
+        if attempt >= 2 and any(status == 202 for status, _ in answers):
+            break
     statuses = [status for status, _ in answers]
     assert set(statuses) <= {202, 503}, statuses
     assert statuses.count(202) > 0

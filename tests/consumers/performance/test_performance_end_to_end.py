@@ -253,11 +253,15 @@ def check_realised(rows: dict[tuple[str, str], dict[str, Any]], stored: pd.DataF
     assert abs(auc["value"] - metrics.roc_auc_score(y, s)) <= bound + 1e-12
 
 
-def first_line(mail: Message) -> str:
+def plain_text(mail: Message) -> str:
     part = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
     payload = part.get_payload(decode=True)
     assert isinstance(payload, bytes)
-    return payload.decode().splitlines()[0]
+    return payload.decode()
+
+
+def first_line(mail: Message) -> str:
+    return plain_text(mail).splitlines()[0]
 
 
 def delivery_caught_up(settings: Settings) -> bool:
@@ -326,7 +330,8 @@ def test_covariate_shift_is_emailed_from_the_estimate_before_any_label(
     assert judged["level"] == "alert" and estimated["value"] < judged["band_low"]
     assert rows[("accuracy", "estimated")]["value"] < reference["accuracy"]
     line = first_line(mail)
-    assert line.startswith(f"Performance on {DAY_A}, model cancer@{p.model.version}: ")
+    assert line.startswith(f"High severity: Model cancer performed worse on {DAY_A}: ")
+    assert f"Version: {p.model.version}" in " ".join(plain_text(mail).split())
     assert (
         f"estimated ROC AUC fell from {reference['roc_auc']:.3f} to {estimated['value']:.3f}, "
         f"below the band [{judged['band_low']:.3f}, {judged['band_high']:.3f}]"
