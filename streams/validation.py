@@ -40,13 +40,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from itertools import compress, repeat
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from scorestream.contract.rejections import VALIDATOR_REASONS, ValidatorReason
+from scorestream.contract.rejections import RejectionReason as RejectionReason
 from scorestream.streams.input_decoding import EVENT_TIME_RANGE as EVENT_TIME_RANGE
 from scorestream.streams.input_decoding import MAX_EVENT_TIME_MS as MAX_EVENT_TIME_MS
 from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TIME_MS
@@ -59,25 +61,8 @@ from scorestream.streams.input_decoding import (
 from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
-ValidatorReason = Literal[
-    "too_large",
-    "invalid_json",
-    "not_an_object",
-    "missing_id",
-    "missing_field",
-    "unknown_field",
-    "wrong_type",
-    "not_finite",
-    "null_not_allowed",
-    "out_of_range",
-    "invalid_event_time",
-]
-#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id;
-#: ``internal_error`` is the worker's too: handling the record raised (a bug, not the input's
-#: fault), and the record is refused alone instead of stopping its batch.
-RejectionReason = Literal[ValidatorReason, "duplicate_id", "internal_error"]
 #: The reasons this validator gives, in the order they are checked.
-REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
+REASONS: tuple[ValidatorReason, ...] = VALIDATOR_REASONS
 
 MAX_ID_LENGTH = 256
 _NONE_TYPE = type(None)
