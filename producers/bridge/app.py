@@ -10,8 +10,10 @@ Endpoints and status codes
 
     - **202** every record was produced: ``{"accepted": [{"index", "id"}], "rejected": []}``
     - **207** some produced, some refused: same body, ``rejected`` lists
-      ``{"index", "id", "reason", "field", "message"}``. 207 rather than 202 so that a
-      client that only looks at the status still sees that not everything went in.
+      ``{"index", "id", "reason", "field", "message"}``, one entry per problem of a
+      refused record (every problem at once, so ``index`` may repeat). 207 rather than
+      202 so that a client that only looks at the status still sees that not everything
+      went in.
     - **422** no record was valid (problem+json, ``errors`` as ``rejected`` above), or the
       body is JSON but neither an object nor a non-empty array.
 ``POST /v1/labels`` (X-API-Key; body: one label object, or an array of 1..max_records)
@@ -226,7 +228,11 @@ def create_app(
         records = records_of(parse_body(await request.body()), options.max_records)
         verdict = await batcher.validate(to_payloads(records))
         count_rejections(verdict)
-        rejected = [_record_error(index, rejection) for index, rejection in verdict.rejected]
+        rejected = [
+            error
+            for index, rejection in verdict.rejected
+            for error in _record_errors(index, rejection)
+        ]
         if not verdict.accepted:
             raise ProblemError(
                 422,
@@ -287,12 +293,15 @@ def create_app(
         count_rejections(verdict)
         if verdict.rejected:
             index, rejection = verdict.rejected[0]
+            errors = _record_errors(index, rejection)
             raise ProblemError(
                 422,
-                rejection.message,
+                rejection.message
+                if len(errors) == 1
+                else f"the record has {len(errors)} problems, listed in errors",
                 type_=INVALID_RECORD,
                 title="Invalid record",
-                extensions={"errors": [_record_error(index, rejection)]},
+                extensions={"errors": errors},
             )
         record = verdict.accepted[0]
         recalled = link.waiter.recall(record.id, record.payload)
@@ -400,14 +409,18 @@ def _json(body: Any, status: int) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def _record_error(index: int, rejection: Rejection) -> dict[str, Any]:
-    return {
-        "index": index,
-        "id": rejection.id,
-        "reason": rejection.reason,
-        "field": rejection.field,
-        "message": rejection.message,
-    }
+def _record_errors(index: int, rejection: Rejection) -> list[dict[str, Any]]:
+    """One error per problem of the record (``index`` repeats), so all are fixed at once."""
+    return [
+        {
+            "index": index,
+            "id": rejection.id,
+            "reason": violation.reason,
+            "field": violation.field,
+            "message": violation.message,
+        }
+        for violation in rejection.violations
+    ]
 
 
 def _answer(record_id: str, outcome: Outcome) -> Response:
