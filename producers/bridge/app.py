@@ -76,6 +76,7 @@ import importlib.metadata
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -146,8 +147,11 @@ def create_app(
     """
     options = options or BridgeOptions()
     following: tuple[ModelSource, ResolvedModel] | None = None
+    # Where the examples' reference profile is read from (none for a schema given as is).
+    model_path: Path | None = None
     if schema is None:
         schema, following = _initial_schema(settings)
+        model_path = Path(following[1].path) if following else settings.model_dir
     auth = ApiKeyAuth(settings.api_keys(), allow_anonymous=options.allow_anonymous)
 
     def validator_of(schema: FeatureSchema) -> RecordValidator:
@@ -160,12 +164,16 @@ def create_app(
     metrics = BridgeMetrics()
     unavailable_headers = {"Retry-After": str(options.retry_after_s)}
 
-    def use_schema(_: ResolvedModel, new: FeatureSchema) -> None:
+    def use_schema(resolved: ResolvedModel, new: FeatureSchema) -> None:
         # On the event loop, between two validation flushes: no request sees a mix.
         batcher.validator = validator_of(new)
         app.openapi_schema = None
         install_openapi(
-            app, new, max_records=options.max_records, out_of_range=options.out_of_range
+            app,
+            new,
+            max_records=options.max_records,
+            out_of_range=options.out_of_range,
+            model_dir=Path(resolved.path),
         )
 
     @asynccontextmanager
@@ -219,6 +227,7 @@ def create_app(
     @app.post(
         "/v1/records",
         status_code=202,
+        operation_id="sendRecords",
         tags=["ingest"],
         summary="Validate records and produce the valid ones to the records topic",
     )
@@ -248,6 +257,7 @@ def create_app(
     @app.post(
         "/v1/labels",
         status_code=202,
+        operation_id="sendLabels",
         tags=["ingest"],
         summary="Check labels and produce the valid ones to the labels topic",
     )
@@ -278,6 +288,7 @@ def create_app(
 
     @app.post(
         "/v1/score",
+        operation_id="scoreRecord",
         tags=["ingest"],
         summary="Score one record through the pipeline and return its score",
     )
@@ -354,11 +365,16 @@ def create_app(
             metrics.pending_scores.dec()
         return _answer(record.id, outcome)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    @app.get("/healthz", tags=["operations"], summary="Liveness", operation_id="getHealth")
     async def healthz() -> Response:
         return _json({"status": "ok"}, 200)
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka reachable, schema loaded")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: Kafka reachable, schema loaded",
+        operation_id="getReadiness",
+    )
     async def readyz() -> Response:
         checks = {
             "schema": True,
@@ -376,12 +392,20 @@ def create_app(
             extensions={"checks": checks},
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics", tags=["operations"], summary="Prometheus metrics", operation_id="getMetrics"
+    )
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     install_problem_handlers(app)
-    install_openapi(app, schema, max_records=options.max_records, out_of_range=options.out_of_range)
+    install_openapi(
+        app,
+        schema,
+        max_records=options.max_records,
+        out_of_range=options.out_of_range,
+        model_dir=model_path,
+    )
     # Added innermost first: the metrics see the limit's 413s and the catch-all's 500s.
     app.add_middleware(
         BodyLimitMiddleware,
@@ -436,7 +460,8 @@ def _worker_refusal(record_id: str, value: bytes) -> ProblemError:
         message = orjson.loads(value)
     except orjson.JSONDecodeError:
         message = {}
-    reason = str(message.get("reason", "unknown"))
+    # Every reason the worker writes is a contract reason; anything else is its bug.
+    reason = str(message.get("reason", "internal_error"))
     error = {
         "index": 0,
         "id": record_id,
