@@ -47,7 +47,11 @@ Endpoints and status codes
     **200** Prometheus text format: requests by route, method and status; latency
     histogram by route; records produced; records rejected by reason; errors by kind.
 ``GET /openapi.json``
-    The OpenAPI 3.1 document, with the record's fields generated from the feature schema.
+    The OpenAPI 3.1 document, with the record's fields generated from the feature schema
+    and examples from the model's reference profile (typical values).
+``GET /docs``
+    Swagger UI for that document, every file served by the bridge (no CDN: it renders
+    offline).
 
 The schema comes from ``MODEL`` when it is set (``name@alias`` in ``MODELS_DIR``, or
 ``models:/...``), and then follows the alias: every ``--model-poll`` seconds the reference
@@ -84,6 +88,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from scorestream.producers.bridge.auth import API_KEY_HEADER, ApiKeyAuth
+from scorestream.producers.bridge.docs import install_docs
 from scorestream.producers.bridge.intake import (
     Accepted,
     ValidationBatcher,
@@ -199,6 +204,7 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
         description="JSON records in, onto the records topic; scores out.",
+        docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,
     )
 
@@ -399,6 +405,7 @@ def create_app(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     install_problem_handlers(app)
+    install_docs(app)
     install_openapi(
         app,
         schema,
