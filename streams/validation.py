@@ -337,30 +337,38 @@ class RecordValidator:
                 )
                 continue
             record_id = record.get(ID_COLUMN)
-            found: list[Violation] = []
-            if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
-                found.append(Violation("missing_id", ID_COLUMN, _id_problem(record_id)))
-                record_id = ""
             keys = record.keys()
-            if not required <= keys:
-                found.extend(
-                    Violation("missing_field", name, f"required field {name!r} is missing")
-                    for name in self._required_in_order
-                    if name not in keys
-                )
-            if not keys <= allowed:
-                found.extend(
-                    Violation(
-                        "unknown_field", name, f"field {name!r} is not a feature of the model"
-                    )
-                    for name in sorted(keys - allowed)
-                )
-            if found:
-                failed[len(records)] = found
+            if (
+                type(record_id) is not str
+                or not record_id
+                or len(record_id) > MAX_ID_LENGTH
+                or not required <= keys
+                or not keys <= allowed
+            ):
+                # Off the hot path: only a record with a problem pays for listing them all.
+                failed[len(records)] = self._record_problems(record_id, keys)
+                if type(record_id) is not str or len(record_id) > MAX_ID_LENGTH:
+                    record_id = ""
             records.append(record)
             ids.append(record_id)
             positions.append(position)
         return records, ids, positions, rejections, failed
+
+    def _record_problems(self, record_id: Any, keys: Collection[str]) -> list[Violation]:
+        """The record-level violations of a record: its id, missing and unknown fields."""
+        found: list[Violation] = []
+        if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
+            found.append(Violation("missing_id", ID_COLUMN, _id_problem(record_id)))
+        found.extend(
+            Violation("missing_field", name, f"required field {name!r} is missing")
+            for name in self._required_in_order
+            if name not in keys
+        )
+        found.extend(
+            Violation("unknown_field", name, f"field {name!r} is not a feature of the model")
+            for name in sorted(set(keys) - self._allowed_keys)
+        )
+        return found
 
     # -- column checks ---------------------------------------------------------------
 
