@@ -519,11 +519,8 @@ def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
 
 
 def _add(failed: dict[int, list[Violation]], index: int, violation: Violation) -> None:
-    """Record ``violation`` of record ``index``, unless its field already has one.
-
-    One violation per field: a wrong type is not also a null, and a missing field is not
-    also a null one.
-    """
+    """Add ``violation`` to record ``index``'s unless its field has one (a wrong type or a
+    missing field is not also a null)."""
     found = failed.setdefault(index, [])
     if all(earlier.field != violation.field for earlier in found):
         found.append(violation)
