@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit lint bench demo stack-up stack-down stack-status dashboards email-preview clean
+.PHONY: install test test-unit lint bench demo stack-up stack-down stack-status dashboards email-preview postman clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ dashboards: install
 email-preview: install
 	$(BIN)/python -m scorestream.consumers.alerting.preview
 
+# The Postman collection and environment in postman/, from the demo model's OpenAPI document.
+postman: install
+	$(BIN)/python -m scorestream.producers.bridge.postman
+
 clean:
 	-$(BIN)/scorestream stack down
-	rm -rf $(VENV) .stack build *.egg-info
+	rm -rf $(VENV) .stack build *.egg-info node_modules

@@ -5,9 +5,13 @@ to decoding and a few dict and set operations; the type, null, finiteness and ra
 checks run column by column over the whole batch.
 
 Every payload becomes either a valid row or a :class:`Rejection` with a machine-readable
-reason; the validator never raises because of what a payload contains. A record gets at
-most one rejection: the first problem found, checking in the order of :data:`REASONS`
-(record-level checks first, then the features in schema order, then ``event_time``).
+reason; the validator never raises because of what a payload contains. A record gets one
+rejection listing *every* problem found in it (:attr:`Rejection.violations`), at most one
+per field, in the order of :data:`REASONS` (record-level checks first, then the features in
+schema order, then ``event_time``), so that a client fixes a record in one round trip. The
+first violation is the rejection's ``reason``, ``field`` and ``message``, what the worker
+writes to ``records.rejected``. Only a payload that is not a JSON object (too large, not
+JSON, not an object) has nothing further to check.
 
 Rules
 -----
@@ -40,13 +44,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from itertools import compress, repeat
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from scorestream.contract.rejections import VALIDATOR_REASONS, ValidatorReason
+from scorestream.contract.rejections import RejectionReason as RejectionReason
 from scorestream.streams.input_decoding import EVENT_TIME_RANGE as EVENT_TIME_RANGE
 from scorestream.streams.input_decoding import MAX_EVENT_TIME_MS as MAX_EVENT_TIME_MS
 from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TIME_MS
@@ -59,30 +65,22 @@ from scorestream.streams.input_decoding import (
 from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
 
-ValidatorReason = Literal[
-    "too_large",
-    "invalid_json",
-    "not_an_object",
-    "missing_id",
-    "missing_field",
-    "unknown_field",
-    "wrong_type",
-    "not_finite",
-    "null_not_allowed",
-    "out_of_range",
-    "invalid_event_time",
-]
-#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id;
-#: ``internal_error`` is the worker's too: handling the record raised (a bug, not the input's
-#: fault), and the record is refused alone instead of stopping its batch.
-RejectionReason = Literal[ValidatorReason, "duplicate_id", "internal_error"]
 #: The reasons this validator gives, in the order they are checked.
-REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
+REASONS: tuple[ValidatorReason, ...] = VALIDATOR_REASONS
 
 MAX_ID_LENGTH = 256
 _NONE_TYPE = type(None)
 _NUMBER_TYPES: frozenset[type] = frozenset({int, float, _NONE_TYPE})
 _BOOL_TYPES: frozenset[type] = frozenset({bool, _NONE_TYPE})
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One problem of a record: a reason, the field to blame (if one is) and a message."""
+
+    reason: RejectionReason
+    field: str | None
+    message: str
 
 
 @dataclass(frozen=True)
@@ -94,13 +92,15 @@ class Rejection:
     id : str or None
         The record's id, when it had a valid one.
     reason : str
-        One of :data:`REASONS`.
+        One of :data:`REASONS`: the first problem found.
     field : str or None
         The offending field, when the problem is in one field.
     message : str
         Human-readable explanation.
     payload : bytes
         The original payload, unchanged.
+    further : tuple of Violation
+        The record's other problems, in the order they were checked.
     """
 
     id: str | None
@@ -108,6 +108,12 @@ class Rejection:
     field: str | None
     message: str
     payload: bytes = dataclass_field(repr=False)
+    further: tuple[Violation, ...] = ()
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        """Every problem of the record, the first (``reason``, ``field``) included."""
+        return (Violation(self.reason, self.field, self.message), *self.further)
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,12 @@ class RecordValidator:
     (['a'], [5.0])
     >>> [(position, rejection.reason) for position, rejection in batch.rejections]
     [(1, 'wrong_type')]
+
+    Every problem of a record is reported, not only the first:
+
+    >>> [(v.reason, v.field) for v in RecordValidator(schema).validate_batch(
+    ...     [b'{"income": -1, "shoe_size": 44}'], [0]).rejections[0][1].violations]
+    [('missing_id', 'id'), ('unknown_field', 'shoe_size'), ('out_of_range', 'income')]
     """
 
     def __init__(
@@ -232,25 +244,24 @@ class RecordValidator:
         """
         if len(payloads) != len(ingest_time_ms):
             raise ValueError(f"{len(payloads)} payloads but {len(ingest_time_ms)} ingest times")
-        records, ids, positions, rejections = self._decode(payloads)
-        # Index into `records` -> rejection, for problems found column by column.
-        failed: dict[int, Rejection] = {}
+        records, ids, positions, rejections, failed = self._decode(payloads)
         columns: dict[str, npt.NDArray[Any]] = {}
         for spec in self.schema.features:
             if spec.kind == "numeric":
-                columns[spec.name] = self._numeric_column(
-                    self._numeric[spec.name], records, ids, payloads, positions, failed
-                )
+                columns[spec.name] = self._numeric_column(self._numeric[spec.name], records, failed)
             else:
                 columns[spec.name] = self._categorical_column(
-                    spec.name, spec.nullable, records, ids, payloads, positions, failed
+                    spec.name, spec.nullable, records, failed
                 )
-        event_times = self._event_times(records, ids, payloads, positions, ingest_time_ms, failed)
+        event_times = self._event_times(records, positions, ingest_time_ms, failed)
 
         if failed:
             keep = np.ones(len(records), dtype=bool)
             keep[list(failed)] = False
-            rejections.extend((positions[index], failed[index]) for index in failed)
+            rejections.extend(
+                (positions[index], _rejection(payloads[positions[index]], ids[index], found))
+                for index, found in failed.items()
+            )
             rejections.sort(key=lambda item: item[0])
             ids = list(compress(ids, keep))
             positions = list(compress(positions, keep))
@@ -275,8 +286,20 @@ class RecordValidator:
 
     def _decode(
         self, payloads: Sequence[bytes]
-    ) -> tuple[list[dict[str, Any]], list[str], list[int], list[tuple[int, Rejection]]]:
-        """Decode payloads and check the record-level rules (size, shape, id, field names)."""
+    ) -> tuple[
+        list[dict[str, Any]],
+        list[str],
+        list[int],
+        list[tuple[int, Rejection]],
+        dict[int, list[Violation]],
+    ]:
+        """Decode payloads and check the record-level rules (size, shape, id, field names).
+
+        Returns the objects (``""`` as the id of one without a valid id), their ids and
+        positions, the rejections of the payloads that are not objects, and the violations
+        found so far of each object that has any (by index into the objects): those are
+        still checked field by field.
+        """
         loads = orjson.loads
         max_bytes = self.max_record_bytes
         allowed = self._allowed_keys
@@ -285,6 +308,7 @@ class RecordValidator:
         ids: list[str] = []
         positions: list[int] = []
         rejections: list[tuple[int, Rejection]] = []
+        failed: dict[int, list[Violation]] = {}
         for position, payload in enumerate(payloads):
             try:
                 size = len(payload)
@@ -313,31 +337,38 @@ class RecordValidator:
                 )
                 continue
             record_id = record.get(ID_COLUMN)
-            if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
-                message = _id_problem(record_id)
-                rejections.append(
-                    (position, _reject(payload, None, "missing_id", ID_COLUMN, message))
-                )
-                continue
             keys = record.keys()
-            if not required <= keys:
-                absent = next(name for name in self._required_in_order if name not in keys)
-                message = f"required field {absent!r} is missing"
-                rejections.append(
-                    (position, _reject(payload, record_id, "missing_field", absent, message))
-                )
-                continue
-            if not keys <= allowed:
-                unknown = min(keys - allowed)
-                message = f"field {unknown!r} is not a feature of the model"
-                rejections.append(
-                    (position, _reject(payload, record_id, "unknown_field", unknown, message))
-                )
-                continue
+            if (
+                type(record_id) is not str
+                or not record_id
+                or len(record_id) > MAX_ID_LENGTH
+                or not required <= keys
+                or not keys <= allowed
+            ):
+                # Off the hot path: only a record with a problem pays for listing them all.
+                failed[len(records)] = self._record_problems(record_id, keys)
+                if type(record_id) is not str or len(record_id) > MAX_ID_LENGTH:
+                    record_id = ""
             records.append(record)
             ids.append(record_id)
             positions.append(position)
-        return records, ids, positions, rejections
+        return records, ids, positions, rejections, failed
+
+    def _record_problems(self, record_id: Any, keys: Collection[str]) -> list[Violation]:
+        """The record-level violations of a record: its id, missing and unknown fields."""
+        found: list[Violation] = []
+        if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
+            found.append(Violation("missing_id", ID_COLUMN, _id_problem(record_id)))
+        found.extend(
+            Violation("missing_field", name, f"required field {name!r} is missing")
+            for name in self._required_in_order
+            if name not in keys
+        )
+        found.extend(
+            Violation("unknown_field", name, f"field {name!r} is not a feature of the model")
+            for name in sorted(set(keys) - self._allowed_keys)
+        )
+        return found
 
     # -- column checks ---------------------------------------------------------------
 
@@ -345,18 +376,12 @@ class RecordValidator:
         self,
         check: _NumericCheck,
         records: list[dict[str, Any]],
-        ids: list[str],
-        payloads: Sequence[bytes],
-        positions: list[int],
-        failed: dict[int, Rejection],
+        failed: dict[int, list[Violation]],
     ) -> npt.NDArray[np.float64]:
         name = check.name
 
         def fail(index: int, reason: RejectionReason, message: str) -> None:
-            if index not in failed:
-                failed[index] = _reject(
-                    payloads[positions[index]], ids[index], reason, name, message
-                )
+            _add(failed, index, Violation(reason, name, message))
 
         values = _column(records, name)
         if not set(map(type, values)) <= check.accepted_types:
@@ -421,10 +446,7 @@ class RecordValidator:
         name: str,
         nullable: bool,
         records: list[dict[str, Any]],
-        ids: list[str],
-        payloads: Sequence[bytes],
-        positions: list[int],
-        failed: dict[int, Rejection],
+        failed: dict[int, list[Violation]],
     ) -> npt.NDArray[np.object_]:
         values: list[Any] = _column(records, name)
         if not set(map(type, values)) <= {str}:
@@ -442,10 +464,8 @@ class RecordValidator:
                         "wrong_type",
                         f"field {name!r} must be a string, got {_json_type(value)}",
                     )
-                if problem is not None and index not in failed:
-                    failed[index] = _reject(
-                        payloads[positions[index]], ids[index], problem[0], name, problem[1]
-                    )
+                if problem is not None:
+                    _add(failed, index, Violation(problem[0], name, problem[1]))
                 # NaN, not None: scikit-learn's SimpleImputer only sees NaN as missing.
                 values[index] = np.nan
         column = np.empty(len(values), dtype=object)
@@ -455,11 +475,9 @@ class RecordValidator:
     def _event_times(
         self,
         records: list[dict[str, Any]],
-        ids: list[str],
-        payloads: Sequence[bytes],
         positions: list[int],
         ingest_time_ms: Sequence[int],
-        failed: dict[int, Rejection],
+        failed: dict[int, list[Violation]],
     ) -> npt.NDArray[np.int64]:
         times = (
             np.asarray(ingest_time_ms, dtype=np.int64)[positions]
@@ -468,14 +486,7 @@ class RecordValidator:
         )
 
         def fail(index: int, message: str) -> None:
-            if index not in failed:
-                failed[index] = _reject(
-                    payloads[positions[index]],
-                    ids[index],
-                    "invalid_event_time",
-                    EVENT_TIME_COLUMN,
-                    message,
-                )
+            _add(failed, index, Violation("invalid_event_time", EVENT_TIME_COLUMN, message))
 
         values = _column(records, EVENT_TIME_COLUMN)
         for index, value in enumerate(values):
@@ -505,6 +516,27 @@ def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
     """The value of field ``name`` in every record (None where absent)."""
     # map over the unbound dict.get runs the loop in C, faster than a comprehension.
     return list(map(dict.get, records, repeat(name)))
+
+
+def _add(failed: dict[int, list[Violation]], index: int, violation: Violation) -> None:
+    """Add ``violation`` to record ``index``'s unless its field has one (a wrong type or a
+    missing field is not also a null)."""
+    found = failed.setdefault(index, [])
+    if all(earlier.field != violation.field for earlier in found):
+        found.append(violation)
+
+
+def _rejection(payload: Any, record_id: str, found: list[Violation]) -> Rejection:
+    """The rejection of a record with the violations ``found`` (the first is its reason)."""
+    first = found[0]
+    return Rejection(
+        id=record_id or None,
+        reason=first.reason,
+        field=first.field,
+        message=first.message,
+        payload=_as_bytes(payload),
+        further=tuple(found[1:]),
+    )
 
 
 def _reject(

@@ -10,8 +10,10 @@ Endpoints and status codes
 
     - **202** every record was produced: ``{"accepted": [{"index", "id"}], "rejected": []}``
     - **207** some produced, some refused: same body, ``rejected`` lists
-      ``{"index", "id", "reason", "field", "message"}``. 207 rather than 202 so that a
-      client that only looks at the status still sees that not everything went in.
+      ``{"index", "id", "reason", "field", "message"}``, one entry per problem of a
+      refused record (every problem at once, so ``index`` may repeat). 207 rather than
+      202 so that a client that only looks at the status still sees that not everything
+      went in.
     - **422** no record was valid (problem+json, ``errors`` as ``rejected`` above), or the
       body is JSON but neither an object nor a non-empty array.
 ``POST /v1/labels`` (X-API-Key; body: one label object, or an array of 1..max_records)
@@ -45,7 +47,11 @@ Endpoints and status codes
     **200** Prometheus text format: requests by route, method and status; latency
     histogram by route; records produced; records rejected by reason; errors by kind.
 ``GET /openapi.json``
-    The OpenAPI 3.1 document, with the record's fields generated from the feature schema.
+    The OpenAPI 3.1 document, with the record's fields generated from the feature schema
+    and examples from the model's reference profile (typical values).
+``GET /docs``
+    Swagger UI for that document, every file served by the bridge (no CDN: it renders
+    offline).
 
 The schema comes from ``MODEL`` when it is set (``name@alias`` in ``MODELS_DIR``, or
 ``models:/...``), and then follows the alias: every ``--model-poll`` seconds the reference
@@ -74,6 +80,7 @@ import importlib.metadata
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -81,6 +88,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from scorestream.producers.bridge.auth import API_KEY_HEADER, ApiKeyAuth
+from scorestream.producers.bridge.docs import install_docs
 from scorestream.producers.bridge.intake import (
     Accepted,
     ValidationBatcher,
@@ -144,8 +152,11 @@ def create_app(
     """
     options = options or BridgeOptions()
     following: tuple[ModelSource, ResolvedModel] | None = None
+    # Where the examples' reference profile is read from (none for a schema given as is).
+    model_path: Path | None = None
     if schema is None:
         schema, following = _initial_schema(settings)
+        model_path = Path(following[1].path) if following else settings.model_dir
     auth = ApiKeyAuth(settings.api_keys(), allow_anonymous=options.allow_anonymous)
 
     def validator_of(schema: FeatureSchema) -> RecordValidator:
@@ -158,12 +169,16 @@ def create_app(
     metrics = BridgeMetrics()
     unavailable_headers = {"Retry-After": str(options.retry_after_s)}
 
-    def use_schema(_: ResolvedModel, new: FeatureSchema) -> None:
+    def use_schema(resolved: ResolvedModel, new: FeatureSchema) -> None:
         # On the event loop, between two validation flushes: no request sees a mix.
         batcher.validator = validator_of(new)
         app.openapi_schema = None
         install_openapi(
-            app, new, max_records=options.max_records, out_of_range=options.out_of_range
+            app,
+            new,
+            max_records=options.max_records,
+            out_of_range=options.out_of_range,
+            model_dir=Path(resolved.path),
         )
 
     @asynccontextmanager
@@ -189,6 +204,7 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
         description="JSON records in, onto the records topic; scores out.",
+        docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,
     )
 
@@ -217,6 +233,7 @@ def create_app(
     @app.post(
         "/v1/records",
         status_code=202,
+        operation_id="sendRecords",
         tags=["ingest"],
         summary="Validate records and produce the valid ones to the records topic",
     )
@@ -226,7 +243,11 @@ def create_app(
         records = records_of(parse_body(await request.body()), options.max_records)
         verdict = await batcher.validate(to_payloads(records))
         count_rejections(verdict)
-        rejected = [_record_error(index, rejection) for index, rejection in verdict.rejected]
+        rejected = [
+            error
+            for index, rejection in verdict.rejected
+            for error in _record_errors(index, rejection)
+        ]
         if not verdict.accepted:
             raise ProblemError(
                 422,
@@ -242,6 +263,7 @@ def create_app(
     @app.post(
         "/v1/labels",
         status_code=202,
+        operation_id="sendLabels",
         tags=["ingest"],
         summary="Check labels and produce the valid ones to the labels topic",
     )
@@ -272,6 +294,7 @@ def create_app(
 
     @app.post(
         "/v1/score",
+        operation_id="scoreRecord",
         tags=["ingest"],
         summary="Score one record through the pipeline and return its score",
     )
@@ -287,12 +310,15 @@ def create_app(
         count_rejections(verdict)
         if verdict.rejected:
             index, rejection = verdict.rejected[0]
+            errors = _record_errors(index, rejection)
             raise ProblemError(
                 422,
-                rejection.message,
+                rejection.message
+                if len(errors) == 1
+                else f"the record has {len(errors)} problems, listed in errors",
                 type_=INVALID_RECORD,
                 title="Invalid record",
-                extensions={"errors": [_record_error(index, rejection)]},
+                extensions={"errors": errors},
             )
         record = verdict.accepted[0]
         recalled = link.waiter.recall(record.id, record.payload)
@@ -345,11 +371,16 @@ def create_app(
             metrics.pending_scores.dec()
         return _answer(record.id, outcome)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    @app.get("/healthz", tags=["operations"], summary="Liveness", operation_id="getHealth")
     async def healthz() -> Response:
         return _json({"status": "ok"}, 200)
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: Kafka reachable, schema loaded")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: Kafka reachable, schema loaded",
+        operation_id="getReadiness",
+    )
     async def readyz() -> Response:
         checks = {
             "schema": True,
@@ -367,12 +398,21 @@ def create_app(
             extensions={"checks": checks},
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics", tags=["operations"], summary="Prometheus metrics", operation_id="getMetrics"
+    )
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     install_problem_handlers(app)
-    install_openapi(app, schema, max_records=options.max_records, out_of_range=options.out_of_range)
+    install_docs(app)
+    install_openapi(
+        app,
+        schema,
+        max_records=options.max_records,
+        out_of_range=options.out_of_range,
+        model_dir=model_path,
+    )
     # Added innermost first: the metrics see the limit's 413s and the catch-all's 500s.
     app.add_middleware(
         BodyLimitMiddleware,
@@ -400,14 +440,18 @@ def _json(body: Any, status: int) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def _record_error(index: int, rejection: Rejection) -> dict[str, Any]:
-    return {
-        "index": index,
-        "id": rejection.id,
-        "reason": rejection.reason,
-        "field": rejection.field,
-        "message": rejection.message,
-    }
+def _record_errors(index: int, rejection: Rejection) -> list[dict[str, Any]]:
+    """One error per problem of the record (``index`` repeats), so all are fixed at once."""
+    return [
+        {
+            "index": index,
+            "id": rejection.id,
+            "reason": violation.reason,
+            "field": violation.field,
+            "message": violation.message,
+        }
+        for violation in rejection.violations
+    ]
 
 
 def _answer(record_id: str, outcome: Outcome) -> Response:
@@ -423,7 +467,8 @@ def _worker_refusal(record_id: str, value: bytes) -> ProblemError:
         message = orjson.loads(value)
     except orjson.JSONDecodeError:
         message = {}
-    reason = str(message.get("reason", "unknown"))
+    # Every reason the worker writes is a contract reason; anything else is its bug.
+    reason = str(message.get("reason", "internal_error"))
     error = {
         "index": 0,
         "id": record_id,

@@ -7,13 +7,17 @@ ISO-8601 strings are times). The JSON Schema is therefore as strict as the valid
 it can be (types, nullability, bounds, unknown fields) and looser where it cannot.
 
 The handlers read raw bodies (to answer 400/413/415 themselves), so FastAPI cannot infer
-request bodies and error responses; :func:`install_openapi` writes them in.
+request bodies and error responses; :func:`install_openapi` writes them in, with examples
+made from the model (:mod:`.examples`). Errors are typed: a refused record's errors are
+:class:`RecordError` items whose ``reason`` is one of the contract's rejection reasons, a
+refused label's are :class:`LabelError` items.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
@@ -22,27 +26,61 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
 from scorestream.contract import LabelMessage, ScoreMessage
+from scorestream.contract.labels import LabelReason
+from scorestream.contract.rejections import RejectionReason
 from scorestream.producers.bridge.auth import SECURITY_SCHEME, SECURITY_SCHEME_NAME
-from scorestream.producers.bridge.problems import PROBLEM_MEDIA_TYPE
+from scorestream.producers.bridge.examples import (
+    Example,
+    ModelFacts,
+    OperationExamples,
+    api_examples,
+)
+from scorestream.producers.bridge.problems import (
+    DUPLICATE_ID,
+    INVALID_LABEL,
+    INVALID_RECORD,
+    KAFKA_UNAVAILABLE,
+    PROBLEM_MEDIA_TYPE,
+    SCORE_TIMEOUT,
+)
 from scorestream.streams.model.schema import (
     EVENT_TIME_COLUMN,
     ID_COLUMN,
     FeatureSchema,
     FeatureSpec,
 )
-from scorestream.streams.validation import MAX_EVENT_TIME_MS, MAX_ID_LENGTH, MIN_EVENT_TIME_MS
+from scorestream.streams.validation import (
+    MAX_EVENT_TIME_MS,
+    MAX_ID_LENGTH,
+    MIN_EVENT_TIME_MS,
+    RecordValidator,
+)
 
 REF = "#/components/schemas/{model}"
 
 
 class RecordError(BaseModel):
-    """Why one record of a request was refused."""
+    """One problem of a refused record; a record with several problems has one error each."""
+
+    model_config = ConfigDict(extra="forbid")
 
     index: int = Field(description="Position of the record in the request (0 for one record)")
     id: str | None = Field(description="The record's id, when it had a valid one")
-    reason: str = Field(description="Machine-readable reason, e.g. wrong_type, out_of_range")
+    reason: RejectionReason = Field(description="Machine-readable reason")
     field: str | None = Field(description="The offending field, when there is one")
-    message: str
+    message: str = Field(description="What is wrong, for a human")
+
+
+class LabelError(BaseModel):
+    """Why one label of a request was refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(description="Position of the label in the request (0 for one label)")
+    id: str | None = Field(description="The label's id, when it had a string one")
+    reason: LabelReason = Field(description="Machine-readable reason")
+    field: str | None = Field(description="The offending field, when there is one")
+    message: str = Field(description="What is wrong, for a human")
 
 
 class AcceptedRecord(BaseModel):
@@ -53,10 +91,17 @@ class AcceptedRecord(BaseModel):
 
 
 class RecordsResponse(BaseModel):
-    """Outcome of POST /v1/records: the produced records, and the refused ones."""
+    """Outcome of POST /v1/records: the produced records, and every problem of the others."""
 
     accepted: list[AcceptedRecord]
-    rejected: list[RecordError]
+    rejected: list[RecordError] = Field(
+        description="One error per problem of a refused record (its index may repeat)"
+    )
+
+
+_PROBLEM_TYPES = ", ".join(
+    (INVALID_RECORD, INVALID_LABEL, KAFKA_UNAVAILABLE, SCORE_TIMEOUT, DUPLICATE_ID)
+)
 
 
 class Problem(BaseModel):
@@ -64,13 +109,39 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(description="Problem type URI; about:blank means see the status")
-    title: str
-    status: int
-    detail: str
-    errors: list[Any] | None = Field(
-        default=None, description="Per-record errors (422), or request errors"
+    type: str = Field(
+        description=f"Problem type URI: about:blank (see the status) or one of {_PROBLEM_TYPES}"
     )
+    title: str = Field(description="Short summary of the problem type")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong with this request, for a human")
+
+
+class RecordProblem(Problem):
+    """A problem about records: ``errors`` lists every problem of every refused record."""
+
+    errors: list[RecordError] = Field(
+        default_factory=list,
+        description="One error per problem, several per record when it has several",
+    )
+
+
+class LabelProblem(Problem):
+    """A problem about labels: ``errors`` lists why each label was refused."""
+
+    errors: list[LabelError] = Field(default_factory=list, description="One error per label")
+
+
+class NotReadyProblem(Problem):
+    """Not ready: which readiness checks failed."""
+
+    checks: dict[str, bool] = Field(description="Each check and whether it passed")
+
+
+class ScoreTimeoutProblem(Problem):
+    """No score in time; the record was produced and will still be scored."""
+
+    id: str = Field(description="The record's id, to find its score later")
 
 
 def _message_model(message: type[Any], name: str) -> type[BaseModel]:
@@ -127,7 +198,7 @@ class LabelsResponse(BaseModel):
     """Outcome of POST /v1/labels: the produced labels, and the refused ones."""
 
     accepted: list[AcceptedLabel]
-    rejected: list[RecordError]
+    rejected: list[LabelError]
 
 
 class Health(BaseModel):
@@ -213,17 +284,38 @@ def _feature_field(spec: FeatureSpec, bounded: bool) -> tuple[Any, Any]:
     return (annotated, Field(alias=spec.name, description=description, **extra))
 
 
-def _json(schema_name: str, description: str) -> dict[str, Any]:
+def _examples(examples: dict[str, Example] | None) -> dict[str, Any]:
+    if not examples:
+        return {}
+    return {"examples": {key: example.to_openapi() for key, example in examples.items()}}
+
+
+def _json(
+    schema_name: str, description: str, examples: dict[str, Example] | None = None
+) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF.format(model=schema_name)}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": REF.format(model=schema_name)},
+                **_examples(examples),
+            }
+        },
     }
 
 
-def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+def _problem(
+    description: str,
+    *,
+    model: str = "Problem",
+    retry_after: bool = False,
+    examples: dict[str, Example] | None = None,
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
+        "content": {
+            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF.format(model=model)}, **_examples(examples)}
+        },
     }
     if retry_after:
         response["headers"] = {
@@ -235,10 +327,21 @@ def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
     return response
 
 
+_UNAUTHORISED = Example(
+    "No X-API-Key header",
+    {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "missing X-API-Key header",
+    },
+)
+
+
 def _common_problems() -> dict[str, Any]:
     return {
         "400": _problem("The body is not JSON"),
-        "401": _problem("X-API-Key missing or wrong"),
+        "401": _problem("X-API-Key missing or wrong", examples={"noApiKey": _UNAUTHORISED}),
         "413": _problem("Body over the size limit, or too many records"),
         "415": _problem("Content-Type is not application/json"),
         "503": _problem("Kafka is unavailable; retry after Retry-After seconds", retry_after=True),
@@ -246,77 +349,98 @@ def _common_problems() -> dict[str, Any]:
     }
 
 
-def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
+def _body(schema: dict[str, Any], examples: dict[str, Example]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": schema, **_examples(examples)}},
+    }
+
+
+def _operations(
+    max_records: int, examples: dict[str, OperationExamples]
+) -> dict[tuple[str, str], dict[str, Any]]:
     one = {"$ref": REF.format(model="Record")}
     label = {"$ref": REF.format(model="Label")}
     many = {"type": "array", "items": one, "minItems": 1, "maxItems": max_records}
+    labels = {"type": "array", "items": label, "minItems": 1, "maxItems": max_records}
     secured: list[dict[str, list[str]]] = [{SECURITY_SCHEME_NAME: []}]
+    records, score, labelled = (
+        examples["/v1/records"],
+        examples["/v1/score"],
+        examples["/v1/labels"],
+    )
     return {
         ("/v1/records", "post"): {
             "security": secured,
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"anyOf": [one, many]}}},
-            },
+            "requestBody": _body({"anyOf": [one, many]}, records.requests),
             "responses": {
-                "202": _json("RecordsResponse", "Every record was produced"),
+                "202": _json(
+                    "RecordsResponse", "Every record was produced", records.responses.get("202")
+                ),
                 "207": _json(
-                    "RecordsResponse", "Some records were produced, some refused (see rejected)"
+                    "RecordsResponse",
+                    "Some records were produced, some refused (see rejected)",
+                    records.responses.get("207"),
                 ),
                 **_common_problems(),
-                "422": _problem("No record was valid; errors lists why, per record"),
+                "422": _problem(
+                    "No record was valid; errors lists every problem of every record",
+                    model="RecordProblem",
+                    examples=records.responses.get("422"),
+                ),
             },
         },
         ("/v1/labels", "post"): {
             "security": secured,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "anyOf": [
-                                label,
-                                {
-                                    "type": "array",
-                                    "items": label,
-                                    "minItems": 1,
-                                    "maxItems": max_records,
-                                },
-                            ]
-                        }
-                    }
-                },
-            },
+            "requestBody": _body({"anyOf": [label, labels]}, labelled.requests),
             "responses": {
-                "202": _json("LabelsResponse", "Every label was produced"),
+                "202": _json(
+                    "LabelsResponse", "Every label was produced", labelled.responses.get("202")
+                ),
                 "207": _json(
                     "LabelsResponse", "Some labels were produced, some refused (see rejected)"
                 ),
                 **_common_problems(),
                 "422": _problem(
-                    "No label was valid; errors lists why, per label (index, reason, field)"
+                    "No label was valid; errors lists why, per label (index, reason, field)",
+                    model="LabelProblem",
+                    examples=labelled.responses.get("422"),
                 ),
             },
         },
         ("/v1/score", "post"): {
             "security": secured,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": one}}},
+            "requestBody": _body(one, score.requests),
             "responses": {
-                "200": _json("Score", "The record's score, as on the scores topic"),
+                "200": _json(
+                    "Score",
+                    "The record's score, as on the scores topic",
+                    score.responses.get("200"),
+                ),
                 **_common_problems(),
                 "409": _problem(
                     "A request for this id is already waiting, or the worker "
-                    "has seen this id before"
+                    "has seen this id before (errors[0].reason is duplicate_id)",
+                    model="RecordProblem",
                 ),
-                "422": _problem("The record is invalid; errors says why"),
-                "504": _problem("No score within the score timeout"),
+                "422": _problem(
+                    "The record is invalid; errors lists every problem",
+                    model="RecordProblem",
+                    examples=score.responses.get("422"),
+                ),
+                "504": _problem(
+                    "No score within the score timeout; the record was produced",
+                    model="ScoreTimeoutProblem",
+                ),
             },
         },
         ("/healthz", "get"): {"responses": {"200": _json("Health", "The process is alive")}},
         ("/readyz", "get"): {
             "responses": {
                 "200": _json("Readiness", "Kafka reachable and schema loaded"),
-                "503": _problem("Not ready: Kafka is unreachable", retry_after=True),
+                "503": _problem(
+                    "Not ready: Kafka is unreachable", model="NotReadyProblem", retry_after=True
+                ),
             }
         },
         ("/metrics", "get"): {
@@ -331,9 +455,18 @@ def _operations(max_records: int) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def install_openapi(
-    app: FastAPI, schema: FeatureSchema, *, max_records: int, out_of_range: str
+    app: FastAPI,
+    schema: FeatureSchema,
+    *,
+    max_records: int,
+    out_of_range: Literal["reject", "clip"],
+    model_dir: Path | None = None,
 ) -> None:
-    """Replace ``app.openapi`` with one that documents bodies and problems exactly."""
+    """Replace ``app.openapi`` with one that documents bodies, problems and examples.
+
+    The document is built on first request (and again after a schema swap): the examples
+    read ``model_dir``'s reference profile and metadata then, not at every start.
+    """
     record = record_model(schema, out_of_range=out_of_range)
 
     def openapi() -> dict[str, Any]:
@@ -346,6 +479,10 @@ def install_openapi(
             record,
             RecordsResponse,
             Problem,
+            RecordProblem,
+            LabelProblem,
+            NotReadyProblem,
+            ScoreTimeoutProblem,
             Score,
             Label,
             LabelsResponse,
@@ -358,7 +495,11 @@ def install_openapi(
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(definitions.get("$defs", {}))
         components["securitySchemes"] = {SECURITY_SCHEME_NAME: SECURITY_SCHEME}
-        for (path, method), spec in _operations(max_records).items():
+        examples = api_examples(
+            ModelFacts.read(schema, model_dir),
+            RecordValidator(schema, out_of_range=out_of_range),
+        )
+        for (path, method), spec in _operations(max_records, examples).items():
             operation = document["paths"][path][method]
             operation.pop("requestBody", None)
             operation.update(spec)

@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -63,7 +63,7 @@ MIN_LABEL_TIME_MS = MIN_STORABLE_MS
 MAX_LABEL_TIME_MS = MAX_STORABLE_MS
 
 #: The machine-readable reasons the decoder gives (``DecodeError.reason``).
-LABEL_REASONS = (
+LabelReason = Literal[
     "invalid_json",
     "not_an_object",
     "missing_id",
@@ -71,7 +71,8 @@ LABEL_REASONS = (
     "wrong_type",
     "not_finite",
     "invalid_label_time",
-)
+]
+LABEL_REASONS: tuple[LabelReason, ...] = get_args(LabelReason)
 
 # A decimal number as JSON writes one: "3.5" is a value, " 3.5", "1_000", "nan" are names.
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")

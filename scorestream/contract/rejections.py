@@ -5,13 +5,38 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
 from scorestream.contract.codec import Row, decoder
 from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S
 from scorestream.exceptions import DecodeError
+
+#: Why the worker's validator refuses a record, in the order it checks: the record as a whole
+#: first, then each feature in schema order, then ``event_time``.
+ValidatorReason = Literal[
+    "too_large",
+    "invalid_json",
+    "not_an_object",
+    "missing_id",
+    "missing_field",
+    "unknown_field",
+    "wrong_type",
+    "not_finite",
+    "null_not_allowed",
+    "out_of_range",
+    "invalid_event_time",
+]
+#: Every reason a record lands on ``records.rejected`` with (and the bridge answers with).
+#: ``duplicate_id`` is the worker's, which alone knows at which offsets it saw an id;
+#: ``internal_error`` is the worker's too: handling the record raised (a bug, not the input's
+#: fault), and the record is refused alone instead of stopping its batch.
+RejectionReason = Literal[ValidatorReason, "duplicate_id", "internal_error"]
+#: The validator's reasons, in the order they are checked.
+VALIDATOR_REASONS: tuple[ValidatorReason, ...] = get_args(ValidatorReason)
+#: Every record rejection reason (the validator's, then the worker's own).
+REJECTION_REASONS: tuple[RejectionReason, ...] = get_args(RejectionReason)
 
 # Inputs are bounded by the broker's message.max.bytes long before this; the cap only keeps
 # a misconfigured broker from making rejections undeliverable.

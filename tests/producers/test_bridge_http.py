@@ -170,6 +170,26 @@ def test_invalid_records_are_422_with_an_error_per_record(
     assert single["errors"][0]["reason"] == "wrong_type"
 
 
+def test_every_problem_of_a_record_is_reported_at_once(call: Any, record: dict[str, Any]) -> None:
+    broken = {k: v for k, v in record.items() if k != "income"}
+    broken.update(id="r-many", age="forty", region=7, shoe_size=44)
+    # /v1/score and a batch answer every problem of the record, one error each.
+    expected = [
+        ("missing_field", "income"),
+        ("unknown_field", "shoe_size"),
+        ("wrong_type", "age"),
+        ("wrong_type", "region"),
+    ]
+    single = assert_problem(call("POST", "/v1/score", json=broken, headers=JSON), 422)
+    assert [(e["reason"], e["field"]) for e in single["errors"]] == expected
+    assert {(e["index"], e["id"]) for e in single["errors"]} == {(0, "r-many")}
+    assert "4 problems" in single["detail"]
+    batch = assert_problem(call("POST", "/v1/records", json=[broken, broken], headers=JSON), 422)
+    assert [(e["index"], e["reason"], e["field"]) for e in batch["errors"]] == [
+        (index, reason, field) for index in (0, 1) for reason, field in expected
+    ]
+
+
 def test_too_many_records_is_413(call: Any, record: dict[str, Any]) -> None:
     body = assert_problem(call("POST", "/v1/records", json=[record] * 11, headers=JSON), 413)
     assert "at most 10" in body["detail"]

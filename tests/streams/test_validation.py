@@ -286,9 +286,80 @@ def test_valid_records_around_bad_ones_keep_their_positions() -> None:
     assert [r.payload for _, r in batch.rejections] == [payloads[i] for i in (1, 2, 4, 5)]
 
 
-def test_one_rejection_per_record_the_first_problem_in_schema_order() -> None:
-    rejection = only_rejection(validate(record(income="x", region=5, event_time="never")))
-    assert (rejection.reason, rejection.field) == ("wrong_type", "income")
+def test_one_rejection_per_record_listing_every_problem_in_check_order() -> None:
+    rejection = only_rejection(
+        validate(record(id=..., age=..., zzz=1, income="x", region=5, event_time="never"))
+    )
+    assert [(v.reason, v.field) for v in rejection.violations] == [
+        ("missing_id", "id"),
+        ("missing_field", "age"),
+        ("unknown_field", "zzz"),
+        ("wrong_type", "income"),
+        ("wrong_type", "region"),
+        ("invalid_event_time", "event_time"),
+    ]
+    # The first problem is the rejection's own reason (what records.rejected carries).
+    assert (rejection.reason, rejection.field) == ("missing_id", "id")
+    assert rejection.id is None
+    assert all(v.message for v in rejection.violations)
+
+
+def test_one_violation_per_field() -> None:
+    # A string in a required number is a wrong type, not also a null; a missing required
+    # field is missing, not also null; a fractional int is one wrong type.
+    rejection = only_rejection(validate(record(income="x", age=..., region=None)))
+    assert [(v.reason, v.field) for v in rejection.violations] == [
+        ("missing_field", "age"),
+        ("wrong_type", "income"),
+        ("null_not_allowed", "region"),
+    ]
+    assert rejection.id == "r1"
+    fractional = only_rejection(validate(record(age=30.5, flag=1)))
+    assert [(v.reason, v.field) for v in fractional.violations] == [
+        ("wrong_type", "age"),
+        ("wrong_type", "flag"),
+    ]
+
+
+# Per field, the ways to break it and the violation each gives: (change, (reason, field)).
+BREAKAGES: dict[str, list[tuple[object, tuple[str, str]]]] = {
+    "id": [(..., ("missing_id", "id")), (7, ("missing_id", "id"))],
+    "income": [(-1.0, ("out_of_range", "income")), ("x", ("wrong_type", "income"))],
+    "age": [(..., ("missing_field", "age")), (17, ("out_of_range", "age"))],
+    "score": [("x", ("wrong_type", "score"))],
+    "flag": [(1, ("wrong_type", "flag"))],
+    "region": [(None, ("null_not_allowed", "region")), (..., ("missing_field", "region"))],
+    "home": [(3, ("wrong_type", "home"))],
+    "zzz": [(1, ("unknown_field", "zzz"))],
+    "event_time": [("soon", ("invalid_event_time", "event_time"))],
+}
+RECORD_LEVEL = ("missing_id", "missing_field", "unknown_field")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={name: st.sampled_from(range(len(ways))) for name, ways in BREAKAGES.items()},
+    )
+)
+def test_every_combination_of_problems_is_reported_whole(chosen: dict[str, int]) -> None:
+    changes = {name: BREAKAGES[name][way][0] for name, way in chosen.items()}
+    expected = [BREAKAGES[name][way][1] for name, way in chosen.items()]
+    order = ["id", *SCHEMA.names, "zzz", "event_time"]
+    # Record-level problems first (in the order of REASONS), then fields in schema order.
+    expected.sort(
+        key=lambda v: (
+            RECORD_LEVEL.index(v[0]) if v[0] in RECORD_LEVEL else len(RECORD_LEVEL),
+            order.index(v[1]),
+        )
+    )
+    batch = validate(record(**changes))
+    if not expected:
+        assert batch.ids == ["r1"] and batch.rejections == []
+        return
+    rejection = only_rejection(batch)
+    assert [(v.reason, v.field) for v in rejection.violations] == expected
 
 
 def test_empty_batch_and_length_mismatch() -> None:
