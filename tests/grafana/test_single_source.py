@@ -185,19 +185,25 @@ def test_the_alert_links_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None
     from types import SimpleNamespace
 
     from scorestream.consumers.drift_check import schedule
+    from scorestream.consumers.drift_check.check import CheckResult, Period
     from scorestream.settings import Settings
+    from scorestream.streams.drift.decision import FeatureDecision
 
-    result = SimpleNamespace(
-        drifted=[object()], errored=[], alert_id="daily:x", model_name="m", model_version="v"
-    )
+    drifted = FeatureDecision("income", "drift", 0.0, None, ("mean moved",))
+    result = CheckResult(Period.day(date(2026, 3, 1)), "v", [drifted], None, [], model_name="m")
     monkeypatch.setattr(schedule, "check_models", lambda *args: [result])
     monkeypatch.setattr(schedule, "run_comparisons", lambda *args: [])
+    monkeypatch.setattr(schedule, "run_labels_check", lambda *args: None)
+    monkeypatch.setattr(schedule, "run_performance_checks", lambda *args, **kwargs: {})
+    monkeypatch.setattr(schedule, "importance_entry", lambda *args: None)
     monkeypatch.setattr(
         schedule, "DeliveryLog", lambda *args: SimpleNamespace(delivered=lambda _: False)
     )
     monkeypatch.setattr(schedule, "ensure_topics", lambda *args: None)
     linked: list[str | None] = []
-    monkeypatch.setattr(schedule, "alert_message", lambda _, url, *rest: linked.append(url) or url)
+    monkeypatch.setattr(
+        schedule, "alert_message", lambda _, url, *rest, **kw: linked.append(url) or url
+    )
     monkeypatch.setattr(schedule, "publish_alert", lambda *args: None)
     settings = Settings(grafana_url="http://grafana:3000", grafana_public_url="https://g.example")
     schedule.check_day(settings, SimpleNamespace(), date(2026, 3, 1), client=object())  # type: ignore[arg-type]
