@@ -10,7 +10,8 @@ factory types) are imported from those modules, never fixtures.
 - ``tests.fixtures.worker``: the demo model (``model_dir``) and ``start_worker``;
 - ``tests.fixtures.bridge``: ``start_bridge``;
 - ``tests.fixtures.mlflow_server``: ``mlflow_server`` (a real MLflow registry), ``mlflow_registry``;
-- ``tests.fixtures.chromium``: ``chromium`` (headless, offline by default: screenshots, DOM).
+- ``tests.fixtures.chromium``: ``chromium`` (headless, offline by default: screenshots, DOM);
+- ``tests.fixtures.private_clickhouse``: ``private_clickhouse``, a server a test may stop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.bridge",
     "tests.fixtures.mlflow_server",
     "tests.fixtures.chromium",
+    "tests.fixtures.private_clickhouse",
 ]
 
 
