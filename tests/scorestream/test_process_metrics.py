@@ -39,6 +39,9 @@ from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import produce_raw
 
 STALL_S = 2.0
+BATCH = 100
+FIRST, PAUSED, OUTAGE = 600, 2000, 500  # records produced in each phase
+SCORES = "scores"
 
 
 @dataclass
@@ -123,6 +126,14 @@ def _records(n: int, seed: int) -> list[tuple[bytes | None, bytes]]:
     ]
 
 
+def _scored(worker: Endpoints) -> float:
+    return worker.scrape().total("scorestream_worker_records_scored_total")
+
+
+def _stored(sink: Endpoints, table: str = SCORES) -> float:
+    return sink.scrape().value("scorestream_sink_rows_inserted_total", table=table)
+
+
 def _clickhouse_url(settings: Settings, server: ClickHouseServer) -> str:
     return f"clickhouse://default:@127.0.0.1:{server.port}/{settings.clickhouse.database}"
 
@@ -153,7 +164,7 @@ def running(
         "1",
     )
     worker = start_worker(
-        "--batch-size", "50", env={**env, "SCORESTREAM_WORKER_METRICS_PORT": str(worker_port)}
+        "--batch-size", str(BATCH), env={**env, "SCORESTREAM_WORKER_METRICS_PORT": str(worker_port)}
     )
     pair = (
         Endpoints(worker_port, worker, tmp_path / "worker-0.log"),
@@ -178,91 +189,64 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
     model_dir: Path,
 ) -> None:
     worker, sink = running
-    scores_table = "scores"
     ch = make_client(ClickHouseDsn.parse(_clickhouse_url(settings, private_clickhouse)))
 
     # --- a run: the counters are what reached ClickHouse ---------------------------------
     bad = [(b"bad-1", b'{"id": "bad-1", "income": '), (b"bad-2", b"[1, 2]")]
-    produce_raw(settings, _records(600, seed=31) + bad)
-    worker.wait(
-        "600 scored, 2 rejected",
-        lambda: (
-            worker.scrape().total("scorestream_worker_records_scored_total") == 600
-            and worker.scrape().total("scorestream_worker_records_rejected_total") == 2
-        ),
-    )
-    sink.wait(
-        "the sink stored them",
-        lambda: (
-            sink.scrape().value("scorestream_sink_rows_inserted_total", table=scores_table) == 600
-        ),
-    )
+    produce_raw(settings, _records(FIRST, seed=31) + bad)
+    worker.wait("the first records scored", lambda: _scored(worker) == FIRST)
+    sink.wait("the first scores stored", lambda: _stored(sink) == FIRST)
     scraped = worker.scrape()
     assert scraped.value("scorestream_worker_records_rejected_total", reason="invalid_json") == 1
     assert scraped.value("scorestream_worker_records_rejected_total", reason="not_an_object") == 1
-    assert scraped.value("scorestream_worker_batch_size_sum") == 602
+    assert scraped.total("scorestream_worker_records_rejected_total") == 2
+    assert scraped.value("scorestream_worker_batch_size_sum") == FIRST + 2
     batches = scraped.value("scorestream_worker_batch_size_count")
-    assert batches >= 602 / 50
+    assert batches >= (FIRST + 2) / BATCH
     for stage in ("score", "publish"):
-        assert scraped.value("scorestream_worker_batch_duration_seconds_count", stage=stage) == (
-            batches
-        )
+        seconds = "scorestream_worker_batch_duration_seconds"
+        assert scraped.value(f"{seconds}_count", stage=stage) == batches
+        assert scraped.value(f"{seconds}_sum", stage=stage) > 0
     model = LoadedModel.load(model_dir)
     assert scraped.series("scorestream_worker_model_info") == [
         {"role": "champion", "name": "loans", "version": model.version, "kind": model.kind}
     ]
     assert scraped.value("scorestream_worker_assigned_partitions") == settings.topic_partitions
     database = settings.clickhouse.database
-    stored = ch.execute(f"SELECT count() FROM {database}.{scores_table} FINAL")[0][0]
-    assert stored == 600
+    assert ch.execute(f"SELECT count() FROM {database}.{SCORES} FINAL")[0][0] == FIRST
     ch.disconnect()
-    sink.wait(
-        "the rejections stored",
-        lambda: (
-            sink.scrape().value("scorestream_sink_rows_inserted_total", table="rejected_records")
-            == 2
-        ),
+    sink.wait("the rejections stored", lambda: _stored(sink, "rejected_records") == 2)
+    flushes = sink.scrape().value(
+        "scorestream_sink_flush_duration_seconds_count", topic=settings.topics.scores
     )
-    assert (
-        sink.scrape().value(
-            "scorestream_sink_flush_duration_seconds_count", topic=settings.topics.scores
-        )
-        >= 1
-    )
+    assert flushes >= 1
 
-    # --- the worker paused: nothing answers, records pile up ---------------------------------
+    # --- the worker paused: it answers nothing, records pile up -------------------------------
     worker.pause()
     try:
-        produce_raw(settings, _records(3000, seed=32))
+        produce_raw(settings, _records(PAUSED, seed=32))
         with pytest.raises(httpx.TimeoutException):
             worker.probe("/healthz", timeout_s=1)
         time.sleep(STALL_S)
     finally:
         worker.resume()
     lags = worker.lag_until_caught_up(
-        "scorestream_worker",
-        lambda s: s.total("scorestream_worker_records_scored_total") == 3600,
+        "scorestream_worker", lambda _: _scored(worker) == FIRST + PAUSED
     )
     peak = lags.index(max(lags))
-    assert max(lags) > 0, "the worker's lag never showed the records produced while paused"
-    assert max(lags) <= 3000
+    assert 0 < max(lags) <= PAUSED, f"the lag never showed the records of the pause: {lags}"
     falling = lags[peak:]
     assert falling == sorted(falling, reverse=True), f"lag went up again after resuming: {lags}"
+    print(f"worker lag after SIGCONT: {len(lags)} scrapes, peak {max(lags):,.0f}, then 0")
     assert worker.probe("/readyz")[0] == 200
-    sink.wait(
-        "3600 stored",
-        lambda: (
-            sink.scrape().value("scorestream_sink_rows_inserted_total", table=scores_table) == 3600
-        ),
-    )
+    sink.wait("the paused phase's scores stored", lambda: _stored(sink) == FIRST + PAUSED)
 
-    # --- ClickHouse down: the sink is alive but stalled, its lag grows ------------------------
+    # --- ClickHouse down: the sink runs but cannot store, its lag grows ----------------------
     private_clickhouse.stop()
     try:
-        produce_raw(settings, _records(1000, seed=33))
+        produce_raw(settings, _records(OUTAGE, seed=33))
         worker.wait(
-            "4600 scored",
-            lambda: worker.scrape().total("scorestream_worker_records_scored_total") == 4600,
+            "the outage's records scored", lambda: _scored(worker) == FIRST + PAUSED + OUTAGE
         )
         sink.wait("/readyz 503", lambda: sink.probe("/readyz")[0] == 503, timeout_s=30)
         status, body = sink.probe("/readyz")
@@ -273,7 +257,7 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
             "the sink's lag to show every waiting score",
             lambda: (
                 sink.scrape().total("scorestream_sink_consumer_lag", topic=settings.topics.scores)
-                == 1000
+                == OUTAGE
             ),
         )
         scraped = sink.scrape()
@@ -282,15 +266,13 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
         assert scraped.value("scorestream_sink_backing_off") == 1
         assert scraped.value("scorestream_sink_retries_total") >= 1
         assert scraped.total("scorestream_sink_flush_failures_total") >= 1
-        assert scraped.value("scorestream_sink_rows_inserted_total", table=scores_table) == 3600
+        assert _stored(sink) == FIRST + PAUSED
     finally:
         private_clickhouse.start()
-    sink.lag_until_caught_up(
-        "scorestream_sink",
-        lambda s: s.value("scorestream_sink_rows_inserted_total", table=scores_table) == 4600,
-    )
+    sink.lag_until_caught_up("scorestream_sink", lambda _: _stored(sink) == FIRST + PAUSED + OUTAGE)
     sink.wait("/readyz 200 again", lambda: sink.probe("/readyz")[0] == 200)
     assert sink.scrape().value("scorestream_sink_backing_off") == 0
     ch = make_client(ClickHouseDsn.parse(_clickhouse_url(settings, private_clickhouse)))
-    assert ch.execute(f"SELECT count() FROM {database}.{scores_table} FINAL")[0][0] == 4600
+    stored = ch.execute(f"SELECT count() FROM {database}.{SCORES} FINAL")[0][0]
     ch.disconnect()
+    assert stored == FIRST + PAUSED + OUTAGE
