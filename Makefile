@@ -47,6 +47,7 @@ stack-status: install
 dashboards: install
 	$(BIN)/python -m scorestream.grafana.build
 	$(BIN)/python -m scorestream.grafana.render_previews
+	$(BIN)/python -m scorestream.grafana.render_prometheus_previews
 
 clean:
 	-$(BIN)/scorestream stack down

@@ -20,6 +20,7 @@ from scorestream.grafana.dashboards import (
     drift_overview,
     feature_detail,
     model_comparison,
+    pipeline_health,
     scoring_operations,
 )
 
@@ -31,6 +32,9 @@ OUT_DIR = Path(__file__).resolve().parent / "provisioning" / "dashboards"
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     module.FILE: module.build
     for module in (drift_overview, feature_detail, scoring_operations, model_comparison)
+} | {
+    # On the Prometheus datasource; the dashboards above read ClickHouse.
+    pipeline_health.FILE: pipeline_health.build,
 }
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "DRIFT_OVERVIEW",
     "FEATURE_DETAIL",
     "MODEL_COMPARISON",
+    "PIPELINE_HEALTH",
     "SCORING_OPERATIONS",
     "DashboardRef",
     "dashboard_url",
@@ -53,11 +54,13 @@ DRIFT_OVERVIEW = DashboardRef("scorestream-drift-overview", "drift-overview")
 FEATURE_DETAIL = DashboardRef("scorestream-feature-detail", "feature-detail")
 SCORING_OPERATIONS = DashboardRef("scorestream-scoring-operations", "scoring-operations")
 MODEL_COMPARISON = DashboardRef("scorestream-model-comparison", "model-comparison")
+PIPELINE_HEALTH = DashboardRef("scorestream-pipeline-health", "pipeline-health")
 DASHBOARDS: tuple[DashboardRef, ...] = (
     DRIFT_OVERVIEW,
     FEATURE_DETAIL,
     SCORING_OPERATIONS,
     MODEL_COMPARISON,
+    PIPELINE_HEALTH,
 )
 
 # Characters left as they are in query values: Grafana's own template syntax (${...}) must

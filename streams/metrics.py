@@ -17,15 +17,15 @@ process (tests) do not share counters.
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
-from collections.abc import Sequence
-from typing import get_args
+from collections.abc import Callable, Sequence
+from typing import Protocol, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from scorestream.observability import ConsumerHealth
 from scorestream.settings import Settings
-from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.validation import RejectionReason
 
 PREFIX = "scorestream_worker"
@@ -51,10 +51,23 @@ BATCH_SECONDS_BUCKETS = (
 STAGES = ("score", "publish")
 
 
+class ModelVersion(Protocol):
+    """What ``model_info`` shows of a model (a ``LoadedModel``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
 class WorkerMetrics:
     """The worker's series and its consumer's health; ``registry`` is what ``/metrics`` shows."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         settings = settings or Settings()
         self.registry = CollectorRegistry(auto_describe=True)
         self.scored = Counter(
@@ -101,6 +114,7 @@ class WorkerMetrics:
             PREFIX,
             stall_s=settings.ready_stall_s,
             live_timeout_s=settings.live_timeout_s,
+            clock=clock,
         )
 
     def outcomes(self, scored: int, reasons: Sequence[str]) -> None:
@@ -125,7 +139,7 @@ class WorkerMetrics:
                     child = self._rejected_by_reason[reason] = self.rejected.labels(reason)
                 child.inc(count)
 
-    def serving(self, slot: int, role: str, model: LoadedModel) -> None:
+    def serving(self, slot: int, role: str, model: ModelVersion) -> None:
         """``model`` serves in ``slot`` (0 the champion, 1... the challengers) from now on."""
         labels = (role, model.name, model.version, model.kind)
         old = self._serving.get(slot)

@@ -16,7 +16,8 @@ Names, all prefixed ``scorestream_sink_``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -31,7 +32,9 @@ FLUSH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 class SinkMetrics:
     """The sink's series and its consumer's health; ``registry`` is what ``/metrics`` shows."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         settings = settings or Settings()
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
@@ -80,7 +83,11 @@ class SinkMetrics:
             registry=registry,
         )
         self.health = ConsumerHealth(
-            registry, PREFIX, stall_s=settings.ready_stall_s, live_timeout_s=settings.live_timeout_s
+            registry,
+            PREFIX,
+            stall_s=settings.ready_stall_s,
+            live_timeout_s=settings.live_timeout_s,
+            clock=clock,
         )
 
     def prepare(self, topics: list[str]) -> None:

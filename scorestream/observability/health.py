@@ -133,12 +133,16 @@ class ConsumerHealth:
         """Records were processed (a batch's outputs written)."""
         self._progress_at = self._clock()
 
+    def beat(self) -> None:
+        """The event loop ran just now."""
+        self._beat_at = self._clock()
+
     async def heartbeat(
         self, should_stop: Callable[[], bool] = lambda: False, interval_s: float = 1.0
     ) -> None:
         """Tick until ``should_stop()``: the proof, for :meth:`liveness`, that the loop runs."""
         while not should_stop():
-            self._beat_at = self._clock()
+            self.beat()
             await asyncio.sleep(interval_s)
 
     # --- judged by the HTTP thread ---------------------------------------------------------

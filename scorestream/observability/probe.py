@@ -55,14 +55,23 @@ def probe(url: str, timeout_s: float) -> tuple[bool, str]:
 
 
 def _summary(status: int, body: bytes) -> str:
+    """One line of an answer.
+
+    >>> _summary(200, b'{"status": "ready", "reason": "consuming", "lag": 0}')
+    '200 ready: consuming'
+    >>> _summary(503, b'{"title": "Not ready", "status": 503, "detail": "not ready: kafka"}')
+    '503 Not ready: not ready: kafka'
+    """
     try:
         doc = json.loads(body)
     except ValueError:
         return f"{status}"
-    if isinstance(doc, dict) and "status" in doc:
-        reason = f": {doc['reason']}" if doc.get("reason") else ""
-        return f"{status} {doc['status']}{reason}"
-    return f"{status}"
+    if not isinstance(doc, dict):
+        return f"{status}"
+    # Ours: {"status": "ready", "reason": ...}; the bridge's 503 is a problem+json document.
+    word = doc.get("status") if isinstance(doc.get("status"), str) else doc.get("title")
+    reason = doc.get("reason") or doc.get("detail")
+    return " ".join(str(p) for p in (status, word) if p) + (f": {reason}" if reason else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
