@@ -73,14 +73,24 @@ def prometheus_tools(cache: Path | None = None) -> PrometheusTools:
     with tempfile.TemporaryDirectory() as download:
         # apt's sandbox user must be able to write where the package lands.
         os.chmod(download, 0o777)  # noqa: S103 - a private temporary directory
-        fetched = subprocess.run(
-            ["apt-get", "download", DEBIAN_PACKAGE],
-            cwd=download,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+
+        def fetch() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["apt-get", "download", DEBIAN_PACKAGE],
+                cwd=download,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+
+        fetched = fetch()
+        if fetched.returncode != 0 and os.geteuid() == 0:
+            # A fresh machine has no package lists yet (what require_tool does too).
+            subprocess.run(
+                ["apt-get", "update", "-q"], capture_output=True, check=False, timeout=600
+            )
+            fetched = fetch()
         packages = list(Path(download).glob(f"{DEBIAN_PACKAGE}_*.deb"))
         if fetched.returncode != 0 or not packages:
             raise PrometheusMissing(

@@ -39,7 +39,7 @@ from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import produce_raw
 
 STALL_S = 2.0
-BATCH = 100
+BATCH = 50  # small batches: the drain after SIGCONT spans many scrapes
 FIRST, PAUSED, OUTAGE = 600, 2000, 500  # records produced in each phase
 SCORES = "scores"
 
@@ -276,3 +276,35 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
     stored = ch.execute(f"SELECT count() FROM {database}.{SCORES} FINAL")[0][0]
     ch.disconnect()
     assert stored == FIRST + PAUSED + OUTAGE
+
+
+def test_the_faust_engine_reports_the_same_series(
+    settings: Settings, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    ensure_topics(settings)
+    port = free_port()
+    proc = start_worker(
+        "--engine",
+        "faust",
+        "--batch-size",
+        str(BATCH),
+        env={"SCORESTREAM_WORKER_METRICS_PORT": str(port), "SCORESTREAM_READY_STALL_S": "2"},
+    )
+    worker = Endpoints(port, proc, tmp_path / "worker-0.log")
+    worker.wait("/readyz 200", lambda: worker.probe("/readyz")[0] == 200)
+    produce_raw(settings, _records(FIRST, seed=41))
+    worker.wait("every record scored", lambda: _scored(worker) == FIRST)
+    # Faust knows a partition's lag once it processed one of its records: all four here.
+    worker.wait(
+        "the lag of every partition, caught up",
+        lambda: (
+            len(worker.scrape().series("scorestream_worker_consumer_lag"))
+            == settings.topic_partitions
+            and worker.scrape().total("scorestream_worker_consumer_lag") == 0
+        ),
+    )
+    scraped = worker.scrape()
+    assert scraped.value("scorestream_worker_batch_size_sum") == FIRST
+    assert scraped.value("scorestream_worker_assigned_partitions") == settings.topic_partitions
+    assert scraped.value("scorestream_worker_live") == 1
+    assert worker.probe("/readyz")[0] == 200
