@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import Iterator
 
@@ -187,3 +188,24 @@ def test_probe_finds_each_process_on_its_port() -> None:
     with pytest.raises(SystemExit) as exit_:
         probe_main(["bridge"])
     assert exit_.value.code == 2
+
+
+# --- the README lists every series ----------------------------------------------------------------
+def test_readme_names_every_series_each_process_serves() -> None:
+    from pathlib import Path
+
+    from scorestream.consumers.sink.metrics import SinkMetrics
+    from scorestream.producers.bridge.metrics import BridgeMetrics
+    from scorestream.streams.metrics import WorkerMetrics
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Metrics and health\n", 1)[1].split("\n## ", 1)[0]
+    for prefix, registry in (
+        ("scorestream_worker_", WorkerMetrics().registry),
+        ("scorestream_sink_", SinkMetrics().registry),
+        ("scorestream_bridge_", BridgeMetrics().registry),
+    ):
+        assert f"`{prefix}...`" in section or prefix in section, prefix
+        for family in registry.collect():
+            name = family.name.removeprefix(prefix) + ("_total" if family.type == "counter" else "")
+            assert re.search(rf"`{name}[`{{]|, `{name}`", section), f"{prefix}{name} not in README"
