@@ -85,6 +85,9 @@ class Endpoints:
         response = httpx.get(self.url(path), timeout=timeout_s)
         return response.status_code, response.json()
 
+    def ready(self) -> bool:
+        return self.probe("/readyz")[0] == 200
+
     def pause(self) -> None:
         os.killpg(self.proc.pid, signal.SIGSTOP)
 
@@ -172,7 +175,7 @@ def running(
     )
     try:
         for process in pair:
-            process.wait("/readyz 200", lambda p=process: p.probe("/readyz")[0] == 200)  # type: ignore[misc]
+            process.wait("/readyz 200", process.ready)
         yield pair
     finally:
         for process in pair:
@@ -248,7 +251,7 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
         worker.wait(
             "the outage's records scored", lambda: _scored(worker) == FIRST + PAUSED + OUTAGE
         )
-        sink.wait("/readyz 503", lambda: sink.probe("/readyz")[0] == 503, timeout_s=30)
+        sink.wait("/readyz 503", lambda: not sink.ready(), timeout_s=30)
         status, body = sink.probe("/readyz")
         assert status == 503 and "records waiting and none processed" in body["reason"], body
         assert sink.probe("/healthz")[0] == 200, "a stalled but running loop is alive"
@@ -270,7 +273,7 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
     finally:
         private_clickhouse.start()
     sink.lag_until_caught_up("scorestream_sink", lambda _: _stored(sink) == FIRST + PAUSED + OUTAGE)
-    sink.wait("/readyz 200 again", lambda: sink.probe("/readyz")[0] == 200)
+    sink.wait("/readyz 200 again", sink.ready)
     assert sink.scrape().value("scorestream_sink_backing_off") == 0
     ch = make_client(ClickHouseDsn.parse(_clickhouse_url(settings, private_clickhouse)))
     stored = ch.execute(f"SELECT count() FROM {database}.{SCORES} FINAL")[0][0]
@@ -291,7 +294,7 @@ def test_the_faust_engine_reports_the_same_series(
         env={"SCORESTREAM_WORKER_METRICS_PORT": str(port), "SCORESTREAM_READY_STALL_S": "2"},
     )
     worker = Endpoints(port, proc, tmp_path / "worker-0.log")
-    worker.wait("/readyz 200", lambda: worker.probe("/readyz")[0] == 200)
+    worker.wait("/readyz 200", worker.ready)
     produce_raw(settings, _records(FIRST, seed=41))
     worker.wait("every record scored", lambda: _scored(worker) == FIRST)
     # Faust knows a partition's lag once it processed one of its records: all four here.
