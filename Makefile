@@ -49,6 +49,7 @@ dashboards: install
 	$(BIN)/scorestream thresholds > /dev/null
 	$(BIN)/python -m scorestream.grafana.build
 	$(BIN)/python -m scorestream.grafana.render_previews
+	$(BIN)/python -m scorestream.grafana.render_prometheus_previews
 
 email-preview: install
 	$(BIN)/python -m scorestream.consumers.alerting.preview

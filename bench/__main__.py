@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on the local stack.
 
-    python -m bench [--only pipeline,sink,bridge,drift,comparison,models]
+    python -m bench [--only pipeline,sink,bridge,drift,comparison,models,metrics]
 
 Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
 """
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "drift": "bench.bench_drift",
     "comparison": "bench.bench_comparison",
     "models": "bench.bench_models",
+    "metrics": "bench.bench_metrics",
 }
 
 

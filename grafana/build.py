@@ -21,6 +21,7 @@ from scorestream.grafana.dashboards import (
     feature_detail,
     model_comparison,
     model_performance,
+    pipeline_health,
     scoring_operations,
 )
 
@@ -38,6 +39,9 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
         model_comparison,
         model_performance,
     )
+} | {
+    # On the Prometheus datasource; the dashboards above read ClickHouse.
+    pipeline_health.FILE: pipeline_health.build,
 }
 
 

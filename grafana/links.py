@@ -31,6 +31,7 @@ __all__ = [
     "FEATURE_DETAIL",
     "MODEL_COMPARISON",
     "MODEL_PERFORMANCE",
+    "PIPELINE_HEALTH",
     "SCORING_OPERATIONS",
     "DashboardRef",
     "dashboard_url",
@@ -55,12 +56,14 @@ FEATURE_DETAIL = DashboardRef("scorestream-feature-detail", "feature-detail")
 SCORING_OPERATIONS = DashboardRef("scorestream-scoring-operations", "scoring-operations")
 MODEL_COMPARISON = DashboardRef("scorestream-model-comparison", "model-comparison")
 MODEL_PERFORMANCE = DashboardRef("scorestream-model-performance", "model-performance")
+PIPELINE_HEALTH = DashboardRef("scorestream-pipeline-health", "pipeline-health")
 DASHBOARDS: tuple[DashboardRef, ...] = (
     DRIFT_OVERVIEW,
     FEATURE_DETAIL,
     SCORING_OPERATIONS,
     MODEL_COMPARISON,
     MODEL_PERFORMANCE,
+    PIPELINE_HEALTH,
 )
 
 # Characters left as they are in query values: Grafana's own template syntax (${...}) must

@@ -13,7 +13,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,11 @@ def time_axis(ax: Axes, days: float = 1.5) -> None:
     if days > 3:
         ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(round(days / 8), 1)))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        return
+    first, last = ax.get_xlim()
+    if last - first < 0.5:  # under half a day (matplotlib dates are in days): every 30 min
+        ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=[0, 30]))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
         return
     ax.xaxis.set_major_locator(mdates.HourLocator(byhour=[0, 6, 12, 18]))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
@@ -383,18 +388,40 @@ def annotation_marks(
     return marks
 
 
-def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
+def render(
+    name: str,
+    dashboard: dict[str, Any],
+    db: ChdbDatabase | None,
+    *,
+    results: Callable[[dict[str, Any]], Result] | None = None,
+    caption: str | None = None,
+    marks: Sequence[tuple[datetime, str]] = (),
+) -> Path:
+    """Draw ``dashboard`` into ``previews/NAME.png``: each panel's query on ``db``, or, for a
+    dashboard on another datasource, what ``results(panel)`` returns (with its ``caption``
+    and vertical ``marks``)."""
     choices = CHOICES.get(name, {})
-    ctx = dashboard_context(dashboard, db, choices)
-    days = (ctx.time_to - ctx.time_from).total_seconds() / 86_400
-    marks = annotation_marks(dashboard, db, choices)
+    days = 1.5  # the sample's 36 hours, unless the dashboard's own range says otherwise
+    if results is None:
+        assert db is not None
+        ctx = dashboard_context(dashboard, db, choices)
+        days = (ctx.time_to - ctx.time_from).total_seconds() / 86_400
+        marks = annotation_marks(dashboard, db, choices)
+
+        def results(panel: dict[str, Any]) -> Result:
+            sql = panel["targets"][0]["rawSql"]
+            return db.query(in_database(expand(sql, ctx), db.database))
+
+        chosen = "".join(
+            f"{k} = {v if isinstance(v, str) else 'All'} · " for k, v in ctx.variables.items()
+        )
+        caption = (
+            f"preview on synthetic data · {chosen}drift injected at {DRIFT_AT:%m-%d %H:%M} UTC"
+        )
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dashboard["panels"])
     header = 1.6
     height = rows * ROW_INCHES + header * ROW_INCHES
     fig = plt.figure(figsize=(16, height), facecolor=BACKGROUND)
-    chosen = "".join(
-        f"{k} = {v if isinstance(v, str) else 'All'} · " for k, v in ctx.variables.items()
-    )
     fig.text(
         0.01,
         1 - 0.55 * ROW_INCHES / height,
@@ -407,7 +434,7 @@ def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
     fig.text(
         0.99,
         1 - 0.55 * ROW_INCHES / height,
-        f"preview on synthetic data · {chosen}drift injected at {DRIFT_AT:%m-%d %H:%M} UTC",
+        caption or "",
         color=MUTED,
         fontsize=8,
         va="center",
@@ -448,8 +475,7 @@ def render(name: str, dashboard: dict[str, Any], db: ChdbDatabase) -> Path:
             )
         )
         style(inner)
-        sql = panel["targets"][0]["rawSql"]
-        result = db.query(in_database(expand(sql, ctx), db.database))
+        result = results(panel)
         if kind == "timeseries":
             draw_timeseries(inner, panel, result, marks, days)
         elif kind == "status-history":
@@ -478,7 +504,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = ChdbDatabase(build_fixture())
     try:
         for path in sorted(DASHBOARDS.glob("*.json")):
-            print(render(path.stem, json.loads(path.read_text()), db))
+            dashboard = json.loads(path.read_text())
+            if not any("rawSql" in t for p in dashboard["panels"] for t in p["targets"]):
+                continue  # PromQL: drawn by scorestream.grafana.render_prometheus_previews
+            print(render(path.stem, dashboard, db))
     finally:
         db.close()
     return 0

@@ -192,6 +192,19 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", alias="SCORESTREAM_TOPIC_PREFIX")
     topic_partitions: int = Field(default=4, alias="SCORESTREAM_TOPIC_PARTITIONS")
     topic_replication: int = Field(default=1, alias="SCORESTREAM_TOPIC_REPLICATION")
+    #: Where the worker and the sink serve /metrics, /healthz and /readyz
+    #: (scorestream.observability); a port of 0 serves nothing. The bridge serves its own.
+    metrics_host: str = Field(default="127.0.0.1", alias="SCORESTREAM_METRICS_HOST")
+    worker_metrics_port: int = Field(
+        default=8001, ge=0, le=65535, alias="SCORESTREAM_WORKER_METRICS_PORT"
+    )
+    sink_metrics_port: int = Field(
+        default=8002, ge=0, le=65535, alias="SCORESTREAM_SINK_METRICS_PORT"
+    )
+    #: /readyz fails when records wait and none was processed for this long (seconds).
+    ready_stall_s: float = Field(default=30.0, gt=0, alias="SCORESTREAM_READY_STALL_S")
+    #: /healthz fails when the event loop has not run for this long (seconds).
+    live_timeout_s: float = Field(default=60.0, gt=0, alias="SCORESTREAM_LIVE_TIMEOUT_S")
 
     # Both addresses are checked when the settings are read, so that a typo is reported at
     # start-up instead of as a connection failure (or a hang) later.
@@ -273,6 +286,11 @@ class Settings(BaseSettings):
                 else {}
             ),
             "SCORESTREAM_TOPIC_PREFIX": self.topic_prefix,
+            "SCORESTREAM_METRICS_HOST": self.metrics_host,
+            "SCORESTREAM_WORKER_METRICS_PORT": str(self.worker_metrics_port),
+            "SCORESTREAM_SINK_METRICS_PORT": str(self.sink_metrics_port),
+            "SCORESTREAM_READY_STALL_S": str(self.ready_stall_s),
+            "SCORESTREAM_LIVE_TIMEOUT_S": str(self.live_timeout_s),
         }
 
     def api_keys(self) -> list[str]:

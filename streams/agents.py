@@ -13,6 +13,9 @@ committed (direct) only after every output of the batch was acknowledged by the 
   per-event machinery (event objects, queues, per-event acks), which costs about as much as
   validating and scoring a record; and it commits offsets only together with the drift
   counts of the records below them (see :mod:`scorestream.streams.drift_outputs`).
+
+Both report to :class:`~.metrics.WorkerMetrics` once per batch (size, the two stages'
+seconds) and per poll (lag): a few dictionary updates against milliseconds of scoring.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from typing import Any
 import faust
 
 from scorestream.consumer_groups import scoring_group
+from scorestream.observability.lag import aiokafka_lags
 from scorestream.retry import Backoff, retry_async
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
+from scorestream.streams.faust_lag import FaustLag
+from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.pipeline import ScoringPipeline
 from scorestream.streams.scoring import OutputMessage, RawRecord
 from scorestream.streams.serving import ModelFollower
@@ -64,10 +70,15 @@ async def publish(
 
 
 def attach_scoring_agent(
-    app: faust.App, settings: Settings, options: WorkerOptions, pipeline: ScoringPipeline
+    app: faust.App,
+    settings: Settings,
+    options: WorkerOptions,
+    pipeline: ScoringPipeline,
+    metrics: WorkerMetrics,
 ) -> None:
     """The ``faust`` engine: an agent on ``records`` batching with ``take_events``."""
     records = app.topic(settings.topics.records, value_serializer="raw", key_serializer="raw")
+    lag = FaustLag(app, settings.topics.records, metrics.health)
 
     async def send(topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
         return await app.producer.send(
@@ -89,11 +100,26 @@ def attach_scoring_agent(
                 )
                 for event in events
             ]
-            await publish(send, pipeline.outputs(batch))
+            lag.started(events)
+            began = time.perf_counter()
+            outputs = pipeline.outputs(batch)
+            scored = time.perf_counter()
+            await publish(send, outputs)
+            metrics.batch(len(batch), scored - began, time.perf_counter() - scored)
+            lag.finished()
+
+    @app.timer(1.0)
+    async def refresh_lag() -> None:
+        # take_events yields nothing while the topic is idle: lag and readiness still move.
+        lag.refresh()
 
 
 def attach_direct_scoring(
-    app: faust.App, settings: Settings, options: WorkerOptions, pipeline: ScoringPipeline
+    app: faust.App,
+    settings: Settings,
+    options: WorkerOptions,
+    pipeline: ScoringPipeline,
+    metrics: WorkerMetrics,
 ) -> None:
     """The ``direct`` engine: a task polling batches, committing after outputs and counts."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -155,6 +181,7 @@ def attach_direct_scoring(
             async def on_partitions_assigned(self, assigned: Any) -> None:
                 pass
 
+        health = metrics.health
         consumer.subscribe([settings.topics.records], listener=FlushOnRevoke())
         await consumer.start()
         await producer.start()
@@ -163,6 +190,9 @@ def attach_direct_scoring(
                 polled = await consumer.getmany(
                     timeout_ms=int(options.batch_within_s * 1000), max_records=options.batch_size
                 )
+                # The polled records count as waiting until their outputs are acknowledged.
+                in_flight = {tp: rs[0].offset for tp, rs in polled.items() if rs}
+                health.observe(*await aiokafka_lags(consumer, in_flight))
                 async with lock:
                     batch = [
                         RawRecord(
@@ -176,7 +206,13 @@ def attach_direct_scoring(
                         for r in records
                     ]
                     if batch:
-                        await publish(send, pipeline.outputs(batch))
+                        began = time.perf_counter()
+                        outputs = pipeline.outputs(batch)
+                        scored = time.perf_counter()
+                        await publish(send, outputs)
+                        metrics.batch(len(batch), scored - began, time.perf_counter() - scored)
+                        health.progressed()
+                        health.observe(*await aiokafka_lags(consumer, {}))
                         pending.update({tp: rs[-1].offset + 1 for tp, rs in polled.items()})
                     if time.monotonic() - flushed_at >= options.drift_flush_s:
                         await flush_and_commit()
@@ -185,6 +221,14 @@ def attach_direct_scoring(
         finally:
             await producer.stop()
             await consumer.stop()
+
+
+def attach_heartbeat(app: faust.App, metrics: WorkerMetrics) -> None:
+    """A task that proves to ``/healthz`` that the event loop runs (both engines)."""
+
+    @app.task
+    async def heartbeat() -> None:
+        await metrics.health.heartbeat(lambda: bool(app.should_stop))
 
 
 def attach_model_watch(

@@ -22,6 +22,7 @@ from typing import Literal
 from scorestream.settings import Settings
 from scorestream.streams.challengers import ChallengerScorer
 from scorestream.streams.drift_outputs import DriftStatsPublisher
+from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.scoring import BatchScorer, OutputMessage, RawRecord, RecentIds
 from scorestream.streams.serving import ModelFollower
@@ -83,6 +84,7 @@ class ScoringPipeline:
         challengers: Sequence[ModelFollower[ChallengerScorer]] = (),
         *,
         drift_every_batch: bool = True,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.topics = settings.topics
         self.champion = champion
@@ -94,6 +96,8 @@ class ScoringPipeline:
         self._scored = 0
         self._rejected = 0
         self._since = time.monotonic()
+        self.metrics = metrics
+        self._show_serving()
 
     def outputs(self, batch: Sequence[RawRecord]) -> Outputs:
         self._switch()
@@ -109,6 +113,8 @@ class ScoringPipeline:
             if self.drift_every_batch:
                 outputs += self.drift_messages()
         self._report(len(result.scores), len(result.rejected))
+        if self.metrics is not None:
+            self.metrics.outcomes(len(result.scores), result.rejection_reasons)
         return outputs
 
     def drift_messages(self) -> Outputs:
@@ -123,10 +129,19 @@ class ScoringPipeline:
 
     def _switch(self) -> None:
         old = self.champion.take_next()
+        swapped = old is not None
         if old is not None and old.drift is not None:
             self._retired.append(old.drift)
         for follower in self.challengers:
-            follower.take_next()
+            swapped = follower.take_next() is not None or swapped
+        if swapped:
+            self._show_serving()
+
+    def _show_serving(self) -> None:
+        if self.metrics is not None:
+            self.metrics.serving(0, "champion", self.champion.current.model)
+            for slot, follower in enumerate(self.challengers, 1):
+                self.metrics.serving(slot, "challenger", follower.current.model)
 
     def _report(self, scored: int, rejected: int) -> None:
         self._scored += scored

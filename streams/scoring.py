@@ -57,6 +57,8 @@ class ScoredBatch:
 
     scores: list[OutputMessage] = field(default_factory=list)
     rejected: list[OutputMessage] = field(default_factory=list)
+    #: The reason of each of ``rejected``, in the same order (the worker's metrics).
+    rejection_reasons: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = None
     event_time_ms: np.ndarray | None = None
     score_values: np.ndarray | None = None
@@ -152,7 +154,10 @@ class BatchScorer:
             payload=record.value or b"",
         )
         now_ms = int(time.time() * 1000)
-        return ScoredBatch(rejected=[rejection_message(record, rejection, now_ms)])
+        return ScoredBatch(
+            rejected=[rejection_message(record, rejection, now_ms)],
+            rejection_reasons=[rejection.reason],
+        )
 
     def _score(self, records: Sequence[RawRecord]) -> ScoredBatch:
         now_ms = int(time.time() * 1000)
@@ -161,6 +166,7 @@ class BatchScorer:
         out = ScoredBatch()
         for position, rejection in validated.rejections:
             out.rejected.append(rejection_message(records[position], rejection, now_ms))
+            out.rejection_reasons.append(rejection.reason)
 
         keep: list[int] = []
         for row, (record_id, position) in enumerate(
@@ -176,6 +182,7 @@ class BatchScorer:
                     payload=payloads[position],
                 )
                 out.rejected.append(rejection_message(record, duplicate, now_ms))
+                out.rejection_reasons.append(duplicate.reason)
             else:
                 keep.append(row)
         if not keep:
@@ -257,7 +264,9 @@ def _merged(first: ScoredBatch, second: ScoredBatch) -> ScoredBatch:
     """Two batches' outputs as one; the drift inputs stay aligned row for row."""
     parts = [part for part in (first, second) if part.frame is not None]
     merged = ScoredBatch(
-        scores=first.scores + second.scores, rejected=first.rejected + second.rejected
+        scores=first.scores + second.scores,
+        rejected=first.rejected + second.rejected,
+        rejection_reasons=first.rejection_reasons + second.rejection_reasons,
     )
     if len(parts) == 1:
         merged.frame, merged.event_time_ms, merged.score_values, merged.label_values = (

@@ -8,14 +8,17 @@ from typing import Any
 
 import faust
 
+from scorestream.observability import MetricsServer
 from scorestream.settings import Settings
 from scorestream.streams.agents import (
     attach_direct_scoring,
+    attach_heartbeat,
     attach_model_watch,
     attach_scoring_agent,
 )
 from scorestream.streams.app import WorkerOptions, create_app
 from scorestream.streams.challengers import ChallengerScorer
+from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.model.source import open_source
 from scorestream.streams.pipeline import Champion, ChampionBuilder, ScoringPipeline
@@ -60,17 +63,27 @@ def build_worker_app(
     settings: Settings,
     options: WorkerOptions,
     models: tuple[ModelFollower[Champion], list[ModelFollower[ChallengerScorer]]] | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> faust.App:
-    """The Faust app with its tasks for ``faust.Worker``; ``models`` default to the settings'."""
+    """The Faust app with its tasks for ``faust.Worker``; ``models`` default to the settings'.
+
+    ``metrics`` (a new :class:`WorkerMetrics` by default) is what the agents report to.
+    """
     champion, challengers = models or follow_models(settings, options)
+    metrics = metrics or WorkerMetrics(settings)
     app = create_app(settings, options)
     pipeline = ScoringPipeline(
-        settings, champion, challengers, drift_every_batch=options.engine != "direct"
+        settings,
+        champion,
+        challengers,
+        drift_every_batch=options.engine != "direct",
+        metrics=metrics,
     )
     if options.engine == "direct":
-        attach_direct_scoring(app, settings, options, pipeline)
+        attach_direct_scoring(app, settings, options, pipeline, metrics)
     else:
-        attach_scoring_agent(app, settings, options, pipeline)
+        attach_scoring_agent(app, settings, options, pipeline, metrics)
+    attach_heartbeat(app, metrics)
     followers: list[ModelFollower[Any]] = [champion, *challengers]
     if options.model_poll_interval_s > 0:
         attach_model_watch(app, followers, options.model_poll_interval_s)
@@ -105,6 +118,16 @@ def run_worker(
     # The models first: a wrong reference is then reported at once, not after Kafka answers.
     models = follow_models(settings, options, challengers)
     ensure_topics(settings)
-    app = build_worker_app(settings, options, models)
+    metrics = WorkerMetrics(settings)
+    # Before the group join, so that /healthz answers (and /readyz says why not) meanwhile.
+    MetricsServer.start(
+        metrics.registry,
+        metrics.health,
+        settings.metrics_host,
+        settings.worker_metrics_port,
+        name="worker",
+        setting="SCORESTREAM_WORKER_METRICS_PORT",
+    )
+    app = build_worker_app(settings, options, models, metrics)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()

@@ -12,6 +12,7 @@ factory types) are imported from those modules, never fixtures.
 - ``tests.fixtures.mlflow_server``: ``mlflow_server`` (a real MLflow registry), ``mlflow_registry``;
 - ``tests.fixtures.chromium``: ``chromium`` (headless, offline by default: screenshots, DOM);
 - ``tests.fixtures.newman``: ``newman`` (Postman's runner, from the project's ``node_modules``).
+- ``tests.fixtures.private_clickhouse``: ``private_clickhouse``, a server a test may stop.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.mlflow_server",
     "tests.fixtures.chromium",
     "tests.fixtures.newman",
+    "tests.fixtures.private_clickhouse",
 ]
 
 

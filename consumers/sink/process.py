@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from scorestream.consumers.sink.metrics import SinkMetrics
 from scorestream.consumers.sink.options import SinkOptions, SinkStats
 from scorestream.consumers.sink.runner import SinkRunner
+from scorestream.observability import MetricsServer
 from scorestream.settings import Settings
 
 
@@ -25,14 +27,24 @@ def tune_gc() -> None:
 def run_sink(settings: Settings, options: SinkOptions | None = None) -> SinkStats:
     """Run the sink in this thread until SIGTERM/SIGINT (or drained, with ``once``).
 
-    Tunes the garbage collector for the process (:func:`tune_gc`).
+    Tunes the garbage collector for the process (:func:`tune_gc`) and serves ``/metrics``,
+    ``/healthz`` and ``/readyz`` on ``settings.sink_metrics_port``.
     """
     import signal
 
     tune_gc()
+    metrics = SinkMetrics(settings)
+    server = MetricsServer.start(
+        metrics.registry,
+        metrics.health,
+        settings.metrics_host,
+        settings.sink_metrics_port,
+        name="sink",
+        setting="SCORESTREAM_SINK_METRICS_PORT",
+    )
 
     async def main() -> SinkStats:
-        runner = SinkRunner(settings, options)
+        runner = SinkRunner(settings, options, metrics)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.request_stop)
@@ -42,4 +54,8 @@ def run_sink(settings: Settings, options: SinkOptions | None = None) -> SinkStat
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        if server is not None:
+            server.close()

@@ -24,12 +24,14 @@ from scorestream.consumers.clickhouse import (
     server_version,
 )
 from scorestream.consumers.sink.batch import SinkBatch
-from scorestream.consumers.sink.decoders import topic_decoders
+from scorestream.consumers.sink.decoders import Decoder, topic_decoders
 from scorestream.consumers.sink.errors import SCHEMA_CODES
+from scorestream.consumers.sink.metrics import SinkMetrics
 from scorestream.consumers.sink.options import SinkOptions, SinkStats
 from scorestream.consumers.sink.sink import ClickHouseSink
 from scorestream.contract.tables import check_identifier
 from scorestream.exceptions import MigrationError, SinkBackpressureError
+from scorestream.observability.lag import aiokafka_lags
 from scorestream.retry import Backoff, retry_async
 
 if TYPE_CHECKING:
@@ -51,9 +53,15 @@ class SinkRunner:
     caught up with the end offsets it saw.
     """
 
-    def __init__(self, settings: Settings, options: SinkOptions | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: SinkOptions | None = None,
+        metrics: SinkMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.options = options or SinkOptions()
+        self.metrics = metrics or SinkMetrics(settings)
         self.group_id = self.options.group_id or f"{settings.topic_prefix}scorestream-sink"
         self.database = check_identifier(settings.clickhouse.database)
         self.stats = SinkStats()
@@ -66,6 +74,9 @@ class SinkRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._sink: ClickHouseSink | None = None
         self._end_offsets: dict[TopicPartition, int] | None = None
+        # End offsets asked of the broker while paused (nothing is fetched then).
+        self._paused_ends: dict[TopicPartition, int] = {}
+        self._paused_ends_at = 0.0
 
     def request_stop(self) -> None:
         """Ask the loop to flush, commit and return."""
@@ -77,11 +88,19 @@ class SinkRunner:
 
     async def run(self) -> SinkStats:
         """Run until stopped (or drained, with ``once``); returns the counters."""
+        decoders = topic_decoders(self.settings)
+        self.metrics.prepare(list(decoders))
+        heartbeat = asyncio.create_task(self.metrics.health.heartbeat(self._stop.is_set))
+        try:
+            return await self._run(decoders)
+        finally:
+            heartbeat.cancel()
+
+    async def _run(self, decoders: dict[str, Decoder]) -> SinkStats:
         from aiokafka import AIOKafkaConsumer
 
         from scorestream.topics import ensure_topics
 
-        decoders = topic_decoders(self.settings)
         if not await self._retry_until_ok(
             "create topics", lambda: ensure_topics(self.settings, list(decoders))
         ):
@@ -121,6 +140,7 @@ class SinkRunner:
             if self._retry_at is not None:
                 await self._backpressure()
                 if self._retry_at is not None:
+                    await self._observe()
                     continue
             timeout = 0.05 if sink.pending() else min(options.flush_interval_s, 0.5)
             fetched = await consumer.getmany(
@@ -130,6 +150,7 @@ class SinkRunner:
                 if self.stats.first_message_at is None:
                     self.stats.first_message_at = time.perf_counter()
                 self.stats.messages += len(records)
+                self.metrics.consumed.labels(tp.topic).inc(len(records))
                 sink.add(tp.topic, tp.partition, records)
             now = time.monotonic()
             for topic, batch in sink.pending().items():
@@ -147,6 +168,28 @@ class SinkRunner:
                 for topic in list(sink.pending()):
                     if self._retry_at is not None or not await self._checkpoint(topic):
                         break
+            await self._observe()
+
+    async def _observe(self) -> None:
+        """Lag per partition for the metrics and /readyz: buffered rows count as waiting."""
+        consumer, sink = self._consumer, self._sink
+        assert consumer is not None and sink is not None
+        in_flight = {
+            _tp(topic, partition): span[0]
+            for topic, batch in sink.pending().items()
+            for partition, span in batch.offsets.items()
+        }
+        ends = None
+        if self._retry_at is not None:
+            # Paused: the lag must still grow with what arrives meanwhile (once a second).
+            if time.monotonic() - self._paused_ends_at >= 1.0:
+                self._paused_ends_at = time.monotonic()
+                with contextlib.suppress(Exception):  # Kafka may be away too: keep the last
+                    self._paused_ends = await asyncio.wait_for(
+                        consumer.end_offsets(list(consumer.assignment())), 2.0
+                    )
+            ends = self._paused_ends
+        self.metrics.health.observe(*await aiokafka_lags(consumer, in_flight, ends))
 
     async def _checkpoint(self, topic: str) -> bool:
         """Flush one topic, then commit its offsets; False when the flush failed."""
@@ -161,6 +204,7 @@ class SinkRunner:
                 result = await asyncio.to_thread(sink.flush, topic)
             except SinkBackpressureError as exc:
                 self.stats.failed_flushes += 1
+                self.metrics.flush_failures.labels(topic).inc()
                 self._rewind(batch)
                 self._enter_backoff(exc)
                 return False
@@ -170,6 +214,9 @@ class SinkRunner:
             offsets = {_tp(topic, p): last + 1 for p, (_, last) in result.offsets.items()}
             committed = await self._commit(offsets)
             elapsed_ms = (time.perf_counter() - began) * 1000
+            self.metrics.flushed(
+                topic, result.rows, result.rejected, result.lost, elapsed_ms / 1000
+            )
             self.stats.flushes += 1
             self.stats.rejected += result.rejected
             self.stats.lost += result.lost
@@ -198,6 +245,7 @@ class SinkRunner:
             await consumer.commit(offsets)
             return True
         except KafkaError as exc:
+            self.metrics.commit_failures.inc()
             # The rows are in ClickHouse; the next owner of these partitions replays them
             # and FINAL (and the dedup token, where supported) hides the replay.
             log.warning(
@@ -226,6 +274,8 @@ class SinkRunner:
         self._failures += 1
         delay = self._backoff.delay(self._failures)
         self._retry_at = time.monotonic() + delay
+        self.metrics.retries.inc()
+        self.metrics.backing_off.set(1)
         if isinstance(exc.__cause__, Exception) and _schema_missing(exc.__cause__):
             self._need_migrations = True
         consumer.pause(*consumer.assignment())
@@ -258,6 +308,7 @@ class SinkRunner:
             self._enter_backoff(SinkBackpressureError(f"{type(exc).__name__}: {exc}"))
             return
         self._retry_at = None
+        self.metrics.backing_off.set(0)
         consumer.resume(*consumer.paused())
         log.info("ClickHouse answers again; consumer resumed")
 

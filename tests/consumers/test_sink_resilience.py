@@ -10,7 +10,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,7 @@ from scorestream.child_process import run_cli
 from scorestream.consumers.clickhouse import make_client
 from scorestream.consumers.queries import count_scores, score_ids
 from scorestream.settings import ClickHouseDsn, Settings
-from scorestream.stack import StackConfig
 from scorestream.stack.clickhouse import ClickHouseServer
-from scorestream.stack.process import port_open
 from scorestream.topics import ensure_topics
 
 pytestmark = pytest.mark.timeout(240)
@@ -93,30 +90,6 @@ def test_sigkill_three_times_loses_nothing_and_shows_nothing_twice(
     assert score_ids(ch_client, db) == _expected_ids(total)
     stored = ch_client.execute(f"SELECT count() FROM {db}.scores")[0][0]
     print(f"killed at {', '.join(kills)} stored; finally {stored} rows stored, {total} shown")
-
-
-def _free_port(avoid: set[int]) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(30_000, 45_000)
-        near = {port, port + 9}
-        if not near & avoid and not any(port_open(p) for p in near):
-            return port
-    raise RuntimeError("no free port")
-
-
-@pytest.fixture()
-def private_clickhouse(tmp_path: Path) -> Iterator[ClickHouseServer]:
-    """A ClickHouse of this test alone, so stopping it disturbs nobody else."""
-    native = _free_port(set())
-    http = _free_port({native, native + 9})
-    config = StackConfig(
-        state_dir=tmp_path / "private", clickhouse_port=native, clickhouse_http_port=http
-    )
-    server = ClickHouseServer(config)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_clickhouse_down_for_30_s_mid_run(

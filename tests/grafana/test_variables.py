@@ -67,7 +67,8 @@ def _queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield annotation["name"], annotation["target"]["rawSql"]
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            yield panel["title"], target["rawSql"]
+            # PromQL (pipeline health) takes no variables either, only $__rate_interval.
+            yield panel["title"], target.get("rawSql") or target["expr"]
 
 
 def _with_hostile_twins(fixture: Fixture) -> Fixture:
