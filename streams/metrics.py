@@ -25,29 +25,14 @@ from typing import Protocol, get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from scorestream.observability import ConsumerHealth
+from scorestream.observability.buckets import SECONDS_BUCKETS
 from scorestream.settings import Settings
 from scorestream.streams.validation import RejectionReason
 
 PREFIX = "scorestream_worker"
 # From one record to a few default batches (2,000) and the largest sensible ones.
 BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000)
-# A small batch on an idle worker (a millisecond) to a slow model or a broker outage.
-BATCH_SECONDS_BUCKETS = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
+BATCH_SECONDS_BUCKETS = SECONDS_BUCKETS
 STAGES = ("score", "publish")
 
 
