@@ -113,6 +113,7 @@ from scorestream.producers.bridge.problems import (
     CatchAllMiddleware,
     ProblemError,
     install_problem_handlers,
+    record_errors,
 )
 from scorestream.producers.bridge.publisher import KafkaUnavailableError, RecordPublisher
 from scorestream.producers.bridge.schema_follower import SchemaFollower, load_schema
@@ -120,7 +121,7 @@ from scorestream.producers.bridge.score_waiter import AlreadyWaitingError, Outco
 from scorestream.settings import Settings
 from scorestream.streams.model.schema import FeatureSchema
 from scorestream.streams.model.source import ModelSource, ResolvedModel, open_source
-from scorestream.streams.validation import RecordValidator, Rejection
+from scorestream.streams.validation import RecordValidator
 
 READY_PROBE_TIMEOUT_S = 1.0
 
@@ -246,7 +247,7 @@ def create_app(
         rejected = [
             error
             for index, rejection in verdict.rejected
-            for error in _record_errors(index, rejection)
+            for error in record_errors(index, rejection)
         ]
         if not verdict.accepted:
             raise ProblemError(
@@ -310,7 +311,7 @@ def create_app(
         count_rejections(verdict)
         if verdict.rejected:
             index, rejection = verdict.rejected[0]
-            errors = _record_errors(index, rejection)
+            errors = record_errors(index, rejection)
             raise ProblemError(
                 422,
                 rejection.message
@@ -438,20 +439,6 @@ def _initial_schema(
 
 def _json(body: Any, status: int) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def _record_errors(index: int, rejection: Rejection) -> list[dict[str, Any]]:
-    """One error per problem of the record (``index`` repeats), so all are fixed at once."""
-    return [
-        {
-            "index": index,
-            "id": rejection.id,
-            "reason": violation.reason,
-            "field": violation.field,
-            "message": violation.message,
-        }
-        for violation in rejection.violations
-    ]
 
 
 def _answer(record_id: str, outcome: Outcome) -> Response:

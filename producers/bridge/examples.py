@@ -30,6 +30,7 @@ import numpy as np
 
 from scorestream.producers.bridge.labels import judge_labels
 from scorestream.producers.bridge.problems import INVALID_LABEL, INVALID_RECORD
+from scorestream.producers.bridge.problems import record_errors as problem_errors
 from scorestream.streams.drift.categorical_profile import CategoricalFeatureProfile
 from scorestream.streams.drift.numeric_profile import NumericFeatureProfile
 from scorestream.streams.drift.profile import SCORE_FEATURE, ReferenceProfile
@@ -214,15 +215,7 @@ def record_errors(
     payloads = [json.dumps(record).encode() for record in records]
     batch = validator.validate_batch(payloads, [_EXAMPLE_TIME_MS] * len(payloads))
     return [
-        {
-            "index": index,
-            "id": rejection.id,
-            "reason": violation.reason,
-            "field": violation.field,
-            "message": violation.message,
-        }
-        for index, rejection in batch.rejections
-        for violation in rejection.violations
+        error for index, rejection in batch.rejections for error in problem_errors(index, rejection)
     ]
 
 

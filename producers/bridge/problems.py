@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scorestream.streams.validation import Rejection
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -144,3 +146,17 @@ class CatchAllMiddleware:
                 raise
             response = problem_response(ProblemError(500, "internal error; it has been logged"))
             await response(scope, receive, send)
+
+
+def record_errors(index: int, rejection: Rejection) -> list[dict[str, Any]]:
+    """One error per problem of the record (``index`` repeats), so all are fixed at once."""
+    return [
+        {
+            "index": index,
+            "id": rejection.id,
+            "reason": violation.reason,
+            "field": violation.field,
+            "message": violation.message,
+        }
+        for violation in rejection.violations
+    ]
