@@ -136,12 +136,18 @@ class KafkaOffsets:
         ends = self.consumer.end_offsets(partitions)
         return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
 
+    def _group_offsets(self, group: str) -> Mapping[Any, Any]:
+        """TopicPartition -> OffsetAndMetadata of ``group`` (empty: no such group)."""
+        if hasattr(self.admin, "list_group_offsets"):  # kafka-python 3
+            return dict(self.admin.list_group_offsets({group: None}).get(group) or {})
+        return dict(self.admin.list_consumer_group_offsets(group))  # kafka-python 2
+
     def committed(self, groups: Iterable[str], topics: Iterable[str]) -> Offsets:
         """Per partition of ``topics``, the furthest offset any of ``groups`` committed."""
         wanted = set(topics)
         furthest: Offsets = {}
         for group in groups:
-            offsets: Mapping[Any, Any] = self.admin.list_consumer_group_offsets(group)
+            offsets = self._group_offsets(group)
             for tp, meta in offsets.items():
                 if tp.topic in wanted and meta.offset >= 0:
                     key = (tp.topic, tp.partition)
