@@ -456,16 +456,21 @@ class DriftCheckScheduler:
 
     def _check_day(self, day: date, client: Executor, locator: ModelLocator) -> None:
         """Check ``day`` once complete; an incomplete one is kept for the next runs."""
-        state, _ = check_complete_day(
-            self.settings,
-            self.model,
-            day,
-            client,
-            locator=locator,
-            comparison=self.comparison,
-            wait_s=self.wait_complete_s,
-            grace_s=self.grace_s,
-        )
+        try:
+            state, _ = check_complete_day(
+                self.settings,
+                self.model,
+                day,
+                client,
+                locator=locator,
+                comparison=self.comparison,
+                wait_s=self.wait_complete_s,
+                grace_s=self.grace_s,
+            )
+        except Exception:  # Kafka or ClickHouse away: the scheduler lives on, tries again
+            log.exception("daily check of %s failed; it is tried again", day.isoformat())
+            self.incomplete.add(day)
+            return
         if state.complete:
             self.incomplete.discard(day)
             return
