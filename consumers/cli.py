@@ -131,6 +131,7 @@ def _drift_check_defaults() -> Mapping[str, Any]:
 
 def cmd_drift_check(args: argparse.Namespace) -> int:
     import signal
+    import sys
 
     from rich.console import Console
     from rich.table import Table
@@ -169,7 +170,9 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=True)
     if not state.complete:
-        console.print(f"drift check {day}: {state.summary()}; not checked, run again later")
+        # One plain line (no console wrapping): scripts and cron mails grep it.
+        said = f"drift check {day}: {state.summary()}; not checked, run again later"
+        print(said, file=sys.stderr)
         return EXIT_INCOMPLETE
     colours = {"drift": "red", "warning": "yellow", "ok": "green", "error": "magenta"}
     for result in results:
