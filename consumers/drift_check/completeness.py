@@ -37,6 +37,7 @@ from typing import Any
 
 from scorestream.consumer_groups import sink_group, worker_groups
 from scorestream.consumers.clickhouse import Executor, check_identifier
+from scorestream.exceptions import ScorestreamError
 from scorestream.settings import Settings
 from scorestream.streams.drift.profile import SCORE_FEATURE
 
@@ -110,10 +111,16 @@ class KafkaOffsets:
 
     def __init__(self, bootstrap_servers: str) -> None:
         from kafka import KafkaAdminClient, KafkaConsumer
+        from kafka.errors import KafkaError
 
-        self.admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers, client_id="scorestream-completeness"
-        )
+        try:
+            self.admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers, client_id="scorestream-completeness"
+            )
+        except KafkaError as error:  # without the broker, no day can be known complete
+            raise ScorestreamError(
+                f"Kafka at {bootstrap_servers}: {error}; cannot tell whether the day is complete"
+            ) from error
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers, client_id="scorestream-completeness"
         )
