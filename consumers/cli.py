@@ -17,6 +17,10 @@ from scorestream.cli_support import SubParsers, add_subcommand, option_defaults,
 
 log = logging.getLogger(__name__)
 
+#: ``drift-check --date D``'s exit code when the day is still incomplete after the wait:
+#: nothing was checked or written; run it again later (2 is a usage mistake).
+EXIT_INCOMPLETE = 3
+
 
 def register(sub: SubParsers) -> None:
     """Add ``sink`` and ``drift-check`` to the ``scorestream`` subcommands."""
@@ -127,6 +131,7 @@ def _drift_check_defaults() -> Mapping[str, Any]:
 
 def cmd_drift_check(args: argparse.Namespace) -> int:
     import signal
+    import sys
 
     from rich.console import Console
     from rich.table import Table
@@ -135,7 +140,7 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     from scorestream.consumers.comparison.compare import ComparisonOptions
     from scorestream.consumers.drift_check.schedule import (
         DriftCheckScheduler,
-        check_day,
+        check_complete_day,
         yesterday,
     )
     from scorestream.settings import Settings
@@ -154,13 +159,21 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
             rolling_every_s=args.rolling_every_s,
             catch_up_days=args.catch_up_days,
             comparison_tolerance=args.comparison_tolerance,
+            wait_complete_s=args.wait_complete_s,
         )
         signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
         scheduler.run()
         return 0
     day = args.date or yesterday()
-    results = check_day(settings, model, day, comparison=comparison)
+    state, results = check_complete_day(
+        settings, model, day, comparison=comparison, wait_s=args.wait_complete_s
+    )
     console = Console(stderr=True)
+    if not state.complete:
+        # One plain line (no console wrapping): scripts and cron mails grep it.
+        said = f"drift check {day}: {state.summary()}; not checked, run again later"
+        print(said, file=sys.stderr)
+        return EXIT_INCOMPLETE
     colours = {"drift": "red", "warning": "yellow", "ok": "green", "error": "magenta"}
     for result in results:
         name = f"{result.model_name}@{result.model_version}"
@@ -231,6 +244,15 @@ def _register_drift_check(sub: SubParsers) -> None:
         "--catch-up-days",
         type=int,
         help="days back to look for missed daily checks (with --schedule; default %(default)s)",
+    )
+    parser.add_argument(
+        "--wait-complete",
+        dest="wait_complete_s",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for the day to be complete (worker and sink without lag, every "
+        "score counted); still incomplete: nothing is written, exit code "
+        f"{EXIT_INCOMPLETE} (default %(default)s)",
     )
     parser.add_argument(
         "--comparison-tolerance",

@@ -19,9 +19,25 @@ from scorestream.exceptions import ScorestreamError
 SCORING_GROUP = "scorestream-scoring"
 
 
+#: The Faust engine's group: the Faust app's id, under the topic prefix.
+FAUST_GROUP = "scorestream-worker"
+#: The sink's default consumer group (``scorestream sink --group-id`` overrides it).
+SINK_GROUP = "scorestream-sink"
+
+
 def scoring_group(topic_prefix: str) -> str:
     """The consumer group of the scoring workers (direct engine) under ``topic_prefix``."""
     return f"{topic_prefix}{SCORING_GROUP}"
+
+
+def worker_groups(topic_prefix: str) -> list[str]:
+    """Every group that may consume the records topic: the direct and the Faust engine's."""
+    return [scoring_group(topic_prefix), f"{topic_prefix}{FAUST_GROUP}"]
+
+
+def sink_group(topic_prefix: str) -> str:
+    """The sink's default consumer group under ``topic_prefix``."""
+    return f"{topic_prefix}{SINK_GROUP}"
 
 
 def owned_partitions(description: Mapping[str, Any], topic: str) -> dict[str, list[int]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import faust
 
+from scorestream.consumer_groups import FAUST_GROUP
 from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
 from scorestream.settings import Settings
 
@@ -46,7 +47,7 @@ def faust_data_dir() -> Path:
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
     """A Faust app for ``settings``; agents are attached by :mod:`scorestream.streams.agents`."""
     app = faust.App(
-        f"{settings.topic_prefix}scorestream-worker",
+        f"{settings.topic_prefix}{FAUST_GROUP}",
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         value_serializer="raw",
         key_serializer="raw",

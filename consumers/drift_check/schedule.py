@@ -38,12 +38,19 @@ from scorestream.consumers.alerting.delivery import REFUSED_RETRY_S, AlertDelive
 from scorestream.consumers.clickhouse import Executor, make_client
 from scorestream.consumers.comparison.compare import ComparisonOptions, compare_period
 from scorestream.consumers.drift_check.check import (
+    DAILY,
     ROLLING,
     CheckResult,
     DriftChecker,
     Period,
     connect,
     write_rows,
+)
+from scorestream.consumers.drift_check.completeness import (
+    GRACE_S,
+    WAIT_COMPLETE_S,
+    Completeness,
+    assess,
 )
 from scorestream.consumers.drift_check.models import (
     MODEL_FEATURE,
@@ -73,6 +80,10 @@ from scorestream.streams.model.registry import LoadedModel
 from scorestream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+#: The ``feature`` of the ``error`` row (and alert) of a day checked while still incomplete
+#: because it grew too old to wait for (``catch_up_days``).
+INCOMPLETE_FEATURE = "_incomplete"
 
 
 #: Days before yesterday whose performance verdict each daily run computes again: labels
@@ -239,6 +250,66 @@ def check_day(
     return results
 
 
+def check_complete_day(
+    settings: Settings,
+    model: LoadedModel | None,
+    day: date,
+    client: Executor | None = None,
+    *,
+    locator: ModelLocator | None = None,
+    comparison: ComparisonOptions | None = None,
+    wait_s: float = WAIT_COMPLETE_S,
+    grace_s: float = GRACE_S,
+) -> tuple[Completeness, list[CheckResult]]:
+    """:func:`check_day`, only once ``day`` is complete (:mod:`.completeness`).
+
+    Waits up to ``wait_s`` for it; an incomplete day is not checked at all: no
+    ``drift_checks`` row is written (a row would mark the day checked), no alert, and the
+    result list is empty. The caller re-checks it later.
+    """
+    client = client or connect(settings)
+    state = assess(settings, client, day, wait_s=wait_s, grace_s=grace_s)
+    if not state.complete:
+        log.warning("daily check of %s postponed: %s", day.isoformat(), state.summary())
+        return state, []
+    return state, check_day(settings, model, day, client, locator=locator, comparison=comparison)
+
+
+def check_incomplete_day(
+    settings: Settings,
+    model: LoadedModel | None,
+    day: date,
+    state: Completeness,
+    client: Executor,
+    *,
+    locator: ModelLocator,
+    comparison: ComparisonOptions | None = None,
+) -> list[CheckResult]:
+    """The check of a day that never completed, with an explicit "checked incomplete" alert.
+
+    The verdict on what is there is kept, and each model version checked (the default one
+    when none) gets an ``error`` row (feature ``_incomplete``) saying how incomplete the day
+    was: an error alerts, so the e-mail says the verdict may be wrong.
+    """
+    results = check_day(settings, model, day, client, locator=locator, comparison=comparison)
+    keys = [ModelKey(r.model_name, r.model_version) for r in results]
+    if not keys and locator.default is not None:
+        keys = [ModelKey(locator.default.name, locator.default.version)]
+    period = Period.day(day)
+    message = f"checked incomplete: {state.summary()}"
+    checked_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    flagged = []
+    for key in keys:
+        row = model_error_row(DAILY, period.start, period.end, key, message, checked_at)
+        row["feature"] = INCOMPLETE_FEATURE
+        write_rows(client, settings.clickhouse.database, [row])
+        decision = FeatureDecision.failed(INCOMPLETE_FEATURE, message)
+        flagged.append(CheckResult(period, key.version, [decision], None, [row], key.name))
+    log.error("daily check of %s: %s", day.isoformat(), message)
+    publish_alerts(settings, client, flagged, [], locator)
+    return results + flagged
+
+
 def recheck_performance(
     settings: Settings, day: date, client: Executor, locator: ModelLocator
 ) -> dict[ModelKey, PerformanceResult]:
@@ -325,6 +396,8 @@ class DriftCheckScheduler:
         catch_up_days: int = 7,
         comparison_tolerance: float | None = None,
         label_window_days: int = LABEL_WINDOW_DAYS,
+        wait_complete_s: float = WAIT_COMPLETE_S,
+        grace_s: float = GRACE_S,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -333,6 +406,12 @@ class DriftCheckScheduler:
         # Days whose performance verdict the daily run computes again, for late labels.
         self.label_window_days = label_window_days
         self.comparison = ComparisonOptions(tolerance=comparison_tolerance)
+        self.wait_complete_s = wait_complete_s
+        self.grace_s = grace_s
+        # Days found incomplete: re-checked at every rolling tick until complete, or until
+        # older than ``catch_up_days`` (then checked with a "checked incomplete" alert).
+        # In memory: after a restart, the catch-up finds the days with counts but no check.
+        self.incomplete: set[date] = set()
         self.stopping = threading.Event()
 
     def stop(self) -> None:
@@ -364,6 +443,8 @@ class DriftCheckScheduler:
                 self._recheck_labelled(yesterday(now), client, locator)
                 next_daily = schedule.get_next(datetime)
             if now >= next_rolling:
+                for day in sorted(self.incomplete):
+                    self._check_day(day, client, locator)
                 for kind in ROLLING:
                     period = Period.rolling(kind, now)
                     check_models(self.settings, period, client, locator, now)
@@ -374,8 +455,37 @@ class DriftCheckScheduler:
         delivery.join(timeout=10)
 
     def _check_day(self, day: date, client: Executor, locator: ModelLocator) -> None:
-        check_day(
-            self.settings, self.model, day, client, locator=locator, comparison=self.comparison
+        """Check ``day`` once complete; an incomplete one is kept for the next runs."""
+        try:
+            state, _ = check_complete_day(
+                self.settings,
+                self.model,
+                day,
+                client,
+                locator=locator,
+                comparison=self.comparison,
+                wait_s=self.wait_complete_s,
+                grace_s=self.grace_s,
+            )
+        except Exception:  # Kafka or ClickHouse away: the scheduler lives on, tries again
+            log.exception("daily check of %s failed; it is tried again", day.isoformat())
+            self.incomplete.add(day)
+            return
+        if state.complete:
+            self.incomplete.discard(day)
+            return
+        if (datetime.now(UTC).date() - day).days <= self.catch_up_days:
+            self.incomplete.add(day)
+            return
+        self.incomplete.discard(day)
+        check_incomplete_day(
+            self.settings,
+            self.model,
+            day,
+            state,
+            client,
+            locator=locator,
+            comparison=self.comparison,
         )
 
     def _recheck_labelled(self, last: date, client: Executor, locator: ModelLocator) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiokafka import ConsumerRebalanceListener
 
+from scorestream.consumer_groups import sink_group
 from scorestream.consumers.clickhouse import (
     applied_migrations,
     apply_migrations,
@@ -62,7 +63,7 @@ class SinkRunner:
         self.settings = settings
         self.options = options or SinkOptions()
         self.metrics = metrics or SinkMetrics(settings)
-        self.group_id = self.options.group_id or f"{settings.topic_prefix}scorestream-sink"
+        self.group_id = self.options.group_id or sink_group(settings.topic_prefix)
         self.database = check_identifier(settings.clickhouse.database)
         self.stats = SinkStats()
         self._stop = asyncio.Event()
