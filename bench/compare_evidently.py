@@ -38,7 +38,7 @@ import pandas as pd
 
 from scorestream.consumers.drift_check.baseline import time_of_day_baseline
 from scorestream.consumers.drift_check.check import Period, evaluate
-from scorestream.streams.drift.decision import DriftThresholds
+from scorestream.contract.thresholds import EFFECT_SIZES, DriftThresholds
 from scorestream.streams.drift.profile import (
     CategoricalFeatureProfile,
     FeatureProfile,
@@ -61,20 +61,7 @@ NUMERIC = ["x", "amount"]
 CATEGORICAL = ["shop", "channel"]
 #: Significance only: every effect-size gate at zero (what the gates are measured against).
 SIGNIFICANCE_ONLY = DriftThresholds(
-    **{
-        f"{name}_{grade}": 0.0
-        for name in (
-            "psi",
-            "js",
-            "wasserstein",
-            "missing_rate",
-            "other_share",
-            "out_of_range",
-            "mean_shift",
-            "unseen_share",
-        )
-        for grade in ("warn", "alert")
-    }
+    **{f"{name}_{grade}": 0.0 for name in EFFECT_SIZES for grade in ("warn", "alert")}
 )
 
 

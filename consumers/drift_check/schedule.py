@@ -220,6 +220,16 @@ def run_performance_checks(
     return results
 
 
+def run_all_performance_checks(
+    settings: Settings, period: Period, client: Executor, locator: ModelLocator
+) -> dict[ModelKey, PerformanceResult]:
+    """The champions' verdicts (returned, they may alert) and the challengers' (written for
+    the dashboard only)."""
+    champions = run_performance_checks(settings, period, client, locator)
+    run_performance_checks(settings, period, client, locator, challengers=True)
+    return champions
+
+
 def check_day(
     settings: Settings,
     model: LoadedModel | None,
@@ -243,8 +253,7 @@ def check_day(
     results = check_models(settings, period, client, locator)
     comparisons = run_comparisons(settings, period, client, locator, comparison)
     run_labels_check(settings, day, client, locator)
-    performance = run_performance_checks(settings, period, client, locator)
-    run_performance_checks(settings, period, client, locator, challengers=True)
+    performance = run_all_performance_checks(settings, period, client, locator)
     results = with_performance(period, results, performance)
     publish_alerts(settings, client, results, comparisons, locator)
     return results
@@ -320,8 +329,7 @@ def recheck_performance(
     already: late labels never send a second e-mail.
     """
     period = Period.day(day)
-    performance = run_performance_checks(settings, period, client, locator)
-    run_performance_checks(settings, period, client, locator, challengers=True)
+    performance = run_all_performance_checks(settings, period, client, locator)
     publish_alerts(settings, client, with_performance(period, [], performance), [], locator)
     return performance
 

@@ -37,6 +37,7 @@ from scorestream.exceptions import ConfigurationError
 from scorestream.settings import THRESHOLDS_VARIABLE
 
 __all__ = [
+    "EFFECT_SIZES",
     "THRESHOLDS_VARIABLE",
     "DriftThresholds",
     "PerformanceThresholds",
@@ -44,6 +45,19 @@ __all__ = [
     "load_thresholds",
     "to_toml",
 ]
+
+
+#: The effect sizes with a ``<name>_warn`` and ``<name>_alert`` gate in :class:`DriftThresholds`.
+EFFECT_SIZES = (
+    "psi",
+    "js",
+    "wasserstein",
+    "missing_rate",
+    "other_share",
+    "out_of_range",
+    "mean_shift",
+    "unseen_share",
+)
 
 
 @dataclass(frozen=True)
@@ -132,16 +146,7 @@ class DriftThresholds:
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
-        for name in (
-            "psi",
-            "js",
-            "wasserstein",
-            "missing_rate",
-            "other_share",
-            "out_of_range",
-            "mean_shift",
-            "unseen_share",
-        ):
+        for name in EFFECT_SIZES:
             warn, alert = getattr(self, f"{name}_warn"), getattr(self, f"{name}_alert")
             if not 0 <= warn <= alert:
                 raise ValueError(f"need 0 <= {name}_warn <= {name}_alert")
