@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--model-dir",
                 str(model_dir),
                 "--engine",
-                "direct",
+                "agent",
                 "--batch-within",
                 "0.01",
             ],

@@ -54,7 +54,7 @@ DEFAULT_URL = "clickhouse://default:@127.0.0.1:19000/bench_drift"
 MODEL_VERSION = "bench-drift-v1"
 N_NUMERIC, N_CATEGORICAL = 40, 10
 REFERENCE_ROWS = 50_000
-# The direct engine publishes its counts (and commits) this often.
+# The agent engine publishes its counts (and commits) this often.
 FLUSH_S = int(WorkerOptions().drift_flush_s)
 MINUTES = 1440
 INSERT_CHUNK = 200_000  # rows per INSERT: large blocks, as the sink writes them
@@ -164,7 +164,7 @@ def partial_sizes(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Minute index and record count of every partial row of a day of ``records``.
 
-    Records spread over the minutes at random; the worker (direct engine) publishes its
+    Records spread over the minutes at random; the worker (agent engine) publishes its
     counts every ``FLUSH_S`` seconds, so each minute has one partial row per feature for
     every flush window that saw a record of it: at most 60 / FLUSH_S, none for an empty
     minute.

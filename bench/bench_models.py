@@ -1,6 +1,6 @@
 """Challengers and live swap: champion records/s with 0, 1 and 2 challengers, and the swap pause.
 
-Throughput: one worker (direct engine) per run drains a pre-filled topic; the champion's
+Throughput: one worker (agent engine) per run drains a pre-filled topic; the champion's
 records/s is counted from its scores' own timestamps (first to last ``scored_at_ms``), so
 start-up does not count. The runs go one after the other in the same process, on the same
 broker, with the same records. Challengers: gradient boosting on the same features (another
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     results = [throughput(registry, challengers, args.records, workdir) for challengers in runs]
     base = results[0][0]
     print_table(
-        "Champion throughput beside challengers (one worker, direct engine, same run)",
+        "Champion throughput beside challengers (one worker, agent engine, same run)",
         ["challengers", "records", "champion records/s", "vs none"],
         [
             [len(ch), f"{n:,}", f"{rate:,.0f}", f"{rate / base:.0%}"]

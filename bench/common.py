@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from scorestream.child_process import spawn_cli
@@ -22,10 +24,6 @@ def bench_settings(label: str) -> Settings:
     return stack.settings(f"bench_{label}", f"bench-{label}-{uuid.uuid4().hex[:6]}.")
 
 
-def env_for(settings: Settings) -> dict[str, str]:
-    return {**os.environ, **settings.environment()}
-
-
 def trained_model(n: int = 20_000) -> Path:
     """A synthetic loan model in a temporary directory (the demo model)."""
     from scorestream.streams.model.train import train_model
@@ -38,8 +36,36 @@ def trained_model(n: int = 20_000) -> Path:
     return directory
 
 
-def cli(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return spawn_cli(args, env_for(settings), log)
+def cli(
+    args: list[str], settings: Settings, log: Path, code: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``scorestream ARGS`` in the background; ``code``: run that checkout's code instead."""
+    return spawn_cli(args, env_for(settings, code), log)
+
+
+def env_for(settings: Settings, code: Path | None = None) -> dict[str, str]:
+    """The environment of a child on ``settings``; ``code`` first on its import path."""
+    env = {**os.environ, **settings.environment()}
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
+    return env
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """The project at ``revision`` in a temporary directory (a detached git worktree).
+
+    Benchmarks run "before" and "after" side by side in one run: a child with this
+    directory first on ``PYTHONPATH`` imports that revision's ``scorestream``.
+    """
+    root = Path(__file__).resolve().parent.parent
+    target = Path(tempfile.mkdtemp(prefix="scorestream-before-")) / revision.replace("/", "-")
+    git = ["git", "-C", str(root), "worktree"]
+    subprocess.run([*git, "add", "--detach", "-q", str(target), revision], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run([*git, "remove", "--force", str(target)], check=False)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 from scorestream.exceptions import ScorestreamError
 
-#: The direct engine's consumer group, under the topic prefix (Faust's own group is the app's).
+#: The agent engine's consumer group, under the topic prefix (Faust's own group is the app's).
 SCORING_GROUP = "scorestream-scoring"
 
 
@@ -26,7 +26,7 @@ SINK_GROUP = "scorestream-sink"
 
 
 def scoring_group(topic_prefix: str) -> str:
-    """The consumer group of the scoring workers (direct engine) under ``topic_prefix``."""
+    """The consumer group of the scoring workers (agent engine) under ``topic_prefix``."""
     return f"{topic_prefix}{SCORING_GROUP}"
 
 

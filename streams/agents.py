@@ -1,18 +1,21 @@
-"""The scoring loop, on Faust's stream (``engine=faust``) or on a direct consumer.
+"""The scoring loop: a Faust agent fed polled batches (``agent``), or Faust's stream (``faust``).
 
-Both engines run the same :class:`~.pipeline.ScoringPipeline` per batch and share its delivery rule,
-which is what makes them at-least-once: a batch's input offsets are acknowledged (Faust) or
-committed (direct) only after every output of the batch was acknowledged by the broker
+Both engines run the same :class:`~.pipeline.ScoringPipeline` per batch and share its delivery
+rule, which is what makes them at-least-once: a batch's input offsets are committed (agent) or
+acknowledged (faust) only after every output of the batch was acknowledged by the broker
 (``acks=all``). Offsets are therefore never past an unwritten output.
 
-- ``faust``: an agent (``concurrency=1``; a second concurrent instance could ack events out
-  of order) reading ``stream.take_events``, which acknowledges a batch's events only when
-  the agent asks for the next batch.
-- ``direct``: a Faust task that owns an aiokafka consumer (own group, manual commits) and
-  polls batches with ``getmany``. Same guarantees; faster, because it skips Faust's
-  per-event machinery (event objects, queues, per-event acks), which costs about as much as
-  validating and scoring a record; and it commits offsets only together with the drift
-  counts of the records below them (see :mod:`scorestream.streams.drift_outputs`).
+- ``agent`` (default): ``score-records``, an ``@app.agent`` on an in-memory channel, scores
+  and publishes one polled batch per event. A task owning an aiokafka consumer (own group,
+  manual commits) polls the batches with ``getmany``, hands each to the agent and waits for
+  it: offsets are committed only together with the drift counts of the records below them
+  (see :mod:`scorestream.streams.drift_outputs`), so counts are exact and drift rows are
+  bounded by time. One event per batch, not per record: Faust's per-event machinery
+  (event objects, queues, per-event acks) costs more per record than validating and
+  scoring it (README, *Benchmarks*: the per-stage table).
+- ``faust``: an agent reading Faust's own stream of ``records`` with ``take_events``; Faust
+  acknowledges a batch's events when the agent asks for the next batch, so the drift counts
+  go out with every batch (one partial row per batch).
 
 Both report to :class:`~.metrics.WorkerMetrics` once per batch (size, the two stages'
 seconds) and per poll (lag): a few dictionary updates against milliseconds of scoring.
@@ -23,53 +26,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
 from scorestream.consumer_groups import scoring_group
 from scorestream.observability.lag import aiokafka_lags
-from scorestream.retry import Backoff, retry_async
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
 from scorestream.streams.faust_lag import FaustLag
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.pipeline import ScoringPipeline
-from scorestream.streams.scoring import OutputMessage, RawRecord
+from scorestream.streams.publishing import BatchPublisher, publish_each
+from scorestream.streams.scoring import RawRecord
 from scorestream.streams.serving import ModelFollower
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
+
+@dataclass
+class PolledBatch:
+    """One poll's records, handed to the agent; ``done`` resolves once they are published."""
+
+    records: list[RawRecord]
+    done: asyncio.Future[None]
 
 
-async def publish(
-    send: Send, messages: list[tuple[str, OutputMessage]], max_backoff_s: float = 30.0
-) -> None:
-    """Produce every message and wait until the broker acknowledged all of them.
-
-    A failed delivery is retried, the whole batch again, with exponential backoff and
-    without limit: the batch's input offsets stay unacknowledged meanwhile, so a broker
-    outage stalls the worker instead of losing outputs. Retried messages may appear twice
-    on their topic; every output is keyed by record id and the sink keeps one row per id.
-    """
-
-    async def send_all() -> None:
-        pending = [await send(topic, message.key, message.value) for topic, message in messages]
-        if pending:
-            await asyncio.gather(*pending)
-
-    await retry_async(
-        send_all,
-        what=f"publishing {len(messages)} outputs",
-        # 0.4 s, 0.8 s ... up to max_backoff_s; any exception retries: never drop outputs.
-        policy=Backoff(initial_s=0.4, max_s=max_backoff_s),
-        log=log,
-    )
-
-
-def attach_scoring_agent(
+def attach_stream_scoring(
     app: faust.App,
     settings: Settings,
     options: WorkerOptions,
@@ -92,11 +77,11 @@ def attach_scoring_agent(
         async for events in take_events(options.batch_size, within=options.batch_within_s):
             batch = [
                 RawRecord(
-                    value=event.message.value,
-                    topic=event.message.topic,
-                    partition=event.message.partition,
-                    offset=event.message.offset,
-                    timestamp_ms=int(event.message.timestamp * 1000),
+                    event.message.value,
+                    event.message.topic,
+                    event.message.partition,
+                    event.message.offset,
+                    int(event.message.timestamp * 1000),
                 )
                 for event in events
             ]
@@ -104,7 +89,7 @@ def attach_scoring_agent(
             began = time.perf_counter()
             outputs = pipeline.outputs(batch)
             scored = time.perf_counter()
-            await publish(send, outputs)
+            await publish_each(send, outputs)
             metrics.batch(len(batch), scored - began, time.perf_counter() - scored)
             lag.finished()
 
@@ -114,22 +99,47 @@ def attach_scoring_agent(
         lag.refresh()
 
 
-def attach_direct_scoring(
-    app: faust.App,
-    settings: Settings,
-    options: WorkerOptions,
-    pipeline: ScoringPipeline,
-    metrics: WorkerMetrics,
-) -> None:
-    """The ``direct`` engine: a task polling batches, committing after outputs and counts."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-    from aiokafka.errors import CommitFailedError
+class BatchFeed:
+    """The ``agent`` engine's Kafka side: polls batches, has them scored, commits offsets.
 
-    from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
+    Offsets are committed only together with the drift counts of the records below them,
+    every ``drift_flush_s``, before partitions are given away in a rebalance, and on
+    shutdown: so a crash can re-count only what it published just before dying.
+    """
 
-    @app.task
-    async def score_records_directly() -> None:
-        consumer = AIOKafkaConsumer(
+    def __init__(
+        self,
+        settings: Settings,
+        options: WorkerOptions,
+        pipeline: ScoringPipeline,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self._pending: dict[Any, int] = {}
+        self._flushed_at = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._consumer: Any = None
+        self._publisher: BatchPublisher | None = None
+
+    @property
+    def publisher(self) -> BatchPublisher:
+        if self._publisher is None:
+            raise RuntimeError("the feed has not started")
+        return self._publisher
+
+    async def run(
+        self, score: Callable[[list[RawRecord]], Awaitable[None]], stopping: Callable[[], bool]
+    ) -> None:
+        """Poll until ``stopping()``; ``score`` returns once a batch's outputs are published."""
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+
+        from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
+
+        settings, options, health = self.settings, self.options, self.metrics.health
+        consumer = self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             # Not the Faust app's group: that one runs Faust's own assignor.
             group_id=scoring_group(settings.topic_prefix),
@@ -148,79 +158,96 @@ def attach_direct_scoring(
             max_batch_size=1024 * 1024,
             max_request_size=REJECTED_MAX_MESSAGE_BYTES,
         )
-
-        async def send(topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
-            return await producer.send(topic, value, key=key)
-
-        # Offsets are committed only together with the drift counts of the records below
-        # them, every `drift_flush_s`, before partitions are given away in a rebalance, and
-        # on shutdown: so a crash can re-count only what it published just before dying.
-        pending: dict[Any, int] = {}
-        flushed_at = time.monotonic()
-        lock = asyncio.Lock()
-
-        async def flush_and_commit() -> None:
-            nonlocal pending, flushed_at
-            if pending:
-                # Every version's counts, a replaced one's too, before the offsets.
-                await publish(send, pipeline.drift_messages())
-                try:
-                    await consumer.commit(pending)
-                except CommitFailedError as exc:
-                    # The group moved on without us: the partitions' new owner replays
-                    # (scores again, counts again) the records since the last commit.
-                    log.warning("commit after a rebalance failed (%r)", exc)
-            pending = {}
-            flushed_at = time.monotonic()
+        self._publisher = BatchPublisher(producer)
+        feed = self
 
         class FlushOnRevoke(ConsumerRebalanceListener):
             async def on_partitions_revoked(self, revoked: Any) -> None:
-                async with lock:
-                    await flush_and_commit()
+                async with feed._lock:
+                    await feed._flush_and_commit()
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
                 pass
 
-        health = metrics.health
         consumer.subscribe([settings.topics.records], listener=FlushOnRevoke())
         await consumer.start()
         await producer.start()
         try:
-            while not app.should_stop:
+            while not stopping():
                 polled = await consumer.getmany(
                     timeout_ms=int(options.batch_within_s * 1000), max_records=options.batch_size
                 )
                 # The polled records count as waiting until their outputs are acknowledged.
                 in_flight = {tp: rs[0].offset for tp, rs in polled.items() if rs}
                 health.observe(*await aiokafka_lags(consumer, in_flight))
-                async with lock:
+                async with self._lock:
                     batch = [
-                        RawRecord(
-                            value=r.value,
-                            topic=r.topic,
-                            partition=r.partition,
-                            offset=r.offset,
-                            timestamp_ms=r.timestamp,
-                        )
+                        RawRecord(r.value, r.topic, r.partition, r.offset, r.timestamp)
                         for records in polled.values()
                         for r in records
                     ]
                     if batch:
-                        began = time.perf_counter()
-                        outputs = pipeline.outputs(batch)
-                        scored = time.perf_counter()
-                        await publish(send, outputs)
-                        metrics.batch(len(batch), scored - began, time.perf_counter() - scored)
+                        await score(batch)
                         health.progressed()
                         health.observe(*await aiokafka_lags(consumer, {}))
-                        pending.update({tp: rs[-1].offset + 1 for tp, rs in polled.items()})
-                    if time.monotonic() - flushed_at >= options.drift_flush_s:
-                        await flush_and_commit()
-            async with lock:
-                await flush_and_commit()
+                        self._pending.update({tp: rs[-1].offset + 1 for tp, rs in polled.items()})
+                    if time.monotonic() - self._flushed_at >= options.drift_flush_s:
+                        await self._flush_and_commit()
+            async with self._lock:
+                await self._flush_and_commit()
         finally:
             await producer.stop()
             await consumer.stop()
+
+    async def _flush_and_commit(self) -> None:
+        from aiokafka.errors import CommitFailedError
+
+        if self._pending:
+            # Every version's counts, a replaced one's too, before the offsets.
+            await self.publisher.publish(self.pipeline.drift_messages())
+            try:
+                await self._consumer.commit(self._pending)
+            except CommitFailedError as exc:
+                # The group moved on without us: the partitions' new owner replays
+                # (scores again, counts again) the records since the last commit.
+                log.warning("commit after a rebalance failed (%r)", exc)
+        self._pending = {}
+        self._flushed_at = time.monotonic()
+
+
+def attach_agent_scoring(
+    app: faust.App,
+    settings: Settings,
+    options: WorkerOptions,
+    pipeline: ScoringPipeline,
+    metrics: WorkerMetrics,
+) -> None:
+    """The ``agent`` engine: a task polls batches, the agent scores and publishes each."""
+    feed = BatchFeed(settings, options, pipeline, metrics)
+
+    # concurrency=1: the feed hands over one batch at a time and commits in order.
+    @app.agent(app.channel(), concurrency=1, name=f"{settings.topic_prefix}score-records")
+    async def score_records(batches: AsyncIterator[PolledBatch]) -> None:
+        async for polled in batches:
+            try:
+                began = time.perf_counter()
+                outputs = pipeline.outputs(polled.records)
+                scored = time.perf_counter()
+                await feed.publisher.publish(outputs)
+                metrics.batch(len(polled.records), scored - began, time.perf_counter() - scored)
+            except BaseException as error:  # cancelled, or a bug: the feed re-raises it
+                polled.done.set_exception(error)
+                raise
+            polled.done.set_result(None)
+
+    async def score(batch: list[RawRecord]) -> None:
+        polled = PolledBatch(batch, asyncio.get_running_loop().create_future())
+        await score_records.send(value=polled)
+        await polled.done
+
+    @app.task
+    async def feed_records() -> None:
+        await feed.run(score, lambda: bool(app.should_stop))
 
 
 def attach_heartbeat(app: faust.App, metrics: WorkerMetrics) -> None:

@@ -27,7 +27,7 @@ class WorkerOptions:
     batch_within_s: float = 0.2
     out_of_range: str = "reject"
     max_record_bytes: int = 65536
-    engine: str = "direct"
+    engine: str = "agent"
     drift_flush_s: float = 15.0
     #: Seconds between two resolutions of the model references (0: never swap).
     model_poll_interval_s: float = 5.0

@@ -113,9 +113,9 @@ def _register_train(sub: SubParsers) -> None:
 #: What each ``--engine`` is: its help text, and word for word the start of its entry in the
 #: README's list under "The scoring worker" (tests/scorestream/test_cli_help.py compares).
 ENGINES = {
-    "direct": "a Faust task owning an aiokafka consumer that polls batches with getmany and "
-    "commits offsets together with the drift counts",
-    "faust": "an agent reading Faust's stream with take_events; slower, and one drift "
+    "agent": "a Faust agent scoring and publishing each batch that a task polls with getmany; "
+    "offsets committed together with the drift counts",
+    "faust": "an agent reading Faust's own stream with take_events; slower, and one drift "
     "partial row per batch",
 }
 
@@ -224,6 +224,6 @@ def _register_worker(sub: SubParsers) -> None:
         dest="drift_flush_s",
         type=float,
         metavar="SECONDS",
-        help="direct engine: publish drift counts and commit offsets this often (default "
+        help="agent engine: publish drift counts and commit offsets this often (default "
         "%(default)s; a crash re-scores at most this much input)",
     )

@@ -6,7 +6,7 @@ version at the start of a batch, so a batch is scored by one version of each mod
 
 Drift counts are kept per champion version (each against its own reference profile): when
 a version is replaced, its publisher is kept until its counts went out with the next
-:meth:`ScoringPipeline.drift_messages`, under its own name and version. The direct engine
+:meth:`ScoringPipeline.drift_messages`, under its own name and version. The agent engine
 commits offsets only after those messages are acknowledged, so offsets never pass a
 record whose counts are unpublished, across a swap too.
 """

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,12 @@ from scorestream.streams.validation import RecordValidator, Rejection
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RawRecord:
-    """One message of ``records`` as the consumer saw it."""
+class RawRecord(NamedTuple):
+    """One message of ``records`` as the consumer saw it.
+
+    A named tuple, not a dataclass: one is built per consumed record, and a tuple is built
+    in a third of a frozen dataclass's time.
+    """
 
     value: bytes | None
     topic: str

@@ -11,10 +11,10 @@ import faust
 from scorestream.observability import MetricsServer
 from scorestream.settings import Settings
 from scorestream.streams.agents import (
-    attach_direct_scoring,
+    attach_agent_scoring,
     attach_heartbeat,
     attach_model_watch,
-    attach_scoring_agent,
+    attach_stream_scoring,
 )
 from scorestream.streams.app import WorkerOptions, create_app
 from scorestream.streams.challengers import ChallengerScorer
@@ -76,13 +76,13 @@ def build_worker_app(
         settings,
         champion,
         challengers,
-        drift_every_batch=options.engine != "direct",
+        drift_every_batch=options.engine == "faust",
         metrics=metrics,
     )
-    if options.engine == "direct":
-        attach_direct_scoring(app, settings, options, pipeline, metrics)
+    if options.engine == "faust":
+        attach_stream_scoring(app, settings, options, pipeline, metrics)
     else:
-        attach_scoring_agent(app, settings, options, pipeline, metrics)
+        attach_agent_scoring(app, settings, options, pipeline, metrics)
     attach_heartbeat(app, metrics)
     followers: list[ModelFollower[Any]] = [champion, *challengers]
     if options.model_poll_interval_s > 0:

@@ -29,6 +29,31 @@ def produce_raw(
     producer.close()
 
 
+def read_all(
+    settings: Settings, topics: list[str], n: int, timeout_s: float = 60.0
+) -> list[tuple[str, bytes, bytes, int]]:
+    """``n`` messages of ``topics`` from the beginning: (topic, key, value, partition)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_bytes=16 * 1024 * 1024,
+    )
+    found: list[tuple[str, bytes, bytes, int]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < n and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                found.extend((m.topic, m.key, m.value, m.partition) for m in batch)
+    finally:
+        consumer.close()
+    return found
+
+
 def collect(
     settings: Settings, topic: str, *, until: Callable[[list[dict]], bool], timeout_s: float = 90.0
 ) -> list[dict]:

@@ -107,7 +107,7 @@ def _scores_until(settings: Settings, wanted: set[str], timeout_s: float = 240) 
     )
 
 
-@pytest.mark.parametrize("engine", ["direct", "faust"])
+@pytest.mark.parametrize("engine", ["agent", "faust"])
 def test_alias_moved_mid_stream_every_record_scored_once_by_the_version_it_names(
     settings: Settings,
     settings_env: dict[str, str],

@@ -20,7 +20,7 @@ from scorestream.topics import ensure_topics
 from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import binned_count, collect, produce_raw
 
-both_engines = pytest.mark.parametrize("engine", ["faust", "direct"])
+both_engines = pytest.mark.parametrize("engine", ["faust", "agent"])
 
 
 def _valid_records(n: int, seed: int) -> list[dict]:
@@ -172,7 +172,7 @@ def test_drift_stats_count_every_scored_record(
     stats = collect(settings, settings.topics.drift_stats, until=lambda m: counted(m) >= 3000)
     model = LoadedModel.load(model_dir)
     assert counted(stats) == 3000
-    if engine == "direct":
+    if engine == "agent":
         # Counts go out with the commits every few seconds, not with each of the 5 batches.
         assert len([m for m in stats if m["type"] == "bins"]) < 5
     features = {row["feature"] for m in stats if m["type"] == "bins" for row in m["rows"]}

@@ -116,7 +116,7 @@ def test_totals_equal_one_shot_count(profile: ReferenceProfile) -> None:
         batch = slice(start, start + 777)
         acc.add(times[batch], frame.iloc[batch], scores[batch])
         assert len(acc.open_minutes) <= 4
-        if k % 3 == 2:  # flush every few batches, as the direct engine does every 15 s
+        if k % 3 == 2:  # flush every few batches, as the agent engine does every 15 s
             rows += acc.flush_all()
     rows += acc.flush_all()
     per_key = pd.Series(1, index=[(r.minute_ms, r.feature) for r in rows]).groupby(level=0).sum()

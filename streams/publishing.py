@@ -1,0 +1,107 @@
+"""Produce a batch's outputs and wait until the broker acknowledged every one of them.
+
+Two ways in, one rule: a failed delivery retries the whole batch with backoff, without
+limit, so a broker outage stalls the worker (its input offsets stay uncommitted) instead of
+losing outputs. Retried messages may appear twice on their topic; every output is keyed by
+record id and the sink keeps one row per id.
+
+- :class:`BatchPublisher` (the agent engine) fills one record batch per topic partition
+  with aiokafka's ``create_batch``/``send_batch``: no future, no task and no partitioner
+  call per message, which made ``send`` the largest per-record cost of the worker
+  (README, *Benchmarks*: the per-stage table).
+- :func:`publish_each` (the faust engine) sends message by message through Faust's producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from scorestream.retry import Backoff, retry_async
+from scorestream.streams.scoring import OutputMessage
+
+log = logging.getLogger(__name__)
+
+Outputs = Sequence[tuple[str, OutputMessage]]
+Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
+
+
+async def _with_retries(send_all: Callable[[], Awaitable[None]], count: int, max_s: float) -> None:
+    await retry_async(
+        send_all,
+        what=f"publishing {count} outputs",
+        # 0.4 s, 0.8 s ... up to max_s; any exception retries: never drop outputs.
+        policy=Backoff(initial_s=0.4, max_s=max_s),
+        log=log,
+    )
+
+
+async def publish_each(send: Send, messages: Outputs, max_backoff_s: float = 30.0) -> None:
+    """Send every message with ``send`` and wait for all acknowledgements (retrying)."""
+
+    async def send_all() -> None:
+        pending = [await send(topic, message.key, message.value) for topic, message in messages]
+        if pending:
+            await asyncio.gather(*pending)
+
+    await _with_retries(send_all, len(messages), max_backoff_s)
+
+
+class BatchPublisher:
+    """Publishes outputs as one record batch per topic partition on an aiokafka producer.
+
+    Messages are partitioned by key with Kafka's default partitioner (murmur2, as the Java
+    client and aiokafka's ``send`` do), so an id lands where a per-message send would put it.
+    The producer's own settings (``acks``, idempotence, compression) apply to the batches.
+    """
+
+    def __init__(self, producer: Any, max_backoff_s: float = 30.0) -> None:
+        self.producer = producer
+        self.max_backoff_s = max_backoff_s
+        self._partitioner = DefaultPartitioner()
+
+    async def publish(self, messages: Outputs) -> None:
+        """Produce ``messages`` and return once the broker acknowledged all of them."""
+        if messages:
+            await _with_retries(lambda: self._send_all(messages), len(messages), self.max_backoff_s)
+
+    async def _send_all(self, messages: Outputs) -> None:
+        by_topic: defaultdict[str, list[OutputMessage]] = defaultdict(list)
+        for topic, message in messages:
+            by_topic[topic].append(message)
+        deliveries = []
+        for topic, topic_messages in by_topic.items():
+            partitions = sorted(await self.producer.partitions_for(topic))
+            by_partition: defaultdict[int, list[OutputMessage]] = defaultdict(list)
+            partition_of = self._partitioner
+            for message in topic_messages:
+                by_partition[partition_of(message.key, partitions, partitions)].append(message)
+            for partition, partition_messages in by_partition.items():
+                deliveries += await self._send_partition(topic, partition, partition_messages)
+        await asyncio.gather(*deliveries)
+
+    async def _send_partition(
+        self, topic: str, partition: int, messages: list[OutputMessage]
+    ) -> list[Awaitable[Any]]:
+        deliveries = []
+        batch = self.producer.create_batch()
+        for message in messages:
+            if batch.append(key=message.key, value=message.value, timestamp=None) is None:
+                # Full (max_batch_size): send it, start the next. An empty batch takes any
+                # first message (up to the producer's max_request_size).
+                deliveries.append(await self._send(batch, topic, partition))
+                batch = self.producer.create_batch()
+                batch.append(key=message.key, value=message.value, timestamp=None)
+        if batch.record_count():
+            deliveries.append(await self._send(batch, topic, partition))
+        return deliveries
+
+    async def _send(self, batch: Any, topic: str, partition: int) -> Awaitable[Any]:
+        # Closed, so that no per-message send() of anyone else joins it in the queue.
+        batch.close()
+        return await self.producer.send_batch(batch, topic, partition=partition)
