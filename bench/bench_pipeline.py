@@ -1,24 +1,46 @@
-"""Records/s from ``records`` to ``scores``: the batched agent against a per-record agent.
+"""Records/s from ``records`` to ``scores``, and latency at fixed rates, quiet and beside a hog.
 
-Both workers read a pre-filled topic on the same broker in the same run; throughput is
-counted from the scores' own timestamps (first to last ``scored_at_ms``), so worker start-up
-does not count. Then end-to-end latency (producer timestamp to scored) at a fixed rate.
+Every worker reads a pre-filled topic of its own on the same broker in the same run:
 
-    python -m bench.bench_pipeline [--records 100000] [--per-record 3000] [--rate 2000]
+- the engines (``agent``, the default, and ``faust``), and with ``--before REV`` the worker of
+  an older revision (its ``direct`` engine) run from a git worktree, for before/after;
+- a per-record agent (batches of one record): the baseline;
+- the bare loop (:mod:`bench.bare_loop`): consume → produce → commit with no scoring, the
+  ceiling of any worker on this machine;
+- the same with a CPU hog beside the worker (one busy process per core).
+
+Throughput is counted from the outputs' Kafka timestamps (first to last), so start-up does
+not count. Latency is producer timestamp → scored (the scores' ``latency_ms``).
+
+    python -m bench.bench_pipeline [--records 100000] [--per-record 3000] [--before REV]
+        [--rates 2000,5000] [--seconds 15] [--no-hog]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from bench.common import bench_settings, cli, percentile, print_table, trained_model
+from bench.common import (
+    bench_settings,
+    checkout,
+    cli,
+    env_for,
+    percentile,
+    print_table,
+    trained_model,
+)
 from scorestream.producers.producer import RecordProducer, synthetic_chunks
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
@@ -34,80 +56,161 @@ def _fill(settings: Settings, n: int, seed: int, rate: float | None = None) -> N
     producer.close()
 
 
-def _read_scores(settings: Settings, n: int, timeout_s: float) -> list[dict]:
+def _consumer(settings: Settings, topic: str) -> object:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        settings.topics.scores,
+    return KafkaConsumer(
+        topic,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
         fetch_max_bytes=64 * 1024 * 1024,
     )
+
+
+def _read_scores(
+    settings: Settings, n: int, timeout_s: float, worker: subprocess.Popen[bytes] | None = None
+) -> list[dict]:
+    """The first ``n`` distinct scores (by id) of the run's ``scores`` topic, decoded.
+
+    Gives up early if ``worker`` exited (a worker that failed to start scores nothing).
+    """
+    consumer = _consumer(settings, settings.topics.scores)
     out: list[dict] = []
     seen: set[str] = set()
     deadline = time.monotonic() + timeout_s
-    while len(seen) < n and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=500, max_records=50_000).values():
+    while len(seen) < n and time.monotonic() < deadline and _alive(worker):
+        for batch in consumer.poll(timeout_ms=500, max_records=50_000).values():  # type: ignore[attr-defined]
             for message in batch:
                 score = orjson.loads(message.value)
                 if score["id"] not in seen:
                     seen.add(score["id"])
                     out.append(score)
-    consumer.close()
+    consumer.close()  # type: ignore[attr-defined]
     return out
 
 
+def _alive(worker: subprocess.Popen[bytes] | None) -> bool:
+    if worker is None or worker.poll() is None:
+        return True
+    print(f"(the worker exited with {worker.returncode}: see its log)", file=sys.stderr)
+    return False
+
+
+def _output_rate(
+    settings: Settings, n: int, timeout_s: float, worker: subprocess.Popen[bytes]
+) -> tuple[float, int]:
+    """Records/s between the first and last of ``n`` distinct outputs (Kafka timestamps)."""
+    consumer = _consumer(settings, settings.topics.scores)
+    stamps: dict[bytes, int] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(stamps) < n and time.monotonic() < deadline and _alive(worker):
+        for batch in consumer.poll(timeout_ms=500, max_records=50_000).values():  # type: ignore[attr-defined]
+            for message in batch:
+                stamps.setdefault(message.key, message.timestamp)
+    consumer.close()  # type: ignore[attr-defined]
+    if not stamps:
+        return 0.0, 0
+    seconds = max(1, max(stamps.values()) - min(stamps.values())) / 1000
+    return len(stamps) / seconds, len(stamps)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One worker of the comparison: a label, its argv, and which code it runs."""
+
+    label: str
+    args: list[str]
+    code: Path | None = None
+
+
+@contextlib.contextmanager
+def cpu_hog(enabled: bool = True) -> Iterator[None]:
+    """One busy Python process per core, at the worker's priority, while the block runs."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range((os.cpu_count() or 1) if enabled else 0)
+    ]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def _start(
+    variant: Variant, settings: Settings, model_dir: Path, workdir: Path
+) -> subprocess.Popen[bytes]:
+    log = (
+        workdir / f"{variant.label.replace(' ', '_').replace('/', '_')}-{settings.topic_prefix}log"
+    )
+    if variant.args[0] == "bare":
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "bench.bare_loop", *variant.args[1:]],
+                env=env_for(settings),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    return cli(
+        ["worker", "--model-dir", str(model_dir), "--batch-within", "0.05", *variant.args],
+        settings,
+        log,
+        variant.code,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def throughput(
-    model_dir: Path, n: int, batch_size: int, workdir: Path, engine: str = "faust"
+    variant: Variant, model_dir: Path, n: int, workdir: Path, hog: bool = False
 ) -> tuple[float, int]:
     """Records/s of one worker draining ``n`` pre-filled records."""
-    settings = bench_settings(f"pipe{batch_size}{engine}")
+    settings = bench_settings("pipe")
     ensure_topics(settings)
-    _fill(settings, n, seed=batch_size)
-    worker = cli(
-        [
-            "worker",
-            "--model-dir",
-            str(model_dir),
-            "--batch-size",
-            str(batch_size),
-            "--batch-within",
-            "0.05",
-        ],
-        settings,
-        workdir / f"worker-{batch_size}.log",
-    )
-    try:
-        scores = _read_scores(settings, n, timeout_s=600)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
-    stamps = [s["scored_at_ms"] for s in scores]
-    seconds = max(1, max(stamps) - min(stamps)) / 1000
-    return len(scores) / seconds, len(scores)
+    _fill(settings, n, seed=n % 1000)
+    if variant.args[0] == "bare":
+        variant = Variant(variant.label, [*variant.args, "--records", str(n)])
+    with cpu_hog(hog):
+        worker = _start(variant, settings, model_dir, workdir)
+        try:
+            return _output_rate(settings, n, timeout_s=900, worker=worker)
+        finally:
+            _stop(worker)
 
 
 def latency(
-    model_dir: Path, rate: float, seconds: float, workdir: Path, engine: str
+    variant: Variant, model_dir: Path, rate: float, seconds: float, workdir: Path, hog: bool
 ) -> dict[str, float]:
-    settings = bench_settings(f"latency{engine}")
+    """Producer timestamp → scored, p50 and p99, with records sent at ``rate`` per second."""
+    settings = bench_settings("latency")
     ensure_topics(settings)
-    worker = cli(
-        ["worker", "--model-dir", str(model_dir), "--batch-within", "0.02", "--engine", engine],
+    worker = _start(
+        Variant(variant.label, [*variant.args, "--batch-within", "0.02"], variant.code),
         settings,
-        workdir / f"worker-latency-{engine}.log",
+        model_dir,
+        workdir,
     )
     try:
         _fill(settings, 200, seed=99)  # warm-up: the group has joined once these are scored
-        _read_scores(settings, 200, timeout_s=120)
+        _read_scores(settings, 200, timeout_s=120, worker=worker)
         n = int(rate * seconds)
-        _fill(settings, n, seed=98, rate=rate)
-        scores = _read_scores(settings, n + 200, timeout_s=120)
+        with cpu_hog(hog):
+            _fill(settings, n, seed=98, rate=rate)
+            scores = _read_scores(settings, n + 200, timeout_s=300, worker=worker)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        _stop(worker)
     latencies = [float(s["latency_ms"]) for s in scores if s["id"].startswith("syn-98-")]
     return {
         "p50": percentile(latencies, 50),
@@ -116,46 +219,84 @@ def latency(
     }
 
 
+def _variants(before: Path | None, revision: str | None) -> list[Variant]:
+    variants = [
+        Variant("--engine agent (default), batches of 2000", ["--engine", "agent"]),
+        Variant("--engine faust (take_events 2000)", ["--engine", "faust"]),
+    ]
+    if before is not None:
+        variants.insert(
+            0, Variant(f"before: {revision} --engine direct", ["--engine", "direct"], before)
+        )
+    return variants
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--per-record", type=int, default=3_000)
-    parser.add_argument("--rate", type=float, default=2_000)
+    parser.add_argument("--before", metavar="REVISION", help="also run this revision's worker")
+    parser.add_argument("--rates", default="2000,5000", help="comma-separated records/s")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-pipeline-"))
     model_dir = trained_model()
-    direct, n_direct = throughput(model_dir, args.records, 2000, workdir, "direct")
-    batched, n_batched = throughput(model_dir, args.records, 2000, workdir, "faust")
-    single, n_single = throughput(model_dir, args.per_record, 1, workdir, "faust")
-    print_table(
-        "Scoring worker: records → scores (one worker, 4 partitions, same broker, same run)",
-        ["worker", "records", "records/s", "vs per-record"],
-        [
-            [
-                "--engine direct, batches of 2000",
-                n_direct,
-                f"{direct:,.0f}",
-                f"{direct / single:,.0f}×",
-            ],
-            [
-                "--engine faust (take_events 2000)",
-                n_batched,
-                f"{batched:,.0f}",
-                f"{batched / single:,.0f}×",
-            ],
-            ["per-record agent (take_events 1)", n_single, f"{single:,.0f}", "1×"],
-        ],
-    )
-    rows = []
-    for engine in ("direct", "faust"):
-        lat = latency(model_dir, args.rate, args.seconds, workdir, engine)
-        rows.append([engine, int(lat["n"]), lat["p50"], lat["p99"]])
-    print_table(
-        f"End-to-end latency at {args.rate:,.0f} records/s (producer timestamp → scored)",
-        ["engine", "records", "p50 ms", "p99 ms"],
-        rows,
-    )
+    load = os.getloadavg()[0]
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(checkout(args.before)) if args.before else None
+        variants = _variants(before, args.before)
+        bare = Variant("bare loop: consume → produce → commit, no scoring", ["bare"])
+        single = Variant("per-record agent (batches of 1)", ["--batch-size", "1"])
+        rows: list[list[object]] = []
+        measured: dict[str, tuple[float, int]] = {}
+        for variant in [*variants, bare]:
+            measured[variant.label] = throughput(variant, model_dir, args.records, workdir)
+        measured[single.label] = throughput(single, model_dir, args.per_record, workdir)
+        hogged: dict[str, tuple[float, int]] = {}
+        if not args.no_hog:
+            for variant in [v for v in variants if "faust" not in v.label] + [bare]:
+                hogged[variant.label] = throughput(variant, model_dir, args.records, workdir, True)
+        baseline = measured[single.label][0]
+        ceiling = measured[bare.label][0]
+        for label, (rate, n) in measured.items():
+            hog_rate = hogged.get(label, (float("nan"), 0))[0]
+            rows.append(
+                [
+                    label,
+                    n,
+                    f"{rate:,.0f}",
+                    f"{rate / baseline:,.0f}×",
+                    f"{rate / ceiling:.0%}",
+                    "" if label not in hogged else f"{hog_rate:,.0f}",
+                ]
+            )
+        print_table(
+            "Scoring worker: records → scores (one worker, 4 partitions, same broker, same run; "
+            f"load average {load:.1f} at the start)",
+            ["worker", "records", "records/s", "vs per-record", "vs bare loop", "beside a CPU hog"],
+            rows,
+        )
+        latency_rows = []
+        for rate in [float(r) for r in args.rates.split(",")]:
+            for variant in variants:
+                for hog in (False,) if args.no_hog else (False, True):
+                    lat = latency(variant, model_dir, rate, args.seconds, workdir, hog)
+                    latency_rows.append(
+                        [
+                            variant.label,
+                            f"{rate:,.0f}",
+                            "yes" if hog else "no",
+                            int(lat["n"]),
+                            f"{lat['p50']:,.0f}",
+                            f"{lat['p99']:,.0f}",
+                        ]
+                    )
+        print_table(
+            "End-to-end latency (producer timestamp → scored)",
+            ["worker", "records/s in", "CPU hog", "records", "p50 ms", "p99 ms"],
+            latency_rows,
+        )
     print(f"\nworker logs in {workdir}")
 
 

@@ -159,12 +159,13 @@ def profile(
         spy = subprocess.Popen(
             command,
             env=env_for(settings, code),
+            cwd=code,  # python -m puts the working directory ahead of PYTHONPATH
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        scores = _read_scores(settings, n, timeout_s=900)
+        scores = _read_scores(settings, n, timeout_s=900, worker=spy)
     finally:
         # py-spy writes its file when the worker it started ends.
         for child in _children(spy.pid):

@@ -39,8 +39,12 @@ def trained_model(n: int = 20_000) -> Path:
 def cli(
     args: list[str], settings: Settings, log: Path, code: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """``scorestream ARGS`` in the background; ``code``: run that checkout's code instead."""
-    return spawn_cli(args, env_for(settings, code), log)
+    """``scorestream ARGS`` in the background; ``code``: run that checkout's code instead.
+
+    The child starts in ``code`` then: ``python -m`` puts the working directory first on
+    the import path, ahead of ``PYTHONPATH``.
+    """
+    return spawn_cli(args, env_for(settings, code), log, cwd=code)
 
 
 def env_for(settings: Settings, code: Path | None = None) -> dict[str, str]:

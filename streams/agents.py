@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from scorestream.streams.faust_lag import FaustLag
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.pipeline import ScoringPipeline
 from scorestream.streams.publishing import BatchPublisher, publish_each
-from scorestream.streams.scoring import RawRecord
+from scorestream.streams.scoring import InputRecord, RawRecord
 from scorestream.streams.serving import ModelFollower
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 class PolledBatch:
     """One poll's records, handed to the agent; ``done`` resolves once they are published."""
 
-    records: list[RawRecord]
+    records: Sequence[InputRecord]
     done: asyncio.Future[None]
 
 
@@ -131,7 +131,9 @@ class BatchFeed:
         return self._publisher
 
     async def run(
-        self, score: Callable[[list[RawRecord]], Awaitable[None]], stopping: Callable[[], bool]
+        self,
+        score: Callable[[Sequence[InputRecord]], Awaitable[None]],
+        stopping: Callable[[], bool],
     ) -> None:
         """Poll until ``stopping()``; ``score`` returns once a batch's outputs are published."""
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -181,11 +183,8 @@ class BatchFeed:
                 in_flight = {tp: rs[0].offset for tp, rs in polled.items() if rs}
                 health.observe(*await aiokafka_lags(consumer, in_flight))
                 async with self._lock:
-                    batch = [
-                        RawRecord(r.value, r.topic, r.partition, r.offset, r.timestamp)
-                        for records in polled.values()
-                        for r in records
-                    ]
+                    # aiokafka's ConsumerRecords are InputRecords: scored as they are.
+                    batch: list[InputRecord] = [r for records in polled.values() for r in records]
                     if batch:
                         await score(batch)
                         health.progressed()
@@ -227,7 +226,7 @@ def attach_agent_scoring(
 
     # concurrency=1: the feed hands over one batch at a time and commits in order.
     @app.agent(app.channel(), concurrency=1, name=f"{settings.topic_prefix}score-records")
-    async def score_records(batches: AsyncIterator[PolledBatch]) -> None:
+    async def score_records(batches: faust.StreamT[PolledBatch]) -> None:
         async for polled in batches:
             try:
                 began = time.perf_counter()
@@ -240,7 +239,7 @@ def attach_agent_scoring(
                 raise
             polled.done.set_result(None)
 
-    async def score(batch: list[RawRecord]) -> None:
+    async def score(batch: Sequence[InputRecord]) -> None:
         polled = PolledBatch(batch, asyncio.get_running_loop().create_future())
         await score_records.send(value=polled)
         await polled.done

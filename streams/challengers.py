@@ -118,7 +118,7 @@ class ChallengerScorer:
         else:
             validated = validator.validate_batch(
                 [source.value or b"" for source in batch.sources],
-                [source.timestamp_ms for source in batch.sources],
+                [source.timestamp for source in batch.sources],
             )
             for _, rejection in validated.rejections:
                 self._count_unscored(rejection.reason, 1)

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Literal
 
 from scorestream.settings import Settings
@@ -24,7 +25,7 @@ from scorestream.streams.challengers import ChallengerScorer
 from scorestream.streams.drift_outputs import DriftStatsPublisher
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.model.registry import LoadedModel
-from scorestream.streams.scoring import BatchScorer, OutputMessage, RawRecord, RecentIds
+from scorestream.streams.scoring import BatchScorer, InputRecord, OutputMessage, RecentIds
 from scorestream.streams.serving import ModelFollower
 from scorestream.streams.validation import RecordValidator
 
@@ -99,15 +100,16 @@ class ScoringPipeline:
         self.metrics = metrics
         self._show_serving()
 
-    def outputs(self, batch: Sequence[RawRecord]) -> Outputs:
+    def outputs(self, batch: Sequence[InputRecord]) -> Outputs:
         self._switch()
         champion = self.champion.current
         result = champion.scorer.score(batch)
-        outputs = [(self.topics.scores, message) for message in result.scores]
-        outputs += [(self.topics.rejected, message) for message in result.rejected]
+        # zip with repeat: built in C, where a comprehension cost µs per record.
+        outputs = list(zip(repeat(self.topics.scores), result.scores))
+        outputs += zip(repeat(self.topics.rejected), result.rejected)
         for follower in self.challengers:
             topic = self.topics.challenger_scores
-            outputs += [(topic, m) for m in follower.current.score(champion.model, result)]
+            outputs += zip(repeat(topic), follower.current.score(champion.model, result))
         if champion.drift is not None:
             champion.drift.add(result)
             if self.drift_every_batch:

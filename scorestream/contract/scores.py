@@ -16,6 +16,7 @@ model_kind     score                          label                      class_*
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,70 @@ class ScoreMessage:
     def encode(self) -> bytes:
         """The message value (orjson writes slotted dataclasses natively)."""
         return orjson.dumps(self)
+
+
+#: What one row of :func:`encode_scores` holds: the fields that differ from row to row.
+ScoreRow = tuple[str, str, int, float, Any, int, int, int, list[float]]
+
+
+def encode_scores(
+    rows: Iterable[ScoreRow],
+    *,
+    scored_at_ms: int,
+    model_name: str,
+    model_version: str,
+    model_kind: str,
+    class_labels: list[str],
+    role: str,
+) -> list[bytes]:
+    """Message values of many scores of one model at once: the bytes of ``encode()``.
+
+    Each row is ``(id, event_time, event_time_ms, score, label, latency_ms, partition,
+    offset, class_probabilities)``. A dict literal per row is about three times faster than
+    building and serialising a :class:`ScoreMessage` (orjson's dataclass path is its slow
+    one), and the worker runs this once per record; a test holds the bytes equal to
+    :meth:`ScoreMessage.encode`.
+
+    >>> row = ("a", "2024-05-01T12:00:00.000Z", 1714564800000, 0.25, "1", 3, 2, 7, [])
+    >>> shared = dict(scored_at_ms=1714564801500, model_name="m", model_version="v1",
+    ...               model_kind="binary", class_labels=[], role="champion")
+    >>> encode_scores([row], **shared) == [ScoreMessage("a", "2024-05-01T12:00:00.000Z",
+    ...     1714564800000, 1714564801500, "m", "v1", 0.25, "1", 3, 2, 7).encode()]
+    True
+    """
+    dumps = orjson.dumps
+    return [
+        dumps(
+            {
+                "id": record_id,
+                "event_time": event_time,
+                "event_time_ms": event_time_ms,
+                "scored_at_ms": scored_at_ms,
+                "model_name": model_name,
+                "model_version": model_version,
+                "score": score,
+                "label": label,
+                "latency_ms": latency_ms,
+                "partition": partition,
+                "offset": offset,
+                "model_kind": model_kind,
+                "class_labels": class_labels,
+                "class_probabilities": class_probabilities,
+                "role": role,
+            }
+        )
+        for (
+            record_id,
+            event_time,
+            event_time_ms,
+            score,
+            label,
+            latency_ms,
+            partition,
+            offset,
+            class_probabilities,
+        ) in rows
+    ]
 
 
 def decode_score_row(value: bytes | None) -> Row:

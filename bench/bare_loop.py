@@ -1,0 +1,71 @@
+"""The ceiling of a worker on this machine: consume → produce → commit, no scoring at all.
+
+The same clients and settings as the agent engine (aiokafka consumer, ``getmany`` batches,
+:class:`~scorestream.streams.publishing.BatchPublisher` with ``acks=all`` and idempotence,
+commit after the acknowledgements), each record's bytes copied unchanged to ``scores``.
+Runs until ``--records`` records were copied.
+
+    python -m bench.bare_loop --records 100000   # settings from the environment
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
+from scorestream.settings import Settings
+from scorestream.streams.publishing import BatchPublisher
+from scorestream.streams.scoring import OutputMessage
+
+
+async def copy(settings: Settings, records: int, batch_size: int) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    consumer = AIOKafkaConsumer(
+        settings.topics.records,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.topic_prefix}bare-loop",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        check_crcs=False,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        max_request_size=REJECTED_MAX_MESSAGE_BYTES,
+    )
+    publisher = BatchPublisher(producer)
+    await consumer.start()
+    await producer.start()
+    copied = 0
+    try:
+        while copied < records:
+            polled = await consumer.getmany(timeout_ms=200, max_records=batch_size)
+            outputs = [
+                (settings.topics.scores, OutputMessage(r.key or b"", r.value or b""))
+                for batch in polled.values()
+                for r in batch
+            ]
+            await publisher.publish(outputs)
+            await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in polled.items() if rs})
+            copied += len(outputs)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    args = parser.parse_args(argv)
+    asyncio.run(copy(Settings(), args.records, args.batch_size))
+
+
+if __name__ == "__main__":
+    main()
