@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
             ["worker", "records", "records/s", "vs per-record", "vs bare loop", "beside a CPU hog"],
             rows,
         )
-        latency_rows = []
+        latency_rows: list[list[object]] = []
         for rate in [float(r) for r in args.rates.split(",")]:
             for variant in variants:
                 for hog in (False,) if args.no_hog else (False, True):

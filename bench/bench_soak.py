@@ -1,0 +1,104 @@
+"""Memory over a long run: RSS of the worker and the sink while ``--records`` pass through.
+
+A producer thread sends synthetic records (unique ids) at its own pace; one worker and one
+sink run as the CLI runs them; every ``--every`` seconds the run samples both processes'
+resident memory (``/proc/PID/status``, VmRSS) and how many records the worker has scored
+(its ``scores`` end offsets). It ends when every record is stored in ClickHouse.
+
+Expected shape: growth while the duplicate-id window fills (the worker remembers the last
+1,000,000 ids, :class:`~scorestream.streams.scoring.RecentIds`), flat afterwards.
+
+    python -m bench.bench_soak [--records 10000000] [--every 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.bench_pipeline import _fill, _stop
+from bench.common import bench_settings, cli, print_table, trained_model
+from scorestream.consumers.clickhouse import apply_migrations, make_client
+from scorestream.settings import Settings
+from scorestream.topics import ensure_topics
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (nan once it has exited)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scored(settings: Settings) -> int:
+    """Messages on ``scores`` (end offsets summed): what the worker has published."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        partitions = consumer.partitions_for_topic(settings.topics.scores) or set()
+        ends = consumer.end_offsets([TopicPartition(settings.topics.scores, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def stored(settings: Settings) -> int:
+    dsn = settings.clickhouse
+    client = make_client(dsn)
+    return int(client.execute(f"SELECT count() FROM {dsn.database}.scores")[0][0])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=10_000_000)
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-soak-"))
+    model_dir = trained_model()
+    settings = bench_settings("soak")
+    ensure_topics(settings)
+    apply_migrations(make_client(settings.clickhouse), settings.clickhouse.database)
+    producer = threading.Thread(target=_fill, args=(settings, args.records, 5), daemon=True)
+    worker = cli(["worker", "--model-dir", str(model_dir)], settings, workdir / "worker.log")
+    sink = cli(["sink"], settings, workdir / "sink.log")
+    samples: list[tuple[float, int, float, float]] = []
+    started = time.monotonic()
+    producer.start()
+    try:
+        while True:
+            time.sleep(args.every)
+            rows = stored(settings)
+            samples.append(
+                (time.monotonic() - started, scored(settings), rss_mb(worker.pid), rss_mb(sink.pid))
+            )
+            if rows >= args.records or worker.poll() is not None or sink.poll() is not None:
+                break
+    finally:
+        _stop(worker)
+        _stop(sink)
+    table: list[list[object]] = []
+    step = max(1, len(samples) // 12)
+    for elapsed, n, worker_mb, sink_mb in samples[::step] + samples[-1:]:
+        table.append([f"{elapsed:,.0f}", f"{n:,}", f"{worker_mb:,.0f}", f"{sink_mb:,.0f}"])
+    print_table(
+        f"RSS over {args.records:,} records (worker and sink, sampled every {args.every:g} s)",
+        ["seconds", "records scored", "worker RSS MiB", "sink RSS MiB"],
+        table,
+    )
+    warm = [s for s in samples if s[1] >= min(args.records, 1_500_000)]
+    if len(warm) >= 2:
+        print(
+            f"\nafter warm-up (≥ 1.5 M scored): worker {warm[0][2]:,.0f} → {warm[-1][2]:,.0f} MiB, "
+            f"sink {warm[0][3]:,.0f} → {warm[-1][3]:,.0f} MiB; logs in {workdir}"
+        )
+
+
+if __name__ == "__main__":
+    main()
