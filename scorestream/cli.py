@@ -99,9 +99,18 @@ def cmd_stack(args: argparse.Namespace) -> int:
             print(f"export {name}={value}")
         return 0
     if args.action == "down":
+        nodes = stack.kafka_cluster.nodes if stack.kafka_cluster else []
         for service in [*reversed(stack.services), *stack.other_kafka()]:
+            if service in nodes:
+                continue
             stopped = service.stop()
             err.print(f"{service.name}: {'stopped' if stopped else 'was not running'}")
+        if stack.kafka_cluster is not None:
+            # All at once: the last node alone would wait for a quorum that is gone.
+            with err.status("stopping the Kafka nodes …"):
+                ran = stack.kafka_cluster.stop()
+            for node in nodes:
+                err.print(f"{node.name}: {'stopped' if node in ran else 'was not running'}")
         return 0
     table = Table(title="scorestream local stack")
     for column in ("service", "state", "version", "port", "pid", "detail"):
@@ -161,7 +170,8 @@ def _register_stack(sub: SubParsers) -> None:
         metavar="N",
         help="1: one Kafka broker; 3: a KRaft cluster of three nodes on the next ports "
         "(+10, +20), topics replicated 3 times, min.insync.replicas 2 "
-        "(default $SCORESTREAM_KAFKA_BROKERS, the running cluster, or %(builtin)s)",
+        "(default $SCORESTREAM_KAFKA_BROKERS, the cluster formatted in the state directory, "
+        "or %(builtin)s)",
     )
     stack.add_argument(
         "--state-dir",

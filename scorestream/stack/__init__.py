@@ -8,7 +8,7 @@ from scorestream.settings import Settings
 from scorestream.stack.clickhouse import ClickHouseServer
 from scorestream.stack.config import StackConfig
 from scorestream.stack.kafka import KafkaBroker
-from scorestream.stack.kafka_cluster import KafkaCluster, running_cluster_size
+from scorestream.stack.kafka_cluster import KafkaCluster, recorded_brokers, running_cluster_size
 from scorestream.stack.service import Health, Service
 from scorestream.stack.smtp import SmtpServer
 
@@ -18,12 +18,12 @@ class LocalStack:
 
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
-        # Without an explicit size, the cluster that runs (so that `status` and `down`
-        # without flags see it), else the one-node broker.
+        # Without an explicit size, the cluster formatted in the state directory (so that
+        # `status`, `down` and `up` without flags see it), else the one-node broker.
         brokers = (
             self.config.kafka_brokers
             if "kafka_brokers" in self.config.model_fields_set
-            else running_cluster_size(self.config) or 1
+            else recorded_brokers(self.config) or 1
         )
         self.kafka_cluster = KafkaCluster(self.config, brokers) if brokers > 1 else None
         #: The one-node broker, or node 1 of the cluster (its port is the configured one).

@@ -102,6 +102,7 @@ class KafkaBroker(Service):
     def prepare(self) -> None:
         data = self.home / "data"
         properties = self.home / "server.properties"
+        self.home.mkdir(parents=True, exist_ok=True)
         properties.write_text("\n".join([*self.server_properties(), ""]))
         (self.home / "log4j.properties").write_text(
             "log4j.rootLogger=WARN, file\n"

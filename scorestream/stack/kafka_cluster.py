@@ -20,6 +20,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -198,30 +199,53 @@ class KafkaCluster:
         return launched
 
     def stop(self) -> list[KafkaClusterNode]:
-        return [node for node in self.nodes if node.stop()]
+        """Stop every node at once; returns those that ran.
 
-    def leader(self, topic: str, partition: int) -> KafkaClusterNode:
-        """The node that leads ``topic``'s ``partition`` now."""
-        for described in self._describe(topic):
-            if described["partition_index"] == partition:
-                leader = int(described["leader_id"])
-                if leader < 1:
-                    raise StackError(f"{topic}[{partition}] has no leader")
-                return self.node(leader)
-        raise StackError(f"{topic} has no partition {partition}")
+        One by one, the last node would wait in its controlled shutdown for a quorum that
+        is already gone, until it is killed after 30 s.
+        """
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            stopped = list(pool.map(lambda node: node.stop(), self.nodes))
+        return [node for node, ran in zip(self.nodes, stopped, strict=True) if ran]
 
-    def wait_in_sync(self, topic: str, timeout_s: float = 60.0) -> None:
-        """Wait until every partition of ``topic`` has all its replicas in sync again."""
+    def leader(self, topic: str, partition: int, timeout_s: float = 30.0) -> KafkaClusterNode:
+        """The node that leads ``topic``'s ``partition`` now.
+
+        Brokers learn of a new topic or leader at slightly different moments, and the
+        admin client asks any of them: ask again until one knows (at most ``timeout_s``).
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                lagging = [
+                leaders = {
+                    int(p["partition_index"]): int(p["leader_id"]) for p in self._describe(topic)
+                }
+            except Exception:  # a node restarting: ask again
+                leaders = {}
+            if leaders.get(partition, -1) >= 1:
+                return self.node(leaders[partition])
+            problem = (
+                f"{topic}[{partition}] has no leader" if leaders else f"no metadata for {topic}"
+            )
+            if time.monotonic() > deadline:
+                raise StackError(f"{problem} after {timeout_s}s")
+            time.sleep(0.5)
+
+    def wait_in_sync(self, topic: str, timeout_s: float = 60.0) -> None:
+        """Wait until every partition of ``topic`` has a leader and all replicas in sync."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                partitions = self._describe(topic)
+                lagging: list[object] = [
                     p["partition_index"]
-                    for p in self._describe(topic)
-                    if set(p["isr_nodes"]) != set(p["replica_nodes"])
+                    for p in partitions
+                    if p["leader_id"] < 1 or set(p["isr_nodes"]) != set(p["replica_nodes"])
                 ]
             except Exception as exc:  # a node restarting: ask again
-                lagging = [str(exc)]
+                partitions, lagging = [], [str(exc)]
+            # A topic just created may not be in the metadata yet: no partitions is not "in sync".
+            lagging = lagging or ([] if partitions else ["no partitions yet"])
             if not lagging:
                 return
             if time.monotonic() > deadline:
