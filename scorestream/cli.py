@@ -46,6 +46,7 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
             "clickhouse_port": args.clickhouse_port,
             "smtp_port": args.smtp_port,
             "state_dir": args.state_dir,
+            "kafka_brokers": args.kafka_brokers,
         }.items()
         if value is not None
     }
@@ -56,12 +57,29 @@ def cmd_stack(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from scorestream.exceptions import StackError
     from scorestream.stack import LocalStack
 
     stack = LocalStack(_stack_config(args))
     err = Console(stderr=True)
     if args.action == "up":
+        others = stack.other_kafka()
+        if others:
+            raise StackError(
+                f"{others[0].name} of another Kafka layout runs (port {others[0].port}); "
+                "run `scorestream stack down` first"
+            )
+        # The nodes of a cluster start together: none is healthy before a majority runs.
+        launched = {n.name for n in stack.kafka_cluster.launch()} if stack.kafka_cluster else set()
         for service in stack.services:
+            if service.name in launched:
+                with err.status(f"starting {service.name} …"):
+                    service.wait_healthy()
+                err.print(
+                    f"[green]✓[/] {service.name} started (pid {service.running().pid}, "  # type: ignore[union-attr]
+                    f"port {service.port})"
+                )
+                continue
             record = service.running()
             if record is not None:
                 err.print(
@@ -81,9 +99,18 @@ def cmd_stack(args: argparse.Namespace) -> int:
             print(f"export {name}={value}")
         return 0
     if args.action == "down":
-        for service in reversed(stack.services):
+        nodes = stack.kafka_cluster.nodes if stack.kafka_cluster else []
+        for service in [*reversed(stack.services), *stack.other_kafka()]:
+            if service in nodes:
+                continue
             stopped = service.stop()
             err.print(f"{service.name}: {'stopped' if stopped else 'was not running'}")
+        if stack.kafka_cluster is not None:
+            # All at once: the last node alone would wait for a quorum that is gone.
+            with err.status("stopping the Kafka nodes …"):
+                ran = stack.kafka_cluster.stop()
+            for node in nodes:
+                err.print(f"{node.name}: {'stopped' if node in ran else 'was not running'}")
         return 0
     table = Table(title="scorestream local stack")
     for column in ("service", "state", "version", "port", "pid", "detail"):
@@ -136,6 +163,16 @@ def _register_stack(sub: SubParsers) -> None:
             type=int,
             help=f"{what} (default $SCORESTREAM_{field.upper()} or %(builtin)s)",
         )
+    stack.add_argument(
+        "--kafka-brokers",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="1: one Kafka broker; 3: a KRaft cluster of three nodes on the next ports "
+        "(+10, +20), topics replicated 3 times, min.insync.replicas 2 "
+        "(default $SCORESTREAM_KAFKA_BROKERS, the cluster formatted in the state directory, "
+        "or %(builtin)s)",
+    )
     stack.add_argument(
         "--state-dir",
         help="where data, logs and pids live (default $SCORESTREAM_STATE_DIR or %(builtin)s)",

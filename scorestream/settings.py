@@ -191,7 +191,8 @@ class Settings(BaseSettings):
     ingest_api_keys: SecretStr = SecretStr("")
     topic_prefix: str = Field(default="", alias="SCORESTREAM_TOPIC_PREFIX")
     topic_partitions: int = Field(default=4, alias="SCORESTREAM_TOPIC_PARTITIONS")
-    topic_replication: int = Field(default=1, alias="SCORESTREAM_TOPIC_REPLICATION")
+    #: None: min(3, the brokers of the cluster), min.insync.replicas one less (at most 2).
+    topic_replication: int | None = Field(default=None, ge=1, alias="SCORESTREAM_TOPIC_REPLICATION")
     #: Where the worker and the sink serve /metrics, /healthz and /readyz
     #: (scorestream.observability); a port of 0 serves nothing. The bridge serves its own.
     metrics_host: str = Field(default="127.0.0.1", alias="SCORESTREAM_METRICS_HOST")

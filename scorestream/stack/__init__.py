@@ -8,6 +8,7 @@ from scorestream.settings import Settings
 from scorestream.stack.clickhouse import ClickHouseServer
 from scorestream.stack.config import StackConfig
 from scorestream.stack.kafka import KafkaBroker
+from scorestream.stack.kafka_cluster import KafkaCluster, recorded_brokers, running_cluster_size
 from scorestream.stack.service import Health, Service
 from scorestream.stack.smtp import SmtpServer
 
@@ -17,13 +18,38 @@ class LocalStack:
 
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
-        self.kafka = KafkaBroker(self.config)
+        # Without an explicit size, the cluster formatted in the state directory (so that
+        # `status`, `down` and `up` without flags see it), else the one-node broker.
+        brokers = (
+            self.config.kafka_brokers
+            if "kafka_brokers" in self.config.model_fields_set
+            else recorded_brokers(self.config) or 1
+        )
+        self.kafka_cluster = KafkaCluster(self.config, brokers) if brokers > 1 else None
+        #: The one-node broker, or node 1 of the cluster (its port is the configured one).
+        self.kafka: KafkaBroker = (
+            self.kafka_cluster.nodes[0] if self.kafka_cluster else KafkaBroker(self.config)
+        )
         self.clickhouse = ClickHouseServer(self.config)
         self.smtp = SmtpServer(self.config)
 
     @property
+    def kafka_nodes(self) -> list[KafkaBroker]:
+        return list(self.kafka_cluster.nodes) if self.kafka_cluster else [self.kafka]
+
+    @property
     def services(self) -> list[Service]:
-        return [self.kafka, self.clickhouse, self.smtp]
+        return [*self.kafka_nodes, self.clickhouse, self.smtp]
+
+    def other_kafka(self) -> list[KafkaBroker]:
+        """Running Kafka processes of the other layout (one node vs. cluster) to stop."""
+        others: list[KafkaBroker] = []
+        if self.kafka_cluster is not None:
+            others.append(KafkaBroker(self.config))
+        else:
+            size = running_cluster_size(self.config)
+            others.extend(KafkaCluster(self.config, size).nodes if size else [])
+        return [broker for broker in others if broker.running() is not None]
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -54,4 +80,12 @@ class LocalStack:
         return [service.health() for service in self.services]
 
 
-__all__ = ["ClickHouseServer", "Health", "KafkaBroker", "LocalStack", "SmtpServer", "StackConfig"]
+__all__ = [
+    "ClickHouseServer",
+    "Health",
+    "KafkaBroker",
+    "KafkaCluster",
+    "LocalStack",
+    "SmtpServer",
+    "StackConfig",
+]

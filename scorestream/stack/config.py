@@ -19,6 +19,11 @@ class StackConfig(BaseSettings):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = 512
+    #: 1: the one-node broker; more: a KRaft cluster of that many nodes (kafka_cluster.py),
+    #: node n on kafka_port + 10 (n - 1) and kafka_controller_port + 10 (n - 1).
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
+    #: Each node of a cluster is its own JVM: a smaller heap than the one-node broker's.
+    kafka_node_heap_mb: int = 256
     clickhouse_port: int = 19000
     clickhouse_http_port: int = 18123
     smtp_port: int = 18025

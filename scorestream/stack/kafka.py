@@ -15,6 +15,20 @@ from scorestream.stack.service import Service, require_tool
 
 KAFKA_VERSION = "3.9.1"
 
+#: ``server.properties`` lines shared by the one-node broker and the nodes of a cluster.
+COMMON_PROPERTIES = (
+    "controller.listener.names=CONTROLLER",
+    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    "inter.broker.listener.name=PLAINTEXT",
+    "num.partitions=4",
+    "offsets.topic.num.partitions=8",
+    "group.initial.rebalance.delay.ms=0",
+    "auto.create.topics.enable=true",
+    "delete.topic.enable=true",
+    "log.retention.hours=168",
+    "message.max.bytes=2097152",
+)
+
 
 class KafkaBroker(Service):
     """Kafka 3.9 in KRaft mode (broker and controller in one JVM) on 127.0.0.1."""
@@ -60,37 +74,36 @@ class KafkaBroker(Service):
             )
         stamp.touch()
 
+    def server_properties(self) -> list[str]:
+        """The lines of ``server.properties``: one node that is broker and controller."""
+        cfg = self.config
+        return [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+            *COMMON_PROPERTIES,
+            f"log.dirs={self.home / 'data'}",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+        ]
+
+    def cluster_id(self) -> str:
+        """The KRaft cluster id the storage is formatted with (a new one per node here)."""
+        return kafka_cluster_id()
+
+    @property
+    def heap_mb(self) -> int:
+        return self.config.kafka_heap_mb
+
     def prepare(self) -> None:
         data = self.home / "data"
         properties = self.home / "server.properties"
-        cfg = self.config
-        properties.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
-                    f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={data}",
-                    "num.partitions=4",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=8",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "auto.create.topics.enable=true",
-                    "delete.topic.enable=true",
-                    "log.retention.hours=168",
-                    "message.max.bytes=2097152",
-                    "",
-                ]
-            )
-        )
+        self.home.mkdir(parents=True, exist_ok=True)
+        properties.write_text("\n".join([*self.server_properties(), ""]))
         (self.home / "log4j.properties").write_text(
             "log4j.rootLogger=WARN, file\n"
             "log4j.appender.file=org.apache.log4j.RollingFileAppender\n"
@@ -103,7 +116,7 @@ class KafkaBroker(Service):
         )
         if (data / "meta.properties").exists():
             return
-        cluster_id = kafka_cluster_id()
+        cluster_id = self.cluster_id()
         result = subprocess.run(
             [
                 *self._java(),
@@ -123,11 +136,11 @@ class KafkaBroker(Service):
             raise StackError(f"formatting Kafka storage failed:\n{result.stderr[-3000:]}")
 
     def _java(self) -> list[str]:
-        heap = self.config.kafka_heap_mb
+        heap = self.heap_mb
         return [
             "java",
             f"-Xmx{heap}m",
-            f"-Xms{min(heap, 256)}m",
+            f"-Xms{min(heap // 2, 256)}m",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",

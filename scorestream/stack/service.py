@@ -77,6 +77,17 @@ class Service(ABC):
 
     def start(self) -> bool:
         """Start unless already running; False when it was already running."""
+        if not self.launch():
+            return False
+        self.wait_healthy()
+        return True
+
+    def launch(self) -> bool:
+        """Spawn the process without waiting for it; False when it was already running.
+
+        The nodes of a cluster are launched together and then waited for: none of them is
+        healthy before a majority runs.
+        """
         if self.running() is not None:
             return False
         if process.port_open(self.port):
@@ -90,7 +101,6 @@ class Service(ABC):
         process.spawn(
             argv, pid_file=self.pid_file, log_file=self.log_file, marker=self.marker, env=env
         )
-        self.wait_healthy()
         return True
 
     def wait_healthy(self) -> str:

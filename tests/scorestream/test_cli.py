@@ -332,9 +332,6 @@ def test_demo_defaults_are_demo_options() -> None:
 def test_stack_flags_leave_the_environment_in_charge() -> None:
     # StackConfig reads SCORESTREAM_* itself: a default here would override it.
     namespace = parsed("stack", "status")
-    assert [namespace[name] for name in ("kafka_port", "clickhouse_port", "smtp_port")] == [
-        None,
-        None,
-        None,
-    ]
+    names = ("kafka_port", "clickhouse_port", "smtp_port", "kafka_brokers")
+    assert [namespace[name] for name in names] == [None, None, None, None]
     assert namespace["state_dir"] is None
