@@ -46,6 +46,7 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
             "clickhouse_port": args.clickhouse_port,
             "smtp_port": args.smtp_port,
             "state_dir": args.state_dir,
+            "clickhouse_replicas": args.clickhouse_replicas,
         }.items()
         if value is not None
     }
@@ -136,6 +137,14 @@ def _register_stack(sub: SubParsers) -> None:
             type=int,
             help=f"{what} (default $SCORESTREAM_{field.upper()} or %(builtin)s)",
         )
+    stack.add_argument(
+        "--clickhouse-replicas",
+        type=int,
+        help="N > 0: ZooKeeper and N ClickHouse replicas of one shard (cluster "
+        "$SCORESTREAM_CLICKHOUSE_CLUSTER or scorestream) instead of one server; replica n "
+        "listens on the ClickHouse ports + 10 * (n - 1) (default "
+        "$SCORESTREAM_CLICKHOUSE_REPLICAS or %(builtin)s)",
+    )
     stack.add_argument(
         "--state-dir",
         help="where data, logs and pids live (default $SCORESTREAM_STATE_DIR or %(builtin)s)",

@@ -13,6 +13,8 @@ factory types) are imported from those modules, never fixtures.
 - ``tests.fixtures.chromium``: ``chromium`` (headless, offline by default: screenshots, DOM);
 - ``tests.fixtures.newman``: ``newman`` (Postman's runner, from the project's ``node_modules``).
 - ``tests.fixtures.private_clickhouse``: ``private_clickhouse``, a server a test may stop.
+- ``tests.fixtures.clickhouse_cluster``: ``clickhouse_cluster``, ZooKeeper and two replicas
+  with the schema ON CLUSTER (one per module).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.chromium",
     "tests.fixtures.newman",
     "tests.fixtures.private_clickhouse",
+    "tests.fixtures.clickhouse_cluster",
 ]
 
 

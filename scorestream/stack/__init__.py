@@ -6,6 +6,7 @@ from pydantic import SecretStr
 
 from scorestream.settings import Settings
 from scorestream.stack.clickhouse import ClickHouseServer
+from scorestream.stack.clickhouse_cluster import ClickHouseCluster, replicas_in_use
 from scorestream.stack.config import StackConfig
 from scorestream.stack.kafka import KafkaBroker
 from scorestream.stack.service import Health, Service
@@ -18,12 +19,17 @@ class LocalStack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
         self.kafka = KafkaBroker(self.config)
-        self.clickhouse = ClickHouseServer(self.config)
+        # --clickhouse-replicas N: ZooKeeper and N replicas in place of the one server;
+        # without it, status and down still see a cluster that up started.
+        replicas = self.config.clickhouse_replicas or replicas_in_use(self.config)
+        self.cluster = ClickHouseCluster(self.config, replicas) if replicas else None
+        self.clickhouse = self.cluster.replicas[0] if self.cluster else ClickHouseServer(self.config)
         self.smtp = SmtpServer(self.config)
 
     @property
     def services(self) -> list[Service]:
-        return [self.kafka, self.clickhouse, self.smtp]
+        clickhouse = self.cluster.services if self.cluster else [self.clickhouse]
+        return [self.kafka, *clickhouse, self.smtp]
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -45,6 +51,7 @@ class LocalStack:
             clickhouse_url=SecretStr(
                 f"clickhouse://default:@127.0.0.1:{self.clickhouse.port}/{database}"
             ),
+            clickhouse_cluster=env.get("CLICKHOUSE_CLUSTER"),
             smtp_host=env["SMTP_HOST"],
             smtp_port=int(env["SMTP_PORT"]),
             SCORESTREAM_TOPIC_PREFIX=topic_prefix,
@@ -54,4 +61,6 @@ class LocalStack:
         return [service.health() for service in self.services]
 
 
-__all__ = ["ClickHouseServer", "Health", "KafkaBroker", "LocalStack", "SmtpServer", "StackConfig"]
+__all__ = [
+    "ClickHouseCluster",
+    "ClickHouseServer", "Health", "KafkaBroker", "LocalStack", "SmtpServer", "StackConfig"]
