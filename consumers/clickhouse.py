@@ -244,9 +244,7 @@ def apply_migrations(
     if cluster:
         from scorestream.consumers.cluster_schema import sharding_keys
 
-        keys = sharding_keys(
-            [_MIGRATIONS_DDL, *(s for m in migrations for s in m.statements(db))]
-        )
+        keys = sharding_keys([_MIGRATIONS_DDL, *(s for m in migrations for s in m.statements(db))])
     run = _Runner(client, cluster, keys, ServerException)
     run(f"CREATE DATABASE IF NOT EXISTS {db}")
     run(_MIGRATIONS_DDL.replace("{database}", db))

@@ -52,9 +52,7 @@ _ALTER_TABLE = re.compile(
     r"^ALTER\s+TABLE\s+(?P<db>\w+)\.(?P<table>\w+)\s+(?P<commands>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
-_ORDER_BY = re.compile(
-    r"\bORDER\s+BY\s+(?:\((?P<list>[^()]*)\)|(?P<one>\w+))", re.IGNORECASE
-)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\s+(?:\((?P<list>[^()]*)\)|(?P<one>\w+))", re.IGNORECASE)
 _COLUMN_COMMAND = re.compile(r"^(ADD|DROP|MODIFY|COMMENT)\s+COLUMN\b", re.IGNORECASE)
 
 

@@ -23,7 +23,9 @@ class LocalStack:
         # without it, status and down still see a cluster that up started.
         replicas = self.config.clickhouse_replicas or replicas_in_use(self.config)
         self.cluster = ClickHouseCluster(self.config, replicas) if replicas else None
-        self.clickhouse = self.cluster.replicas[0] if self.cluster else ClickHouseServer(self.config)
+        self.clickhouse = (
+            self.cluster.replicas[0] if self.cluster else ClickHouseServer(self.config)
+        )
         self.smtp = SmtpServer(self.config)
 
     @property
@@ -63,4 +65,10 @@ class LocalStack:
 
 __all__ = [
     "ClickHouseCluster",
-    "ClickHouseServer", "Health", "KafkaBroker", "LocalStack", "SmtpServer", "StackConfig"]
+    "ClickHouseServer",
+    "Health",
+    "KafkaBroker",
+    "LocalStack",
+    "SmtpServer",
+    "StackConfig",
+]

@@ -100,9 +100,7 @@ class ClickHouseReplica(ClickHouseServer):
         """Create the database on every replica (directly: no DDL queue, no ZooKeeper)."""
         database = ""
         for port in self.sibling_ports:
-            sibling = ClickHouseServer(
-                self.config.model_copy(update={"clickhouse_port": port})
-            )
+            sibling = ClickHouseServer(self.config.model_copy(update={"clickhouse_port": port}))
             database = sibling.create_database(name)
         return database
 
