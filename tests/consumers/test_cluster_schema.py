@@ -246,7 +246,8 @@ def test_writes_resume_after_zookeeper_restarts(
             return False
         return True
 
-    _wait_until(written, "a write after ZooKeeper's restart")
+    took = _wait_until(written, "a write after ZooKeeper's restart")
+    print(f"writes resumed {took:.1f} s after ZooKeeper's restart")
     _wait_until(lambda: _local_count(clients[1], database, ids) == len(ids), "replicated")
 
 
