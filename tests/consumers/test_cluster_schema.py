@@ -29,6 +29,7 @@ from scorestream.consumers.sink.decoders import decode_drift, decode_score
 from scorestream.contract import TABLES
 from scorestream.contract.drift import DriftBinsMessage, MinuteFeatureStats
 from scorestream.contract.samples import SAMPLE_BASE_MS, sample_score
+from scorestream.exceptions import SinkBackpressureError
 from scorestream.stack import LocalStack
 from tests.fixtures.clickhouse_cluster import CLUSTER, ClusterUnderTest
 
@@ -233,8 +234,11 @@ def test_writes_resume_after_zookeeper_restarts(
     zookeeper.stop()
     try:
         assert zookeeper.health().state == "stopped"
-        # Reads need no ZooKeeper.
+        # Reads need no ZooKeeper; a write is refused as "retry later" (the replicated
+        # tables are read-only), so the sink keeps its offsets and rejects nothing.
         assert clients[0].execute(f"SELECT count() FROM {database}.scores")[0][0] > 0
+        with pytest.raises(SinkBackpressureError, match="Code: 242"):
+            _write_scores(clients[0], database, range(2900, 2910))
     finally:
         zookeeper.start()
     ids = range(3000, 3050)
