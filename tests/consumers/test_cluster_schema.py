@@ -30,8 +30,26 @@ from scorestream.contract import TABLES
 from scorestream.contract.drift import DriftBinsMessage, MinuteFeatureStats
 from scorestream.contract.samples import SAMPLE_BASE_MS, sample_score
 from scorestream.exceptions import SinkBackpressureError
+from scorestream.grafana.macros import expand
+from scorestream.grafana.sample_data import (
+    Result,
+    build_fixture,
+    dashboard_context,
+    in_database,
+    parse_time,
+    rows_in_insert_order,
+)
 from scorestream.stack import LocalStack
 from tests.fixtures.clickhouse_cluster import CLUSTER, ClusterUnderTest
+from tests.grafana.test_dashboards import (
+    _DATETIME_COLUMNS,
+    ALL_QUERIES,
+    CHOICES,
+    _checked_in,
+    _normalise,
+    _same,
+    _server_can_run,
+)
 
 #: The tables whose sorting key holds the record id.
 BY_ID = {"scores", "challenger_scores", "rejected_records", "labels"}
@@ -312,3 +330,61 @@ def test_stack_status_shows_every_node_of_a_running_cluster(
     assert health["zookeeper"].version == "3.8.4"
     assert health["clickhouse-2"].port == health["clickhouse-1"].port + 10
     assert "clickhouse" not in health
+
+
+class _ServerDatabase:
+    """What ``dashboard_context`` asks of a database (``query(sql).rows``), on a server."""
+
+    def __init__(self, client: Any, database: str) -> None:
+        self.client = client
+        self.database = database
+
+    def query(self, sql: str) -> Any:
+        return Result(columns=[], types=[], rows=[list(r) for r in self.client.execute(sql)])
+
+
+def _insert_fixture(client: Any, database: str, fixture: Any) -> None:
+    for table, rows in rows_in_insert_order(fixture):
+        columns = list(rows[0])
+        values = [
+            tuple(parse_time(row[c]) if c in _DATETIME_COLUMNS else row[c] for c in columns)
+            for row in rows
+        ]
+        client.execute(f"INSERT INTO {database}.{table} ({', '.join(columns)}) VALUES", values)
+
+
+@pytest.mark.integration
+def test_every_dashboard_query_answers_through_the_cluster_as_on_one_server(
+    clickhouse_cluster: ClusterUnderTest, clients: list[Any], ch_client: Any, settings: Any
+) -> None:
+    """The dashboards' sample data, replays included, on one server and through the
+    Distributed tables: every query the dashboards send (FINAL, joins, IN subqueries) gives
+    the same answer."""
+    fixture = build_fixture()
+    single = settings.clickhouse.database
+    apply_migrations(ch_client, single)
+    _insert_fixture(ch_client, single, fixture)
+    clustered = f"{clickhouse_cluster.database}_dash"
+    apply_migrations(clients[0], clustered, cluster=CLUSTER)
+    _insert_fixture(clients[0], clustered, fixture)
+    reference = _ServerDatabase(ch_client, single)
+    ran = 0
+    for query in ALL_QUERIES:
+        chosen = CHOICES.get(query.dashboard, {})
+        ctx = dashboard_context(_checked_in()[query.dashboard], reference, chosen)  # type: ignore[arg-type]
+        expanded = expand(query.sql, ctx)
+        if not _server_can_run(expanded, 18):
+            continue
+        want = sorted(
+            (_normalise(list(r)) for r in ch_client.execute(in_database(expanded, single))),
+            key=repr,
+        )
+        got = sorted(
+            (_normalise(list(r)) for r in clients[0].execute(in_database(expanded, clustered))),
+            key=repr,
+        )
+        # quantile() samples above 8192 values, in the order the rows arrive: a tolerance.
+        tolerance = 0.1 if re.search(r"\bquantiles?\(", expanded) else 1e-6
+        assert _same(got, want, tolerance), f"{query.id}:\n{got}\n{want}"
+        ran += 1
+    assert ran >= 15, f"only {ran} dashboard queries ran"
