@@ -96,7 +96,14 @@ def make_client(
     from clickhouse_driver import Client
 
     if dsn.cluster:
-        settings = {"insert_distributed_sync": 1, **(settings or {})}
+        # A subquery over a Distributed table inside a query over another (the labels
+        # check, the performance queries) runs once and is sent to every shard: right
+        # whatever the sharding keys (the default refuses it on more than one shard).
+        settings = {
+            "insert_distributed_sync": 1,
+            "distributed_product_mode": "global",
+            **(settings or {}),
+        }
     options: dict[str, Any] = {
         "connect_timeout": 5,
         # Inserts of a batch take well under a second; a server that does not answer
