@@ -9,6 +9,7 @@ and read by the product's queries (``FINAL``) through them, as in production.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import orjson
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from scorestream.child_process import run_cli
 from scorestream.consumers.clickhouse import apply_migrations, load_migrations, make_client
 from scorestream.consumers.cluster_schema import cluster_statements, sharding_keys
 from scorestream.consumers.drift_check.check import Period, read_period_counts
@@ -330,6 +332,20 @@ def test_stack_status_shows_every_node_of_a_running_cluster(
     assert health["zookeeper"].version == "3.8.4"
     assert health["clickhouse-2"].port == health["clickhouse-1"].port + 10
     assert "clickhouse" not in health
+    # The command line says the same, one row per node.
+    config = clickhouse_cluster.cluster.config
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "SCORESTREAM_STATE_DIR": str(config.state_dir),
+        "SCORESTREAM_CLICKHOUSE_PORT": str(config.clickhouse_port),
+        "SCORESTREAM_CLICKHOUSE_HTTP_PORT": str(config.clickhouse_http_port),
+        "SCORESTREAM_ZOOKEEPER_PORT": str(config.zookeeper_port),
+    }
+    result = run_cli(["stack", "status"], env, timeout_s=60)
+    assert result.returncode == 3, result.stderr  # Kafka and SMTP are not started here
+    for name in ("zookeeper", "clickhouse-1", "clickhouse-2"):
+        assert re.search(rf"{name}\s+│\s+running", result.stdout), result.stdout
 
 
 class _ServerDatabase:
