@@ -214,67 +214,6 @@ def test_a_replayed_id_is_one_row_with_final_and_the_later_score_wins(
         _wait_until(replaced, "the later score everywhere")
 
 
-@pytest.mark.integration
-def test_a_stopped_replica_catches_up_after_its_restart(
-    clickhouse_cluster: ClusterUnderTest, clients: list[Any]
-) -> None:
-    database = clickhouse_cluster.database
-    second = clickhouse_cluster.replicas[1]
-    ids = range(2000, 2300)
-    second.stop()
-    try:
-        assert second.health().state == "stopped"
-        _write_scores(clients[0], database, ids)  # acknowledged with one replica down
-        assert _local_count(clients[0], database, ids) == len(ids)
-        # A sink (re)starting now runs the migrations: nothing to do, and no ON CLUSTER
-        # statement, which would wait for the stopped replica (here: fail after 5 s).
-        impatient = make_client(
-            clickhouse_cluster.dsn(0), settings={"distributed_ddl_task_timeout": 5}
-        )
-        try:
-            assert apply_migrations(impatient, database, cluster=CLUSTER) == []
-        finally:
-            impatient.disconnect()
-    finally:
-        second.start()
-    restarted = _client(clickhouse_cluster, 1)
-    try:
-        took = _wait_until(lambda: _local_count(restarted, database, ids) == len(ids), "caught up")
-        print(f"replica 2 caught up {len(ids)} rows {took:.1f} s after its restart")
-    finally:
-        restarted.disconnect()
-
-
-@pytest.mark.integration
-def test_writes_resume_after_zookeeper_restarts(
-    clickhouse_cluster: ClusterUnderTest, clients: list[Any]
-) -> None:
-    database = clickhouse_cluster.database
-    zookeeper = clickhouse_cluster.cluster.zookeeper
-    zookeeper.stop()
-    try:
-        assert zookeeper.health().state == "stopped"
-        # Reads need no ZooKeeper; a write is refused as "retry later" (the replicated
-        # tables are read-only), so the sink keeps its offsets and rejects nothing.
-        assert clients[0].execute(f"SELECT count() FROM {database}.scores")[0][0] > 0
-        with pytest.raises(SinkBackpressureError, match="Code: 242"):
-            _write_scores(clients[0], database, range(2900, 2910))
-    finally:
-        zookeeper.start()
-    ids = range(3000, 3050)
-
-    def written() -> bool:
-        try:
-            _write_scores(clients[0], database, ids)
-        except Exception:  # the replicas reconnect to ZooKeeper: readonly meanwhile
-            return False
-        return True
-
-    took = _wait_until(written, "a write after ZooKeeper's restart")
-    print(f"writes resumed {took:.1f} s after ZooKeeper's restart")
-    _wait_until(lambda: _local_count(clients[1], database, ids) == len(ids), "replicated")
-
-
 def _bins(batch: str, emitted_ms: int, counts: list[int], minute_ms: int) -> bytes:
     row = MinuteFeatureStats(
         minute_ms, "mean radius", "numeric", [*counts, 0], sum(counts), 0, 1.0, 2.0
@@ -404,3 +343,65 @@ def test_every_dashboard_query_answers_through_the_cluster_as_on_one_server(
         assert _same(got, want, tolerance), f"{query.id}:\n{got}\n{want}"
         ran += 1
     assert ran >= 15, f"only {ran} dashboard queries ran"
+
+
+# --- faults (last: the tests above run on a cluster that never had one) ---------------------
+@pytest.mark.integration
+def test_a_stopped_replica_catches_up_after_its_restart(
+    clickhouse_cluster: ClusterUnderTest, clients: list[Any]
+) -> None:
+    database = clickhouse_cluster.database
+    second = clickhouse_cluster.replicas[1]
+    ids = range(2000, 2300)
+    second.stop()
+    try:
+        assert second.health().state == "stopped"
+        _write_scores(clients[0], database, ids)  # acknowledged with one replica down
+        assert _local_count(clients[0], database, ids) == len(ids)
+        # A sink (re)starting now runs the migrations: nothing to do, and no ON CLUSTER
+        # statement, which would wait for the stopped replica (here: fail after 5 s).
+        impatient = make_client(
+            clickhouse_cluster.dsn(0), settings={"distributed_ddl_task_timeout": 5}
+        )
+        try:
+            assert apply_migrations(impatient, database, cluster=CLUSTER) == []
+        finally:
+            impatient.disconnect()
+    finally:
+        second.start()
+    restarted = _client(clickhouse_cluster, 1)
+    try:
+        took = _wait_until(lambda: _local_count(restarted, database, ids) == len(ids), "caught up")
+        print(f"replica 2 caught up {len(ids)} rows {took:.1f} s after its restart")
+    finally:
+        restarted.disconnect()
+
+
+@pytest.mark.integration
+def test_writes_resume_after_zookeeper_restarts(
+    clickhouse_cluster: ClusterUnderTest, clients: list[Any]
+) -> None:
+    database = clickhouse_cluster.database
+    zookeeper = clickhouse_cluster.cluster.zookeeper
+    zookeeper.stop()
+    try:
+        assert zookeeper.health().state == "stopped"
+        # Reads need no ZooKeeper; a write is refused as "retry later" (the replicated
+        # tables are read-only), so the sink keeps its offsets and rejects nothing.
+        assert clients[0].execute(f"SELECT count() FROM {database}.scores")[0][0] > 0
+        with pytest.raises(SinkBackpressureError, match="Code: 242"):
+            _write_scores(clients[0], database, range(2900, 2910))
+    finally:
+        zookeeper.start()
+    ids = range(3000, 3050)
+
+    def written() -> bool:
+        try:
+            _write_scores(clients[0], database, ids)
+        except Exception:  # the replicas reconnect to ZooKeeper: readonly meanwhile
+            return False
+        return True
+
+    took = _wait_until(written, "a write after ZooKeeper's restart")
+    print(f"writes resumed {took:.1f} s after ZooKeeper's restart")
+    _wait_until(lambda: _local_count(clients[1], database, ids) == len(ids), "replicated")
