@@ -10,6 +10,10 @@ database identifier. A header line ``-- requires-server: 22.8`` marks a migratio
 only modern servers can run: on older ones it is recorded as ``skipped`` and tried again
 on every start, so it is applied once the server is upgraded.
 
+With a cluster (``CLICKHOUSE_CLUSTER``, :attr:`ClickHouseDsn.cluster`) every statement,
+the runner's own included, runs in its ``ON CLUSTER`` form (``consumers/cluster_schema.py``):
+replicated tables behind Distributed tables of the public names.
+
 ClickHouse has no transactional DDL and no locks, so migrations must be idempotent
 statements (``CREATE ... IF NOT EXISTS``, ``ALTER ... MODIFY SETTING``): several sinks
 starting at once may run the same migration, and that must be harmless. ClickHouse 18.16
@@ -47,6 +51,8 @@ _ALREADY_EXISTS = {57, 82}  # TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS
 # DUPLICATE_COLUMN; 18.16 reports a duplicate column as ILLEGAL_COLUMN, told apart from
 # other illegal columns by its message.
 _COLUMN_EXISTS = {15, 44}
+# NOT_IMPLEMENTED: 18.16 cannot queue some ALTERs ON CLUSTER (MODIFY ORDER BY).
+_NOT_IMPLEMENTED = 48
 
 # The bookkeeping table itself is created by the runner, before any migration is read.
 # ReplacingMergeTree folds the duplicate rows that concurrent runners may write.
@@ -82,10 +88,22 @@ def make_client(
 
     The client connects to the ``default`` database unless ``use_database``: the sink
     qualifies every table with the database name, and the database may not exist yet
-    when it connects for the first time.
+    when it connects for the first time. On a cluster (``dsn.cluster``) an insert into a
+    Distributed table returns once the shard's replica has stored it
+    (``insert_distributed_sync``), not when it is queued on the server the client talks
+    to: an acknowledged write is stored, and the sink commits offsets only after it.
     """
     from clickhouse_driver import Client
 
+    if dsn.cluster:
+        # A subquery over a Distributed table inside a query over another (the labels
+        # check, the performance queries) runs once and is sent to every shard: right
+        # whatever the sharding keys (the default refuses it on more than one shard).
+        settings = {
+            "insert_distributed_sync": 1,
+            "distributed_product_mode": "global",
+            **(settings or {}),
+        }
     options: dict[str, Any] = {
         "connect_timeout": 5,
         # Inserts of a batch take well under a second; a server that does not answer
@@ -205,13 +223,18 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def apply_migrations(
-    client: Executor, database: str, directory: Path = MIGRATIONS_DIR
+    client: Executor,
+    database: str,
+    directory: Path = MIGRATIONS_DIR,
+    *,
+    cluster: str | None = None,
 ) -> list[str]:
     """Create ``database`` if missing and apply the pending migrations in order.
 
     Returns the labels (``0001_scores``) of the migrations applied by this call; skipped
     ones (server too old) are not in the list. Idempotent, and safe when several
-    processes run it at once (see the module docstring).
+    processes run it at once (see the module docstring). With ``cluster`` the tables are
+    replicated ``ON CLUSTER`` behind Distributed tables (``consumers/cluster_schema.py``).
 
     Raises
     ------
@@ -224,8 +247,14 @@ def apply_migrations(
     migrations = load_migrations(directory)
     version = server_version(client)
     version_text = ".".join(map(str, version))
-    _run(client, f"CREATE DATABASE IF NOT EXISTS {db}", ServerException)
-    _run(client, _MIGRATIONS_DDL.replace("{database}", db), ServerException)
+    keys = {}
+    if cluster:
+        from scorestream.consumers.cluster_schema import sharding_keys
+
+        keys = sharding_keys([_MIGRATIONS_DDL, *(s for m in migrations for s in m.statements(db))])
+    run = _Runner(client, cluster, keys, ServerException)
+    run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    run(_MIGRATIONS_DDL.replace("{database}", db))
     # Only checked identifiers are formatted in; there are no values.
     recorded = client.execute(
         f"SELECT version, status, checksum FROM {db}.{MIGRATIONS_TABLE}"  # noqa: S608
@@ -255,7 +284,7 @@ def apply_migrations(
             continue
         for statement in migration.statements(db):
             try:
-                _run(client, statement, ServerException)
+                run(statement)
             except ServerException as exc:
                 raise MigrationError(
                     f"migration {migration.label} failed on ClickHouse "
@@ -265,6 +294,64 @@ def apply_migrations(
         log.info("migration %s applied", migration.label)
         done.append(migration.label)
     return done
+
+
+class _Runner:
+    """Runs a migration statement on one server, or in its cluster form on a cluster."""
+
+    def __init__(
+        self,
+        client: Executor,
+        cluster: str | None,
+        keys: dict[str, str],
+        server_exception: type[Exception],
+    ) -> None:
+        self.client = client
+        self.cluster = check_identifier(cluster) if cluster else None
+        self.keys = keys
+        self.server_exception = server_exception
+
+    def __call__(self, statement: str) -> None:
+        if self.cluster is None:
+            _run(self.client, statement, self.server_exception)
+            return
+        from scorestream.consumers.cluster_schema import cluster_statements
+
+        for step in cluster_statements(statement, self.cluster, self.keys):
+            if step.creates is not None and self._exists(*step.creates):
+                continue
+            try:
+                _run(self.client, step.sql, self.server_exception)
+            except self.server_exception as exc:
+                if getattr(exc, "code", None) != _NOT_IMPLEMENTED or not step.single_shard_fallback:
+                    raise
+                self._single_shard(step.sql)
+                _run(self.client, step.single_shard_fallback, self.server_exception)
+
+    def _single_shard(self, statement: str) -> None:
+        # An ALTER of a replicated table on one replica is replicated to the others of its
+        # shard through ZooKeeper: on a one-shard cluster that is every server.
+        rows = self.client.execute(
+            "SELECT uniqExact(shard_num) FROM system.clusters WHERE cluster = %(cluster)s",
+            {"cluster": self.cluster},
+        )
+        if rows[0][0] != 1:
+            raise MigrationError(
+                f"the server cannot run this ON CLUSTER and cluster {self.cluster} has "
+                f"{rows[0][0]} shards: run it without ON CLUSTER on one replica of each "
+                f"shard, then start again: {statement.splitlines()[0][:200]}"
+            )
+
+    def _exists(self, database: str, table: str | None) -> bool:
+        if table is None:
+            query = "SELECT count() FROM system.databases WHERE name = %(database)s"
+        else:
+            query = (
+                "SELECT count() FROM system.tables "
+                "WHERE database = %(database)s AND name = %(table)s"
+            )
+        rows = self.client.execute(query, {"database": database, "table": table})
+        return bool(rows[0][0])
 
 
 def _run(client: Executor, statement: str, server_exception: type[Exception]) -> None:

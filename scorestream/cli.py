@@ -47,6 +47,7 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
             "smtp_port": args.smtp_port,
             "state_dir": args.state_dir,
             "kafka_brokers": args.kafka_brokers,
+            "clickhouse_replicas": args.clickhouse_replicas,
         }.items()
         if value is not None
     }
@@ -172,6 +173,14 @@ def _register_stack(sub: SubParsers) -> None:
         "(+10, +20), topics replicated 3 times, min.insync.replicas 2 "
         "(default $SCORESTREAM_KAFKA_BROKERS, the cluster formatted in the state directory, "
         "or %(builtin)s)",
+    )
+    stack.add_argument(
+        "--clickhouse-replicas",
+        type=int,
+        help="N > 0: ZooKeeper and N ClickHouse replicas of one shard (cluster "
+        "$SCORESTREAM_CLICKHOUSE_CLUSTER or scorestream) instead of one server; replica n "
+        "listens on the ClickHouse ports + 10 * (n - 1) (default "
+        "$SCORESTREAM_CLICKHOUSE_REPLICAS or %(builtin)s)",
     )
     stack.add_argument(
         "--state-dir",

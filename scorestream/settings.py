@@ -34,6 +34,9 @@ class ClickHouseDsn(BaseModel):
     password: SecretStr
     database: str
     secure: bool = False
+    #: CLICKHOUSE_CLUSTER: the cluster of the schema's ``ON CLUSTER`` DDL and Distributed
+    #: tables (``consumers/cluster_schema.py``); None: one server, plain tables.
+    cluster: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> ClickHouseDsn:
@@ -161,6 +164,8 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     clickhouse_url: SecretStr = SecretStr("clickhouse://default:@127.0.0.1:19000/scoring")
+    #: A ClickHouse cluster (remote_servers name): replicated tables behind Distributed ones.
+    clickhouse_cluster: str | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 18025
     smtp_user: str | None = None
@@ -231,6 +236,22 @@ class Settings(BaseSettings):
         ClickHouseDsn.parse(value.get_secret_value())
         return value
 
+    # It goes into DDL (ON CLUSTER, Distributed(...)): a plain identifier; empty means none.
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _check_clickhouse_cluster(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from scorestream.contract.tables import check_identifier
+
+        try:
+            return check_identifier(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"CLICKHOUSE_CLUSTER must be a plain identifier (a remote_servers name), "
+                f"got {value!r}"
+            ) from None
+
     # Read when the settings are, so that a mistake in the file stops the process at start.
     @field_validator("thresholds_file", mode="before")
     @classmethod
@@ -251,7 +272,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def clickhouse(self) -> ClickHouseDsn:
-        return ClickHouseDsn.parse(self.clickhouse_url.get_secret_value())
+        dsn = ClickHouseDsn.parse(self.clickhouse_url.get_secret_value())
+        return dsn.model_copy(update={"cluster": self.clickhouse_cluster})
 
     @cached_property
     def topics(self) -> Topics:
@@ -286,6 +308,7 @@ class Settings(BaseSettings):
                 if self.mlflow_tracking_uri
                 else {}
             ),
+            **({"CLICKHOUSE_CLUSTER": self.clickhouse_cluster} if self.clickhouse_cluster else {}),
             "SCORESTREAM_TOPIC_PREFIX": self.topic_prefix,
             "SCORESTREAM_METRICS_HOST": self.metrics_host,
             "SCORESTREAM_WORKER_METRICS_PORT": str(self.worker_metrics_port),

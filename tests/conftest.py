@@ -15,6 +15,8 @@ factory types) are imported from those modules, never fixtures.
 - ``tests.fixtures.private_clickhouse``: ``private_clickhouse``, a server a test may stop.
 - ``tests.fixtures.private_kafka_cluster``: ``private_kafka_cluster``, three Kafka nodes of
   one module, each of which a test may kill -9 and restart.
+- ``tests.fixtures.clickhouse_cluster``: ``clickhouse_cluster``, ZooKeeper and two replicas
+  with the schema ON CLUSTER (one per module).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ pytest_plugins = [
     "tests.fixtures.newman",
     "tests.fixtures.private_clickhouse",
     "tests.fixtures.private_kafka_cluster",
+    "tests.fixtures.clickhouse_cluster",
 ]
 
 

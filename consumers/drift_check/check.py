@@ -233,7 +233,7 @@ def write_rows(client: Executor, database: str, rows: list[dict[str, Any]]) -> N
 def connect(settings: Settings) -> Executor:
     """A client with the schema in place (the check may run before any sink did)."""
     client = make_client(settings.clickhouse)
-    apply_migrations(client, settings.clickhouse.database)
+    apply_migrations(client, settings.clickhouse.database, cluster=settings.clickhouse.cluster)
     return client
 
 

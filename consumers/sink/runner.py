@@ -360,7 +360,7 @@ class SinkRunner:
     def _migrate(self) -> None:
         sink = self._sink
         assert sink is not None
-        apply_migrations(sink.client, self.database)
+        apply_migrations(sink.client, self.database, cluster=self.settings.clickhouse.cluster)
         version = server_version(sink.client)
         sink.dedup_tokens = (
             version >= DEDUP_TOKEN_MIN_VERSION

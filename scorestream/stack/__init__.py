@@ -6,6 +6,7 @@ from pydantic import SecretStr
 
 from scorestream.settings import Settings
 from scorestream.stack.clickhouse import ClickHouseServer
+from scorestream.stack.clickhouse_cluster import ClickHouseCluster, replicas_in_use
 from scorestream.stack.config import StackConfig
 from scorestream.stack.kafka import KafkaBroker
 from scorestream.stack.kafka_cluster import KafkaCluster, recorded_brokers, running_cluster_size
@@ -30,7 +31,13 @@ class LocalStack:
         self.kafka: KafkaBroker = (
             self.kafka_cluster.nodes[0] if self.kafka_cluster else KafkaBroker(self.config)
         )
-        self.clickhouse = ClickHouseServer(self.config)
+        # --clickhouse-replicas N: ZooKeeper and N replicas in place of the one server;
+        # without it, status and down still see a cluster that up started.
+        replicas = self.config.clickhouse_replicas or replicas_in_use(self.config)
+        self.cluster = ClickHouseCluster(self.config, replicas) if replicas else None
+        self.clickhouse = (
+            self.cluster.replicas[0] if self.cluster else ClickHouseServer(self.config)
+        )
         self.smtp = SmtpServer(self.config)
 
     @property
@@ -39,7 +46,8 @@ class LocalStack:
 
     @property
     def services(self) -> list[Service]:
-        return [*self.kafka_nodes, self.clickhouse, self.smtp]
+        clickhouse = self.cluster.services if self.cluster else [self.clickhouse]
+        return [*self.kafka_nodes, *clickhouse, self.smtp]
 
     def other_kafka(self) -> list[KafkaBroker]:
         """Running Kafka processes of the other layout (one node vs. cluster) to stop."""
@@ -71,6 +79,7 @@ class LocalStack:
             clickhouse_url=SecretStr(
                 f"clickhouse://default:@127.0.0.1:{self.clickhouse.port}/{database}"
             ),
+            clickhouse_cluster=env.get("CLICKHOUSE_CLUSTER"),
             smtp_host=env["SMTP_HOST"],
             smtp_port=int(env["SMTP_PORT"]),
             SCORESTREAM_TOPIC_PREFIX=topic_prefix,
@@ -81,6 +90,7 @@ class LocalStack:
 
 
 __all__ = [
+    "ClickHouseCluster",
     "ClickHouseServer",
     "Health",
     "KafkaBroker",

@@ -27,6 +27,12 @@ class StackConfig(BaseSettings):
     clickhouse_port: int = 19000
     clickhouse_http_port: int = 18123
     smtp_port: int = 18025
+    # A replicated ClickHouse (`stack up --clickhouse-replicas N`, see stack/clickhouse_cluster.py):
+    # 0 is the one plain server. Replica n listens on the ClickHouse ports + 10 * (n - 1).
+    clickhouse_replicas: int = Field(default=0, ge=0, le=9)
+    clickhouse_cluster: str = "scorestream"
+    zookeeper_port: int = 12181
+    zookeeper_heap_mb: int = 128
     # The local stack only listens on 127.0.0.1; deployments set their own (see .env.example).
     grafana_reader_password: str = "grafana-local"  # noqa: S105
     # The one database grafana_reader may read: the dashboards' (and the datasource's), and
@@ -34,8 +40,9 @@ class StackConfig(BaseSettings):
     grafana_reader_database: str = "scoring"
     startup_timeout_s: float = 120.0
 
-    # It goes into users.xml and into CREATE DATABASE: a plain identifier only.
-    @field_validator("grafana_reader_database")
+    # They go into the XML configuration and into SQL (CREATE DATABASE, ON CLUSTER): plain
+    # identifiers only.
+    @field_validator("grafana_reader_database", "clickhouse_cluster")
     @classmethod
     def _plain_database_name(cls, value: str) -> str:
         return check_identifier(value)
