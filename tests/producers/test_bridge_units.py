@@ -21,7 +21,7 @@ from scorestream.producers.bridge.auth import ApiKeyAuth
 from scorestream.producers.bridge.intake import ValidationBatcher, to_payloads, uuid4_strings
 from scorestream.producers.bridge.limits import BodyLimitMiddleware
 from scorestream.producers.bridge.openapi import record_model
-from scorestream.producers.bridge.partitioning import murmur2_many, partitions_for
+from scorestream.producers.partitioning import murmur2_many, partitions_for
 from scorestream.producers.bridge.problems import CatchAllMiddleware, ProblemError
 from scorestream.producers.bridge.score_waiter import Recall, ScoreWaiter
 from scorestream.streams.model.schema import FeatureSchema
