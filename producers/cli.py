@@ -33,6 +33,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     from scorestream.exceptions import ConfigurationError
     from scorestream.producers.drift_injection import parse_drift_specs
+    from scorestream.producers.kafka_logs import quiet_repeated_kafka_errors
     from scorestream.producers.label_files import label_file_chunks
     from scorestream.producers.producer import (
         ProduceOptions,
@@ -73,6 +74,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
             chunks = file_chunks(args.file, options.chunk_size)
     topic = settings.topics.labels if args.labels is not None else settings.topics.records
     ensure_topics(settings, [topic])
+    # An outage is reported by the summary, record by record; the client's reconnect errors
+    # are one line each, at most once a minute per kind.
+    quiet_repeated_kafka_errors(tracebacks=False)
     # soft_wrap: the summary line is never broken (scripts and tests read it).
     console = Console(stderr=True, soft_wrap=True)
     producer = RecordProducer(
@@ -202,7 +206,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     import uvicorn
 
     from scorestream.producers.bridge import BridgeOptions, create_app
-    from scorestream.producers.bridge.logs import quiet_repeated_kafka_errors
+    from scorestream.producers.kafka_logs import quiet_repeated_kafka_errors
     from scorestream.producers.bridge.server import protocol_class
     from scorestream.settings import Settings
 

@@ -125,7 +125,10 @@ class DeliveryLedger:
 
     def _fail(self, payload: Payload, exception: BaseException) -> None:
         self.undelivered.append(payload)
-        self._note(f"{type(exception).__name__}: {exception}")
+        text = str(exception)
+        name = type(exception).__name__
+        # kafka-python's errors start with their class name already.
+        self._note(text if text.startswith(name) else f"{name}: {text}")
 
     def _note(self, text: str) -> None:
         if len(self.errors) < MAX_ERRORS and text not in self.errors:

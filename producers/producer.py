@@ -33,7 +33,9 @@ Payload = tuple[bytes | None, bytes]
 #: Default seconds a record may wait for the broker's acknowledgement before it fails.
 DELIVERY_TIMEOUT_S = 120.0
 # How much longer than the client's own delivery timeout a record is waited for before it is
-# given up (the client should have failed it by then; see ``delivery``).
+# given up (at most; no more than the timeout itself). The client should have failed it by
+# then, but after a broker killed mid-request kafka-python 3.0.12 was seen to settle some
+# in-flight records never (``delivery``).
 _GRACE_S = 10.0
 # Records sent and not yet settled at most: beyond, the reader waits (memory stays bounded).
 _MAX_PENDING = 400_000
@@ -172,7 +174,7 @@ class RecordProducer:
 
         from scorestream.producers.delivery import DeliveryLedger, Failed
 
-        ledger = DeliveryLedger(self.delivery_timeout_s, _GRACE_S)
+        ledger = DeliveryLedger(self.delivery_timeout_s, min(_GRACE_S, self.delivery_timeout_s))
         send_chunk = self._paced_chunk if self.rate else self._send_chunk
         started = time.monotonic()
         for chunk in payloads:

@@ -299,7 +299,7 @@ def test_record_model_carries_the_features_types_bounds_and_nullability(model_di
 def test_repeated_kafka_client_errors_are_let_through_once_per_interval() -> None:
     import time
 
-    from scorestream.producers.bridge.logs import RepeatFilter
+    from scorestream.producers.kafka_logs import RepeatFilter
 
     def record(name: str, msg: str, *args: object) -> logging.LogRecord:
         return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)

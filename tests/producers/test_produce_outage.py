@@ -24,8 +24,8 @@ from scorestream.settings import Settings
 from scorestream.stack.kafka import KafkaBroker
 from tests.kafka_io import collect
 
-RECORDS = 16_000
-RATE = 2_000  # records/s: the file takes 8 s, so the outage lands in its middle
+RECORDS = 10_000
+RATE = 2_000  # records/s: the file takes 5 s, so the outage lands in its middle
 SUMMARY = re.compile(r"sent (\d+), failed (\d+), ")
 
 
@@ -86,7 +86,6 @@ def test_a_broker_killed_for_longer_than_the_timeout_makes_produce_exit_1_naming
     waited = time.monotonic() - killed_at
 
     assert proc.returncode == 1, stderr
-    assert "Traceback" not in stderr
     match = SUMMARY.search(stderr)
     assert match, stderr
     sent, failed = int(match[1]), int(match[2])
@@ -106,6 +105,8 @@ def test_a_broker_killed_for_longer_than_the_timeout_makes_produce_exit_1_naming
     # Ids as written ("000123"), and the ones named are undelivered ones.
     assert set(named[1].split(", ")) <= undelivered_ids
     assert int(named[3] or 0) + len(named[1].split(", ")) == failed
+    # The client's errors are one line each, never a traceback.
+    assert "Traceback" not in stderr
     # Bounded: it stopped soon after the delivery timeout (plus the ledger's grace).
     assert waited < RECORDS / RATE + timeout_s + 30
 
@@ -136,6 +137,8 @@ def test_a_broker_back_within_the_timeout_gets_every_record(
     try:
         kill_after_first_records(on_broker, private_kafka)
         time.sleep(3)
+        # Back after about 15-30 s (a killed KRaft broker waits for its old registration to
+        # expire), well within the 90 s delivery timeout.
         private_kafka.start()
         _, stderr = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
