@@ -206,8 +206,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     import uvicorn
 
     from scorestream.producers.bridge import BridgeOptions, create_app
-    from scorestream.producers.kafka_logs import quiet_repeated_kafka_errors
     from scorestream.producers.bridge.server import protocol_class
+    from scorestream.producers.kafka_logs import quiet_repeated_kafka_errors
     from scorestream.settings import Settings
 
     settings = Settings()

@@ -11,6 +11,7 @@ wait forever, so the ledger does not rely on it.)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -137,8 +138,7 @@ class DeliveryLedger:
 
 def _wait(future: Any, seconds: float) -> bool:
     """Wait at most ``seconds`` for a kafka-python future; True if it is settled."""
-    try:
+    # get() raises the record's own error, or KafkaTimeoutError when the wait runs out.
+    with contextlib.suppress(Exception):
         future.get(timeout=max(0.0, seconds))
-    except Exception:  # noqa: BLE001 - the record's own error or the wait's timeout
-        pass
     return bool(future.is_done)

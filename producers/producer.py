@@ -170,9 +170,8 @@ class RecordProducer:
         Returns once every record is acknowledged or has failed; no wait is unbounded
         (see :mod:`scorestream.producers.delivery`).
         """
-        from kafka.errors import KafkaError
 
-        from scorestream.producers.delivery import DeliveryLedger, Failed
+        from scorestream.producers.delivery import DeliveryLedger
 
         ledger = DeliveryLedger(self.delivery_timeout_s, min(_GRACE_S, self.delivery_timeout_s))
         send_chunk = self._paced_chunk if self.rate else self._send_chunk

@@ -21,9 +21,9 @@ from scorestream.producers.bridge.auth import ApiKeyAuth
 from scorestream.producers.bridge.intake import ValidationBatcher, to_payloads, uuid4_strings
 from scorestream.producers.bridge.limits import BodyLimitMiddleware
 from scorestream.producers.bridge.openapi import record_model
-from scorestream.producers.partitioning import murmur2_many, partitions_for
 from scorestream.producers.bridge.problems import CatchAllMiddleware, ProblemError
 from scorestream.producers.bridge.score_waiter import Recall, ScoreWaiter
+from scorestream.producers.partitioning import murmur2_many, partitions_for
 from scorestream.streams.model.schema import FeatureSchema
 from scorestream.streams.validation import RecordValidator
 
