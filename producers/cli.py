@@ -42,6 +42,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         synthetic_chunks,
     )
     from scorestream.producers.record_files import file_chunks
+    from scorestream.producers.sharded import ShardedProducer
     from scorestream.settings import Settings
     from scorestream.topics import ensure_topics
 
@@ -49,6 +50,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
     options = options_from_args(ProduceOptions, args)
     # Everything the user gave is checked before the first connection to Kafka.
     check_delivery_timeout(options.delivery_timeout_s)
+    if options.processes < 1:
+        raise ConfigurationError(f"--processes must be at least 1, not {options.processes}")
+    if options.processes > 1 and options.rate:
+        raise ConfigurationError("--rate paces one process: use it without --processes")
     drift = parse_drift_specs(args.drift)
     chunks: Iterable[Sequence[tuple[bytes | None, bytes]]]
     if args.synthetic is not None:
@@ -79,9 +84,18 @@ def cmd_produce(args: argparse.Namespace) -> int:
     quiet_repeated_kafka_errors(tracebacks=False)
     # soft_wrap: the summary line is never broken (scripts and tests read it).
     console = Console(stderr=True, soft_wrap=True)
-    producer = RecordProducer(
-        settings, rate=options.rate, topic=topic, delivery_timeout_s=options.delivery_timeout_s
-    )
+    producer: RecordProducer | ShardedProducer
+    if options.processes > 1:
+        producer = ShardedProducer(
+            settings,
+            processes=options.processes,
+            topic=topic,
+            delivery_timeout_s=options.delivery_timeout_s,
+        )
+    else:
+        producer = RecordProducer(
+            settings, rate=options.rate, topic=topic, delivery_timeout_s=options.delivery_timeout_s
+        )
     columns = [BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     try:
         with Progress(
@@ -184,6 +198,13 @@ def _register_produce(sub: SubParsers) -> None:
         metavar="SECONDS",
         help="a record the broker has not acknowledged in this time is undelivered; the "
         "client reconnects meanwhile (default %(default)s)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="producer processes, each owning the partitions p with p %% N == its number "
+        "(ids keep their partition and their order; default %(default)s)",
     )
     parser.add_argument(
         "--undelivered",

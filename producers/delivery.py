@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +39,11 @@ class _Sent:
     payloads: Sequence[Payload]
     futures: list[Any]
     deadline: float
+    tag: int
     #: Futures before this index are settled and accounted.
     settled: int = 0
+    #: Indices of the failed records.
+    failed: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +56,9 @@ class DeliveryLedger:
         How long the client itself may take to settle a record.
     grace_s
         How much longer the ledger waits before it gives a record up.
+    on_settled
+        Called with a chunk's tag and the indices of its failed records once all of its
+        records are accounted (a producer process tells its parent so).
     """
 
     delivery_timeout_s: float
@@ -63,12 +69,13 @@ class DeliveryLedger:
     #: Records that were given up unsettled (the client may still hold them).
     abandoned: int = 0
     pending_records: int = 0
+    on_settled: Callable[[int, list[int]], None] | None = None
     _pending: deque[_Sent] = field(default_factory=deque)
 
-    def add(self, payloads: Sequence[Payload], futures: list[Any]) -> None:
+    def add(self, payloads: Sequence[Payload], futures: list[Any], tag: int = 0) -> None:
         """Track one sent chunk; ``futures[i]`` is the outcome of ``payloads[i]``."""
         deadline = time.monotonic() + self.delivery_timeout_s + self.grace_s
-        self._pending.append(_Sent(payloads, futures, deadline))
+        self._pending.append(_Sent(payloads, futures, deadline, tag))
         self.pending_records += len(futures)
 
     def settle(self, *, wait: bool = False, keep: int = 0) -> None:
@@ -84,6 +91,8 @@ class DeliveryLedger:
                 return
             pending.popleft()
             self.pending_records -= len(sent.futures)
+            if self.on_settled is not None:
+                self.on_settled(sent.tag, sent.failed)
 
     def finish(self) -> None:
         """Wait (bounded by the deadlines) for every pending record's outcome."""
@@ -105,7 +114,7 @@ class DeliveryLedger:
             if future.exception is None:
                 self.acknowledged += 1
             else:
-                self._fail(sent.payloads[index], future.exception)
+                self._fail(sent, index, future.exception)
             index += 1
         sent.settled = end
         return True
@@ -117,15 +126,18 @@ class DeliveryLedger:
             if future.is_done and future.exception is None:
                 self.acknowledged += 1
             elif future.is_done:
-                self._fail(sent.payloads[index], future.exception)
+                self._fail(sent, index, future.exception)
             else:
                 self.abandoned += 1
-                self.undelivered.append(sent.payloads[index])
+                self._fail(sent, index, None)
                 self._note(f"no outcome from the client within {timeout} s")
         sent.settled = len(sent.futures)
 
-    def _fail(self, payload: Payload, exception: BaseException) -> None:
-        self.undelivered.append(payload)
+    def _fail(self, sent: _Sent, index: int, exception: BaseException | None) -> None:
+        self.undelivered.append(sent.payloads[index])
+        sent.failed.append(index)
+        if exception is None:
+            return
         text = str(exception)
         name = type(exception).__name__
         # kafka-python's errors start with their class name already.

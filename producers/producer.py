@@ -57,6 +57,8 @@ class ProduceOptions:
     chunk_size: int = 5000
     #: Seconds a record may wait for the broker before it counts as undelivered.
     delivery_timeout_s: float = DELIVERY_TIMEOUT_S
+    #: Producer processes (``sharded``); more than one only without a rate.
+    processes: int = 1
 
 
 @dataclass
@@ -98,6 +100,11 @@ def frame_to_payloads(frame: pd.DataFrame) -> list[tuple[bytes, bytes]]:
         value = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
         out.append((record["id"].encode(), value))
     return out
+
+
+def grace_for(delivery_timeout_s: float) -> float:
+    """Seconds a record is waited for beyond the client's delivery timeout."""
+    return min(_GRACE_S, delivery_timeout_s)
 
 
 def check_delivery_timeout(seconds: float) -> None:
@@ -173,11 +180,12 @@ class RecordProducer:
 
         from scorestream.producers.delivery import DeliveryLedger
 
-        ledger = DeliveryLedger(self.delivery_timeout_s, min(_GRACE_S, self.delivery_timeout_s))
-        send_chunk = self._paced_chunk if self.rate else self._send_chunk
+        ledger = DeliveryLedger(self.delivery_timeout_s, grace_for(self.delivery_timeout_s))
         started = time.monotonic()
         for chunk in payloads:
-            ledger.add(chunk, send_chunk(chunk, started))
+            ledger.add(
+                chunk, self._paced_chunk(chunk, started) if self.rate else self.send_chunk(chunk)
+            )
             ledger.settle(wait=ledger.pending_records > _MAX_PENDING, keep=_MAX_PENDING // 2)
             if progress is not None:
                 progress(len(chunk))
@@ -213,15 +221,14 @@ class RecordProducer:
                 futures.append(Failed(exc))
         return futures
 
-    def _send_chunk(self, chunk: Sequence[Payload], started: float) -> list[Any]:
+    def send_chunk(self, chunk: Sequence[Payload]) -> list[Any]:
         """Append a chunk to kafka-python's record accumulator, partitioned in one go.
 
         What ``KafkaProducer.send`` does per record, less what does not change within a
         chunk: the partitions are looked up once, the ids hashed with numpy (Kafka's
         murmur2, as ``send`` would choose), and records go straight to the accumulator,
         which still gives each its future (kafka-python's batching, retries, expiry and
-        batch splitting are unchanged). Two fifths of ``send``'s time per record are saved
-        (``bench/bench_producer.py``).
+        batch splitting are unchanged). Returns one future (or :class:`Failed`) per record.
         """
         from kafka.errors import KafkaError, MessageSizeTooLargeError
         from kafka.structs import TopicPartition
@@ -231,7 +238,7 @@ class RecordProducer:
 
         producer, topic = self._producer, self.topic
         try:
-            partitions = sorted(producer.partitions_for(topic))
+            partitions = self.partitions()
         except KafkaError as exc:
             # No metadata within max_block_ms (the broker is down): the chunk fails now,
             # rather than each of its records waiting that long in send().
@@ -264,6 +271,20 @@ class RecordProducer:
             except KafkaError as exc:
                 add(Failed(exc))
         return futures
+
+    def partitions(self) -> list[int]:
+        """The topic's partitions (sorted); waits for metadata at most the delivery timeout.
+
+        Raises
+        ------
+        kafka.errors.KafkaError
+            If the metadata cannot be had in that time.
+        """
+        return sorted(self._producer.partitions_for(self.topic))
+
+    def abandon(self, abandoned: bool) -> None:
+        """Tell :meth:`close` whether records were given up (then it does not wait)."""
+        self._abandoned = abandoned
 
     def close(self) -> None:
         """Close the client; records it still holds after ``send_all`` gave up are dropped."""
