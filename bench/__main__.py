@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on the local stack.
 
-    python -m bench [--only pipeline,sink,bridge,drift,comparison,models,metrics]
+    python -m bench [--only pipeline,sink,bridge,drift,comparison,models,metrics,producer]
 
 Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
 """
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "comparison": "bench.bench_comparison",
     "models": "bench.bench_models",
     "metrics": "bench.bench_metrics",
+    "producer": "bench.bench_producer",
 }
 
 

@@ -129,6 +129,9 @@ class RecordProducer:
     delivery_timeout_s
         A record not acknowledged within this time fails and is reported undelivered
         (kafka-python's ``delivery_timeout_ms``; the wait for its outcome is bounded too).
+    compression
+        kafka-python's ``compression_type``; none is the fastest to a local broker
+        (``bench/bench_producer.py`` measures lz4 beside it).
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class RecordProducer:
         rate: float | None = None,
         topic: str | None = None,
         delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
+        compression: str | None = None,
     ) -> None:
         from kafka import KafkaProducer
 
@@ -154,7 +158,7 @@ class RecordProducer:
             enable_idempotence=True,
             linger_ms=linger_ms,
             batch_size=512 * 1024,
-            compression_type=None,
+            compression_type=compression,
             max_request_size=_MAX_REQUEST_BYTES,
             # Retries are bounded by time, not count: a record fails once this has passed.
             delivery_timeout_ms=timeout_ms,
