@@ -116,3 +116,20 @@ def test_every_id_lands_once_in_the_partition_kafkas_own_clients_choose(
     }
     assert got == expected  # each id once, in its partition, its value unchanged
     assert len({p for ((p, _),) in got.values()}) > 1  # the ids really spread
+
+
+def test_produce_with_two_processes_sends_a_csv_unchanged(
+    settings: Settings, settings_env: dict[str, str], tmp_path: Path
+) -> None:
+    frame = load_iris(as_frame=True).frame
+    frame.insert(0, "id", [f"{i:03d}" for i in range(len(frame))])
+    path = tmp_path / "iris.csv"
+    frame.to_csv(path, index=False)
+    args = ["produce", "--file", str(path), "--processes", "2", "--quiet"]
+    result = run_cli(args, settings_env, timeout_s=120)
+    assert result.returncode == 0, result.stderr
+    assert f"sent {len(frame)}, failed 0, " in result.stderr
+    got = collect(settings, settings.topics.records, until=lambda m: len(m) >= len(frame))
+    assert sorted(m["id"] for m in got) == list(frame["id"])  # "007" stays "007", each once
+    first = next(m for m in got if m["id"] == "000")
+    assert first["sepal length (cm)"] == frame.loc[0, "sepal length (cm)"]
