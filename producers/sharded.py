@@ -30,6 +30,7 @@ from scorestream.producers.producer import (
     ProduceSummary,
     RecordProducer,
     check_delivery_timeout,
+    fewer_collections,
     grace_for,
 )
 from scorestream.settings import Settings
@@ -253,20 +254,21 @@ def _serve(
         grace_for(delivery_timeout_s),
         on_settled=lambda tag, failed: reports.put(("settled", index, tag, failed)),
     )
-    try:
-        while True:
-            if not chunks.poll(0.05):
-                ledger.settle()
-                continue
-            message = chunks.recv()
-            if message is None:
-                break
-            tag, chunk = message
-            ledger.add(chunk, producer.send_chunk(chunk), tag)
-            ledger.settle(wait=ledger.pending_records > _MAX_PENDING, keep=_MAX_PENDING // 2)
-    except EOFError:
-        pass  # the reading process is gone: settle what was sent, then stop
-    ledger.finish()
+    with fewer_collections():
+        try:
+            while True:
+                if not chunks.poll(0.05):
+                    ledger.settle()
+                    continue
+                message = chunks.recv()
+                if message is None:
+                    break
+                tag, chunk = message
+                ledger.add(chunk, producer.send_chunk(chunk), tag)
+                ledger.settle(wait=ledger.pending_records > _MAX_PENDING, keep=_MAX_PENDING // 2)
+        except EOFError:
+            pass  # the reading process is gone: settle what was sent, then stop
+        ledger.finish()
     producer.abandon(ledger.abandoned > 0)
     producer.close()
     reports.put(("done", index, ledger.errors))
