@@ -292,8 +292,11 @@ class RecordProducer:
                         f"a record of {len(value) + len(key)} bytes is larger than "
                         f"{largest} bytes, the most one request may carry"
                     )
-                future, full, created, _ = append(tp, None, key, value, ())
-                if full or created:
+                future, _full, created, _ = append(tp, None, key, value, ())
+                if created:
+                    # A new batch means the one before it is full: the sender may go. (Not
+                    # on "full": that is every append while the sender is behind, and each
+                    # wake-up is a socket write.)
                     wakeup()
                 add(future)
             except KafkaError as exc:
