@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def _produce_defaults() -> Mapping[str, Any]:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -78,10 +80,19 @@ def cmd_produce(args: argparse.Namespace) -> int:
         else:
             chunks = file_chunks(args.file, options.chunk_size)
     topic = settings.topics.labels if args.labels is not None else settings.topics.records
-    ensure_topics(settings, [topic])
     # An outage is reported by the summary, record by record; the client's reconnect errors
     # are one line each, at most once a minute per kind.
     quiet_repeated_kafka_errors(tracebacks=False)
+    try:
+        ensure_topics(settings, [topic])
+    except KafkaError as exc:
+        # Not a mistake of the user's, and not a bug: one line, nothing was sent.
+        print(
+            f"sent 0: cannot reach Kafka at {settings.kafka_bootstrap_servers} ({exc}); "
+            "nothing was sent",
+            file=sys.stderr,
+        )
+        return 1
     # soft_wrap: the summary line is never broken (scripts and tests read it).
     console = Console(stderr=True, soft_wrap=True)
     producer: RecordProducer | ShardedProducer
