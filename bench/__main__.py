@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on the local stack.
 
-    python -m bench [--only pipeline,stages,sink,bridge,drift,comparison,models,metrics,soak]
+    python -m bench [--only pipeline,stages,sink,bridge,drift,comparison,models,metrics,producer,soak]
 
 Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
 """
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "comparison": "bench.bench_comparison",
     "models": "bench.bench_models",
     "metrics": "bench.bench_metrics",
+    "producer": "bench.bench_producer",
     "soak": "bench.bench_soak",
 }
 

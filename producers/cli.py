@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,24 +29,33 @@ def _produce_defaults() -> Mapping[str, Any]:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from scorestream.exceptions import ConfigurationError
     from scorestream.producers.drift_injection import parse_drift_specs
+    from scorestream.producers.kafka_logs import quiet_repeated_kafka_errors
     from scorestream.producers.label_files import label_file_chunks
     from scorestream.producers.producer import (
         ProduceOptions,
         RecordProducer,
+        check_delivery_timeout,
         synthetic_chunks,
     )
     from scorestream.producers.record_files import file_chunks
+    from scorestream.producers.sharded import ShardedProducer
     from scorestream.settings import Settings
     from scorestream.topics import ensure_topics
 
     settings = Settings()
     options = options_from_args(ProduceOptions, args)
     # Everything the user gave is checked before the first connection to Kafka.
+    check_delivery_timeout(options.delivery_timeout_s)
+    if options.processes < 1:
+        raise ConfigurationError(f"--processes must be at least 1, not {options.processes}")
+    if options.processes > 1 and options.rate:
+        raise ConfigurationError("--rate paces one process: use it without --processes")
     drift = parse_drift_specs(args.drift)
     chunks: Iterable[Sequence[tuple[bytes | None, bytes]]]
     if args.synthetic is not None:
@@ -70,23 +80,74 @@ def cmd_produce(args: argparse.Namespace) -> int:
         else:
             chunks = file_chunks(args.file, options.chunk_size)
     topic = settings.topics.labels if args.labels is not None else settings.topics.records
-    ensure_topics(settings, [topic])
-    console = Console(stderr=True)
-    producer = RecordProducer(settings, rate=options.rate, topic=topic)
+    # An outage is reported by the summary, record by record; the client's reconnect errors
+    # are one line each, at most once a minute per kind.
+    quiet_repeated_kafka_errors(tracebacks=False)
+    try:
+        ensure_topics(settings, [topic])
+    except KafkaError as exc:
+        # Not a mistake of the user's, and not a bug: one line, nothing was sent.
+        print(
+            f"sent 0: cannot reach Kafka at {settings.kafka_bootstrap_servers} ({exc}); "
+            "nothing was sent",
+            file=sys.stderr,
+        )
+        return 1
+    # soft_wrap: the summary line is never broken (scripts and tests read it).
+    console = Console(stderr=True, soft_wrap=True)
+    producer: RecordProducer | ShardedProducer
+    if options.processes > 1:
+        producer = ShardedProducer(
+            settings,
+            processes=options.processes,
+            topic=topic,
+            delivery_timeout_s=options.delivery_timeout_s,
+        )
+    else:
+        producer = RecordProducer(
+            settings, rate=options.rate, topic=topic, delivery_timeout_s=options.delivery_timeout_s
+        )
     columns = [BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(
-        *Progress.get_default_columns()[:1], *columns, console=console, disable=args.quiet
-    ) as progress:
-        task = progress.add_task("producing", total=total)
-        summary = producer.send_all(chunks, progress=lambda n: progress.advance(task, n))
-    producer.close()
-    console.print(
-        f"sent {summary.sent}, failed {summary.failed}, "
-        f"{summary.rate:,.0f} {'labels' if args.labels is not None else 'records'}/s to {topic}"
-    )
+    try:
+        with Progress(
+            *Progress.get_default_columns()[:1], *columns, console=console, disable=args.quiet
+        ) as progress:
+            task = progress.add_task("producing", total=total)
+            summary = producer.send_all(chunks, progress=lambda n: progress.advance(task, n))
+    finally:
+        producer.close()
+    noun = "labels" if args.labels is not None else "records"
+    line = f"sent {summary.sent}, failed {summary.failed}, {summary.rate:,.0f} {noun}/s to {topic}"
+    if summary.failed:
+        line += "; " + _write_undelivered(summary, args.undelivered, noun)
+    console.print(line, markup=False, highlight=False)
     for error in summary.errors:
-        console.print(f"  error: {error}")
+        console.print(f"  error: {error}", markup=False, highlight=False)
     return 0 if summary.failed == 0 else 1
+
+
+def _write_undelivered(summary: Any, path: Path | None, noun: str) -> str:
+    """Write the undelivered records to a JSON Lines file; the summary's words for them.
+
+    The file holds each record's value exactly as it was to be sent, one per line, so that
+    ``scorestream produce --file`` (or ``--labels``) sends exactly them again.
+    """
+    import time
+
+    shown = summary.undelivered_ids(5)
+    more = f" and {summary.failed - len(shown)} more" if summary.failed > len(shown) else ""
+    named = f"undelivered {noun} {', '.join(shown)}{more}"
+    target = path or Path(
+        f"scorestream-undelivered-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl"
+    )
+    try:
+        with target.open("wb") as handle:
+            for _key, value in summary.undelivered:
+                handle.write(value + b"\n")
+    except OSError as exc:
+        return f"{named}; could not write them to {target}: {exc.strerror or exc}"
+    again = "--labels" if noun == "labels" else "--file"
+    return f"{named} written to {target} (send them again with {again} {target})"
 
 
 def _reference_std(model_dir: Path) -> dict[str, float] | None:
@@ -104,7 +165,9 @@ def _register_produce(sub: SubParsers) -> None:
         cmd_produce,
         defaults=_produce_defaults,
         help="send records to the records topic (file or synthetic), or labels to labels",
-        description="Keyed by id, acks=all, idempotent producer. Examples: "
+        description="Keyed by id, acks=all, idempotent producer. Exit 0: every record "
+        "acknowledged; 1: some were not (named in the summary line and written to "
+        "--undelivered); 2: a usage mistake. Examples: "
         "scorestream produce --synthetic 100000 --drift income=shift:0.5 --drift-from 50000; "
         "scorestream produce --labels labels.csv (columns id, label, optional label_time, "
         "model_name, model_version)",
@@ -139,6 +202,28 @@ def _register_produce(sub: SubParsers) -> None:
         help="first record (0-based) that is drifted (default %(default)s)",
     )
     parser.add_argument("--model-dir", type=Path, help="reference std for shift specs")
+    parser.add_argument(
+        "--delivery-timeout",
+        dest="delivery_timeout_s",
+        type=float,
+        metavar="SECONDS",
+        help="a record the broker has not acknowledged in this time is undelivered; the "
+        "client reconnects meanwhile (default %(default)s)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="producer processes, each owning the partitions p with p %% N == its number "
+        "(ids keep their partition and their order; default %(default)s)",
+    )
+    parser.add_argument(
+        "--undelivered",
+        type=Path,
+        metavar="FILE",
+        help="where undelivered records go, as JSON Lines (default "
+        "./scorestream-undelivered-TIME.jsonl, written only when some are)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -153,8 +238,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     import uvicorn
 
     from scorestream.producers.bridge import BridgeOptions, create_app
-    from scorestream.producers.bridge.logs import quiet_repeated_kafka_errors
     from scorestream.producers.bridge.server import protocol_class
+    from scorestream.producers.kafka_logs import quiet_repeated_kafka_errors
     from scorestream.settings import Settings
 
     settings = Settings()

@@ -17,6 +17,7 @@ factory types) are imported from those modules, never fixtures.
   one module, each of which a test may kill -9 and restart.
 - ``tests.fixtures.clickhouse_cluster``: ``clickhouse_cluster``, ZooKeeper and two replicas
   with the schema ON CLUSTER (one per module).
+- ``tests.fixtures.private_kafka``: ``private_kafka``, a broker a test may kill.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ pytest_plugins = [
     "tests.fixtures.private_clickhouse",
     "tests.fixtures.private_kafka_cluster",
     "tests.fixtures.clickhouse_cluster",
+    "tests.fixtures.private_kafka",
 ]
 
 

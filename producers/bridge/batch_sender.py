@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from scorestream.producers.bridge.partitioning import partitions_for
+from scorestream.producers.partitioning import partitions_for
 
 
 class _Request:

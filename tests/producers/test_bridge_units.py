@@ -21,9 +21,9 @@ from scorestream.producers.bridge.auth import ApiKeyAuth
 from scorestream.producers.bridge.intake import ValidationBatcher, to_payloads, uuid4_strings
 from scorestream.producers.bridge.limits import BodyLimitMiddleware
 from scorestream.producers.bridge.openapi import record_model
-from scorestream.producers.bridge.partitioning import murmur2_many, partitions_for
 from scorestream.producers.bridge.problems import CatchAllMiddleware, ProblemError
 from scorestream.producers.bridge.score_waiter import Recall, ScoreWaiter
+from scorestream.producers.partitioning import murmur2_many, partitions_for
 from scorestream.streams.model.schema import FeatureSchema
 from scorestream.streams.validation import RecordValidator
 
@@ -299,7 +299,7 @@ def test_record_model_carries_the_features_types_bounds_and_nullability(model_di
 def test_repeated_kafka_client_errors_are_let_through_once_per_interval() -> None:
     import time
 
-    from scorestream.producers.bridge.logs import RepeatFilter
+    from scorestream.producers.kafka_logs import RepeatFilter
 
     def record(name: str, msg: str, *args: object) -> logging.LogRecord:
         return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)

@@ -1,0 +1,145 @@
+"""``scorestream produce`` across a broker outage: never hang, always account.
+
+One outage, two producers. A private broker (``private_kafka``) is killed with SIGKILL
+while two CLIs send the same JSON Lines file of the wine data set, each to its own topic:
+one with a delivery timeout shorter than the outage, one with a longer one. The first must
+exit 1 in bounded time, name its undelivered records and write them to a file, and once the
+broker is back every record it did not name must be on it. The second must deliver every
+record, each id once, counted on the topic. (One outage for both: a killed broker takes
+15-30 s to come back, the better part of this module's time.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+from sklearn.datasets import load_wine
+
+from scorestream.child_process import spawn_cli
+from scorestream.settings import Settings
+from scorestream.stack.kafka import KafkaBroker
+from tests.kafka_io import collect
+
+RECORDS = 10_000
+RATE = 2_000  # records/s: the file takes 5 s, so the outage lands in its middle
+SHORT_TIMEOUT_S = 5
+LONG_TIMEOUT_S = 90
+SUMMARY = re.compile(r"sent (\d+), failed (\d+), ")
+
+
+def wine_lines(n: int) -> list[bytes]:
+    """``n`` JSON Lines of the wine data set (rows cycled), ids zero-padded strings."""
+    rows = load_wine(as_frame=True).frame.to_dict(orient="records")
+    return [orjson.dumps({"id": f"{i:06d}", **rows[i % len(rows)]}) for i in range(n)]
+
+
+def on_broker(broker: KafkaBroker, prefix: str) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=f"127.0.0.1:{broker.port}", SCORESTREAM_TOPIC_PREFIX=prefix
+    )
+
+
+def start_produce(
+    settings_env: dict[str, str], target: Settings, source: Path, *extra: str
+) -> subprocess.Popen[str]:
+    env = {
+        **settings_env,
+        "KAFKA_BOOTSTRAP_SERVERS": target.kafka_bootstrap_servers,
+        "SCORESTREAM_TOPIC_PREFIX": target.topic_prefix,
+    }
+    args = ["produce", "--file", str(source), "--rate", str(RATE), "--quiet", *extra]
+    return spawn_cli(args, env, capture=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout_s: float, what: str) -> str:
+    try:
+        _, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"produce hung {what}") from None
+    return stderr
+
+
+def test_a_killed_broker_costs_named_records_past_the_timeout_and_none_within_it(
+    settings: Settings, settings_env: dict[str, str], private_kafka: KafkaBroker, tmp_path: Path
+) -> None:
+    lines = wine_lines(RECORDS)
+    every_id = {orjson.loads(line)["id"] for line in lines}
+    source = tmp_path / "wine.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    undelivered_file = tmp_path / "undelivered.jsonl"
+    short = on_broker(private_kafka, f"{settings.topic_prefix}short.")
+    long = on_broker(private_kafka, f"{settings.topic_prefix}long.")
+    short_proc = start_produce(
+        settings_env,
+        short,
+        source,
+        "--delivery-timeout",
+        str(SHORT_TIMEOUT_S),
+        "--undelivered",
+        str(undelivered_file),
+    )
+    long_proc = start_produce(settings_env, long, source, "--delivery-timeout", str(LONG_TIMEOUT_S))
+    # Some records of each on the broker first, then the outage.
+    for target in (short, long):
+        collect(target, target.topics.records, until=lambda m: len(m) >= 1000)
+    running = private_kafka.running()
+    assert running is not None
+    os.kill(running.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    stderr = finish(short_proc, RECORDS / RATE + SHORT_TIMEOUT_S + 60, "after the kill")
+    waited = time.monotonic() - killed_at
+    private_kafka.start()
+    long_stderr = finish(long_proc, LONG_TIMEOUT_S + 60, "after the broker came back")
+
+    # Past its timeout: exit 1, within the timeout and the ledger's grace of the kill.
+    assert short_proc.returncode == 1, stderr
+    assert waited < RECORDS / RATE + 2 * SHORT_TIMEOUT_S + 15
+    match = SUMMARY.search(stderr)
+    assert match, stderr
+    sent, failed = int(match[1]), int(match[2])
+    assert sent + failed == RECORDS
+    assert 0 < failed < RECORDS, stderr
+    # One summary line names the first undelivered ids and the file that holds them all.
+    (summary,) = [line for line in stderr.splitlines() if SUMMARY.search(line)]
+    assert f"written to {undelivered_file}" in summary
+    written = undelivered_file.read_bytes().splitlines()
+    assert len(written) == failed
+    # Passed through unchanged: the undelivered file holds the very lines of the source.
+    assert set(written) <= set(lines)
+    undelivered_ids = {orjson.loads(line)["id"] for line in written}
+    assert len(undelivered_ids) == failed
+    named = re.search(r"undelivered records ([0-9, ]+?)( and (\d+) more)? written", summary)
+    assert named, summary
+    # Ids as written ("000123"), and the ones named are undelivered ones.
+    assert set(named[1].split(", ")) <= undelivered_ids
+    assert int(named[3] or 0) + len(named[1].split(", ")) == failed
+    # The client's errors are one line each, never a traceback.
+    assert "Traceback" not in stderr
+
+    # Every record it did not name is on the broker: delivered + undelivered == all.
+    delivered = every_id - undelivered_ids
+    stored = collect(
+        short,
+        short.topics.records,
+        until=lambda m: delivered <= {r["id"] for r in m},
+        timeout_s=60,
+    )
+    stored_ids = {r["id"] for r in stored}
+    assert delivered <= stored_ids
+    assert len(delivered) == sent
+    assert stored_ids | undelivered_ids == every_id
+
+    # Within its timeout: every record delivered, each id once (no duplicate from retries).
+    assert long_proc.returncode == 0, long_stderr
+    assert f"sent {RECORDS}, failed 0, " in long_stderr
+    stored_long = collect(
+        long, long.topics.records, until=lambda m: len(m) >= RECORDS, timeout_s=60
+    )
+    assert sorted(r["id"] for r in stored_long) == sorted(every_id)
