@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 #: ``drift-check --date D``'s exit code when the day is still incomplete after the wait:
 #: nothing was checked or written; run it again later (2 is a usage mistake).
 EXIT_INCOMPLETE = 3
+#: ``drift-check``'s exit code when alerts stay undelivered (another delivery holds their
+#: partitions); the next run, or that delivery, sends them.
+EXIT_UNDELIVERED = 4
 
 
 def register(sub: SubParsers) -> None:
@@ -143,6 +146,7 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
         check_complete_day,
         yesterday,
     )
+    from scorestream.exceptions import AlertsPendingError
     from scorestream.settings import Settings
     from scorestream.streams.model.registry import LoadedModel
 
@@ -199,8 +203,14 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
         console.print(f"drift check {day}: no drift counts and no default model (MODEL_DIR)")
     # A performance verdict or a feature that could not be checked alerts without drift.
     if any(result.alerting for result in results) and not args.no_deliver:
-        sent = deliver_pending(settings)
-        Console(stderr=True).print(f"alert e-mails sent: {sent}")
+        try:
+            sent = deliver_pending(settings)
+        except AlertsPendingError as exc:
+            # One plain line each (no console wrapping): scripts and cron mails grep them.
+            print(f"alert e-mails sent: {exc.sent}", file=sys.stderr)
+            print(f"drift check {day}: alerts not delivered: {exc}", file=sys.stderr)
+            return EXIT_UNDELIVERED
+        print(f"alert e-mails sent: {sent}", file=sys.stderr)
     return 0
 
 
