@@ -13,7 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scorestream.cli_support import SubParsers, add_subcommand, option_defaults, options_from_args
+from scorestream.cli_support import (
+    SubParsers,
+    add_membership_options,
+    add_subcommand,
+    option_defaults,
+    options_from_args,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +66,18 @@ def _sink_defaults() -> Mapping[str, Any]:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from scorestream.consumer_groups import sink_group
     from scorestream.consumers.sink import SinkOptions, run_sink
+    from scorestream.membership import claim_instance_id
     from scorestream.settings import Settings
 
     settings = Settings()
     options = options_from_args(SinkOptions, args)
+    if options.instance_id is None:
+        group = options.group_id or sink_group(settings.topic_prefix)
+        options = replace(options, instance_id=claim_instance_id(group))
     # The driver logs every refused connection with a traceback; the sink's own warning
     # (with the retry count and delay) says the same in one line.
     logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
@@ -118,11 +131,7 @@ def _register_sink(sub: SubParsers) -> None:
         help="longest wait between retries while ClickHouse is down (default %(default)s)",
     )
     parser.add_argument("--group-id", help="consumer group (default <prefix>scorestream-sink)")
-    parser.add_argument(
-        "--instance-id",
-        help="static group membership id: a restarted sink with the same id "
-        "gets its partitions back at once, without a rebalance; unique per sink",
-    )
+    add_membership_options(parser, "sink")
 
 
 # --- drift-check ---------------------------------------------------------------------------
