@@ -13,6 +13,7 @@ factory types) are imported from those modules, never fixtures.
 - ``tests.fixtures.chromium``: ``chromium`` (headless, offline by default: screenshots, DOM);
 - ``tests.fixtures.newman``: ``newman`` (Postman's runner, from the project's ``node_modules``).
 - ``tests.fixtures.private_clickhouse``: ``private_clickhouse``, a server a test may stop.
+- ``tests.fixtures.private_kafka``: ``private_kafka``, a broker a test may kill.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.chromium",
     "tests.fixtures.newman",
     "tests.fixtures.private_clickhouse",
+    "tests.fixtures.private_kafka",
 ]
 
 
