@@ -235,7 +235,8 @@ def _register_drift_check(sub: SubParsers) -> None:
         "reference (Benjamini-Hochberg corrected, with effect-size thresholds), writes "
         "drift_checks rows, and e-mails an alert when a feature drifted — once per day "
         "and model version. Then compares every challenger with its champion on the same "
-        "records (model_comparisons rows).",
+        "records (model_comparisons rows). Exit code 3: the day is incomplete; 4: alerts "
+        "stay undelivered (another delivery holds their partitions).",
     )
     parser.add_argument(
         "--date", type=_iso_date, help="UTC day to check, YYYY-MM-DD (default: yesterday)"
