@@ -35,7 +35,7 @@ class DeliveryRefusedError(DeliveryError):
 
 class AlertsPendingError(DeliveryError):
     """Alerts on ``drift.alerts`` stay undelivered after a one-shot delivery (``pending``: how
-    many messages); they are delivered by the next run."""
+    many messages, -1 if unknown); another member or the next run delivers them."""
 
     def __init__(self, message: str, pending: int, sent: int) -> None:
         super().__init__(message)

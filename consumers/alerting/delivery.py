@@ -327,15 +327,17 @@ class AlertDelivery:
         ``wait_s`` (another member holds them), it raises :class:`AlertsPendingError`.
         """
         from kafka import TopicPartition
+        from kafka.errors import FencedInstanceIdError
 
         consumer = self._consumer()
         topic = self.settings.topics.drift_alerts
+        targets: dict[Any, int] = {}
         started = time.monotonic()
         sent = 0
         try:
             partitions = consumer.partitions_for_topic(topic) or set()
             every = [TopicPartition(topic, p) for p in sorted(partitions)]
-            targets: dict[Any, int] = consumer.end_offsets(every) if every else {}
+            targets = consumer.end_offsets(every) if every else {}
             while True:
                 left = _left(consumer, targets)
                 if not left:
@@ -356,6 +358,15 @@ class AlertDelivery:
                 batches = consumer.poll(timeout_ms=1000)
                 if batches:
                     sent += self._handle(consumer, batches)
+        except FencedInstanceIdError:
+            # A newer run with the same instance id took the partitions: it delivers them.
+            raise AlertsPendingError(
+                f"another delivery with the instance id {self.instance_id} (a newer "
+                f"drift-check) took over {topic} and delivers the alerts left; alert "
+                f"e-mails sent by this run: {sent}",
+                pending=-1,  # not ours to count any more
+                sent=sent,
+            ) from None
         finally:
             consumer.close(autocommit=False)
 
