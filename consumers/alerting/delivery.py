@@ -333,6 +333,7 @@ class AlertDelivery:
         topic = self.settings.topics.drift_alerts
         targets: dict[Any, int] = {}
         started = time.monotonic()
+        seen: set[Any] = set()
         sent = 0
         try:
             partitions = consumer.partitions_for_topic(topic) or set()
@@ -342,7 +343,11 @@ class AlertDelivery:
                 left = _left(consumer, targets)
                 if not left:
                     return sent
-                theirs = set(left) - consumer.assignment()
+                assigned = consumer.assignment()
+                if assigned != seen:
+                    # A (re)assignment: the wait for the others' partitions starts again.
+                    seen, started = set(assigned), time.monotonic()
+                theirs = set(left) - assigned
                 if theirs and time.monotonic() - started > wait_s:
                     pending = sum(left.values())
                     owned = ", ".join(str(tp.partition) for tp in sorted(theirs))

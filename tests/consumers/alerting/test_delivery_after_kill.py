@@ -12,9 +12,13 @@ import email
 import os
 import signal
 import socket
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from scorestream.child_process import run_cli, spawn_cli
 from scorestream.consumers.clickhouse import apply_migrations
@@ -83,3 +87,65 @@ def test_the_next_check_delivers_the_alert_of_a_check_killed_mid_delivery(
     assert len(ours) == 1, [m["To"] for m in mails]
     assert str(DAY) in str(ours[0]["Subject"]) and "income" in str(ours[0]["Subject"])
     assert ch_client.execute(delivered)[0][0] == 1
+
+
+_HOLDER = (
+    "import sys\n"
+    "from kafka import KafkaConsumer\n"
+    "consumer = KafkaConsumer(sys.argv[2], bootstrap_servers=sys.argv[1], group_id=sys.argv[3],\n"
+    "    group_instance_id='another-delivery', enable_auto_commit=False,\n"
+    "    auto_offset_reset='earliest')\n"
+    "while True:\n"
+    "    if consumer.poll(timeout_ms=500):\n"
+    "        print('read an alert', flush=True)\n"
+)
+
+
+@pytest.mark.timeout(120)
+def test_alerts_held_by_another_member_are_reported_not_silently_left(
+    settings: Settings, ch_client: Any
+) -> None:
+    from kafka import KafkaProducer
+
+    from scorestream.consumers.alerting.delivery import (
+        ONE_SHOT_INSTANCE,
+        AlertDelivery,
+        alerts_group,
+    )
+    from scorestream.exceptions import AlertsPendingError
+    from scorestream.topics import ensure_topics
+
+    apply_migrations(ch_client, settings.clickhouse.database)
+    topic = settings.topics.drift_alerts
+    ensure_topics(settings, [topic])
+    # Another live member (say a scheduler retrying SMTP) that never commits: with the range
+    # assignor it gets partitions 0 and 1 ("another-delivery-..." sorts before
+    # "drift-check-..."), and the alert waits on partition 0.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _HOLDER,
+            settings.kafka_bootstrap_servers,
+            topic,
+            alerts_group(settings.topic_prefix),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        producer.send(topic, key=b"daily:2026-05-08", value=b"{}", partition=0).get(30)
+        producer.close()
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "read an alert"
+
+        delivery = AlertDelivery(settings, ch_client, ONE_SHOT_INSTANCE)
+        with pytest.raises(AlertsPendingError) as raised:
+            delivery.drain(wait_s=3)
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert raised.value.pending == 1 and raised.value.sent == 0
+    message = str(raised.value)
+    assert "1 alert message(s)" in message and "partition(s) 0 not assigned" in message
