@@ -13,13 +13,22 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scorestream.cli_support import SubParsers, add_subcommand, option_defaults, options_from_args
+from scorestream.cli_support import (
+    SubParsers,
+    add_membership_options,
+    add_subcommand,
+    option_defaults,
+    options_from_args,
+)
 
 log = logging.getLogger(__name__)
 
 #: ``drift-check --date D``'s exit code when the day is still incomplete after the wait:
 #: nothing was checked or written; run it again later (2 is a usage mistake).
 EXIT_INCOMPLETE = 3
+#: ``drift-check``'s exit code when alerts stay undelivered (another delivery holds their
+#: partitions); the next run, or that delivery, sends them.
+EXIT_UNDELIVERED = 4
 
 
 def register(sub: SubParsers) -> None:
@@ -57,11 +66,18 @@ def _sink_defaults() -> Mapping[str, Any]:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from scorestream.consumer_groups import sink_group
     from scorestream.consumers.sink import SinkOptions, run_sink
+    from scorestream.membership import claim_instance_id
     from scorestream.settings import Settings
 
     settings = Settings()
     options = options_from_args(SinkOptions, args)
+    if options.instance_id is None:
+        group = options.group_id or sink_group(settings.topic_prefix)
+        options = replace(options, instance_id=claim_instance_id(group))
     # The driver logs every refused connection with a traceback; the sink's own warning
     # (with the retry count and delay) says the same in one line.
     logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
@@ -115,11 +131,7 @@ def _register_sink(sub: SubParsers) -> None:
         help="longest wait between retries while ClickHouse is down (default %(default)s)",
     )
     parser.add_argument("--group-id", help="consumer group (default <prefix>scorestream-sink)")
-    parser.add_argument(
-        "--instance-id",
-        help="static group membership id: a restarted sink with the same id "
-        "gets its partitions back at once, without a rebalance; unique per sink",
-    )
+    add_membership_options(parser, "sink")
 
 
 # --- drift-check ---------------------------------------------------------------------------
@@ -143,6 +155,7 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
         check_complete_day,
         yesterday,
     )
+    from scorestream.exceptions import AlertsPendingError
     from scorestream.settings import Settings
     from scorestream.streams.model.registry import LoadedModel
 
@@ -199,8 +212,14 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
         console.print(f"drift check {day}: no drift counts and no default model (MODEL_DIR)")
     # A performance verdict or a feature that could not be checked alerts without drift.
     if any(result.alerting for result in results) and not args.no_deliver:
-        sent = deliver_pending(settings)
-        Console(stderr=True).print(f"alert e-mails sent: {sent}")
+        try:
+            sent = deliver_pending(settings)
+        except AlertsPendingError as exc:
+            # One plain line each (no console wrapping): scripts and cron mails grep them.
+            print(f"alert e-mails sent: {exc.sent}", file=sys.stderr)
+            print(f"drift check {day}: alerts not delivered: {exc}", file=sys.stderr)
+            return EXIT_UNDELIVERED
+        print(f"alert e-mails sent: {sent}", file=sys.stderr)
     return 0
 
 
@@ -216,7 +235,8 @@ def _register_drift_check(sub: SubParsers) -> None:
         "reference (Benjamini-Hochberg corrected, with effect-size thresholds), writes "
         "drift_checks rows, and e-mails an alert when a feature drifted — once per day "
         "and model version. Then compares every challenger with its champion on the same "
-        "records (model_comparisons rows).",
+        "records (model_comparisons rows). Exit code 3: the day is incomplete; 4: alerts "
+        "stay undelivered (another delivery holds their partitions).",
     )
     parser.add_argument(
         "--date", type=_iso_date, help="UTC day to check, YYYY-MM-DD (default: yesterday)"

@@ -24,6 +24,7 @@ from scorestream.cli_support import (
     options_from_args,
 )
 from scorestream.exceptions import ScorestreamError
+from scorestream.log_limit import limit_repeats
 
 if TYPE_CHECKING:
     from scorestream.stack.config import StackConfig
@@ -318,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # turns and missing metadata while topics are created; errors are what matter.
     for chatty in ("kafka", "aiokafka"):
         logging.getLogger(chatty).setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    # An outage repeats the same error many times a second: one line per interval, counted.
+    limit_repeats()
     handler: Handler = args.handler
     try:
         return handler(args)

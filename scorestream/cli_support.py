@@ -128,3 +128,36 @@ def add_subcommand(
     parser = sub.add_parser(name, **kwargs)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def session_timeout(text: str) -> float:
+    """``--session-timeout``: seconds within the broker's default bounds (6 s to 30 min)."""
+    from scorestream.membership import MAX_SESSION_TIMEOUT_S, MIN_SESSION_TIMEOUT_S
+
+    value = float(text)
+    if not MIN_SESSION_TIMEOUT_S <= value <= MAX_SESSION_TIMEOUT_S:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be between {MIN_SESSION_TIMEOUT_S:.0f} and {MAX_SESSION_TIMEOUT_S:.0f} "
+            "seconds (the broker's group.min/max.session.timeout.ms)"
+        )
+    return value
+
+
+def add_membership_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--instance-id`` and ``--session-timeout`` of a consumer group member (``what``)."""
+    parser.add_argument(
+        "--instance-id",
+        help=f"static group membership id: a restarted {what} with the same id gets its "
+        "partitions back at once, without a rebalance; unique among the group's live "
+        "members (default: <hostname>-<slot>, the lowest slot no live process of the "
+        "group on this host holds)",
+    )
+    parser.add_argument(
+        "--session-timeout",
+        dest="session_timeout_s",
+        type=session_timeout,
+        metavar="SECONDS",
+        help=f"a {what} silent this long leaves the group and its partitions move to the "
+        "others; a restart with the same instance id within it moves nothing "
+        "(default %(default)s)",
+    )

@@ -33,6 +33,16 @@ class DeliveryRefusedError(DeliveryError):
     """The receiving server refused for good (an SMTP 5xx reply): retrying cannot help."""
 
 
+class AlertsPendingError(DeliveryError):
+    """Alerts on ``drift.alerts`` stay undelivered after a one-shot delivery (``pending``: how
+    many messages, -1 if unknown); another member or the next run delivers them."""
+
+    def __init__(self, message: str, pending: int, sent: int) -> None:
+        super().__init__(message)
+        self.pending = pending
+        self.sent = sent
+
+
 class SinkBackpressureError(DeliveryError):
     """ClickHouse cannot take a batch now; the sink rewinds, pauses and retries later."""
 

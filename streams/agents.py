@@ -149,8 +149,9 @@ class BatchFeed:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             check_crcs=False,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
+            group_instance_id=options.instance_id,
+            session_timeout_ms=int(options.session_timeout_s * 1000),
+            heartbeat_interval_ms=min(3_000, int(options.session_timeout_s * 1000) // 3),
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -16,6 +16,7 @@ import faust
 
 from scorestream.consumer_groups import FAUST_GROUP
 from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
+from scorestream.membership import heartbeat_interval_ms
 from scorestream.settings import Settings
 
 
@@ -31,6 +32,11 @@ class WorkerOptions:
     drift_flush_s: float = 15.0
     #: Seconds between two resolutions of the model references (0: never swap).
     model_poll_interval_s: float = 5.0
+    #: Static group membership id (None: dynamic; the CLI claims ``<hostname>-<slot>``).
+    instance_id: str | None = None
+    #: A killed worker's partitions move to the others after this long (unless it is
+    #: back first with the same instance id).
+    session_timeout_s: float = 10.0
 
 
 def faust_data_dir() -> Path:
@@ -63,9 +69,11 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
         producer_max_batch_size=1_048_576,
         producer_max_request_size=REJECTED_MAX_MESSAGE_BYTES,
         consumer_auto_offset_reset="earliest",
-        # A killed worker's partitions move to the survivors after this long, not 60 s.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=3.0,
+        # A killed worker's partitions move to the survivors after this long, not 60 s;
+        # a restart with the same instance id takes them back at once.
+        consumer_group_instance_id=options.instance_id,
+        broker_session_timeout=options.session_timeout_s,
+        broker_heartbeat_interval=heartbeat_interval_ms(options.session_timeout_s) / 1000,
         store="memory://",
         # Faust formats "{conf.name}" itself: one directory per app (topic prefix).
         datadir=str(faust_data_dir() / "{conf.name}-data"),

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scorestream.cli_support import SubParsers, add_subcommand, option_defaults, options_from_args
+from scorestream.cli_support import (
+    SubParsers,
+    add_membership_options,
+    add_subcommand,
+    option_defaults,
+    options_from_args,
+)
 
 
 def register(sub: SubParsers) -> None:
@@ -134,6 +140,10 @@ def _worker_defaults() -> Mapping[str, Any]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from scorestream.consumer_groups import FAUST_GROUP, scoring_group
+    from scorestream.membership import claim_instance_id
     from scorestream.settings import Settings
     from scorestream.streams.app import WorkerOptions
     from scorestream.streams.worker import run_worker
@@ -145,6 +155,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     elif args.model_dir is not None:
         settings = settings.model_copy(update={"model_dir": args.model_dir, "model": ""})
     options = options_from_args(WorkerOptions, args)
+    if options.instance_id is None:
+        group = scoring_group(settings.topic_prefix)
+        if options.engine == "faust":
+            group = f"{settings.topic_prefix}{FAUST_GROUP}"
+        options = replace(options, instance_id=claim_instance_id(group))
     run_worker(
         settings,
         options,
@@ -227,3 +242,4 @@ def _register_worker(sub: SubParsers) -> None:
         help="agent engine: publish drift counts and commit offsets this often (default "
         "%(default)s; a crash re-scores at most this much input)",
     )
+    add_membership_options(parser, "worker")

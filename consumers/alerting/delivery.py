@@ -35,7 +35,7 @@ from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.clickhouse import Executor, make_client
 from scorestream.contract import ALERT_DELIVERIES, AlertMessage, decode_alert
 from scorestream.contract.tables import check_identifier
-from scorestream.exceptions import DecodeError, DeliveryRefusedError
+from scorestream.exceptions import AlertsPendingError, DecodeError, DeliveryRefusedError
 from scorestream.retry import Backoff, retry_sync
 from scorestream.settings import Settings
 
@@ -44,6 +44,19 @@ log = logging.getLogger(__name__)
 
 #: Seconds the scheduler waits before it tries a refused alert again.
 REFUSED_RETRY_S = 900.0
+
+#: Session timeout of the alerts group's members: how long a dead member with an instance
+#: id of its own (or none) holds its partitions.
+SESSION_TIMEOUT_MS = 10_000
+
+#: How long a one-shot delivery waits for partitions held by another member: a killed
+#: member's session (45 s, kafka-python's default, in releases before this one) and a join.
+ASSIGNMENT_WAIT_S = 60.0
+
+#: Static member ids in the alerts group: a one-shot ``drift-check`` replacing one killed
+#: mid-delivery takes its partitions at once; the scheduler keeps its own.
+ONE_SHOT_INSTANCE = "drift-check"
+SCHEDULER_INSTANCE = "drift-check-scheduler"
 
 
 def send_email(message: EmailMessage, settings: Settings, timeout_s: float = 30.0) -> None:
@@ -187,11 +200,19 @@ def annotate_grafana(alert: AlertMessage, settings: Settings) -> None:
 
 
 class AlertDelivery:
-    """Consumes ``drift.alerts``; e-mails each alert not yet delivered; then commits."""
+    """Consumes ``drift.alerts``; e-mails each alert not yet delivered; then commits.
 
-    def __init__(self, settings: Settings, client: Executor) -> None:
+    ``instance_id`` makes the consumer a static member of the alerts group: a run that
+    replaces a killed one (same id) takes its partitions back at once instead of waiting
+    for the dead member's session to time out.
+    """
+
+    def __init__(
+        self, settings: Settings, client: Executor, instance_id: str | None = None
+    ) -> None:
         self.settings = settings
         self.log = DeliveryLog(client, settings.clickhouse.database)
+        self.instance_id = instance_id
 
     def deliver(self, alert: AlertMessage) -> bool:
         """E-mail ``alert`` unless already delivered; True if it was sent now."""
@@ -219,65 +240,69 @@ class AlertDelivery:
         )
         return True
 
+    def _consumer(self) -> Any:
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            self.settings.topics.drift_alerts,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=alerts_group(self.settings.topic_prefix),
+            group_instance_id=self.instance_id,
+            # Short: a dead member with another id holds the partitions this long at most.
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 4,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=10,
+            # Sending retries for as long as SMTP is down: never leave the group for that.
+            max_poll_interval_ms=24 * 3600 * 1000,
+        )
+
+    def _handle(self, consumer: Any, batches: dict[Any, list[Any]]) -> int:
+        """Deliver a poll's alerts in order, committing each; return how many were sent."""
+        from kafka import OffsetAndMetadata, TopicPartition
+
+        sent = 0
+        for tp, records in batches.items():
+            for record in records:
+                try:
+                    alert = decode_alert(record.value)
+                except DecodeError as exc:
+                    log.error("skipping undecodable alert at %s:%d: %s", tp, record.offset, exc)
+                else:
+                    sent += self.deliver(alert)
+                consumer.commit(
+                    {
+                        TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
+                            record.offset + 1, None, -1
+                        )
+                    }
+                )
+        return sent
+
     def run(
         self,
         *,
-        until_idle_s: float | None = None,
         stop: Callable[[], bool] = lambda: False,
         refused_retry_s: float | None = None,
-        until_caught_up: bool = False,
     ) -> int:
-        """Deliver alerts until ``stop()``, or until nothing arrived for ``until_idle_s``,
-        or (``until_caught_up``) once every assigned partition is read to its end.
+        """Deliver alerts until ``stop()`` (the scheduler's loop); return how many were sent.
 
         A permanent refusal raises :class:`DeliveryRefusedError`, or, with
         ``refused_retry_s``, is logged and the alert tried again after that many seconds.
         Either way the alert's offset is not committed: it stays pending.
         """
-        from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+        from kafka import TopicPartition
 
-        consumer = KafkaConsumer(
-            self.settings.topics.drift_alerts,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=f"{self.settings.topic_prefix}scorestream-alerts",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=10,
-            max_poll_interval_ms=24 * 3600 * 1000,
-        )
+        consumer = self._consumer()
         sent = 0
-        idle_since = time.monotonic()
         try:
             while not stop():
                 batches = consumer.poll(timeout_ms=1000)
                 if not batches:
-                    if until_caught_up and _caught_up(consumer):
-                        break
-                    if until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
-                        break
                     continue
-                idle_since = time.monotonic()
                 try:
-                    for tp, records in batches.items():
-                        for record in records:
-                            try:
-                                alert = decode_alert(record.value)
-                            except DecodeError as exc:
-                                log.error(
-                                    "skipping undecodable alert at %s:%d: %s",
-                                    tp,
-                                    record.offset,
-                                    exc,
-                                )
-                            else:
-                                sent += self.deliver(alert)
-                            consumer.commit(
-                                {
-                                    TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
-                                        record.offset + 1, None, -1
-                                    )
-                                }
-                            )
+                    sent += self._handle(consumer, batches)
                 except DeliveryRefusedError as exc:
                     if refused_retry_s is None:
                         raise
@@ -288,19 +313,81 @@ class AlertDelivery:
                     waited_until = time.monotonic() + refused_retry_s
                     while not stop() and time.monotonic() < waited_until:
                         time.sleep(min(1.0, max(0.0, waited_until - time.monotonic())))
-                    idle_since = time.monotonic()
         finally:
             consumer.close(autocommit=False)
         return sent
 
+    def drain(self, wait_s: float = ASSIGNMENT_WAIT_S) -> int:
+        """Deliver every alert on ``drift.alerts`` below the end offsets seen at the start
+        (this run's and every earlier run's); return how many were e-mailed.
 
-def _caught_up(consumer: Any) -> bool:
-    """Whether partitions are assigned and each is read up to its end offset (now)."""
-    assigned = list(consumer.assignment())
-    if not assigned:
-        return False
-    ends = consumer.end_offsets(assigned)
-    return all(consumer.position(tp) >= end for tp, end in ends.items())
+        Ends when each partition is handled up to that offset, by this consumer or by
+        another member of the group (its committed offset). While an SMTP outage lasts it
+        keeps retrying; but when partitions with pending alerts are still not ours after
+        ``wait_s`` (another member holds them), it raises :class:`AlertsPendingError`.
+        """
+        from kafka import TopicPartition
+        from kafka.errors import FencedInstanceIdError
+
+        consumer = self._consumer()
+        topic = self.settings.topics.drift_alerts
+        targets: dict[Any, int] = {}
+        started = time.monotonic()
+        seen: set[Any] = set()
+        sent = 0
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            every = [TopicPartition(topic, p) for p in sorted(partitions)]
+            targets = consumer.end_offsets(every) if every else {}
+            while True:
+                left = _left(consumer, targets)
+                if not left:
+                    return sent
+                assigned = consumer.assignment()
+                if assigned != seen:
+                    # A (re)assignment: the wait for the others' partitions starts again.
+                    seen, started = set(assigned), time.monotonic()
+                theirs = set(left) - assigned
+                if theirs and time.monotonic() - started > wait_s:
+                    pending = sum(left.values())
+                    owned = ", ".join(str(tp.partition) for tp in sorted(theirs))
+                    raise AlertsPendingError(
+                        f"{pending} alert message(s) on {topic} not handled: partition(s) "
+                        f"{owned} not assigned to this run within {wait_s:.0f} s (another "
+                        "delivery holds them, e.g. a running drift-check --schedule, which "
+                        "delivers them); alert e-mails sent by this run: "
+                        f"{sent}",
+                        pending=pending,
+                        sent=sent,
+                    )
+                batches = consumer.poll(timeout_ms=1000)
+                if batches:
+                    sent += self._handle(consumer, batches)
+        except FencedInstanceIdError:
+            # A newer run with the same instance id took the partitions: it delivers them.
+            raise AlertsPendingError(
+                f"another delivery with the instance id {self.instance_id} (a newer "
+                f"drift-check) took over {topic} and delivers the alerts left; alert "
+                f"e-mails sent by this run: {sent}",
+                pending=-1,  # not ours to count any more
+                sent=sent,
+            ) from None
+        finally:
+            consumer.close(autocommit=False)
+
+
+def _left(consumer: Any, targets: dict[Any, int]) -> dict[Any, int]:
+    """Partition -> messages below its target offset not handled yet (by us or anyone)."""
+    assigned = consumer.assignment()
+    left: dict[Any, int] = {}
+    for tp, target in targets.items():
+        # Not ours: another member's progress, or nobody's yet (the group's committed offset).
+        done = consumer.position(tp) if tp in assigned else consumer.committed(tp)
+        if done is None:
+            done = 0  # nothing committed: everything from the beginning is pending
+        if done < target:
+            left[tp] = target - done
+    return left
 
 
 def _rewind_to_committed(consumer: Any, partition: Any) -> None:
@@ -311,11 +398,18 @@ def _rewind_to_committed(consumer: Any, partition: Any) -> None:
         consumer.seek(partition, committed)
 
 
-def deliver_pending(settings: Settings, idle_s: float = 10.0) -> int:
+def alerts_group(topic_prefix: str) -> str:
+    """The consumer group of alert delivery under ``topic_prefix``."""
+    return f"{topic_prefix}scorestream-alerts"
+
+
+def deliver_pending(settings: Settings, wait_s: float = ASSIGNMENT_WAIT_S) -> int:
     """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed.
 
-    Stops as soon as every alert on the topic when it looked was handled, or after
-    ``idle_s`` without a message (e.g. while no partition is assigned).
+    A one-shot ``drift-check``'s delivery: a static member of the alerts group with the id
+    :data:`ONE_SHOT_INSTANCE`, so it takes over at once from a run killed mid-delivery.
+    Raises :class:`AlertsPendingError` when alerts stay undelivered (see
+    :meth:`AlertDelivery.drain`).
     """
-    delivery = AlertDelivery(settings, make_client(settings.clickhouse))
-    return delivery.run(until_idle_s=idle_s, until_caught_up=True)
+    delivery = AlertDelivery(settings, make_client(settings.clickhouse), ONE_SHOT_INSTANCE)
+    return delivery.drain(wait_s)

@@ -34,7 +34,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from scorestream.consumers.alerting.delivery import REFUSED_RETRY_S, AlertDelivery, DeliveryLog
+from scorestream.consumers.alerting.delivery import (
+    REFUSED_RETRY_S,
+    SCHEDULER_INSTANCE,
+    AlertDelivery,
+    DeliveryLog,
+)
 from scorestream.consumers.clickhouse import Executor, make_client
 from scorestream.consumers.comparison.compare import ComparisonOptions, compare_period
 from scorestream.consumers.drift_check.check import (
@@ -432,7 +437,9 @@ class DriftCheckScheduler:
         locator = ModelLocator(self.settings.models_dir, self.model)
         ensure_topics(self.settings, [self.settings.topics.drift_alerts])
         delivery = threading.Thread(
-            target=AlertDelivery(self.settings, make_client(self.settings.clickhouse)).run,
+            target=AlertDelivery(
+                self.settings, make_client(self.settings.clickhouse), SCHEDULER_INSTANCE
+            ).run,
             # A refused alert is logged and stays pending; the loop goes on.
             kwargs={"stop": self.stopping.is_set, "refused_retry_s": REFUSED_RETRY_S},
             name="alert-delivery",

@@ -13,7 +13,9 @@ class SinkOptions:
     flush_interval_s: float = 1.0
     once: bool = False
     group_id: str | None = None
+    #: Static group membership id (None: dynamic; the CLI claims ``<hostname>-<slot>``).
     instance_id: str | None = None
+    session_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     columnar: bool = True

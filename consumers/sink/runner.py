@@ -32,6 +32,7 @@ from scorestream.consumers.sink.options import SinkOptions, SinkStats
 from scorestream.consumers.sink.sink import ClickHouseSink
 from scorestream.contract.tables import check_identifier
 from scorestream.exceptions import MigrationError, SinkBackpressureError
+from scorestream.membership import heartbeat_interval_ms
 from scorestream.observability.lag import aiokafka_lags
 from scorestream.retry import Backoff, retry_async
 
@@ -114,6 +115,8 @@ class SinkRunner:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group_id,
             group_instance_id=self.options.instance_id,
+            session_timeout_ms=int(self.options.session_timeout_s * 1000),
+            heartbeat_interval_ms=heartbeat_interval_ms(self.options.session_timeout_s),
             client_id=f"{self.group_id}-{self.options.instance_id or 'member'}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -302,6 +302,7 @@ def test_sink_defaults_are_sink_options() -> None:
     from scorestream.consumers.sink import SinkOptions
 
     names = {"batch_size", "flush_interval_s", "once", "group_id", "instance_id", "backoff_max_s"}
+    names |= {"session_timeout_s"}
     assert_defaults(parsed("sink"), SinkOptions, names)
 
 

@@ -77,7 +77,7 @@ def test_the_daily_email_has_a_model_comparison_section(
 
     (result,) = check_day(settings, model, DAY, ch_client)
     assert "income" in {d.feature for d in result.drifted}
-    sent = deliver_pending(settings, idle_s=5)
+    sent = deliver_pending(settings)
     assert sent == 1
 
     alert_id = f"daily:{DAY}T00:00:loans@{model.version}"

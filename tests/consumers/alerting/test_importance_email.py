@@ -101,7 +101,7 @@ def test_the_daily_email_ranks_the_drifted_features_by_importance(
     write_day(ch_client, database, model, DAY, drifted_day(), model_name="cancer")
     before = set(maildir.glob("*.eml"))
     (result,) = check_day(settings, model, DAY, ch_client)
-    assert deliver_pending(settings, idle_s=5) == 1
+    assert deliver_pending(settings) == 1
     (mail,) = mails_of(maildir, before, result.alert_id)
     text = plain_text(mail)
 

@@ -120,7 +120,7 @@ def test_the_scheduler_keeps_an_incomplete_day_and_checks_it_once_complete(
     scheduler._check_day(DAY, ch_client, locator)  # the next rolling tick
     assert scheduler.incomplete == set()
     assert ("mean_area", "drift") in _daily_rows(ch_client, database)
-    assert deliver_pending(settings, idle_s=3) == 1
+    assert deliver_pending(settings) == 1
 
 
 def test_a_day_too_old_to_wait_for_is_checked_with_an_incomplete_alert(
@@ -139,4 +139,4 @@ def test_a_day_too_old_to_wait_for_is_checked_with_an_incomplete_alert(
         {"feature": INCOMPLETE_FEATURE},
     )
     assert message and "checked incomplete: incomplete: 0 of 2,000" in message[0][0]
-    assert deliver_pending(settings, idle_s=3) == 1
+    assert deliver_pending(settings) == 1

@@ -28,7 +28,7 @@ def test_a_muted_feature_is_checked_but_not_emailed(settings: Settings, ch_clien
         f"SELECT level FROM {database}.drift_checks FINAL WHERE feature = 'mean_area'"
     )
     assert stored == [("drift",)]  # the dashboards still show it
-    assert deliver_pending(settings, idle_s=3) == 0
+    assert deliver_pending(settings) == 0
 
     check_day(settings, model, DAY, ch_client)  # unmuted: the same day alerts
-    assert deliver_pending(settings, idle_s=3) == 1
+    assert deliver_pending(settings) == 1

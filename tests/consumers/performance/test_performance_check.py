@@ -163,7 +163,7 @@ def test_a_covariate_shift_alerts_on_the_estimate_before_any_label(
     assert rows[("roc_auc", "estimated")]["value"] < rows[("roc_auc", "reference")]["band_low"]
     assert rows[("roc_auc", "reference")]["level"] == "alert"
     assert rows[("accuracy", "reference")]["level"] in ("warn", "alert")
-    assert deliver_pending(settings, idle_s=5) == 1
+    assert deliver_pending(settings) == 1
     (mail,) = mails_of(maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")
     text = plain(mail)
     assert "performance below its reference" in mail["Subject"]
@@ -185,7 +185,7 @@ def test_a_covariate_shift_alerts_on_the_estimate_before_any_label(
     for metric in ("roc_auc", "accuracy"):
         realised, estimated = labelled[(metric, "realised")], labelled[(metric, "estimated")]
         assert estimated["band_low"] <= realised["value"] <= estimated["band_high"]
-    assert deliver_pending(settings, idle_s=3) == 0
+    assert deliver_pending(settings) == 0
     assert len(mails_of(maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")) == 1
 
 
@@ -211,7 +211,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     rows = performance_rows(ch_client, database)
     assert {rows[(m, "estimated")]["level"] for m in ("roc_auc", "accuracy")} <= {"ok", "warn"}
     assert rows[("accuracy", "estimated")]["value"] > 0.9
-    assert deliver_pending(settings, idle_s=3) == 0
+    assert deliver_pending(settings) == 0
     assert mails_of(maildir, before, alert_id) == []
 
     # Labels of the first records arrive: enough for a realised verdict, which alerts. The
@@ -229,7 +229,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     assert rows[("accuracy", "reference")]["level"] == "alert"
     assert rows[("accuracy", "realised")]["level"] == "alert"
     assert rows[("accuracy", "estimated")]["value"] > 0.9  # still blind to the concept shift
-    assert deliver_pending(settings, idle_s=5) == 1
+    assert deliver_pending(settings) == 1
     (mail,) = mails_of(maildir, before, alert_id)
     assert "realised accuracy fell from" in plain(mail).splitlines()[0]
 
@@ -240,7 +240,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     check_realised(late, stored_truth(ch_client, database), N)
     assert late[("accuracy", "realised")]["value"] != rows[("accuracy", "realised")]["value"]
     assert late[("accuracy", "reference")]["level"] == "alert"
-    assert deliver_pending(settings, idle_s=3) == 0
+    assert deliver_pending(settings) == 0
     assert len(mails_of(maildir, before, alert_id)) == 1
     count = ch_client.execute(
         f"SELECT count() FROM {database}.model_performance FINAL WHERE period_start = %(s)s",
