@@ -56,11 +56,11 @@ def _fill(settings: Settings, n: int, seed: int, rate: float | None = None) -> N
     producer.close()
 
 
-def _consumer(settings: Settings, topic: str) -> object:
+def _consumer(settings: Settings, *topics: str) -> object:
     from kafka import KafkaConsumer
 
     return KafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -101,8 +101,12 @@ def _alive(worker: subprocess.Popen[bytes] | None) -> bool:
 def _output_rate(
     settings: Settings, n: int, timeout_s: float, worker: subprocess.Popen[bytes]
 ) -> tuple[float, int]:
-    """Records/s between the first and last of ``n`` distinct outputs (Kafka timestamps)."""
-    consumer = _consumer(settings, settings.topics.scores)
+    """Records/s between the first and last of ``n`` distinct outputs (Kafka timestamps).
+
+    Scores and rejections both: every input gives one or the other (synthetic data has
+    a rejected record now and then).
+    """
+    consumer = _consumer(settings, settings.topics.scores, settings.topics.rejected)
     stamps: dict[bytes, int] = {}
     deadline = time.monotonic() + timeout_s
     while len(stamps) < n and time.monotonic() < deadline and _alive(worker):

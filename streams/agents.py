@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ from scorestream.streams.app import WorkerOptions
 from scorestream.streams.faust_lag import FaustLag
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.pipeline import ScoringPipeline
-from scorestream.streams.publishing import BatchPublisher, publish_each
+from scorestream.streams.publishing import BatchPublisher, Delivery, publish_each
 from scorestream.streams.scoring import InputRecord, RawRecord
 from scorestream.streams.serving import ModelFollower
 
@@ -48,10 +49,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PolledBatch:
-    """One poll's records, handed to the agent; ``done`` resolves once they are published."""
+    """One poll's records, handed to the agent; ``done`` resolves once they are sent."""
 
     records: Sequence[InputRecord]
-    done: asyncio.Future[None]
+    done: asyncio.Future[Delivery]
 
 
 def attach_stream_scoring(
@@ -119,6 +120,8 @@ class BatchFeed:
         self.pipeline = pipeline
         self.metrics = metrics
         self._pending: dict[Any, int] = {}
+        # Batches sent but not yet acknowledged, with the offsets they will let us commit.
+        self._in_flight: deque[tuple[Delivery, dict[Any, int]]] = deque()
         self._flushed_at = time.monotonic()
         self._lock = asyncio.Lock()
         self._consumer: Any = None
@@ -132,10 +135,14 @@ class BatchFeed:
 
     async def run(
         self,
-        score: Callable[[Sequence[InputRecord]], Awaitable[None]],
+        score: Callable[[Sequence[InputRecord]], Awaitable[Delivery]],
         stopping: Callable[[], bool],
     ) -> None:
-        """Poll until ``stopping()``; ``score`` returns once a batch's outputs are published."""
+        """Poll until ``stopping()``; ``score`` returns once a batch's outputs are queued.
+
+        One batch may wait for its acknowledgements while the next is scored; its offsets
+        count as committable only once it is acknowledged.
+        """
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 
         from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
@@ -187,10 +194,13 @@ class BatchFeed:
                     # aiokafka's ConsumerRecords are InputRecords: scored as they are.
                     batch: list[InputRecord] = [r for records in polled.values() for r in records]
                     if batch:
-                        await score(batch)
+                        delivery = await score(batch)
+                        offsets = {tp: rs[-1].offset + 1 for tp, rs in polled.items() if rs}
+                        self._in_flight.append((delivery, offsets))
+                        while len(self._in_flight) > 1:
+                            await self._settle_oldest()
                         health.progressed()
                         health.observe(*await aiokafka_lags(consumer, {}))
-                        self._pending.update({tp: rs[-1].offset + 1 for tp, rs in polled.items()})
                     if time.monotonic() - self._flushed_at >= options.drift_flush_s:
                         await self._flush_and_commit()
             async with self._lock:
@@ -199,9 +209,17 @@ class BatchFeed:
             await producer.stop()
             await consumer.stop()
 
+    async def _settle_oldest(self) -> None:
+        delivery, offsets = self._in_flight[0]
+        await delivery.acknowledged()
+        self._in_flight.popleft()
+        self._pending.update(offsets)
+
     async def _flush_and_commit(self) -> None:
         from aiokafka.errors import CommitFailedError
 
+        while self._in_flight:
+            await self._settle_oldest()
         if self._pending:
             # Every version's counts, a replaced one's too, before the offsets.
             await self.publisher.publish(self.pipeline.drift_messages())
@@ -233,17 +251,18 @@ def attach_agent_scoring(
                 began = time.perf_counter()
                 outputs = pipeline.outputs(polled.records)
                 scored = time.perf_counter()
-                await feed.publisher.publish(outputs)
+                delivery = await feed.publisher.send(outputs)
+                # The publish seconds here: queueing; the acknowledgements overlap the next batch.
                 metrics.batch(len(polled.records), scored - began, time.perf_counter() - scored)
             except BaseException as error:  # cancelled, or a bug: the feed re-raises it
                 polled.done.set_exception(error)
                 raise
-            polled.done.set_result(None)
+            polled.done.set_result(delivery)
 
-    async def score(batch: Sequence[InputRecord]) -> None:
+    async def score(batch: Sequence[InputRecord]) -> Delivery:
         polled = PolledBatch(batch, asyncio.get_running_loop().create_future())
         await score_records.send(value=polled)
-        await polled.done
+        return await polled.done
 
     @app.task
     async def feed_records() -> None:

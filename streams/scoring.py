@@ -103,13 +103,16 @@ class RecentIds:
 
     def __init__(self, capacity: int = 1_000_000) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        # Where an id was seen, packed into one int: a million (partition, offset) tuples
+        # would be a million objects for every full garbage collection to walk.
+        self._seen: OrderedDict[str, int] = OrderedDict()
 
     def is_duplicate(self, record_id: str, partition: int, offset: int) -> bool:
+        here = (offset << 32) | partition  # a partition is a non-negative int32 in Kafka
         where = self._seen.get(record_id)
         if where is not None:
-            return where != (partition, offset)
-        self._seen[record_id] = (partition, offset)
+            return where != here
+        self._seen[record_id] = here
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -129,5 +130,8 @@ def run_worker(
         setting="SCORESTREAM_WORKER_METRICS_PORT",
     )
     app = build_worker_app(settings, options, models, metrics)
+    # Everything built so far (modules, the models, the app) lives as long as the process:
+    # out of the collector's sight, full collections walk only what batches allocate.
+    gc.freeze()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()

@@ -86,3 +86,28 @@ def test_batch_publisher_puts_every_message_once_where_a_send_would(settings: Se
         partitions = settings.topic_partitions
         # Java's and kafka-python's default: murmur2 of the key, positive, modulo partitions.
         assert partition == (murmur2(key) & 0x7FFFFFFF) % partitions, (topic, key)
+
+
+def test_a_delivery_whose_acknowledgement_fails_is_sent_again_whole() -> None:
+    """The pipelined path: a failed ack re-publishes every message of the batch."""
+    republished: list[list[tuple[str, OutputMessage]]] = []
+
+    class Recorder(publishing.BatchPublisher):
+        async def publish(self, messages: publishing.Outputs) -> None:
+            republished.append(list(messages))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        ok, broken = loop.create_future(), loop.create_future()
+        ok.set_result(None)
+        broken.set_exception(ConnectionError("leader gone"))
+        messages = [("t", OutputMessage(b"a", b"1")), ("u", OutputMessage(b"b", b"2"))]
+        recorder = Recorder(producer=None)
+        await publishing.Delivery(recorder, messages, [ok]).acknowledged()
+        assert republished == []
+        await publishing.Delivery(recorder, messages, [ok, broken]).acknowledged()
+        assert republished == [messages]
+        await publishing.Delivery(recorder, messages, None).acknowledged()  # never queued
+        assert republished == [messages, messages]
+
+    asyncio.run(run())
