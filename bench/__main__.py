@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on the local stack.
 
-    python -m bench [--only pipeline,stages,sink,bridge,drift,comparison,models,metrics,producer,soak]
+    python -m bench [--only pipeline,stages,sink,...]   # names: the keys of BENCHMARKS
 
 Each benchmark prints Markdown tables of ratios measured side by side; the README quotes them.
 """
