@@ -50,9 +50,13 @@ def scored(settings: Settings) -> int:
 
 
 def stored(settings: Settings) -> int:
+    """Rows stored: scores and rejections (synthetic data has a rejected record now and then)."""
     dsn = settings.clickhouse
     client = make_client(dsn)
-    return int(client.execute(f"SELECT count() FROM {dsn.database}.scores")[0][0])
+    return sum(
+        int(client.execute(f"SELECT count() FROM {dsn.database}.{table}")[0][0])
+        for table in ("scores", "rejected_records")
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
             rows = stored(settings)
             samples.append(
                 (time.monotonic() - started, scored(settings), rss_mb(worker.pid), rss_mb(sink.pid))
+            )
+            print(
+                "{:,.0f} s: {:,} scored, worker {:,.0f} MiB, sink {:,.0f} MiB".format(*samples[-1])
             )
             if rows >= args.records or worker.poll() is not None or sink.poll() is not None:
                 break
