@@ -18,6 +18,7 @@ import contextlib
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from bench.bench_pipeline import _fill, _stop
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-soak-"))
     model_dir = trained_model()
-    settings = bench_settings("soak")
+    # A database of this run alone: the row count says when it is done.
+    settings = bench_settings(f"soak{uuid.uuid4().hex[:6]}")
     ensure_topics(settings)
     apply_migrations(make_client(settings.clickhouse), settings.clickhouse.database)
     producer = threading.Thread(target=_fill, args=(settings, args.records, 5), daemon=True)
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         _stop(worker)
         _stop(sink)
+        make_client(settings.clickhouse).execute(f"DROP DATABASE {settings.clickhouse.database}")
     table: list[list[object]] = []
     step = max(1, len(samples) // 12)
     for elapsed, n, worker_mb, sink_mb in samples[::step] + samples[-1:]:
