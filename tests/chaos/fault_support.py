@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from scorestream.child_process import spawn_cli
@@ -27,6 +28,7 @@ from scorestream.consumers.clickhouse import apply_migrations, make_client
 from scorestream.settings import Settings
 from scorestream.stack.kafka_cluster import KafkaCluster
 from scorestream.topics import ensure_topics
+from tests.fixtures.bridge import API_KEY, free_port
 from tests.fixtures.clickhouse_cluster import CLUSTER, ClusterUnderTest
 
 #: The day the produced records' event times fall on (from noon: never across midnight).
@@ -38,6 +40,8 @@ RECORDS = int(os.environ.get("SCORESTREAM_CHAOS_RECORDS", "6000"))
 RATE = float(os.environ.get("SCORESTREAM_CHAOS_RATE", "1500"))
 #: Outages: the issue's 30 s (ClickHouse, ZooKeeper) under ``make chaos``; shorter in CI.
 OUTAGE_S = float(os.environ.get("SCORESTREAM_CHAOS_OUTAGE_S", "10"))
+#: How long the Kafka cluster has no majority (the issue's 20 s under ``make chaos``).
+MAJORITY_S = float(os.environ.get("SCORESTREAM_CHAOS_MAJORITY_S", "10"))
 #: Every wait of the suite is bounded by this (a loaded two-core machine included).
 WAIT_S = float(os.environ.get("SCORESTREAM_CHAOS_WAIT_S", "150"))
 
@@ -90,6 +94,10 @@ def table(outcomes: list[Outcome]) -> str:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(HEADER), rule, *(line(o.row()) for o in outcomes)])
+
+
+def bridge_headers() -> dict[str, str]:
+    return {"X-API-Key": API_KEY, "Content-Type": "application/json"}
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> float:
@@ -180,6 +188,15 @@ class Scenario:
             "the workers and the sink assigned",
         )
 
+    def bridge(self) -> str:
+        """A ``scorestream bridge`` on the cluster, ready: its base URL."""
+        port = free_port()
+        self.env["INGEST_API_KEYS"] = API_KEY
+        self.spawn("bridge", "--port", str(port), "--model-dir", str(self.model_dir), log="bridge")
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, "bridge")
+        return url
+
     def produce(self, count: int = RECORDS) -> subprocess.Popen[bytes]:
         """``scorestream produce`` of ``count`` new ids at RATE records/s, in the background."""
         seed = len(self.ids) + 1  # a seed per call: ids never repeat across calls
@@ -246,6 +263,27 @@ class Scenario:
             return stored >= want and self.drift_count(client) >= want
         finally:
             client.disconnect()
+
+    def rejections(self) -> tuple[dict[str, int], list[str]]:
+        """Rejected records by reason, and the rejected ids that were never stored."""
+        client = self.client()
+        try:
+            db = self.database
+            reasons = dict(
+                client.execute(
+                    f"SELECT reason, count() FROM {db}.rejected_records FINAL GROUP BY reason"
+                )
+            )
+            unstored = [
+                row[0]
+                for row in client.execute(
+                    f"SELECT id FROM {db}.rejected_records FINAL "
+                    f"WHERE id NOT IN (SELECT id FROM {db}.scores FINAL)"
+                )
+            ]
+        finally:
+            client.disconnect()
+        return {str(k): int(v) for k, v in reasons.items()}, unstored
 
     def outcome(self, recover_s: float) -> Outcome:
         client = self.client()

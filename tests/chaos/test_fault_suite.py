@@ -17,15 +17,30 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from fault_support import OUTAGE_S, RATE, RECORDS, Outcome, Scenario, table, wait_until
+from fault_support import (
+    DAY,
+    MAJORITY_S,
+    OUTAGE_S,
+    RATE,
+    RECORDS,
+    WAIT_S,
+    Outcome,
+    Scenario,
+    bridge_headers,
+    table,
+    wait_until,
+)
 
 from scorestream.stack import LocalStack
 from scorestream.stack.kafka_cluster import KafkaCluster
+from scorestream.streams.synthetic import generate_records
 from tests.fixtures.clickhouse_cluster import ClusterUnderTest
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
@@ -87,18 +102,24 @@ def scenario(
     current.stop()
 
 
-def _finish(scenario: Scenario, fault_at: float) -> Outcome:
-    """Wait for every record, then count, record and assert the outcome."""
+def _finish(scenario: Scenario, fault_at: float, *, resent: int = 0) -> Outcome:
+    """Wait for every record, then count, record and assert the outcome.
+
+    ``resent``: how many records a client may have sent twice (a retry of a request that
+    was answered 503 although its records reached Kafka): the worker rejects the second
+    copy as ``duplicate_id``; those rejections are allowed, and only those.
+    """
     wait_until(scenario.complete, f"all {len(scenario.ids):,} records stored and counted")
     outcome = scenario.outcome(time.monotonic() - fault_at)
     RESULTS.append(outcome)
-    assert (outcome.lost, outcome.duplicates, outcome.rejected, outcome.drift_error) == (
-        0,
-        0,
-        0,
-        0,
-    ), outcome
+    assert (outcome.lost, outcome.duplicates, outcome.drift_error) == (0, 0, 0), outcome
     assert outcome.stored == len(scenario.ids)
+    if resent:
+        reasons, unstored = scenario.rejections()
+        assert set(reasons) <= {"duplicate_id"} and not unstored, (reasons, unstored)
+        assert outcome.rejected <= resent, outcome
+    else:
+        assert outcome.rejected == 0, outcome
     return outcome
 
 
@@ -227,3 +248,65 @@ def test_whole_clickhouse_stopped(scenario: Scenario) -> None:
 
     back_at = _outage(scenario, stop, start)
     _finish(scenario, back_at)
+
+
+def test_kafka_majority_lost(scenario: Scenario) -> None:
+    """Two of three brokers (and controllers) gone for MAJORITY_S: the bridge answers 503,
+    the client retries, and every record the bridge acknowledged (202) is stored once."""
+    scenario.worker()
+    scenario.sink()
+    scenario.ready()
+    bridge = scenario.bridge()
+    records = [
+        record
+        for chunk in generate_records(
+            RECORDS, 99, 1000, start=f"{DAY}T12:00:00", interval_ms=10, include_target=False
+        )
+        for record in chunk
+    ]
+    batches = [records[i : i + 50] for i in range(0, len(records), 50)]
+    acked: set[str] = set()
+    unavailable: list[float] = []
+    errors: list[str] = []
+    done = threading.Event()
+
+    def post_all() -> None:
+        started = time.monotonic()
+        deadline = started + WAIT_S
+        with httpx.Client(base_url=bridge, headers=bridge_headers(), timeout=30) as client:
+            for n, batch in enumerate(batches):
+                time.sleep(max(0.0, started + n * len(batch) / RATE - time.monotonic()))
+                while time.monotonic() < deadline:
+                    try:
+                        answer = client.post("/v1/records", json=batch)
+                    except httpx.TransportError as error:  # not acknowledged: retried
+                        errors.append(repr(error))
+                        continue
+                    if answer.status_code == 202:
+                        acked.update(r["id"] for r in answer.json()["accepted"])
+                        break
+                    if answer.status_code != 503:
+                        errors.append(f"{answer.status_code} {answer.text[:200]}")
+                        return
+                    unavailable.append(time.monotonic())
+                    time.sleep(0.5)
+        done.set()
+
+    poster = threading.Thread(target=post_all, daemon=True)
+    poster.start()
+    wait_until(lambda: len(acked) >= RECORDS // 3, "a third of the records acknowledged")
+    leader = scenario.kafka.leader(scenario.settings.topics.records, 0)
+    others = [node for node in scenario.kafka if node.node_id != leader.node_id]
+    for node in (leader, others[0]):
+        assert node.kill() > 0
+    time.sleep(MAJORITY_S)
+    scenario.kafka.start()
+    back_at = time.monotonic()
+    poster.join(WAIT_S)
+    assert done.is_set(), f"the client did not get every batch acknowledged: {errors[-3:]}"
+    assert unavailable, "no 503 while the cluster had no majority"
+    assert not [e for e in errors if not e.startswith(("ReadTimeout", "ConnectError"))], errors
+    scenario.ids = acked
+    assert len(acked) == RECORDS
+    _finish(scenario, back_at, resent=len(unavailable) * 50)
+    print(f"503 answers: {len(unavailable)}, transport errors: {len(errors)}")
