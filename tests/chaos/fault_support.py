@@ -96,6 +96,10 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join([line(HEADER), rule, *(line(o.row()) for o in outcomes)])
 
 
+class ProcessEnded(AssertionError):
+    """A scenario's worker or sink ended on its own: never waited out."""
+
+
 def bridge_headers() -> dict[str, str]:
     return {"X-API-Key": API_KEY, "Content-Type": "application/json"}
 
@@ -107,6 +111,8 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = WAIT
         try:
             if condition():
                 return time.monotonic() - start
+        except ProcessEnded:
+            raise
         except Exception:  # a server that is down (on purpose) answers nothing yet
             pass
         if time.monotonic() - start > timeout_s:
@@ -180,13 +186,17 @@ class Scenario:
     def ready(self, worker_logs: int = 1) -> None:
         """Until the workers and the sink have their partitions (records then flow at once)."""
         names = [f"worker-{n}" for n in range(worker_logs)]
-        wait_until(
-            lambda: (
-                all("Worker ready" in self.log(n) for n in names)
-                and " assigned " in self.log("sink-0")
-            ),
-            "the workers and the sink assigned",
-        )
+
+        def assigned() -> bool:
+            # A process that ended while starting is the failure, not a timeout 150 s later.
+            ended = [(p.args[3:5], p.returncode) for p in self.processes if p.poll() is not None]
+            if ended:
+                raise ProcessEnded(f"ended while starting: {ended}")
+            return all("Worker ready" in self.log(n) for n in names) and (
+                " assigned " in self.log("sink-0")
+            )
+
+        wait_until(assigned, "the workers and the sink assigned")
 
     def bridge(self) -> str:
         """A ``scorestream bridge`` on the cluster, ready: its base URL."""
