@@ -27,7 +27,7 @@ test-unit: install
 # `make test` runs it too, with 10-s outages and 6,000 records (its time budget).
 chaos: install
 	$(BIN)/scorestream stack up
-	SCORESTREAM_CHAOS_OUTAGE_S=30 SCORESTREAM_CHAOS_RECORDS=$${SCORESTREAM_CHAOS_RECORDS:-20000} \
+	SCORESTREAM_CHAOS_OUTAGE_S=30 SCORESTREAM_CHAOS_MAJORITY_S=20 SCORESTREAM_CHAOS_RECORDS=$${SCORESTREAM_CHAOS_RECORDS:-12000} \
 	SCORESTREAM_CHAOS_RATE=$${SCORESTREAM_CHAOS_RATE:-2000} \
 	  $(BIN)/pytest -q -p no:cacheprovider -m chaos tests/chaos
 
