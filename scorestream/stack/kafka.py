@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import shutil
 import subprocess
 import uuid
-from importlib import resources
 from pathlib import Path
 
 from scorestream.exceptions import StackError
-from scorestream.stack.service import Service, require_tool
+from scorestream.stack.maven import fetch_jars
+from scorestream.stack.service import Service
 
 KAFKA_VERSION = "3.9.1"
 
@@ -44,35 +43,7 @@ class KafkaBroker(Service):
         return self.home / "libs"
 
     def install(self) -> None:
-        stamp = self.libs / f".kafka-{KAFKA_VERSION}"
-        if stamp.exists():
-            return
-        java_hint = "Install a Java runtime ≥ 11: apt-get install openjdk-17-jre-headless"
-        require_tool("java", "openjdk-17-jre-headless", java_hint)
-        mvn = require_tool("mvn", "maven", "Install Maven: apt-get install maven")
-        pom = resources.files("scorestream.stack").joinpath("kafka-broker.pom")
-        with resources.as_file(pom) as pom_path:
-            shutil.rmtree(self.libs, ignore_errors=True)
-            result = subprocess.run(
-                [
-                    mvn,
-                    "-q",
-                    "-B",
-                    "-f",
-                    str(pom_path),
-                    "dependency:copy-dependencies",
-                    f"-DoutputDirectory={self.libs}",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise StackError(
-                "Maven could not fetch the Kafka broker jars from Maven Central:\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
-        stamp.touch()
+        fetch_jars("kafka-broker.pom", self.libs, f".kafka-{KAFKA_VERSION}", "Kafka broker")
 
     def server_properties(self) -> list[str]:
         """The lines of ``server.properties``: one node that is broker and controller."""
