@@ -104,15 +104,22 @@ def _output_rate(
     """Records/s between the first and last of ``n`` distinct outputs (Kafka timestamps).
 
     Scores and rejections both: every input gives one or the other (synthetic data has
-    a rejected record now and then).
+    a rejected record now and then). The bare loop exits once it copied everything: then
+    the outputs are read to the end.
     """
     consumer = _consumer(settings, settings.topics.scores, settings.topics.rejected)
     stamps: dict[bytes, int] = {}
     deadline = time.monotonic() + timeout_s
-    while len(stamps) < n and time.monotonic() < deadline and _alive(worker):
-        for batch in consumer.poll(timeout_ms=500, max_records=50_000).values():  # type: ignore[attr-defined]
+    while len(stamps) < n and time.monotonic() < deadline:
+        polled = consumer.poll(timeout_ms=500, max_records=50_000)  # type: ignore[attr-defined]
+        for batch in polled.values():
             for message in batch:
                 stamps.setdefault(message.key, message.timestamp)
+        if not polled and worker.poll() is not None and (worker.returncode or not stamps):
+            print(f"(the worker exited with {worker.returncode}: see its log)", file=sys.stderr)
+            break
+        if not polled and worker.poll() == 0:
+            break  # finished, and everything it wrote is read
     consumer.close()  # type: ignore[attr-defined]
     if not stamps:
         return 0.0, 0
