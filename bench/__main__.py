@@ -21,6 +21,7 @@ BENCHMARKS = {
     "models": "bench.bench_models",
     "metrics": "bench.bench_metrics",
     "producer": "bench.bench_producer",
+    "workers": "bench.bench_workers",
     "soak": "bench.bench_soak",
 }
 
