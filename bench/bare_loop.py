@@ -13,32 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
 from scorestream.settings import Settings
-from scorestream.streams.publishing import BatchPublisher
+from scorestream.streams.publishing import RECORDS_FETCH, BatchPublisher, output_producer
 from scorestream.streams.scoring import OutputMessage
 
 
 async def copy(settings: Settings, records: int, batch_size: int) -> None:
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         settings.topics.records,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"{settings.topic_prefix}bare-loop",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        check_crcs=False,
+        **RECORDS_FETCH,
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=REJECTED_MAX_MESSAGE_BYTES,
-    )
+    producer = output_producer(settings.kafka_bootstrap_servers)
     publisher = BatchPublisher(producer)
     await consumer.start()
     await producer.start()

@@ -40,7 +40,13 @@ from scorestream.streams.app import WorkerOptions
 from scorestream.streams.faust_lag import FaustLag
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.pipeline import ScoringPipeline
-from scorestream.streams.publishing import BatchPublisher, Delivery, publish_each
+from scorestream.streams.publishing import (
+    RECORDS_FETCH,
+    BatchPublisher,
+    Delivery,
+    output_producer,
+    publish_each,
+)
 from scorestream.streams.scoring import InputRecord, RawRecord
 from scorestream.streams.serving import ModelFollower
 
@@ -143,31 +149,19 @@ class BatchFeed:
         One batch may wait for its acknowledgements while the next is scored; its offsets
         count as committable only once it is acknowledged.
         """
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-
-        from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
+        from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
         settings, options, health = self.settings, self.options, self.metrics.health
         consumer = self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             # Not the Faust app's group: that one runs Faust's own assignor.
             group_id=scoring_group(settings.topic_prefix),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            check_crcs=False,
+            **RECORDS_FETCH,
             group_instance_id=options.instance_id,
             session_timeout_ms=int(options.session_timeout_s * 1000),
             heartbeat_interval_ms=min(3_000, int(options.session_timeout_s * 1000) // 3),
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=1024 * 1024,
-            max_request_size=REJECTED_MAX_MESSAGE_BYTES,
-        )
+        producer = output_producer(settings.kafka_bootstrap_servers)
         self._publisher = BatchPublisher(producer)
         feed = self
 

@@ -52,6 +52,35 @@ async def publish_each(send: Send, messages: Outputs, max_backoff_s: float = 30.
     await _with_retries(send_all, len(messages), max_backoff_s)
 
 
+def output_producer(bootstrap_servers: str) -> Any:
+    """The worker's producer of outputs: ``acks=all``, idempotent, batches up to 1 MiB.
+
+    Called inside the event loop (aiokafka binds a client to the running loop).
+    """
+    from aiokafka import AIOKafkaProducer
+
+    from scorestream.contract.rejections import REJECTED_MAX_MESSAGE_BYTES
+
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        max_request_size=REJECTED_MAX_MESSAGE_BYTES,
+    )
+
+
+#: How the agent engine reads ``records`` (manual commits, large fetches; Kafka checks CRCs
+#: on the broker, in pure Python they cost µs per record).
+RECORDS_FETCH: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    "max_partition_fetch_bytes": 4 * 1024 * 1024,
+    "check_crcs": False,
+}
+
+
 class BatchPublisher:
     """Publishes outputs as one record batch per topic partition on an aiokafka producer.
 

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 from scorestream.exceptions import StackError
 from scorestream.stack.maven import fetch_jars
@@ -124,16 +125,20 @@ class KafkaBroker(Service):
     def command(self) -> tuple[list[str], dict[str, str] | None]:
         return [*self._java(), "kafka.Kafka", str(self.home / "server.properties")], None
 
-    def probe(self) -> str:
+    def admin(self) -> Any:
+        """A kafka-python admin client on this broker alone (close it after use)."""
         from kafka import KafkaAdminClient
 
         # Refused connections are the expected answer while the broker starts.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
-        admin = KafkaAdminClient(
+        return KafkaAdminClient(
             bootstrap_servers=f"127.0.0.1:{self.port}",
             request_timeout_ms=3000,
             client_id="scorestream-stack",
         )
+
+    def probe(self) -> str:
+        admin = self.admin()
         try:
             admin.list_topics()
         finally:

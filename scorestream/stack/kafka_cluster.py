@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import time
@@ -128,15 +127,7 @@ class KafkaClusterNode(KafkaBroker):
         return str(json.loads(path.read_text())["cluster_id"])
 
     def probe(self) -> str:
-        from kafka import KafkaAdminClient
-
-        # Refused connections are the expected answer while the node starts.
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
-        admin = KafkaAdminClient(
-            bootstrap_servers=f"127.0.0.1:{self.port}",
-            request_timeout_ms=3000,
-            client_id="scorestream-stack",
-        )
+        admin = self.admin()
         try:
             brokers = {b["broker_id"] for b in admin.describe_cluster()["brokers"]}
         finally:
