@@ -18,7 +18,7 @@ install: $(STAMP)
 
 test: install
 	$(BIN)/scorestream stack up
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 test-unit: install
 	$(BIN)/pytest -q -m "not integration"
