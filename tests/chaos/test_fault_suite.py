@@ -19,12 +19,14 @@ records per scenario ``SCORESTREAM_CHAOS_RECORDS`` (6,000 at 1,500/s in ``make t
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -48,7 +50,7 @@ from scorestream.stack import LocalStack, SmtpServer, StackConfig
 from scorestream.stack.kafka_cluster import KafkaCluster
 from scorestream.streams.synthetic import generate_records
 from tests.fixtures.bridge import free_port
-from tests.fixtures.clickhouse_cluster import ClusterUnderTest
+from tests.fixtures.clickhouse_cluster import ClusterUnderTest, start_cluster, stop_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -81,17 +83,42 @@ def results_table(request: pytest.FixtureRequest) -> None:
         manager.register(_ResultsTable(), "scorestream-chaos-table")
 
 
+@pytest.fixture(scope="module")
+def clusters(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[KafkaCluster, ClusterUnderTest]]:
+    """The Kafka cluster and the replicated ClickHouse, started side by side.
+
+    Not the ``clickhouse_cluster`` fixture: that one also migrates a database of its own,
+    which no scenario uses (each migrates its own); and its ZooKeeper and replicas start
+    in a thread while the Kafka nodes start, instead of after them.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        clickhouse = pool.submit(start_cluster, tmp_path_factory.mktemp("cluster"))
+        try:
+            kafka: KafkaCluster = request.getfixturevalue("private_kafka_cluster")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                stop_cluster(clickhouse.result())
+            raise
+        cluster = clickhouse.result()
+    try:
+        yield kafka, ClusterUnderTest(cluster, database="default")
+    finally:
+        stop_cluster(cluster)
+
+
 @pytest.fixture()
 def scenario(
     request: pytest.FixtureRequest,
-    private_kafka_cluster: KafkaCluster,
-    clickhouse_cluster: ClusterUnderTest,
+    clusters: tuple[KafkaCluster, ClusterUnderTest],
     model_dir: Path,
     stack: LocalStack,
     tmp_path: Path,
 ) -> Iterator[Scenario]:
     """A scenario named after the test (``test_<name>``), its topics and schema ready."""
     name = request.node.name.removeprefix("test_")
+    private_kafka_cluster, clickhouse_cluster = clusters
     # Whatever the previous scenario did, every node runs again (no-ops when they do).
     private_kafka_cluster.start()
     for service in clickhouse_cluster.cluster.services:
