@@ -1,61 +1,226 @@
-"""Two workers against one on the same topic: records/s, side by side in one run.
+"""N workers of one group against one, each group stable before it is measured.
 
-Each run drains its own pre-filled topic of 4 partitions with N workers of one consumer
-group (the agent engine); records/s from the outputs' Kafka timestamps (first to last), so
-start-up does not count. On two cores shared with the broker this shows the cost of
-coordination (a group of two, two event loops) rather than a speed-up.
+For each count of workers, on a topic of 4 partitions of its own:
 
-    python -m bench.bench_workers [--records 100000] [--workers 1,2]
+1. start the N workers (agent engine, one consumer group, static ids, 60-s sessions) and
+   wait until the group is ``Stable`` with N members owning every partition (DescribeGroups);
+2. warm up: 2,000 records, until all their outputs are read (every worker has fetched,
+   scored and published; the group did not move meanwhile);
+3. freeze the workers (SIGSTOP), pre-fill ``--records`` records, thaw them (SIGCONT): the
+   fill does not compete with the workers for the two cores, and the sessions (60 s) outlast
+   the freeze, so nobody leaves the group;
+4. records/s from the fill's outputs' Kafka timestamps (first to last), and check that the
+   group's members are the same ones as before the fill (no rebalance during the drain).
+
+The first version of this benchmark started the workers on a pre-filled topic: the first
+worker took every partition and drained while the second was still starting, and the
+measurement was mostly the rebalance when it joined (27,042 against 3,770 records/s).
+
+The counts run side by side, alternating their order each round (``--rounds``), so that the
+machine's other work falls on both. On two cores shared with the broker this shows the cost
+of coordination (a group of two, two event loops and two producers on the same cores), not
+a speed-up.
+
+    python -m bench.bench_workers [--records 100000] [--workers 1,2] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import statistics
+import subprocess
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.bench_pipeline import _fill, _output_rate, _stop
+from bench.bench_pipeline import _consumer, _fill, _stop
 from bench.common import bench_settings, cli, print_table, trained_model
+from scorestream.consumer_groups import owned_partitions, scoring_group, wait_for_assignment
+from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
+WARM_UP = 2_000
+#: Longer than the freeze while the topic is filled (seconds): nobody's session ends.
+SESSION_S = 60
+WAIT_S = 600.0
 
-def drain(model_dir: Path, workers: int, n: int, workdir: Path) -> tuple[float, int]:
-    """Records/s of ``workers`` workers of one group draining ``n`` pre-filled records."""
+
+@dataclass(frozen=True)
+class Run:
+    """One measurement of ``workers`` workers."""
+
+    workers: int
+    rate: float
+    records: int
+    cpu_us: float  # CPU seconds of all the workers during the drain, per record, in µs
+    stable_s: float  # from the start of the processes until the group owned every partition
+    rebalanced: bool  # the group's members changed between the fill and the end
+
+
+def _members(settings: Settings, group: str) -> dict[str, list[int]]:
+    """Member id -> partitions of ``records`` it owns (empty unless the group is Stable)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        return owned_partitions(admin.describe_groups([group])[group], settings.topics.records)
+    finally:
+        admin.close()
+
+
+def _outputs(
+    settings: Settings, prefix: bytes, n: int, processes: list[subprocess.Popen[bytes]]
+) -> dict[bytes, int]:
+    """Kafka timestamps (ms) of the first output of each of ``n`` ids starting ``prefix``.
+
+    Scores and rejections both: every input gives one or the other.
+    """
+    consumer = _consumer(settings, settings.topics.scores, settings.topics.rejected)
+    stamps: dict[bytes, int] = {}
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while len(stamps) < n and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in processes):
+                raise RuntimeError("a worker exited: see its log")
+            polled = consumer.poll(timeout_ms=500, max_records=50_000)  # type: ignore[attr-defined]
+            for batch in polled.values():
+                for message in batch:
+                    if message.key.startswith(prefix):
+                        stamps.setdefault(message.key, message.timestamp)
+    finally:
+        consumer.close()  # type: ignore[attr-defined]
+    return stamps
+
+
+def _cpu_s(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU seconds the processes used so far (every thread; Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in processes:
+        # The fields after the command name (which may hold spaces) in /proc/PID/stat.
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _signal(processes: list[subprocess.Popen[bytes]], which: signal.Signals) -> None:
+    for process in processes:
+        os.killpg(process.pid, which)
+
+
+def measure(model_dir: Path, workers: int, n: int, workdir: Path, label: str) -> Run:
+    """Records/s of ``workers`` workers of one stable group draining ``n`` records."""
     settings = bench_settings(f"workers{workers}")
     ensure_topics(settings)
-    _fill(settings, n, seed=3)
+    group = scoring_group(settings.topic_prefix)
+    started = time.monotonic()
     processes = [
         cli(
-            ["worker", "--model-dir", str(model_dir), "--instance-id", f"bench-{slot}"],
+            [
+                "worker",
+                "--model-dir",
+                str(model_dir),
+                "--instance-id",
+                f"bench-{slot}",
+                "--session-timeout",
+                str(SESSION_S),
+            ],
             settings,
-            workdir / f"worker-{workers}-{slot}.log",
+            workdir / f"worker-{label}-{slot}.log",
         )
         for slot in range(workers)
     ]
     try:
-        return _output_rate(settings, n, timeout_s=900, worker=processes[0])
+        deadline = time.monotonic() + WAIT_S
+        while True:  # every partition owned, and by all N (not by the first to join alone)
+            owned = wait_for_assignment(
+                settings.kafka_bootstrap_servers,
+                group,
+                settings.topics.records,
+                timeout_s=WAIT_S,
+                alive=lambda: all(p.poll() is None for p in processes),
+            )
+            if len(owned) == workers:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{group} never had {workers} members: {owned}")
+            time.sleep(0.5)
+        stable_s = time.monotonic() - started
+        _fill(settings, WARM_UP, seed=1)
+        _outputs(settings, b"syn-1-", WARM_UP, processes)
+        before = _members(settings, group)
+        _signal(processes, signal.SIGSTOP)
+        try:
+            _fill(settings, n, seed=2)
+        finally:
+            cpu_before = _cpu_s(processes)
+            _signal(processes, signal.SIGCONT)
+        stamps = _outputs(settings, b"syn-2-", n, processes)
+        cpu = _cpu_s(processes) - cpu_before
+        after = _members(settings, group)
     finally:
         for process in processes:
             _stop(process)
+    seconds = max(1, max(stamps.values()) - min(stamps.values())) / 1000
+    rate, count = len(stamps) / seconds, len(stamps)
+    return Run(workers, rate, count, cpu * 1e6 / max(1, count), stable_s, before != after)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--rounds", type=int, default=2, help="each count this many times")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-workers-"))
     model_dir = trained_model()
-    load = os.getloadavg()[0]
     counts = [int(w) for w in args.workers.split(",")]
-    results = {w: drain(model_dir, w, args.records, workdir) for w in counts}
-    first = results[counts[0]][0]
+    loads = [os.getloadavg()[0]]
+    runs: list[Run] = []
+    for round_ in range(args.rounds):
+        # Alternated order: a load that rises or falls during the run falls on every count.
+        for workers in counts if round_ % 2 == 0 else counts[::-1]:
+            run = measure(model_dir, workers, args.records, workdir, f"{workers}-{round_}")
+            runs.append(run)
+            print(
+                f"round {round_ + 1}, {workers} worker(s): {run.rate:,.0f} records/s, "
+                f"{run.cpu_us:.0f} µs of CPU per record, stable after {run.stable_s:.1f} s, "
+                f"rebalanced: {run.rebalanced}",
+                flush=True,
+            )
+    loads.append(os.getloadavg()[0])
+    rates = {w: [r.rate for r in runs if r.workers == w] for w in counts}
+    first = statistics.median(rates[counts[0]])
     print_table(
-        f"Workers of one group on a 4-partition topic (same broker, same run; load average "
-        f"{load:.1f} at the start)",
-        ["workers", "records", "records/s", f"vs {counts[0]}"],
-        [[w, f"{n:,}", f"{rate:,.0f}", f"{rate / first:.2f}×"] for w, (rate, n) in results.items()],
+        f"Workers of one stable group on a 4-partition topic (same broker, one run, "
+        f"{args.rounds} round(s); load average {loads[0]:.1f} at the start, {loads[1]:.1f} "
+        "at the end)",
+        [
+            "workers",
+            "records",
+            "records/s (each round)",
+            "median",
+            f"vs {counts[0]}",
+            "CPU µs per record (each round)",
+            "group stable after (s)",
+            "rebalance while draining",
+        ],
+        [
+            [
+                w,
+                f"{args.records:,}",
+                ", ".join(f"{rate:,.0f}" for rate in rates[w]),
+                f"{statistics.median(rates[w]):,.0f}",
+                f"{statistics.median(rates[w]) / first:.2f}×",
+                ", ".join(f"{r.cpu_us:.0f}" for r in runs if r.workers == w),
+                ", ".join(f"{r.stable_s:.1f}" for r in runs if r.workers == w),
+                "yes" if any(r.rebalanced for r in runs if r.workers == w) else "none",
+            ]
+            for w in counts
+        ],
     )
     print(f"\nworker logs in {workdir}")
 

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 #: nothing was checked or written; run it again later (2 is a usage mistake).
 EXIT_INCOMPLETE = 3
 #: ``drift-check``'s exit code when alerts stay undelivered (another delivery holds their
-#: partitions); the next run, or that delivery, sends them.
+#: partitions, or SMTP stayed down past ``--smtp-give-up``); the next run, or that delivery,
+#: sends them.
 EXIT_UNDELIVERED = 4
 
 
@@ -213,7 +214,7 @@ def cmd_drift_check(args: argparse.Namespace) -> int:
     # A performance verdict or a feature that could not be checked alerts without drift.
     if any(result.alerting for result in results) and not args.no_deliver:
         try:
-            sent = deliver_pending(settings)
+            sent = deliver_pending(settings, smtp_give_up_s=args.smtp_give_up_s)
         except AlertsPendingError as exc:
             # One plain line each (no console wrapping): scripts and cron mails grep them.
             print(f"alert e-mails sent: {exc.sent}", file=sys.stderr)
@@ -236,7 +237,8 @@ def _register_drift_check(sub: SubParsers) -> None:
         "drift_checks rows, and e-mails an alert when a feature drifted — once per day "
         "and model version. Then compares every challenger with its champion on the same "
         "records (model_comparisons rows). Exit code 3: the day is incomplete; 4: alerts "
-        "stay undelivered (another delivery holds their partitions).",
+        "stay undelivered (another delivery holds their partitions, or SMTP stayed down "
+        "past --smtp-give-up).",
     )
     parser.add_argument(
         "--date", type=_iso_date, help="UTC day to check, YYYY-MM-DD (default: yesterday)"
@@ -246,6 +248,15 @@ def _register_drift_check(sub: SubParsers) -> None:
         "--no-deliver",
         action="store_true",
         help="publish the alert to drift.alerts but do not e-mail it here",
+    )
+    parser.add_argument(
+        "--smtp-give-up",
+        dest="smtp_give_up_s",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop retrying an unreachable SMTP server after SECONDS: the alert stays pending "
+        f"(the next run sends it once), exit code {EXIT_UNDELIVERED} (default: retry until "
+        "SMTP is back; not with --schedule, which always retries)",
     )
     parser.add_argument(
         "--schedule",

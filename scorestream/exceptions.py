@@ -33,6 +33,11 @@ class DeliveryRefusedError(DeliveryError):
     """The receiving server refused for good (an SMTP 5xx reply): retrying cannot help."""
 
 
+class SmtpUnavailableError(DeliveryError):
+    """The SMTP server stayed unreachable (or answered 4xx) longer than the caller would wait:
+    the alert stays pending; a later run sends it."""
+
+
 class AlertsPendingError(DeliveryError):
     """Alerts on ``drift.alerts`` stay undelivered after a one-shot delivery (``pending``: how
     many messages, -1 if unknown); another member or the next run delivers them."""

@@ -35,7 +35,12 @@ from scorestream.consumers.alerting.email_message import build_alert_email
 from scorestream.consumers.clickhouse import Executor, make_client
 from scorestream.contract import ALERT_DELIVERIES, AlertMessage, decode_alert
 from scorestream.contract.tables import check_identifier
-from scorestream.exceptions import AlertsPendingError, DecodeError, DeliveryRefusedError
+from scorestream.exceptions import (
+    AlertsPendingError,
+    DecodeError,
+    DeliveryRefusedError,
+    SmtpUnavailableError,
+)
 from scorestream.retry import Backoff, retry_sync
 from scorestream.settings import Settings
 
@@ -204,15 +209,21 @@ class AlertDelivery:
 
     ``instance_id`` makes the consumer a static member of the alerts group: a run that
     replaces a killed one (same id) takes its partitions back at once instead of waiting
-    for the dead member's session to time out.
+    for the dead member's session to time out. ``smtp_give_up_s``: how long one alert's
+    sending retries an SMTP outage before :class:`SmtpUnavailableError` (None: forever).
     """
 
     def __init__(
-        self, settings: Settings, client: Executor, instance_id: str | None = None
+        self,
+        settings: Settings,
+        client: Executor,
+        instance_id: str | None = None,
+        smtp_give_up_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.log = DeliveryLog(client, settings.clickhouse.database)
         self.instance_id = instance_id
+        self.smtp_give_up_s = smtp_give_up_s
 
     def deliver(self, alert: AlertMessage) -> bool:
         """E-mail ``alert`` unless already delivered; True if it was sent now."""
@@ -225,10 +236,19 @@ class AlertDelivery:
             alert, self.settings.alert_email_from, self.settings.alert_email_to
         )
         try:
-            attempts = send_with_retry(message, self.settings)
+            attempts = send_with_retry(message, self.settings, give_up_after_s=self.smtp_give_up_s)
         except DeliveryRefusedError as exc:
             raise DeliveryRefusedError(
                 f"{exc}; alert {alert.alert_id} stays pending (not delivered)"
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            # Only with smtp_give_up_s: the outage outlasted it. Nothing was recorded and the
+            # offset stays uncommitted, so the next run sends the alert.
+            why = " ".join(str(exc).split())
+            raise SmtpUnavailableError(
+                f"SMTP {self.settings.smtp_host}:{self.settings.smtp_port} still failing after "
+                f"{self.smtp_give_up_s or 0:.0f} s ({type(exc).__name__}: {why}); alert "
+                f"{alert.alert_id} stays pending (not delivered)"
             ) from exc
         self.log.record(alert, message)
         annotate_grafana(alert, self.settings)
@@ -324,7 +344,8 @@ class AlertDelivery:
         Ends when each partition is handled up to that offset, by this consumer or by
         another member of the group (its committed offset). While an SMTP outage lasts it
         keeps retrying; but when partitions with pending alerts are still not ours after
-        ``wait_s`` (another member holds them), it raises :class:`AlertsPendingError`.
+        ``wait_s`` (another member holds them), it raises :class:`AlertsPendingError`; so it
+        does when an SMTP outage outlasts ``smtp_give_up_s``.
         """
         from kafka import TopicPartition
         from kafka.errors import FencedInstanceIdError
@@ -361,8 +382,22 @@ class AlertDelivery:
                         sent=sent,
                     )
                 batches = consumer.poll(timeout_ms=1000)
-                if batches:
+                if not batches:
+                    continue
+                try:
                     sent += self._handle(consumer, batches)
+                except SmtpUnavailableError as exc:
+                    # Counted from the committed offsets: the consumer's position is already
+                    # past the rest of this poll, which is not handled either.
+                    pending = sum(
+                        target - (consumer.committed(tp) or 0) for tp, target in targets.items()
+                    )
+                    raise AlertsPendingError(
+                        f"{exc}; {pending} alert message(s) on {topic} not handled; alert "
+                        f"e-mails sent by this run: {sent}",
+                        pending=pending,
+                        sent=sent,
+                    ) from exc
         except FencedInstanceIdError:
             # A newer run with the same instance id took the partitions: it delivers them.
             raise AlertsPendingError(
@@ -403,13 +438,19 @@ def alerts_group(topic_prefix: str) -> str:
     return f"{topic_prefix}scorestream-alerts"
 
 
-def deliver_pending(settings: Settings, wait_s: float = ASSIGNMENT_WAIT_S) -> int:
+def deliver_pending(
+    settings: Settings,
+    wait_s: float = ASSIGNMENT_WAIT_S,
+    smtp_give_up_s: float | None = None,
+) -> int:
     """Deliver every alert waiting on ``drift.alerts``; return how many were e-mailed.
 
     A one-shot ``drift-check``'s delivery: a static member of the alerts group with the id
     :data:`ONE_SHOT_INSTANCE`, so it takes over at once from a run killed mid-delivery.
     Raises :class:`AlertsPendingError` when alerts stay undelivered (see
-    :meth:`AlertDelivery.drain`).
+    :meth:`AlertDelivery.drain`), with ``smtp_give_up_s`` also when SMTP stays down that long.
     """
-    delivery = AlertDelivery(settings, make_client(settings.clickhouse), ONE_SHOT_INSTANCE)
+    delivery = AlertDelivery(
+        settings, make_client(settings.clickhouse), ONE_SHOT_INSTANCE, smtp_give_up_s
+    )
     return delivery.drain(wait_s)

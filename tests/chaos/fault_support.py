@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from scorestream.child_process import spawn_cli
+from scorestream.child_process import run_cli, spawn_cli
 from scorestream.consumers.clickhouse import apply_migrations, make_client
 from scorestream.settings import Settings
 from scorestream.stack.kafka_cluster import KafkaCluster
@@ -207,8 +207,9 @@ class Scenario:
         wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, "bridge")
         return url
 
-    def produce(self, count: int = RECORDS) -> subprocess.Popen[bytes]:
-        """``scorestream produce`` of ``count`` new ids at RATE records/s, in the background."""
+    def produce(self, count: int = RECORDS, *extra: str) -> subprocess.Popen[bytes]:
+        """``scorestream produce`` of ``count`` new ids at RATE records/s, in the background
+        (``extra``: more options, e.g. ``--drift``)."""
         seed = len(self.ids) + 1  # a seed per call: ids never repeat across calls
         self.ids |= {f"syn-{seed}-{i}" for i in range(count)}
         proc = self.spawn(
@@ -224,6 +225,7 @@ class Scenario:
             "--rate",
             str(RATE),
             "--quiet",
+            *extra,
             log=f"produce-{seed}",
         )
         self.producer_logs[proc.pid] = f"produce-{seed}"
@@ -235,6 +237,10 @@ class Scenario:
         text = self.log(self.producer_logs[producer.pid])
         assert code == 0, text[-3000:]
         assert re.search(r"sent \d+, failed 0,", text), text[-3000:]
+
+    def drift_check(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        """``scorestream drift-check --date DAY`` run to its end (bounded by WAIT_S)."""
+        return run_cli(["drift-check", "--date", DAY, *extra], self.env, timeout_s=WAIT_S)
 
     def log(self, name: str) -> str:
         path = self.logs / f"{self.name}-{name}.log"

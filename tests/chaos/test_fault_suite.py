@@ -8,8 +8,9 @@ mid-stream, and then counts by id in ClickHouse: lost, duplicated (visible with 
 rejected, and the drift count error (``drift_stats`` counts of a feature against the records
 scored that day). The target, asserted: 0, 0, 0 and 0 (the Kafka majority loss excepted:
 there a client's retry of a request answered 503, whose records had reached Kafka, is
-rejected as ``duplicate_id``; see the README's fault suite section). The results table is
-printed at the end of the run.
+rejected as ``duplicate_id``; see the README's fault suite section). The last scenario also
+counts the drifted day's alert e-mails: one. The results table is printed at the end of
+the run.
 
 Outages last ``SCORESTREAM_CHAOS_OUTAGE_S`` (10 s in ``make test``, the issue's 30 s under
 ``make chaos``), the Kafka majority loss ``SCORESTREAM_CHAOS_MAJORITY_S`` (10 s, 20 s);
@@ -18,17 +19,21 @@ records per scenario ``SCORESTREAM_CHAOS_RECORDS`` (6,000 at 1,500/s in ``make t
 
 from __future__ import annotations
 
+import contextlib
+import email
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from fault_support import (
     DAY,
+    FEATURE,
     MAJORITY_S,
     OUTAGE_S,
     RATE,
@@ -41,10 +46,11 @@ from fault_support import (
     wait_until,
 )
 
-from scorestream.stack import LocalStack
+from scorestream.stack import LocalStack, SmtpServer, StackConfig
 from scorestream.stack.kafka_cluster import KafkaCluster
 from scorestream.streams.synthetic import generate_records
-from tests.fixtures.clickhouse_cluster import ClusterUnderTest
+from tests.fixtures.bridge import free_port
+from tests.fixtures.clickhouse_cluster import ClusterUnderTest, start_cluster, stop_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -77,17 +83,42 @@ def results_table(request: pytest.FixtureRequest) -> None:
         manager.register(_ResultsTable(), "scorestream-chaos-table")
 
 
+@pytest.fixture(scope="module")
+def clusters(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[KafkaCluster, ClusterUnderTest]]:
+    """The Kafka cluster and the replicated ClickHouse, started side by side.
+
+    Not the ``clickhouse_cluster`` fixture: that one also migrates a database of its own,
+    which no scenario uses (each migrates its own); and its ZooKeeper and replicas start
+    in a thread while the Kafka nodes start, instead of after them.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        clickhouse = pool.submit(start_cluster, tmp_path_factory.mktemp("cluster"))
+        try:
+            kafka: KafkaCluster = request.getfixturevalue("private_kafka_cluster")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                stop_cluster(clickhouse.result())
+            raise
+        cluster = clickhouse.result()
+    try:
+        yield kafka, ClusterUnderTest(cluster, database="default")
+    finally:
+        stop_cluster(cluster)
+
+
 @pytest.fixture()
 def scenario(
     request: pytest.FixtureRequest,
-    private_kafka_cluster: KafkaCluster,
-    clickhouse_cluster: ClusterUnderTest,
+    clusters: tuple[KafkaCluster, ClusterUnderTest],
     model_dir: Path,
     stack: LocalStack,
     tmp_path: Path,
 ) -> Iterator[Scenario]:
     """A scenario named after the test (``test_<name>``), its topics and schema ready."""
     name = request.node.name.removeprefix("test_")
+    private_kafka_cluster, clickhouse_cluster = clusters
     # Whatever the previous scenario did, every node runs again (no-ops when they do).
     private_kafka_cluster.start()
     for service in clickhouse_cluster.cluster.services:
@@ -313,3 +344,47 @@ def test_kafka_majority_lost(scenario: Scenario) -> None:
     assert len(acked) == RECORDS
     _finish(scenario, back_at, resent=len(unavailable) * 50)
     print(f"503 answers: {len(unavailable)}, transport errors: {len(errors)}")
+
+
+def test_smtp_down_when_a_drifted_day_is_checked(scenario: Scenario, tmp_path: Path) -> None:
+    """The day's incomes shifted; its check runs while SMTP is down: it gives up after
+    ``--smtp-give-up``, says the alert is not delivered and exits 4. SMTP back (after the
+    outage), the next check e-mails the alert exactly once, though the topic then holds two
+    copies of it (each check publishes one while it is undelivered)."""
+    # A server of this scenario alone: stopping it disturbs no other test's e-mail.
+    smtp = SmtpServer(StackConfig(state_dir=tmp_path / "smtp", smtp_port=free_port()))
+    scenario.env["SMTP_PORT"] = str(smtp.port)
+    smtp.start()
+    try:
+        scenario.worker()
+        scenario.sink()
+        scenario.ready()
+        drift = ("--drift", f"{FEATURE}=shift:0.6", "--model-dir", str(scenario.model_dir))
+        scenario.produced(scenario.produce(RECORDS, *drift))
+        wait_until(scenario.complete, "the drifted day stored and counted")
+        assert smtp.stop()
+        down_at = time.monotonic()
+        # Giving up well inside the outage: the check's own work (completeness, statistics,
+        # joining the alerts group) comes first and takes seconds.
+        failed = scenario.drift_check("--smtp-give-up", f"{max(1.0, OUTAGE_S / 4):.1f}")
+        first_s = time.monotonic() - down_at
+        said = failed.stderr
+        assert failed.returncode == 4, said[-3000:]
+        assert "alert e-mails sent: 0" in said, said[-3000:]
+        assert f"drift check {DAY}: alerts not delivered: SMTP" in said, said[-3000:]
+        assert f":{smtp.port} failed" in said, said[-3000:]  # it did retry first
+        time.sleep(max(0.0, down_at + OUTAGE_S - time.monotonic()))
+        assert not list(smtp.maildir.glob("*.eml"))
+        smtp.start()
+        back_at = time.monotonic()
+        again = scenario.drift_check()
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "alert e-mails sent: 1" in again.stderr, again.stderr[-3000:]
+        mails = [email.message_from_bytes(path.read_bytes()) for path in smtp.maildir.glob("*.eml")]
+        assert len(mails) == 1, [m["Subject"] for m in mails]
+        assert DAY in mails[0]["Subject"] and FEATURE in mails[0]["Subject"], mails[0]["Subject"]
+        second_s = time.monotonic() - back_at
+        _finish(scenario, back_at)
+        print(f"drift-check with SMTP down: {first_s:.1f} s, after: {second_s:.1f} s")
+    finally:
+        smtp.stop()
