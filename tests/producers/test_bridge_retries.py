@@ -96,3 +96,27 @@ def test_a_score_retried_after_a_504_gets_the_stored_score(
     produced = collect(settings, settings.topics.records, until=lambda m: False, timeout_s=3)
     # The original once and the clashing record once: the retries were not published again.
     assert sorted(produced, key=lambda m: m == record) == [{**other, "id": record_id}, record]
+
+
+def test_a_retry_the_bridge_forgot_is_published_again_and_scored(
+    settings: Settings, start_bridge: BridgeFactory, start_worker: WorkerFactory
+) -> None:
+    # One outcome remembered: a retry after another record has to go through the worker,
+    # as one that reaches another bridge instance does.
+    bridge = start_bridge("--score-memory", "1", "--score-timeout", "60")
+    start_worker("--batch-within", "0.05")
+    record, other = loan_records(2, seed=53, with_ids=True)
+    with httpx.Client(base_url=bridge.url, headers=HEADERS, timeout=90) as client:
+        first = client.post("/v1/score", json=record)
+        assert first.status_code == 200, first.text
+        assert client.post("/v1/score", json=other).status_code == 200
+        # The same record again: the worker sees the same id and bytes at another offset, a
+        # client's retry, and scores it again instead of refusing it as a duplicate.
+        retry = client.post("/v1/score", json=record)
+        assert retry.status_code == 200, retry.text
+    again, before = retry.json(), first.json()
+    assert again["offset"] != before["offset"]
+    same = ("id", "event_time_ms", "score", "label", "model_version")
+    assert {k: again[k] for k in same} == {k: before[k] for k in same}
+    produced = collect(settings, settings.topics.records, until=lambda m: len(m) >= 3)
+    assert sorted(m["id"] for m in produced) == sorted([record["id"], record["id"], other["id"]])

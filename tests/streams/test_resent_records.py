@@ -130,11 +130,8 @@ def test_a_bisected_batch_keeps_its_resends_flagged(
 
     assert scored.rejection_reasons == ["internal_error"]
     assert len(scored.scores) == 11 and scored.resent is not None
-    assert [source.offset for source, again in zip(scored.sources, scored.resent) if again] == [
-        8,
-        10,
-        11,
-    ]
+    flagged = zip(scored.sources, scored.resent, strict=True)
+    assert [source.offset for source, again in flagged if again] == [8, 10, 11]
     assert _counted(drift) == 8
 
 
@@ -150,3 +147,16 @@ def test_recent_ids_tell_new_replayed_resent_and_duplicate_apart() -> None:
     assert ids.classify("b", 0, 0, b"") == NEW
     assert ids.classify("c", 0, 1, b"x") == NEW  # "a", the oldest, is forgotten
     assert ids.classify("a", 7, big + 2, b"two") == NEW
+
+
+def test_recent_ids_keep_hashes_of_either_sign_apart_from_positions() -> None:
+    # The interpreter's hash is signed; 64 payloads hold both signs but once in 2^63 runs.
+    ids = RecentIds()
+    payloads = [f'{{"id": "r{n}"}}'.encode() for n in range(64)]
+    assert len({hash(payload) < 0 for payload in payloads}) == 2
+    for n, payload in enumerate(payloads):
+        assert ids.classify(f"r{n}", n % 4, 2**40 + n, payload) == NEW
+    for n, payload in enumerate(payloads):
+        assert ids.classify(f"r{n}", n % 4, 2**40 + n, payload + b" ") == NEW  # replay
+        assert ids.classify(f"r{n}", n % 4, 2**41 + n, payload) == RESENT
+        assert ids.classify(f"r{n}", n % 4, 2**41 + n, payload + b" ") == DUPLICATE
