@@ -50,7 +50,7 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("decode", "_decode ("),
     ("frame", "validate_batch ("),
     ("validate", "validation.py"),
-    ("validate", "is_duplicate ("),
+    ("validate", "classify ("),  # RecentIds: the duplicate-id window
     ("predict", "/model/registry.py"),
     ("predict", "/sklearn/"),
     ("encode", "score_messages ("),

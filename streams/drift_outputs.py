@@ -61,9 +61,22 @@ class DriftStatsPublisher:
         """Count ``batch`` into the open partials (nothing is published yet)."""
         if batch.frame is None or batch.event_time_ms is None or batch.score_values is None:
             return
-        self._accumulator.add(
-            batch.event_time_ms, batch.frame, batch.score_values, batch.label_values
+        frame, event_ms, scores, labels = (
+            batch.frame,
+            batch.event_time_ms,
+            batch.score_values,
+            batch.label_values,
         )
+        if batch.resent is not None:
+            # A client's re-send was counted with its first copy: the counts are of records,
+            # as the sink's rows are (one per id), not of deliveries.
+            counted = ~batch.resent
+            if not counted.any():
+                return
+            frame = frame[counted].reset_index(drop=True)
+            event_ms, scores = event_ms[counted], scores[counted]
+            labels = labels[counted] if labels is not None else None
+        self._accumulator.add(event_ms, frame, scores, labels)
 
     def flush(self) -> list[tuple[str, OutputMessage]]:
         """The messages of everything counted since the last flush (one partial)."""

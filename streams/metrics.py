@@ -4,6 +4,8 @@ Names, all prefixed ``scorestream_worker_``:
 
 - ``records_scored_total``, ``records_rejected_total{reason}``: the champion's outputs,
   counted once the broker acknowledged them (a batch being retried is not counted yet);
+- ``records_resent_total``: of the scored, the clients' re-sends (an id and bytes already
+  seen at another offset), scored again but not counted again in drift statistics;
 - ``batch_size`` (histogram of records per batch) and ``batch_duration_seconds{stage}``
   (``score``: validate, predict, challengers and drift counts; ``publish``: until the broker
   acknowledged every output of the batch);
@@ -66,6 +68,12 @@ class WorkerMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.resent = Counter(
+            f"{PREFIX}_records_resent",
+            "Records scored again because a client re-sent them (same id and bytes at "
+            "another offset); also in records_scored, not counted again in drift statistics",
+            registry=self.registry,
+        )
         # Every reason from the start: rate() over a series that appears late misses its
         # first increase, and a dashboard shows 0 instead of nothing.
         self._rejected_by_reason = {
@@ -93,7 +101,7 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self._serving: dict[int, tuple[str, str, str, str]] = {}
-        self._outcomes: tuple[int, Sequence[str]] = (0, ())
+        self._outcomes: tuple[int, Sequence[str], int] = (0, (), 0)
         self.health = ConsumerHealth(
             self.registry,
             PREFIX,
@@ -102,21 +110,24 @@ class WorkerMetrics:
             clock=clock,
         )
 
-    def outcomes(self, scored: int, reasons: Sequence[str]) -> None:
-        """A batch's champion outputs: ``scored`` scores and one reason per rejection.
+    def outcomes(self, scored: int, reasons: Sequence[str], resent: int = 0) -> None:
+        """A batch's champion outputs: ``scored`` scores (``resent`` of them re-sends) and
+        one reason per rejection.
 
         Counted by the next :meth:`batch`, which the engines call once they are published.
         """
-        self._outcomes = (scored, reasons)
+        self._outcomes = (scored, reasons, resent)
 
     def batch(self, size: int, score_s: float, publish_s: float) -> None:
         """One batch published: its outcomes, its size and the seconds of its two stages."""
         self.batch_size.observe(size)
         self._score_seconds.observe(score_s)
         self._publish_seconds.observe(publish_s)
-        (scored, reasons), self._outcomes = self._outcomes, (0, ())
+        (scored, reasons, resent), self._outcomes = self._outcomes, (0, (), 0)
         if scored:
             self.scored.inc(scored)
+        if resent:
+            self.resent.inc(resent)
         if reasons:
             for reason, count in Tally(reasons).items():
                 child = self._rejected_by_reason.get(reason)

@@ -116,7 +116,8 @@ class ScoringPipeline:
                 outputs += self.drift_messages()
         self._report(len(result.scores), len(result.rejected))
         if self.metrics is not None:
-            self.metrics.outcomes(len(result.scores), result.rejection_reasons)
+            resent = int(result.resent.sum()) if result.resent is not None else 0
+            self.metrics.outcomes(len(result.scores), result.rejection_reasons, resent)
         return outputs
 
     def drift_messages(self) -> Outputs:

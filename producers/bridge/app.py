@@ -31,10 +31,14 @@ Endpoints and status codes
 
     - **200** the ``scores`` message, unchanged: ``id, event_time, event_time_ms,
       scored_at_ms, model_name, model_version, score, label, latency_ms, partition, offset``
-    - **409** a request for the same id is already waiting, or the worker refused the id
-      as a duplicate of one it has seen (``errors[0].reason == "duplicate_id"``). The
-      same record sent again (a retry after a 504 or a lost answer) is not a duplicate:
-      it gets the stored score, for the last ``--score-memory`` records of this bridge.
+    - **409** a request for the same id is already waiting, or the worker refused the
+      record as a duplicate: other content under an id it has seen
+      (``errors[0].reason == "duplicate_id"``). The same record sent again is never a
+      duplicate: after a 504 or a lost answer it gets the stored score without being
+      published again, for the last ``--score-memory`` records of this bridge; after a
+      503 (whose publish may have landed all the same), beyond that memory or through
+      another bridge it is published again and the worker scores the identical copy
+      again (same id and bytes at another offset: a retry).
     - **422** the record is invalid (``errors``), or the body is not one object
     - **504** no score within ``--score-timeout`` (the record *was* produced; its score
       will still reach ``scores`` and the database)
@@ -346,7 +350,7 @@ def create_app(
         metrics.pending_scores.inc()
         try:
             # A retry of a record published before waits for it again: publishing it
-            # twice would only earn a duplicate-id refusal from the worker.
+            # twice would only have the worker score the same bytes a second time.
             if recalled is None:
                 link.waiter.remember(record.id, record.payload)
                 try:

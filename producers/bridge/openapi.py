@@ -419,8 +419,8 @@ def _operations(
                 ),
                 **_common_problems(),
                 "409": _problem(
-                    "A request for this id is already waiting, or the worker "
-                    "has seen this id before (errors[0].reason is duplicate_id)",
+                    "A request for this id is already waiting, or the worker has seen "
+                    "this id with other content (errors[0].reason is duplicate_id)",
                     model="RecordProblem",
                 ),
                 "422": _problem(

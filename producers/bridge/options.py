@@ -42,7 +42,8 @@ class BridgeOptions:
         ``POST /v1/score`` answers 504 when no score arrives within this time.
     score_memory : int
         How many ``POST /v1/score`` outcomes (by id) are kept, so that a client retrying
-        after a 504 or a lost answer gets the score instead of a duplicate-id 409.
+        after a 504 or a lost answer gets the score at once, without the record being
+        published (and scored) again.
     send_timeout_s : float
         Longest wait for Kafka to acknowledge a produce; after it the client gets 503.
         Kept under 2 s so that an outage is reported quickly, not as a hanging request.

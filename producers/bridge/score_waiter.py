@@ -15,8 +15,9 @@ that reading the whole ``scores`` stream stays cheap.
 The outcomes of the records published through ``POST /v1/score`` are remembered (the
 last ``memory`` ids, with a digest of each record), also when they arrive after the
 request gave up with 504. A client retrying the same record then gets its score (or
-waits for it, without the record being published twice) instead of the worker's
-duplicate-id refusal, which would leave it no way to ever learn the score.
+waits for it) without the record being published twice. A retry this memory no longer
+holds is published again, and the worker scores the identical copy again (it refuses
+only other content under a seen id), so the client still learns the score.
 """
 
 from __future__ import annotations

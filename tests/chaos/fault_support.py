@@ -253,6 +253,20 @@ class Scenario:
                 proc.wait(10)
 
     # --- counting -----------------------------------------------------------------------------
+    def records_written(self) -> int:
+        """Messages on the ``records`` topic (every copy a client's retry wrote counts)."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers)
+        try:
+            topic = self.settings.topics.records
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            starts = consumer.beginning_offsets(list(ends))
+        finally:
+            consumer.close()
+        return sum(ends[tp] - starts[tp] for tp in ends)
+
     def stored_count(self) -> int:
         client = self.client()
         try:

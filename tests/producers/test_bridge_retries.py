@@ -64,13 +64,24 @@ def test_a_slow_publish_in_a_burst_does_not_open_the_breaker(
             assert client.post("/v1/records", json=batch).status_code == 202
 
 
-def test_a_score_retried_after_a_504_gets_the_stored_score(
+def test_a_retried_score_is_answered_from_memory_or_scored_again(
     settings: Settings, start_bridge: BridgeFactory, start_worker: WorkerFactory
 ) -> None:
-    bridge = start_bridge("--score-timeout", "1")
-    record, other = loan_records(2, seed=52, with_ids=True)
+    # One outcome remembered: a retry after another record has to go through the worker,
+    # as one that reaches another bridge instance does.
+    bridge = start_bridge("--score-timeout", "1", "--score-memory", "1")
+    record, other, third = loan_records(3, seed=52, with_ids=True)
     record_id = record["id"]
     with httpx.Client(base_url=bridge.url, headers=HEADERS, timeout=60) as client:
+
+        def answered(body: dict[str, Any]) -> httpx.Response:
+            """Retried while 504: after the first, each retry waits for the same record."""
+            for _ in range(10):
+                answer = client.post("/v1/score", json=body)
+                if answer.status_code != 504:
+                    return answer
+            return answer
+
         # No worker yet: 504, and the record is on its way.
         assert client.post("/v1/score", json=record).status_code == 504
         # A retry before the score exists waits again without publishing a second copy.
@@ -93,6 +104,16 @@ def test_a_score_retried_after_a_504_gets_the_stored_score(
         clash = client.post("/v1/score", json={**other, "id": record_id})
         assert clash.status_code == 409, clash.text
         assert clash.json()["errors"][0]["reason"] == "duplicate_id"
+        # Another id pushes the record out of the bridge's memory; the record sent again is
+        # then published again, and the worker, seeing the same id and bytes at another
+        # offset (a client's retry), scores it again instead of refusing it as a duplicate.
+        assert answered(third).status_code == 200
+        again = answered(record)
+        assert again.status_code == 200, again.text
+    assert again.json()["offset"] != stored["offset"]
+    same = ("id", "event_time_ms", "score", "label", "model_version")
+    assert {k: again.json()[k] for k in same} == {k: stored[k] for k in same}
     produced = collect(settings, settings.topics.records, until=lambda m: False, timeout_s=3)
-    # The original once and the clashing record once: the retries were not published again.
-    assert sorted(produced, key=lambda m: m == record) == [{**other, "id": record_id}, record]
+    # The record twice (not for the retries the bridge remembered), the clash and the third.
+    assert sorted(m["id"] for m in produced) == sorted([record_id] * 3 + [third["id"]])
+    assert produced.count(record) == 2

@@ -89,7 +89,7 @@ def test_a_moved_alias_is_loaded_beside_and_swapped_in_between_batches(
     assert pipeline.drift_messages() == []
 
 
-def test_ids_seen_before_a_swap_are_replays_at_the_same_offset_and_duplicates_elsewhere(
+def test_ids_seen_before_a_swap_are_replays_here_and_resends_or_duplicates_elsewhere(
     registry: tuple[ModelRegistry, dict[str, str]],
 ) -> None:
     models, versions = registry
@@ -100,12 +100,29 @@ def test_ids_seen_before_a_swap_are_replays_at_the_same_offset_and_duplicates_el
     pipeline.outputs(_raw(records))
     models.set_alias("cancer", "champion", versions["v2"])
     asyncio.run(follower.poll())
+    pipeline.drift_messages()  # v1's counts out of the way
     replayed = pipeline.outputs(_raw(records))  # same offsets: a replay after a crash
-    again = pipeline.outputs(_raw(records[:3], first_offset=100))  # same ids elsewhere
+    # Same ids elsewhere: three re-sent as they were, two with other content.
+    clashes = [{**records[5 + i], "id": records[3 + i]["id"]} for i in range(2)]
+    again = pipeline.outputs(_raw([*records[:3], *clashes], first_offset=100))
     topics = settings.topics
     assert len([1 for t, _ in replayed if t == topics.scores]) == 10
+    rescored = [orjson.loads(m.value) for t, m in again if t == topics.scores]
+    assert sorted(s["id"] for s in rescored) == sorted(r["id"] for r in records[:3])
+    assert {s["model_version"] for s in rescored} == {versions["v2"]}
     rejected = [orjson.loads(m.value) for t, m in again if t == topics.rejected]
-    assert [r["reason"] for r in rejected] == ["duplicate_id"] * 3
+    assert [r["reason"] for r in rejected] == ["duplicate_id"] * 2
+    # The replay is counted again (its first counts may have died with the crash); the
+    # re-sends are not: their first copies were counted.
+    drift = [orjson.loads(m.value) for _, m in pipeline.drift_messages()]
+    counted = sum(
+        r["count"]
+        for m in drift
+        if m["type"] == "bins"
+        for r in m["rows"]
+        if r["feature"] == "mean_radius"
+    )
+    assert counted == 10
 
 
 def test_a_version_that_does_not_load_is_refused_once_and_the_old_one_keeps_serving(

@@ -53,23 +53,27 @@ def test_outcomes_count_once_published_and_the_swap_shows(
         RawRecord(orjson.dumps(r), "records", 0, i, cm.EVENT_START_MS)
         for i, r in enumerate(records)
     ]
+    clash = {**records[1], "id": records[0]["id"]}
     raw += [
         RawRecord(b'{"id": ', "records", 0, 20, cm.EVENT_START_MS),
-        RawRecord(orjson.dumps(records[0]), "records", 0, 21, cm.EVENT_START_MS),  # same id
+        RawRecord(orjson.dumps(records[0]), "records", 0, 21, cm.EVENT_START_MS),  # re-sent
+        RawRecord(orjson.dumps(clash), "records", 0, 22, cm.EVENT_START_MS),  # same id, other
     ]
     pipeline.outputs(raw)
     scored = "scorestream_worker_records_scored_total"
+    resent = "scorestream_worker_records_resent_total"
     rejected = "scorestream_worker_records_rejected_total"
     assert _value(metrics, scored) == 0  # not published yet: a retried batch counts once
     metrics.batch(len(raw), 0.01, 0.002)
-    assert _value(metrics, scored) == 20
+    assert _value(metrics, scored) == 21  # the re-send is scored again...
+    assert _value(metrics, resent) == 1  # ...and shown as such
     assert _value(metrics, rejected, reason="invalid_json") == 1
     assert _value(metrics, rejected, reason="duplicate_id") == 1
     assert _value(metrics, rejected, reason="missing_field") == 0  # every reason, from 0
-    assert _value(metrics, "scorestream_worker_batch_size_sum") == 22
+    assert _value(metrics, "scorestream_worker_batch_size_sum") == 23
     assert _value(metrics, "scorestream_worker_batch_duration_seconds_count", stage="publish") == 1
     metrics.batch(5, 0.01, 0.002)  # the next batch does not count the last one's outcomes
-    assert _value(metrics, scored) == 20
+    assert (_value(metrics, scored), _value(metrics, resent)) == (21, 1)
 
     registry.set_alias("cancer", "champion", versions["v2"])
     asyncio.run(follower.poll())

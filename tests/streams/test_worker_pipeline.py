@@ -57,8 +57,13 @@ def test_bad_records_are_rejected_and_the_rest_scored(
             ),
         ),
         ("too_large", orjson.dumps({**template, "id": "bad-huge", "region": "x" * 1_000_000})),
-        ("duplicate_id", orjson.dumps({**valid[5]})),
+        # valid[5]'s id with other content: a duplicate.
+        ("duplicate_id", orjson.dumps({**valid[5], "income": valid[5]["income"] + 1})),
+        # valid[7] as it was (a client's retry of a write that did land): scored again.
+        ("resent", orjson.dumps(valid[7])),
     ]
+    # The second copies must share their originals' partition, as a producer keyed by id does.
+    second_copies = {bad[-2][1]: valid[5]["id"].encode(), bad[-1][1]: valid[7]["id"].encode()}
     payloads: list[tuple[bytes | None, bytes]] = []
     for i, record in enumerate(valid):
         payloads.append((record["id"].encode(), orjson.dumps(record)))
@@ -67,22 +72,33 @@ def test_bad_records_are_rejected_and_the_rest_scored(
             payloads.append((b"bad", payload))
     for _, payload in bad:
         payloads.append((b"bad", payload))
-    # The duplicate must share its original's partition, as a producer keyed by id does.
-    payloads = [
-        (valid[5]["id"].encode(), p) if p == orjson.dumps(valid[5]) and i > 10 else (k, p)
-        for i, (k, p) in enumerate(payloads)
-    ]
+    payloads = [(second_copies.get(p, k), p) for k, p in payloads]
     produce_raw(settings, payloads)
-    worker = start_worker("--engine", engine)
+    # Drift counts go out every second (agent engine), well within the waits below.
+    worker = start_worker("--engine", engine, "--commit-interval", "1")
 
-    scores = collect(settings, settings.topics.scores, until=lambda m: len(m) >= 300)
+    scores = collect(settings, settings.topics.scores, until=lambda m: len(m) >= 301)
     rejected = collect(settings, settings.topics.rejected, until=lambda m: len(m) >= 7)
     time.sleep(2)  # anything extra would arrive now
     scores = collect(settings, settings.topics.scores, until=lambda m: False, timeout_s=3)
     rejected = collect(settings, settings.topics.rejected, until=lambda m: False, timeout_s=3)
+    stats = collect(
+        settings,
+        settings.topics.drift_stats,
+        until=lambda m: binned_count(m, "income") > 300,  # only if a re-send were counted
+        timeout_s=3,
+    )
 
     assert worker.poll() is None, "the worker died on bad input"
-    assert sorted(s["id"] for s in scores) == sorted(r["id"] for r in valid)
+    ids = [s["id"] for s in scores]
+    assert sorted(set(ids)) == sorted(r["id"] for r in valid)
+    # The re-send was scored (its sender gets the score) under the same id and event time,
+    # which the sink stores as one row; the records are counted once in drift statistics.
+    resent = [s for s in scores if s["id"] == valid[7]["id"]]
+    assert len(ids) == 301 and len(resent) == 2
+    assert resent[0]["event_time_ms"] == resent[1]["event_time_ms"]
+    assert resent[0]["score"] == resent[1]["score"]
+    assert binned_count(stats, "income") == 300
     reasons = sorted(r["reason"] for r in rejected)
     assert reasons == sorted(
         [
