@@ -39,6 +39,23 @@ def partitions_for(keys: Sequence[bytes], partitions: Sequence[int]) -> list[int
     return [partitions[(value & 0x7FFFFFFF) % count] for value in hashes]
 
 
+def group_by_partition(keys: Sequence[bytes], count: int) -> list[tuple[int, list[int]]]:
+    """Positions of ``keys`` by partition (0 .. count-1, as :func:`partitions_for` chooses),
+    in the keys' order within each; partitions without keys are left out."""
+    if not keys:
+        return []
+    hashes = np.asarray(murmur2_many(keys), dtype=np.uint32)
+    chosen = (hashes & np.uint32(0x7FFFFFFF)) % np.uint32(count)
+    # A stable sort keeps each partition's keys in their order (an id's records in order).
+    order = np.argsort(chosen, kind="stable")
+    bounds = np.searchsorted(chosen[order], np.arange(count + 1))
+    return [
+        (partition, order[bounds[partition] : bounds[partition + 1]].tolist())
+        for partition in range(count)
+        if bounds[partition + 1] > bounds[partition]
+    ]
+
+
 def murmur2_many(keys: Sequence[bytes]) -> list[int]:
     """Kafka's murmur2 of every key, as unsigned 32-bit integers."""
     if len(keys) < _VECTOR_MIN_KEYS:
