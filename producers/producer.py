@@ -266,10 +266,10 @@ class RecordProducer:
         expiry and batch splitting are unchanged). Returns the outcomes: one per batch,
         one per record without a key (sent with ``send``), :class:`Failed` for the rest.
         """
-        from kafka.errors import KafkaError, MessageSizeTooLargeError
+        from kafka.errors import KafkaError
         from kafka.structs import TopicPartition
 
-        from scorestream.producers.delivery import Failed, RecordOutcome
+        from scorestream.producers.delivery import Failed
         from scorestream.producers.partitioning import group_by_partition
         from scorestream.producers.record_batches import build_batches, enqueue
 
@@ -280,15 +280,51 @@ class RecordProducer:
             # No metadata within max_block_ms (the broker is down): the chunk fails now,
             # rather than each of its records waiting that long in send().
             return [Failed(exc, range(len(chunk)))]
+        if not chunk:
+            return []
+        keys: list[Any] = [key for key, _ in chunk]
+        values = [value for _, value in chunk]
         outcomes: list[Outcome] = []
-        keyed: list[int] = []
-        keys: list[bytes] = []
+        # Positions of the records that go into batches: all, unless some are unusual.
+        positions: list[int] | None = None
+        if not all(keys) or max(map(len, keys)) + max(map(len, values)) > self._largest_record:
+            positions = self._send_unusual(chunk, outcomes)
+        accumulator = producer._accumulator
+        compression = accumulator.config["compression_attrs"]
+        grouped = group_by_partition(
+            keys if positions is None else [keys[index] for index in positions], len(partitions)
+        )
+        for position, members in grouped:
+            tp = TopicPartition(topic, partitions[position])
+            order = members if positions is None else [positions[member] for member in members]
+            built = build_batches(
+                tp, keys, values, order, batch_size=self._batch_size, compression=compression
+            )
+            try:
+                enqueue(accumulator, tp, [batch for batch, _ in built])
+            except KafkaError as exc:
+                outcomes.append(Failed(exc, order))
+                continue
+            outcomes.extend(outcome for _, outcome in built)
+        # The batches are full (kafka-python sends them without lingering): one wake-up.
+        producer._sender.wakeup()
+        return outcomes
+
+    def _send_unusual(self, chunk: Sequence[Payload], outcomes: list[Outcome]) -> list[int]:
+        """Records without a key go through ``send`` (the partitioner picks one: rare,
+        invalid lines) and records too large fail; returns the positions of the others."""
+        from kafka.errors import KafkaError, MessageSizeTooLargeError
+
+        from scorestream.producers.delivery import Failed, RecordOutcome
+
+        positions: list[int] = []
         largest = self._largest_record
         for index, (key, value) in enumerate(chunk):
             if not key:
-                # Without a key the partitioner picks one (sticky); rare: invalid lines.
                 try:
-                    outcomes.append(RecordOutcome(producer.send(topic, value=value), index))
+                    outcomes.append(
+                        RecordOutcome(self._producer.send(self.topic, value=value), index)
+                    )
                 except KafkaError as exc:
                     outcomes.append(Failed(exc, (index,)))
             elif len(value) + len(key) > largest:
@@ -298,26 +334,8 @@ class RecordProducer:
                 )
                 outcomes.append(Failed(error, (index,)))
             else:
-                keyed.append(index)
-                keys.append(key)
-        accumulator = producer._accumulator
-        compression = accumulator.config["compression_attrs"]
-        for position, members in group_by_partition(keys, len(partitions)):
-            tp = TopicPartition(topic, partitions[position])
-            indices = [keyed[member] for member in members]
-            pairs: list[Any] = [chunk[index] for index in indices]
-            built = build_batches(
-                tp, pairs, indices, batch_size=self._batch_size, compression=compression
-            )
-            try:
-                enqueue(accumulator, tp, [batch for batch, _ in built])
-            except KafkaError as exc:
-                outcomes.append(Failed(exc, indices))
-                continue
-            outcomes.extend(outcome for _, outcome in built)
-        # The batches are full (kafka-python sends them without lingering): one wake-up.
-        producer._sender.wakeup()
-        return outcomes
+                positions.append(index)
+        return positions
 
     def partitions(self) -> list[int]:
         """The topic's partitions (sorted); waits for metadata at most the delivery timeout.

@@ -61,9 +61,10 @@ _FIXED = len(_HEAD) + len(_NO_HEADERS)
 
 
 def encode_records(
-    pairs: Sequence[tuple[bytes, bytes]], start: int, limit: int
+    keys: Sequence[bytes], values: Sequence[bytes], order: Sequence[int], limit: int
 ) -> tuple[bytes, int]:
-    """Kafka v2 records of ``pairs[start:]`` with offset deltas from 0, as many as fit.
+    """Kafka v2 records of ``keys[i], values[i]`` for ``i`` in ``order``, offset deltas from
+    0, as many as fit.
 
     Returns the encoded records and how many were taken: records are added while the
     total stays within ``limit`` bytes, and the first is always taken (as kafka-python's
@@ -74,10 +75,9 @@ def encode_records(
     extend = parts.extend
     size = 0
     offset = 0
-    end = len(pairs)
-    index = start
-    while index < end:
-        key, value = pairs[index]
+    for index in order:
+        key = keys[index]
+        value = values[index]
         key_length = len(key)
         value_length = len(value)
         if offset < _TABLE and key_length < _TABLE and value_length < _TABLE:
@@ -113,7 +113,6 @@ def encode_records(
             )
         )
         offset += 1
-        index += 1
     return b"".join(parts), offset
 
 
@@ -242,21 +241,24 @@ def _failed(
 
 def build_batches(
     tp: TopicPartition,
-    pairs: Sequence[tuple[bytes, bytes]],
-    indices: Sequence[int],
+    keys: Sequence[bytes],
+    values: Sequence[bytes],
+    order: list[int],
     *,
     batch_size: int,
     compression: int,
 ) -> list[tuple[ProducerBatch, BatchOutcome]]:
-    """``pairs`` (key, value) for partition ``tp`` as record batches of at most
-    ``batch_size`` bytes (a larger record gets a batch of its own), with their outcomes."""
+    """The records ``keys[i], values[i]`` for ``i`` in ``order``, for partition ``tp``, as
+    record batches of at most ``batch_size`` bytes (a larger record gets a batch of its
+    own), with their outcomes (whose indices are those ``i``)."""
     out = []
     now = time.monotonic()
     timestamp_ms = int(time.time() * 1000)
     limit = batch_size - _BATCH_HEADER
     start = 0
-    while start < len(pairs):
-        encoded, count = encode_records(pairs, start, limit)
+    while start < len(order):
+        taken = order[start:] if start else order
+        encoded, count = encode_records(keys, values, taken, limit)
         records = MemoryRecordsBuilder(2, compression, batch_size)
         builder = records._builder
         builder._buffer += encoded
@@ -269,7 +271,7 @@ def build_batches(
         records._batch_size = builder._batch_size = 0
         batch = ProducerBatch(tp, records, now=now)
         batch._record_futures = _Moves(batch)
-        out.append((batch, BatchOutcome(batch, 0, indices[start : start + count])))
+        out.append((batch, BatchOutcome(batch, 0, taken[:count])))
         start += count
     return out
 

@@ -42,7 +42,10 @@ def pairs_of_every_size() -> list[tuple[bytes, bytes]]:
 def test_bulk_batches_are_the_bytes_kafka_pythons_builder_writes() -> None:
     pairs = pairs_of_every_size()
     batch_size = 64 * 1024
-    built = build_batches(TP, pairs, list(range(len(pairs))), batch_size=batch_size, compression=0)
+    keys, values = [key for key, _ in pairs], [value for _, value in pairs]
+    built = build_batches(
+        TP, keys, values, list(range(len(pairs))), batch_size=batch_size, compression=0
+    )
     # kafka-python's builder, one record at a time, with the same timestamp and limits.
     timestamp = built[0][0].records._builder._first_timestamp
     expected: list[MemoryRecordsBuilder] = []
@@ -71,9 +74,9 @@ def test_bulk_batches_are_the_bytes_kafka_pythons_builder_writes() -> None:
 
 
 def test_a_batch_outcome_names_each_failed_record_by_its_position_in_the_chunk() -> None:
-    pairs = [(f"id-{i}".encode(), b"{}") for i in range(6)]
+    keys = [f"id-{i}".encode() for i in range(20)]
     (batch, outcome), *_ = build_batches(
-        TP, pairs, [10, 11, 12, 13, 14, 15], batch_size=1 << 20, compression=0
+        TP, keys, [b"{}"] * 20, [10, 11, 12, 13, 14, 15], batch_size=1 << 20, compression=0
     )
     assert not outcome.is_done and outcome.failures() == [(i, None) for i in range(10, 16)]
     # The broker refused records 1 and 4 of the batch (kafka-python's per-record errors).
@@ -93,7 +96,10 @@ def test_a_batch_outcome_names_each_failed_record_by_its_position_in_the_chunk()
 def test_records_of_a_batch_kafka_python_splits_are_followed_to_the_new_batches() -> None:
     accumulator = RecordAccumulator(batch_size=1 << 20)
     pairs = [(f"id-{i}".encode(), b'{"x": 1}') for i in range(5)]
-    ((batch, outcome),) = build_batches(TP, pairs, range(5), batch_size=1 << 20, compression=0)
+    keys, values = [key for key, _ in pairs], [value for _, value in pairs]
+    ((batch, outcome),) = build_batches(
+        TP, keys, values, list(range(5)), batch_size=1 << 20, compression=0
+    )
     enqueue(accumulator, TP, [batch])
     drained = accumulator._batches[TP].popleft()
     drained.records.close()
@@ -163,16 +169,23 @@ def test_batches_the_broker_refuses_as_too_large_are_split_and_delivered(
 ) -> None:
     # The broker refuses every batch built here; kafka-python splits each (again and
     # again), and the ledger follows the records into the new batches: all acknowledged.
+    # Beside them, a record without a key (sent by kafka-python's send) is delivered, and
+    # one larger than a request may carry fails before it is sent, named.
     topic = small_batch_topic(settings)
     sent = payloads(300)
+    keyless = (None, b'{"no": "id"}')
+    huge = (b"huge", b'"' + b"z" * (2 * 1024 * 1024) + b'"')
     producer = RecordProducer(settings, delivery_timeout_s=30)
     try:
-        summary = producer.send_all([sent[:100], sent[100:]])
+        summary = producer.send_all([sent[:100], [*sent[100:200], keyless, huge, *sent[200:]]])
     finally:
         producer.close()
-    assert (summary.sent, summary.failed) == (300, 0), summary.errors
-    stored = read_all(settings, [topic], 300, timeout_s=30)
-    assert sorted((key, value) for _, key, value, _ in stored) == sorted(sent)
+    assert (summary.sent, summary.failed, summary.undelivered) == (301, 1, [huge])
+    assert any("the most one request may carry" in error for error in summary.errors)
+    stored = read_all(settings, [topic], 301, timeout_s=30)
+    assert sorted((key or b"", value) for _, key, value, _ in stored) == sorted(
+        [*sent, (b"", keyless[1])]
+    )
 
 
 def test_a_record_too_large_for_the_topic_is_named_and_the_ledger_stays_exact(
