@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from bench.common import bench_settings, checkout, env_for, print_table
+from scorestream.settings import Settings
 
 VARIANTS = {
     "before": "original (one send per record, pure-Python CRC)",
@@ -158,9 +159,23 @@ def run_in_child(variant: str, path: Path, label: str, code: Path | None) -> dic
         text=True,
         check=False,
     )
+    _delete_topics(settings)
     if result.returncode != 0:
         raise RuntimeError(f"{label} failed:\n{result.stderr[-3000:]}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _delete_topics(settings: Settings) -> None:
+    """Remove a run's topic from the shared broker (10^6 records are 300 MB of its disk)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        ours = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if ours:
+            admin.delete_topics(ours)
+    finally:
+        admin.close()
 
 
 def main(argv: list[str] | None = None) -> int:
