@@ -31,8 +31,6 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecordsBuilder
 from kafka.structs import TopicPartition
 
-Payload = tuple[bytes | None, bytes]
-
 # A v2 record batch's header, before its records.
 _BATCH_HEADER = DefaultRecordBatchBuilder.HEADER_STRUCT.size
 # Zigzag varints (Kafka's record fields) of 0 .. _TABLE-1, looked up instead of computed.
