@@ -1,12 +1,15 @@
 """Account for every record a producer sent: acknowledged, failed, or given up on in time.
 
-kafka-python returns one future per record. The ledger keeps the records of each sent chunk
-with their futures until every one is settled, so that a record that fails (or that the
-client never settles) is known by its key and value, not only counted. No wait here is
-unbounded: a chunk not settled ``delivery_timeout_s + grace_s`` after it was sent is given up,
-its unsettled records reported undelivered. (kafka-python's own ``delivery_timeout_ms``
-should fail them first; after a broker outage longer than that, ``flush()`` was seen to
-wait forever, so the ledger does not rely on it.)
+A sent chunk comes with its outcomes: one per batch of its records
+(:class:`~scorestream.producers.record_batches.BatchOutcome`), or one per record
+(:class:`RecordOutcome`, kafka-python's future of a record sent with ``send``), or
+:class:`Failed` for records that never got that far. The ledger keeps the records of each
+chunk until every outcome is settled, so that a record that fails (or that the client never
+settles) is known by its key and value, not only counted. No wait here is unbounded: a chunk
+not settled ``delivery_timeout_s + grace_s`` after it was sent is given up, its unsettled
+records reported undelivered. (kafka-python's own ``delivery_timeout_ms`` should fail them
+first; after a broker outage longer than that, ``flush()`` was seen to wait forever, so the
+ledger does not rely on it.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 Payload = tuple[bytes | None, bytes]
 
@@ -24,25 +27,77 @@ Payload = tuple[bytes | None, bytes]
 MAX_ERRORS = 10
 
 
-class Failed:
-    """A settled, failed outcome for a record that never got a future (``send`` raised)."""
+class Outcome(Protocol):
+    """The fate of some records of one chunk (``indices``: their positions in it)."""
 
-    __slots__ = ("exception",)
+    @property
+    def indices(self) -> Sequence[int]: ...
+
+    @property
+    def is_done(self) -> bool: ...
+
+    def wait(self, seconds: float) -> bool:
+        """Wait at most ``seconds``; True once every record's outcome is known."""
+        ...
+
+    def failures(self) -> list[tuple[int, BaseException | None]]:
+        """(position, error) of the records not acknowledged; error None: no outcome yet."""
+        ...
+
+
+class Failed:
+    """A settled, failed outcome for records that never got a future (``send`` raised)."""
+
+    __slots__ = ("exception", "indices")
     is_done = True
 
-    def __init__(self, exception: BaseException) -> None:
+    def __init__(self, exception: BaseException, indices: Sequence[int]) -> None:
         self.exception = exception
+        self.indices = indices
+
+    def wait(self, seconds: float) -> bool:
+        return True
+
+    def failures(self) -> list[tuple[int, BaseException | None]]:
+        return [(int(index), self.exception) for index in self.indices]
+
+
+class RecordOutcome:
+    """kafka-python's future of one record (``KafkaProducer.send``) at ``index``."""
+
+    __slots__ = ("future", "indices")
+
+    def __init__(self, future: Any, index: int) -> None:
+        self.future = future
+        self.indices = (index,)
+
+    @property
+    def is_done(self) -> bool:
+        return bool(self.future.is_done)
+
+    def wait(self, seconds: float) -> bool:
+        # get() raises the record's own error, or KafkaTimeoutError when the wait runs out.
+        with contextlib.suppress(Exception):
+            self.future.get(timeout=max(0.0, seconds))
+        return bool(self.future.is_done)
+
+    def failures(self) -> list[tuple[int, BaseException | None]]:
+        if not self.future.is_done:
+            return [(self.indices[0], None)]
+        if self.future.exception is None:
+            return []
+        return [(self.indices[0], self.future.exception)]
 
 
 @dataclass
 class _Sent:
     payloads: Sequence[Payload]
-    futures: list[Any]
+    outcomes: list[Outcome]
     deadline: float
     tag: int
-    #: Futures before this index are settled and accounted.
+    #: Outcomes before this index are settled and accounted.
     settled: int = 0
-    #: Indices of the failed records.
+    #: Positions of the failed records (in the order their outcomes were settled).
     failed: list[int] = field(default_factory=list)
 
 
@@ -72,11 +127,11 @@ class DeliveryLedger:
     on_settled: Callable[[int, list[int]], None] | None = None
     _pending: deque[_Sent] = field(default_factory=deque)
 
-    def add(self, payloads: Sequence[Payload], futures: list[Any], tag: int = 0) -> None:
-        """Track one sent chunk; ``futures[i]`` is the outcome of ``payloads[i]``."""
+    def add(self, payloads: Sequence[Payload], outcomes: list[Outcome], tag: int = 0) -> None:
+        """Track one sent chunk; between them, ``outcomes`` cover every one of ``payloads``."""
         deadline = time.monotonic() + self.delivery_timeout_s + self.grace_s
-        self._pending.append(_Sent(payloads, futures, deadline, tag))
-        self.pending_records += len(futures)
+        self._pending.append(_Sent(payloads, outcomes, deadline, tag))
+        self.pending_records += len(payloads)
 
     def settle(self, *, wait: bool = False, keep: int = 0) -> None:
         """Account the settled chunks at the front.
@@ -90,7 +145,10 @@ class DeliveryLedger:
             if not self._advance(sent, wait=wait and self.pending_records > keep):
                 return
             pending.popleft()
-            self.pending_records -= len(sent.futures)
+            self.pending_records -= len(sent.payloads)
+            # In the order they were read (outcomes go by partition and batch).
+            sent.failed.sort()
+            self.undelivered.extend(sent.payloads[index] for index in sent.failed)
             if self.on_settled is not None:
                 self.on_settled(sent.tag, sent.failed)
 
@@ -99,58 +157,44 @@ class DeliveryLedger:
         self.settle(wait=True)
 
     def _advance(self, sent: _Sent, *, wait: bool) -> bool:
-        """Account ``sent``'s settled futures in order; True once all are accounted."""
-        futures, index = sent.futures, sent.settled
-        end = len(futures)
+        """Account ``sent``'s settled outcomes in order; True once all are accounted."""
+        outcomes, index = sent.outcomes, sent.settled
+        end = len(outcomes)
         while index < end:
-            future = futures[index]
-            if not future.is_done:
+            outcome = outcomes[index]
+            if not outcome.is_done:
                 if not wait:
                     sent.settled = index
                     return False
-                if not _wait(future, sent.deadline - time.monotonic()):
+                if not outcome.wait(max(0.0, sent.deadline - time.monotonic())):
                     self._give_up(sent, index)
                     return True
-            if future.exception is None:
-                self.acknowledged += 1
-            else:
-                self._fail(sent, index, future.exception)
+            self._account(sent, outcome)
             index += 1
         sent.settled = end
         return True
 
     def _give_up(self, sent: _Sent, start: int) -> None:
-        timeout = f"{self.delivery_timeout_s + self.grace_s:g}"
-        for index in range(start, len(sent.futures)):
-            future = sent.futures[index]
-            if future.is_done and future.exception is None:
-                self.acknowledged += 1
-            elif future.is_done:
-                self._fail(sent, index, future.exception)
-            else:
-                self.abandoned += 1
-                self._fail(sent, index, None)
-                self._note(f"no outcome from the client within {timeout} s")
-        sent.settled = len(sent.futures)
+        for outcome in sent.outcomes[start:]:
+            self._account(sent, outcome)
+        sent.settled = len(sent.outcomes)
 
-    def _fail(self, sent: _Sent, index: int, exception: BaseException | None) -> None:
-        self.undelivered.append(sent.payloads[index])
-        sent.failed.append(index)
-        if exception is None:
-            return
-        text = str(exception)
-        name = type(exception).__name__
-        # kafka-python's errors start with their class name already.
-        self._note(text if text.startswith(name) else f"{name}: {text}")
+    def _account(self, sent: _Sent, outcome: Outcome) -> None:
+        """Count ``outcome``'s records: acknowledged, failed, or (unsettled) given up."""
+        failures = outcome.failures()
+        self.acknowledged += len(outcome.indices) - len(failures)
+        for index, exception in failures:
+            sent.failed.append(index)
+            if exception is None:
+                self.abandoned += 1
+                timeout = f"{self.delivery_timeout_s + self.grace_s:g}"
+                self._note(f"no outcome from the client within {timeout} s")
+                continue
+            text = str(exception)
+            name = type(exception).__name__
+            # kafka-python's errors start with their class name already.
+            self._note(text if text.startswith(name) else f"{name}: {text}")
 
     def _note(self, text: str) -> None:
         if len(self.errors) < MAX_ERRORS and text not in self.errors:
             self.errors.append(text)
-
-
-def _wait(future: Any, seconds: float) -> bool:
-    """Wait at most ``seconds`` for a kafka-python future; True if it is settled."""
-    # get() raises the record's own error, or KafkaTimeoutError when the wait runs out.
-    with contextlib.suppress(Exception):
-        future.get(timeout=max(0.0, seconds))
-    return bool(future.is_done)

@@ -39,23 +39,47 @@ def partitions_for(keys: Sequence[bytes], partitions: Sequence[int]) -> list[int
     return [partitions[(value & 0x7FFFFFFF) % count] for value in hashes]
 
 
+def group_by_partition(keys: Sequence[bytes], count: int) -> list[tuple[int, list[int]]]:
+    """Positions of ``keys`` by partition (0 .. count-1, as :func:`partitions_for` chooses),
+    in the keys' order within each; partitions without keys are left out."""
+    if not keys:
+        return []
+    chosen = (_murmur2_array(keys) & np.uint32(0x7FFFFFFF)) % np.uint32(count)
+    # A stable sort keeps each partition's keys in their order (an id's records in order).
+    order = np.argsort(chosen, kind="stable")
+    bounds = np.searchsorted(chosen[order], np.arange(count + 1)).tolist()
+    return [
+        (partition, order[bounds[partition] : bounds[partition + 1]].tolist())
+        for partition in range(count)
+        if bounds[partition + 1] > bounds[partition]
+    ]
+
+
 def murmur2_many(keys: Sequence[bytes]) -> list[int]:
     """Kafka's murmur2 of every key, as unsigned 32-bit integers."""
     if len(keys) < _VECTOR_MIN_KEYS:
         return [murmur2(key) for key in keys]
-    by_length: dict[int, list[int]] = {}
-    for index, key in enumerate(keys):
-        by_length.setdefault(len(key), []).append(index)
-    out = [0] * len(keys)
-    for length, indices in by_length.items():
+    return _murmur2_array(keys).tolist()
+
+
+def _murmur2_array(keys: Sequence[bytes]) -> npt.NDArray[np.uint32]:
+    """murmur2 of every key: keys of one length hashed together (ids mostly are)."""
+    count = len(keys)
+    out = np.empty(count, dtype=np.uint32)
+    lengths = np.fromiter(map(len, keys), dtype=np.intp, count=count)
+    for length in np.unique(lengths).tolist():
+        indices = np.flatnonzero(lengths == length)
         if len(indices) < _VECTOR_MIN_KEYS:
-            for index in indices:
+            for index in indices.tolist():
                 out[index] = murmur2(keys[index])
             continue
-        data = np.frombuffer(b"".join(keys[index] for index in indices), dtype=np.uint8)
-        hashed = _murmur2_equal_length(data.reshape(len(indices), length), length).tolist()
-        for index, value in zip(indices, hashed, strict=True):
-            out[index] = value
+        joined = (
+            b"".join(keys)
+            if len(indices) == count
+            else b"".join([keys[index] for index in indices.tolist()])
+        )
+        rows = np.frombuffer(joined, dtype=np.uint8).reshape(len(indices), length)
+        out[indices] = _murmur2_equal_length(rows, length)
     return out
 
 

@@ -19,13 +19,16 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from scorestream.settings import Settings
+
+if TYPE_CHECKING:
+    from scorestream.producers.delivery import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,10 @@ _GRACE_S = 10.0
 # Records sent and not yet settled at most: beyond, the reader waits (memory stays bounded).
 _MAX_PENDING = 400_000
 _MAX_REQUEST_BYTES = 2 * 1024 * 1024
+# Bytes per record batch: well under the broker's default limit of a batch (1 MB; a larger
+# one is split by kafka-python and sent again), large enough that the sender makes few
+# requests.
+_BATCH_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ class RecordProducer:
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,
-            batch_size=512 * 1024,
+            batch_size=_BATCH_BYTES,
             compression_type=compression,
             max_request_size=_MAX_REQUEST_BYTES,
             # Retries are bounded by time, not count: a record fails once this has passed.
@@ -196,6 +203,7 @@ class RecordProducer:
         # Key + value bytes of the largest record a request carries (the record and batch
         # framing need less than the 128 bytes left; send() checks the same).
         self._largest_record = _MAX_REQUEST_BYTES - 128
+        self._batch_size = _BATCH_BYTES
 
     def send_all(
         self, payloads: Iterable[Sequence[Payload]], progress: Any | None = None
@@ -226,42 +234,44 @@ class RecordProducer:
             undelivered=ledger.undelivered,
         )
 
-    def _paced_chunk(self, chunk: Sequence[Payload], started: float) -> list[Any]:
+    def _paced_chunk(self, chunk: Sequence[Payload], started: float) -> list[Outcome]:
         """Send one record at a time through ``KafkaProducer.send``, at ``self.rate``."""
         from kafka.errors import KafkaError
 
-        from scorestream.producers.delivery import Failed
+        from scorestream.producers.delivery import Failed, RecordOutcome
 
         assert self.rate
         send, topic, rate = self._producer.send, self.topic, self.rate
-        futures: list[Any] = []
-        for key, value in chunk:
+        outcomes: list[Outcome] = []
+        for index, (key, value) in enumerate(chunk):
             # Pace against the start time, not per message, so the rate holds on average.
             delay = started + self._paced / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             self._paced += 1
             try:
-                futures.append(send(topic, value=value, key=key or None))
+                outcomes.append(RecordOutcome(send(topic, value=value, key=key or None), index))
             except KafkaError as exc:
                 # A record too large, metadata not to be had in time: this record's failure.
-                futures.append(Failed(exc))
-        return futures
+                outcomes.append(Failed(exc, (index,)))
+        return outcomes
 
-    def send_chunk(self, chunk: Sequence[Payload]) -> list[Any]:
-        """Append a chunk to kafka-python's record accumulator, partitioned in one go.
+    def send_chunk(self, chunk: Sequence[Payload]) -> list[Outcome]:
+        """Put a chunk into kafka-python's record accumulator as whole batches.
 
-        What ``KafkaProducer.send`` does per record, less what does not change within a
-        chunk: the partitions are looked up once, the ids hashed with numpy (Kafka's
-        murmur2, as ``send`` would choose), and records go straight to the accumulator,
-        which still gives each its future (kafka-python's batching, retries, expiry and
-        batch splitting are unchanged). Returns one future (or :class:`Failed`) per record.
+        What ``KafkaProducer.send`` does per record, in bulk: the partitions are looked up
+        once, the ids hashed with numpy (Kafka's murmur2, as ``send`` would choose), and
+        each partition's records are encoded into record batches together and queued
+        (:mod:`scorestream.producers.record_batches`; kafka-python's sending, retries,
+        expiry and batch splitting are unchanged). Returns the outcomes: one per batch,
+        one per record without a key (sent with ``send``), :class:`Failed` for the rest.
         """
-        from kafka.errors import KafkaError, MessageSizeTooLargeError
+        from kafka.errors import KafkaError
         from kafka.structs import TopicPartition
 
         from scorestream.producers.delivery import Failed
-        from scorestream.producers.partitioning import partitions_for
+        from scorestream.producers.partitioning import group_by_partition
+        from scorestream.producers.record_batches import build_batches, enqueue
 
         producer, topic = self._producer, self.topic
         try:
@@ -269,38 +279,63 @@ class RecordProducer:
         except KafkaError as exc:
             # No metadata within max_block_ms (the broker is down): the chunk fails now,
             # rather than each of its records waiting that long in send().
-            return [Failed(exc)] * len(chunk)
-        tps = [TopicPartition(topic, partition) for partition in partitions]
-        keys = [key for key, _ in chunk if key]
-        chosen = iter(partitions_for(keys, range(len(partitions))))
-        append = producer._accumulator.append
-        wakeup = producer._sender.wakeup
-        send = producer.send
-        largest = self._largest_record
-        futures: list[Any] = []
-        add = futures.append
-        for key, value in chunk:
+            return [Failed(exc, range(len(chunk)))]
+        if not chunk:
+            return []
+        keys: list[Any] = [key for key, _ in chunk]
+        values = [value for _, value in chunk]
+        outcomes: list[Outcome] = []
+        # Positions of the records that go into batches: all, unless some are unusual.
+        positions: list[int] | None = None
+        if not all(keys) or max(map(len, keys)) + max(map(len, values)) > self._largest_record:
+            positions = self._send_unusual(chunk, outcomes)
+        accumulator = producer._accumulator
+        compression = accumulator.config["compression_attrs"]
+        grouped = group_by_partition(
+            keys if positions is None else [keys[index] for index in positions], len(partitions)
+        )
+        for position, members in grouped:
+            tp = TopicPartition(topic, partitions[position])
+            order = members if positions is None else [positions[member] for member in members]
+            built = build_batches(
+                tp, keys, values, order, batch_size=self._batch_size, compression=compression
+            )
             try:
-                if not key:
-                    # Without a key the partitioner picks one (sticky); rare: invalid lines.
-                    add(send(topic, value=value))
-                    continue
-                tp = tps[next(chosen)]
-                if len(value) + len(key) > largest:
-                    raise MessageSizeTooLargeError(
-                        f"a record of {len(value) + len(key)} bytes is larger than "
-                        f"{largest} bytes, the most one request may carry"
-                    )
-                future, _full, created, _ = append(tp, None, key, value, ())
-                if created:
-                    # A new batch means the one before it is full: the sender may go. (Not
-                    # on "full": that is every append while the sender is behind, and each
-                    # wake-up is a socket write.)
-                    wakeup()
-                add(future)
+                enqueue(accumulator, tp, [batch for batch, _ in built])
             except KafkaError as exc:
-                add(Failed(exc))
-        return futures
+                outcomes.append(Failed(exc, order))
+                continue
+            outcomes.extend(outcome for _, outcome in built)
+        # The batches are full (kafka-python sends them without lingering): one wake-up.
+        producer._sender.wakeup()
+        return outcomes
+
+    def _send_unusual(self, chunk: Sequence[Payload], outcomes: list[Outcome]) -> list[int]:
+        """Records without a key go through ``send`` (the partitioner picks one: rare,
+        invalid lines) and records too large fail; returns the positions of the others."""
+        from kafka.errors import KafkaError, MessageSizeTooLargeError
+
+        from scorestream.producers.delivery import Failed, RecordOutcome
+
+        positions: list[int] = []
+        largest = self._largest_record
+        for index, (key, value) in enumerate(chunk):
+            if not key:
+                try:
+                    outcomes.append(
+                        RecordOutcome(self._producer.send(self.topic, value=value), index)
+                    )
+                except KafkaError as exc:
+                    outcomes.append(Failed(exc, (index,)))
+            elif len(value) + len(key) > largest:
+                error = MessageSizeTooLargeError(
+                    f"a record of {len(value) + len(key)} bytes is larger than "
+                    f"{largest} bytes, the most one request may carry"
+                )
+                outcomes.append(Failed(error, (index,)))
+            else:
+                positions.append(index)
+        return positions
 
     def partitions(self) -> list[int]:
         """The topic's partitions (sorted); waits for metadata at most the delivery timeout.

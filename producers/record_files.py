@@ -36,6 +36,11 @@ Payload = tuple[bytes | None, bytes]
 ID_FIELD = "id"
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 _BOM = b"\xef\xbb\xbf"
+# Bytes read from a JSON Lines file at a time.
+_BLOCK_BYTES = 4 * 1024 * 1024
+# What bytes.strip() removes: a line of only these is blank.
+_BLANK_BYTES = frozenset(b" \t\n\r\x0b\x0c")
+_CR = ord("\r")
 _ABSENT = object()
 # Naive timestamps are UTC (as the worker reads a naive event_time) and UTC is written "Z".
 _DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
@@ -74,20 +79,46 @@ def jsonl_chunks(
     """The non-blank lines of a JSON Lines file (BOM and line endings dropped) as payloads,
     ``chunk_size`` at a time; ``payload`` makes one (default :func:`jsonl_payload`)."""
     make = payload or jsonl_payload
-    with path.open("rb") as handle:
-        chunk: list[Payload] = []
-        for number, raw in enumerate(handle):
-            line = raw.rstrip(b"\r\n")
-            if number == 0 and line.startswith(_BOM):
-                line = line[len(_BOM) :]
-            if not line.strip():
+    chunk: list[Payload] = []
+    add = chunk.append
+    first = True
+    for lines in _line_blocks(path):
+        if first and lines:
+            if lines[0].startswith(_BOM):
+                lines[0] = lines[0][len(_BOM) :]
+            first = False
+        for line in lines:
+            # A line that starts with a non-blank byte is not blank (the common case is
+            # decided without a copy of the line).
+            if not line or (line[0] in _BLANK_BYTES and not line.strip()):
                 continue
-            chunk.append(make(line))
+            if line[-1] == _CR:
+                line = line.rstrip(b"\r")
+            add(make(line))
             if len(chunk) >= chunk_size:
                 yield chunk
                 chunk = []
-        if chunk:
-            yield chunk
+                add = chunk.append
+    if chunk:
+        yield chunk
+
+
+def _line_blocks(path: Path) -> Iterator[list[bytes]]:
+    """The lines of ``path`` (split at ``\\n``, which is dropped), read in large blocks.
+
+    One read and one ``split`` per block rather than a buffered read per line.
+    """
+    with path.open("rb") as handle:
+        rest = b""
+        while True:
+            block = handle.read(_BLOCK_BYTES)
+            if not block:
+                break
+            lines = (rest + block if rest else block).split(b"\n")
+            rest = lines.pop()
+            yield lines
+        if rest:
+            yield [rest]
 
 
 def jsonl_payload(line: bytes) -> Payload:

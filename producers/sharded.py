@@ -1,6 +1,6 @@
 """Produce from several processes, each owning a share of the topic's partitions.
 
-One kafka-python producer spends most of a record's time in Python (its accumulator), so it
+One producer spends a record's time in Python (reading, parsing, encoding its batch), so it
 uses one core at most. Here the reading process hashes every id as Kafka's default
 partitioner does (murmur2, :mod:`scorestream.producers.partitioning`) and hands each record
 to the process that owns its partition (partition ``p`` belongs to process ``p % N``). One

@@ -8,7 +8,7 @@ from kafka.errors import KafkaTimeoutError
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 from kafka.structs import TopicPartition
 
-from scorestream.producers.delivery import DeliveryLedger, Failed
+from scorestream.producers.delivery import DeliveryLedger, Failed, RecordOutcome
 
 
 def record_future() -> tuple[FutureProduceResult, FutureRecordMetadata]:
@@ -26,7 +26,8 @@ def test_a_record_the_client_never_settles_is_given_up_at_its_deadline_and_named
     payloads = [(b"a", b"{}"), (b"b", b"{}"), (b"c", b"{}"), (b"d", b"{}")]
     reported: list[tuple[int, list[int]]] = []
     ledger = DeliveryLedger(0.2, 0.1, on_settled=lambda tag, idx: reported.append((tag, idx)))
-    ledger.add(payloads, [acknowledged, failed, silent, Failed(ValueError("too large"))], tag=7)
+    outcomes = [RecordOutcome(future, i) for i, future in enumerate([acknowledged, failed, silent])]
+    ledger.add(payloads, [*outcomes, Failed(ValueError("too large"), [3])], tag=7)
 
     ledger.settle()  # nothing waits without wait=True: the silent one holds the chunk
     assert reported == [] and ledger.pending_records == 4
@@ -47,8 +48,8 @@ def test_a_record_the_client_never_settles_is_given_up_at_its_deadline_and_named
 def test_settled_chunks_are_accounted_in_order_without_waiting() -> None:
     (first_batch, first), (second_batch, second) = record_future(), record_future()
     ledger = DeliveryLedger(60, 10)
-    ledger.add([(b"a", b"1")], [first], tag=1)
-    ledger.add([(b"b", b"2")], [second], tag=2)
+    ledger.add([(b"a", b"1")], [RecordOutcome(first, 0)], tag=1)
+    ledger.add([(b"b", b"2")], [RecordOutcome(second, 0)], tag=2)
     second_batch.success((7, -1, None))
     ledger.settle()
     # The first chunk is not settled, so nothing behind it is accounted yet.
