@@ -63,7 +63,9 @@ def file_chunks(path: Path, chunk_size: int = 10_000) -> Iterator[list[Payload]]
         raise ConfigurationError(
             f"unsupported file type {suffix or path.name!r}: use .csv, .parquet or .jsonl"
         )
-    if not path.is_file():
+    # Not only a regular file: a named pipe (``mkfifo records.jsonl``) streams records as they
+    # are written, e.g. from ``zcat`` or another process.
+    if not path.exists() or path.is_dir():
         raise ConfigurationError(f"cannot read {path}: no such file")
     if suffix == ".csv":
         return _csv_chunks(path, chunk_size)
@@ -106,12 +108,13 @@ def jsonl_chunks(
 def _line_blocks(path: Path) -> Iterator[list[bytes]]:
     """The lines of ``path`` (split at ``\\n``, which is dropped), read in large blocks.
 
-    One read and one ``split`` per block rather than a buffered read per line.
+    One read and one ``split`` per block rather than a buffered read per line. ``read1``:
+    from a named pipe a block is what the writer has written so far, not 4 MB or the end.
     """
     with path.open("rb") as handle:
         rest = b""
         while True:
-            block = handle.read(_BLOCK_BYTES)
+            block = handle.read1(_BLOCK_BYTES)
             if not block:
                 break
             lines = (rest + block if rest else block).split(b"\n")

@@ -5,8 +5,11 @@ while two CLIs send the same JSON Lines file of the wine data set, each to its o
 one with a delivery timeout shorter than the outage, one with a longer one. The first must
 exit 1 in bounded time, name its undelivered records and write them to a file, and once the
 broker is back every record it did not name must be on it. The second must deliver every
-record, each id once, counted on the topic. (One outage for both: a killed broker takes
-15-30 s to come back, the better part of this module's time.)
+record, each id once, counted on the topic. Two more CLIs, one per timeout, read named pipes
+without ``--rate``: the path that builds whole record batches. Half their records are sent
+before the kill, the other half are written to the pipe while the broker is down, so whole
+batches wait, expire or are retried across the outage. (One outage for all four: a killed
+broker takes 15-30 s to come back, the better part of this module's time.)
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from scorestream.stack.kafka import KafkaBroker
 from tests.kafka_io import collect
 
 RECORDS = 10_000
+PIPED = 20_000  # two of the CLI's 10,000-record chunks: one before the kill, one during it
 RATE = 2_000  # records/s: the file takes 5 s, so the outage lands in its middle
 SHORT_TIMEOUT_S = 5
 LONG_TIMEOUT_S = 90
@@ -53,8 +58,31 @@ def start_produce(
         "KAFKA_BOOTSTRAP_SERVERS": target.kafka_bootstrap_servers,
         "SCORESTREAM_TOPIC_PREFIX": target.topic_prefix,
     }
-    args = ["produce", "--file", str(source), "--rate", str(RATE), "--quiet", *extra]
+    args = ["produce", "--file", str(source), "--quiet", *extra]
     return spawn_cli(args, env, capture=True)
+
+
+class PipeWriter:
+    """Writes lines into a named pipe in two halves: the second only when released."""
+
+    def __init__(self, pipe: Path, lines: list[bytes]) -> None:
+        self.release = threading.Event()
+        half = len(lines) // 2
+        self._halves = (b"\n".join(lines[:half]) + b"\n", b"\n".join(lines[half:]) + b"\n")
+        self._pipe = pipe
+        self._thread = threading.Thread(target=self._write, daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        with self._pipe.open("wb") as sink:  # blocks until the CLI opens the pipe
+            sink.write(self._halves[0])
+            sink.flush()
+            if self.release.wait(timeout=300):
+                sink.write(self._halves[1])
+
+    def join(self) -> None:
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the pipe's reader stopped reading"
 
 
 def finish(proc: subprocess.Popen[str], timeout_s: float, what: str) -> str:
@@ -80,23 +108,51 @@ def test_a_killed_broker_costs_named_records_past_the_timeout_and_none_within_it
         settings_env,
         short,
         source,
+        "--rate",
+        str(RATE),
         "--delivery-timeout",
         str(SHORT_TIMEOUT_S),
         "--undelivered",
         str(undelivered_file),
     )
-    long_proc = start_produce(settings_env, long, source, "--delivery-timeout", str(LONG_TIMEOUT_S))
-    # Some records of each on the broker first, then the outage.
+    long_proc = start_produce(
+        settings_env, long, source, "--rate", str(RATE), "--delivery-timeout", str(LONG_TIMEOUT_S)
+    )
+    # The batch path (no --rate), reading named pipes.
+    piped_lines = wine_lines(PIPED)
+    piped_ids = {orjson.loads(line)["id"] for line in piped_lines}
+    piped = {}
+    for name, timeout_s in (("pshort", SHORT_TIMEOUT_S), ("plong", LONG_TIMEOUT_S)):
+        pipe = tmp_path / f"{name}.jsonl"
+        os.mkfifo(pipe)
+        target = on_broker(private_kafka, f"{settings.topic_prefix}{name}.")
+        undelivered = ("--undelivered", str(tmp_path / f"{name}.undelivered.jsonl"))
+        proc = start_produce(
+            settings_env, target, pipe, "--delivery-timeout", str(timeout_s), *undelivered
+        )
+        piped[name] = (target, proc, PipeWriter(pipe, piped_lines))
+    # Some records of each on the broker first (all of the piped ones' first half), then
+    # the outage.
     for target in (short, long):
         collect(target, target.topics.records, until=lambda m: len(m) >= 1000)
+    for target, _, _ in piped.values():
+        collect(target, target.topics.records, until=lambda m: len(m) >= PIPED // 2)
     running = private_kafka.running()
     assert running is not None
     os.kill(running.pid, signal.SIGKILL)
     killed_at = time.monotonic()
+    for _, _, writer in piped.values():
+        writer.release.set()
     stderr = finish(short_proc, RECORDS / RATE + SHORT_TIMEOUT_S + 60, "after the kill")
     waited = time.monotonic() - killed_at
+    pshort_target, pshort_proc, pshort_writer = piped["pshort"]
+    pshort_stderr = finish(pshort_proc, SHORT_TIMEOUT_S + 60, "(batches) after the kill")
+    pshort_writer.join()
     private_kafka.start()
     long_stderr = finish(long_proc, LONG_TIMEOUT_S + 60, "after the broker came back")
+    plong_target, plong_proc, plong_writer = piped["plong"]
+    plong_stderr = finish(plong_proc, LONG_TIMEOUT_S + 60, "(batches) after the broker came back")
+    plong_writer.join()
 
     # Past its timeout: exit 1, within the timeout and the ledger's grace of the kill.
     assert short_proc.returncode == 1, stderr
@@ -143,3 +199,34 @@ def test_a_killed_broker_costs_named_records_past_the_timeout_and_none_within_it
         long, long.topics.records, until=lambda m: len(m) >= RECORDS, timeout_s=60
     )
     assert sorted(r["id"] for r in stored_long) == sorted(every_id)
+
+    # The batch path, past its timeout: the half sent before the kill delivered, the half
+    # written during it named, nothing in between unaccounted.
+    assert pshort_proc.returncode == 1, pshort_stderr
+    assert "Traceback" not in pshort_stderr
+    match = SUMMARY.search(pshort_stderr)
+    assert match, pshort_stderr
+    sent, failed = int(match[1]), int(match[2])
+    assert sent + failed == PIPED
+    assert PIPED // 2 <= sent < PIPED, pshort_stderr
+    written = (tmp_path / "pshort.undelivered.jsonl").read_bytes().splitlines()
+    assert len(written) == failed and set(written) <= set(piped_lines)
+    undelivered_ids = {orjson.loads(line)["id"] for line in written}
+    stored = collect(
+        pshort_target,
+        pshort_target.topics.records,
+        until=lambda m: len(m) >= sent,
+        timeout_s=60,
+    )
+    stored_ids = [r["id"] for r in stored]
+    assert len(stored_ids) == len(set(stored_ids)) == sent
+    assert set(stored_ids) | undelivered_ids == piped_ids
+    assert not set(stored_ids) & undelivered_ids
+
+    # The batch path, within its timeout: every record delivered once, the lines unchanged.
+    assert plong_proc.returncode == 0, plong_stderr
+    assert f"sent {PIPED}, failed 0, " in plong_stderr
+    stored_plong = collect(
+        plong_target, plong_target.topics.records, until=lambda m: len(m) >= PIPED, timeout_s=60
+    )
+    assert sorted(r["id"] for r in stored_plong) == sorted(piped_ids)
