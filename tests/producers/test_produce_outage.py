@@ -31,7 +31,7 @@ from scorestream.stack.kafka import KafkaBroker
 from tests.kafka_io import collect
 
 RECORDS = 10_000
-PIPED = 20_000  # two of the CLI's 10,000-record chunks: one before the kill, one during it
+PIPED = 20_000  # four of the CLI's 5,000-record chunks: two before the kill, two during it
 RATE = 2_000  # records/s: the file takes 5 s, so the outage lands in its middle
 SHORT_TIMEOUT_S = 5
 LONG_TIMEOUT_S = 90
