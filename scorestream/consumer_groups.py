@@ -40,8 +40,11 @@ def sink_group(topic_prefix: str) -> str:
     return f"{topic_prefix}{SINK_GROUP}"
 
 
-def owned_partitions(description: Mapping[str, Any], topic: str) -> dict[str, list[int]]:
-    """Member id -> partitions of ``topic`` it owns, from one DescribeGroups entry.
+def owned_partitions(
+    description: Mapping[str, Any], topic: str, by: str = "member_id"
+) -> dict[str, list[int]]:
+    """Member id (or ``by`` another member field, e.g. ``group_instance_id``) -> partitions of
+    ``topic`` it owns, from one DescribeGroups entry.
 
     Empty unless the group is ``Stable``: during a rebalance the members' old assignments
     are still listed, but nobody fetches.
@@ -63,7 +66,7 @@ def owned_partitions(description: Mapping[str, Any], topic: str) -> dict[str, li
             continue
         for entry in assignment.get("assigned_partitions") or []:
             if entry.get("topic") == topic:
-                owned[str(member["member_id"])] = sorted(entry.get("partitions") or [])
+                owned[str(member.get(by))] = sorted(entry.get("partitions") or [])
     return owned
 
 

@@ -28,6 +28,7 @@ from scorestream.topics import ensure_topics
 from tests.consumers.clickhouse_sink_support import produce, score_messages, sink_process
 from tests.fixtures.worker import WorkerFactory
 from tests.kafka_io import collect, produce_raw
+from tests.waiting import wait_for
 
 SESSION_TIMEOUT_S = 45.0
 #: A dynamic member's restart cannot take partitions back before this, counted from the kill.
@@ -101,13 +102,7 @@ def _members(settings: Settings, group: str, topics: set[str]) -> dict[str, tupl
 
 
 def _wait(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    return wait_for(predicate, what, timeout_s, every_s=0.2)
 
 
 def _kill_and_restart(

@@ -27,12 +27,13 @@ from typing import Any
 
 import orjson
 
-from scorestream.consumer_groups import scoring_group, sink_group
+from scorestream.consumer_groups import owned_partitions, scoring_group, sink_group
 from scorestream.settings import Settings
 from scorestream.streams.synthetic import generate_records
 from scorestream.topics import ensure_topics
 from tests.consumers.clickhouse_sink_support import sink_process
 from tests.fixtures.worker import WorkerFactory
+from tests.waiting import wait_for
 
 #: Records per second while the members move: a few thousand in all, however long that takes.
 RATE = 150
@@ -44,14 +45,8 @@ SESSION = ("--session-timeout", "6")
 PARTITIONS = {0, 1, 2, 3}
 
 
-def _wait(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
+def _wait(condition: Callable[[], Any], what: str) -> Any:
+    return wait_for(condition, what, WAIT_S)
 
 
 def _owners(settings: Settings, group: str, topic: str) -> dict[str, set[int]]:
@@ -63,14 +58,8 @@ def _owners(settings: Settings, group: str, topic: str) -> dict[str, set[int]]:
         description = admin.describe_groups([group])[group]
     finally:
         admin.close()
-    if description.get("group_state") != "Stable":
-        return {}
-    owners: dict[str, set[int]] = {}
-    for member in description.get("members") or []:
-        for entry in (member.get("member_assignment") or {}).get("assigned_partitions") or []:
-            if entry["topic"] == topic:
-                owners[str(member.get("group_instance_id"))] = set(entry["partitions"])
-    return owners
+    owned = owned_partitions(description, topic, by="group_instance_id")
+    return {member: set(partitions) for member, partitions in owned.items()}
 
 
 def _shared_by(
