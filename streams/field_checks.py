@@ -164,6 +164,19 @@ def event_times(
         _add(failed, index, Violation("invalid_event_time", EVENT_TIME_COLUMN, message))
 
     values = _column(records, EVENT_TIME_COLUMN)
+    written = canonical_event_times(values)
+    if written is not None:
+        return written
+    if values.count(None) == len(values):
+        # No record has one: only the defaults' range to check, for the whole batch at once.
+        outside = (times < MIN_EVENT_TIME_MS) | (times >= MAX_EVENT_TIME_MS)
+        for index in np.flatnonzero(outside).tolist():
+            fail(
+                index,
+                f"the record has no event_time and its ingest time ({int(times[index])} ms) is "
+                f"outside {EVENT_TIME_RANGE}; send an event_time",
+            )
+        return times
     for index, value in enumerate(values):
         if value is None:
             # The default, the Kafka timestamp, is the producer's to set: check it too.
@@ -191,3 +204,66 @@ def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
     """The value of field ``name`` in every record (None where absent)."""
     # map over the unbound dict.get runs the loop in C, faster than a comprehension.
     return list(map(dict.get, records, repeat(name)))
+
+
+#: Where the separators of ``2026-05-01T00:00:00.000Z`` are, and its digits.
+_CANONICAL_LENGTH = 24
+_SEPARATORS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: ".", 23: "Z"}
+_DIGITS = [i for i in range(_CANONICAL_LENGTH - 1) if i not in _SEPARATORS]
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def canonical_event_times(values: list[Any]) -> npt.NDArray[np.int64] | None:
+    """Epoch ms of ``values`` if every one is a storable time written exactly as
+    ``2026-05-01T00:00:00.000Z`` (what the producers and the bridge write), else None.
+
+    The same milliseconds as :func:`~.input_decoding.event_time_ms` gives each value, read
+    for the whole batch in numpy: parsing one string at a time cost about as much as
+    decoding the record. Any other value (another ISO form, a number, a bad date, a time
+    that cannot be stored) gives None, and the caller checks the values one by one.
+
+    >>> canonical_event_times(["1970-01-01T00:00:00.000Z", "2024-02-29T12:00:00.250Z"])
+    array([            0, 1709208000250])
+    >>> canonical_event_times(["2023-02-29T12:00:00.250Z"]) is None  # no such day
+    True
+    """
+    count = len(values)
+    if not count or set(map(type, values)) != {str}:
+        return None
+    if set(map(len, values)) != {_CANONICAL_LENGTH}:
+        return None
+    try:
+        text = "".join(values).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    chars = np.frombuffer(text, dtype=np.uint8).reshape(count, _CANONICAL_LENGTH)
+    for position, separator in _SEPARATORS.items():
+        if not (chars[:, position] == ord(separator)).all():
+            return None
+    digits = chars[:, _DIGITS].astype(np.int64) - ord("0")
+    if ((digits < 0) | (digits > 9)).any():
+        return None
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 4] * 10 + digits[:, 5]
+    day = digits[:, 6] * 10 + digits[:, 7]
+    hour = digits[:, 8] * 10 + digits[:, 9]
+    minute = digits[:, 10] * 10 + digits[:, 11]
+    second = digits[:, 12] * 10 + digits[:, 13]
+    milli = digits[:, 14] * 100 + digits[:, 15] * 10 + digits[:, 16]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
+    invalid = (month < 1) | (month > 12) | (day < 1) | (day > month_days)
+    invalid |= (year < 1) | (hour > 23) | (minute > 59) | (second > 59)
+    if invalid.any():
+        return None
+    # Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146_097 + day_of_era - 719_468
+    millis = days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + milli
+    if ((millis < MIN_EVENT_TIME_MS) | (millis >= MAX_EVENT_TIME_MS)).any():
+        return None
+    return millis
