@@ -58,6 +58,7 @@ from scorestream.streams.field_checks import (
     NUMBER_TYPES,
     NumericCheck,
     categorical_column,
+    columns_of,
     event_times,
     numeric_column,
 )
@@ -139,6 +140,7 @@ class RecordValidator:
             ignored_fields
         )
         self._required = frozenset(spec.name for spec in schema.features if not spec.nullable)
+        self._fields = [*schema.names, EVENT_TIME_COLUMN]
         self._required_in_order = [spec.name for spec in schema.features if not spec.nullable]
         self._numeric = {
             spec.name: NumericCheck(
@@ -171,14 +173,16 @@ class RecordValidator:
         if len(payloads) != len(ingest_time_ms):
             raise ValueError(f"{len(payloads)} payloads but {len(ingest_time_ms)} ingest times")
         records, ids, positions, rejections, failed = self._decode(payloads)
+        fields = columns_of(records, self._fields)
         columns: dict[str, npt.NDArray[Any]] = {}
         for spec in self.schema.features:
+            values = fields[spec.name]
             if spec.kind == "numeric":
                 check = self._numeric[spec.name]
-                columns[spec.name] = numeric_column(check, records, failed, self.out_of_range)
+                columns[spec.name] = numeric_column(check, values, failed, self.out_of_range)
             else:
-                columns[spec.name] = categorical_column(spec.name, spec.nullable, records, failed)
-        times = event_times(records, positions, ingest_time_ms, failed)
+                columns[spec.name] = categorical_column(spec.name, spec.nullable, values, failed)
+        times = event_times(fields[EVENT_TIME_COLUMN], positions, ingest_time_ms, failed)
 
         if failed:
             keep = np.ones(len(records), dtype=bool)
