@@ -279,8 +279,9 @@ def score_messages(
         if predictions.probabilities is not None
         else [[]] * len(ids)
     )
-    iso_times = np.char.add(
-        np.datetime_as_string(event_ms.astype("datetime64[ms]"), unit="ms"), "Z"
+    # timezone="UTC" writes the Z itself: appending it with np.char cost twice the formatting.
+    iso_times = np.datetime_as_string(
+        event_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
     ).tolist()
     ingested = np.fromiter(map(_TIMESTAMP, sources), dtype=np.int64, count=len(sources))
     # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
