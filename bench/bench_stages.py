@@ -50,6 +50,8 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("decode", "_decode ("),
     ("frame", "validate_batch ("),
     ("validate", "validation.py"),
+    ("validate", "validation_outcome.py"),
+    ("validate", "field_checks.py"),
     ("validate", "is_duplicate ("),
     ("predict", "/model/registry.py"),
     ("predict", "/sklearn/"),
