@@ -2,7 +2,8 @@
 
 The same clients and settings as the agent engine (aiokafka consumer, ``getmany`` batches,
 :class:`~scorestream.streams.publishing.BatchPublisher` with ``acks=all`` and idempotence,
-commit after the acknowledgements), each record's bytes copied unchanged to ``scores``.
+commit after the acknowledgements, the same garbage collector settings), each record's
+bytes copied unchanged to ``scores``.
 Runs until ``--records`` records were copied.
 
     python -m bench.bare_loop --records 100000   # settings from the environment
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 
 from scorestream.settings import Settings
+from scorestream.streams import collector
 from scorestream.streams.publishing import RECORDS_FETCH, BatchPublisher, output_producer
 from scorestream.streams.scoring import OutputMessage
 
@@ -31,6 +33,7 @@ async def copy(settings: Settings, records: int, batch_size: int) -> None:
     publisher = BatchPublisher(producer)
     await consumer.start()
     await producer.start()
+    collector.settle()  # as the worker does: the ceiling gets what the worker gets
     copied = 0
     try:
         while copied < records:

@@ -6,14 +6,15 @@ Every worker reads a pre-filled topic of its own on the same broker in the same 
   an older revision (its ``direct`` engine) run from a git worktree, for before/after;
 - a per-record agent (batches of one record): the baseline;
 - the bare loop (:mod:`bench.bare_loop`): consume → produce → commit with no scoring, the
-  ceiling of any worker on this machine;
+  ceiling of any worker on this machine (with ``--bare-before REV`` also that revision's, to
+  compare with a ceiling measured before the shared Kafka code got faster);
 - the same with a CPU hog beside the worker (one busy process per core).
 
 Throughput is counted from the outputs' Kafka timestamps (first to last), so start-up does
 not count. Latency is producer timestamp → scored (the scores' ``latency_ms``).
 
     python -m bench.bench_pipeline [--records 100000] [--per-record 3000] [--before REV]
-        [--rates 2000,5000] [--seconds 15] [--no-hog]
+        [--bare-before REV] [--rates 2000,5000] [--seconds 15] [--no-hog]
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def _start(
         with log.open("ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "bench.bare_loop", *variant.args[1:]],
-                env=env_for(settings),
+                env=env_for(settings, variant.code),
+                cwd=variant.code,  # python -m puts the working directory ahead of PYTHONPATH
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -247,6 +249,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--per-record", type=int, default=3_000)
     parser.add_argument("--before", metavar="REVISION", help="also run this revision's worker")
+    parser.add_argument(
+        "--bare-before",
+        metavar="REVISION",
+        help="also run this revision's bare loop (the ceiling as it was at REVISION)",
+    )
     parser.add_argument("--rates", default="2000,5000", help="comma-separated records/s")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
@@ -258,15 +265,19 @@ def main(argv: list[str] | None = None) -> None:
         before = stack.enter_context(checkout(args.before)) if args.before else None
         variants = _variants(before, args.before)
         bare = Variant("bare loop: consume → produce → commit, no scoring", ["bare"])
+        bares = [bare]
+        if args.bare_before:
+            code = stack.enter_context(checkout(args.bare_before))
+            bares.append(Variant(f"bare loop as of {args.bare_before}", ["bare"], code))
         single = Variant("per-record agent (batches of 1)", ["--batch-size", "1"])
         rows: list[list[object]] = []
         measured: dict[str, tuple[float, int]] = {}
-        for variant in [*variants, bare]:
+        for variant in [*variants, *bares]:
             measured[variant.label] = throughput(variant, model_dir, args.records, workdir)
         measured[single.label] = throughput(single, model_dir, args.per_record, workdir)
         hogged: dict[str, tuple[float, int]] = {}
         if not args.no_hog:
-            for variant in [v for v in variants if "faust" not in v.label] + [bare]:
+            for variant in [v for v in variants if "faust" not in v.label] + bares:
                 hogged[variant.label] = throughput(variant, model_dir, args.records, workdir, True)
         baseline = measured[single.label][0]
         ceiling = measured[bare.label][0]
@@ -279,13 +290,22 @@ def main(argv: list[str] | None = None) -> None:
                     f"{rate:,.0f}",
                     f"{rate / baseline:,.0f}×",
                     f"{rate / ceiling:.0%}",
+                    *([f"{rate / measured[bares[1].label][0]:.0%}"] if len(bares) > 1 else []),
                     "" if label not in hogged else f"{hog_rate:,.0f}",
                 ]
             )
         print_table(
             "Scoring worker: records → scores (one worker, 4 partitions, same broker, same run; "
             f"load average {load:.1f} at the start)",
-            ["worker", "records", "records/s", "vs per-record", "vs bare loop", "beside a CPU hog"],
+            [
+                "worker",
+                "records",
+                "records/s",
+                "vs per-record",
+                "vs bare loop",
+                *([f"vs bare loop as of {args.bare_before}"] if len(bares) > 1 else []),
+                "beside a CPU hog",
+            ],
             rows,
         )
         latency_rows: list[list[object]] = []

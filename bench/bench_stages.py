@@ -50,7 +50,9 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("decode", "_decode ("),
     ("frame", "validate_batch ("),
     ("validate", "validation.py"),
-    ("validate", "classify ("),  # RecentIds: the duplicate-id window
+    ("validate", "validation_outcome.py"),
+    ("validate", "field_checks.py"),
+    ("validate", "classify_batch ("),  # RecentIds: the duplicate-id window
     ("predict", "/model/registry.py"),
     ("predict", "/sklearn/"),
     ("encode", "score_messages ("),
@@ -59,8 +61,12 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("encode", "contract/codec.py"),
     ("drift", "drift_outputs.py"),
     ("drift", "/streams/drift/"),
+    # The batch's own loops (gathering, the duplicate-id window) between the stages above.
+    ("validate", "scoring.py"),
     ("produce", "aiokafka/producer/"),
-    ("produce", "publish ("),
+    ("produce", "aiokafka/partitioner"),
+    ("produce", "publishing.py"),
+    ("produce", "partitioning.py"),
     ("fetch", "aiokafka/consumer/fetcher.py"),
     ("commit", "aiokafka/consumer/group_coordinator.py"),
     ("commit", "flush_and_commit ("),
@@ -72,10 +78,15 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("fetch", "score_records.<locals>.<listcomp>"),
     ("faust", "/faust/"),
     ("faust", "/mode/"),
+    # The event loop's own work (select, callbacks, socket reads), unless one of the stages
+    # above called it; it is checked innermost first like the rest: a select() under
+    # Faust's worker is the loop's, not Faust's.
+    ("loop", "asyncio/"),
+    ("loop", "selectors.py"),
+    # Any other worker code (the pipeline's own lines, metrics): not Faust's, which is
+    # only what is left when no worker frame matched.
+    ("other", "/scorestream/"),
 )
-
-# Checked only when no marker above matched: the event loop's own work.
-_LOOP = ("asyncio/", "selectors.py")
 
 # Frames that only run while the worker starts: their samples are not per-record work.
 _STARTUP = (
@@ -85,6 +96,10 @@ _STARTUP = (
     "train_model (",
     "threadpoolctl",
     "findsource (",
+    "claim_instance_id (",
+    "ensure_topics (",
+    # kafka-python: the worker uses it only to create topics at start (aiokafka after).
+    "/site-packages/kafka/",
 )
 
 
@@ -103,8 +118,6 @@ def stage_of(stack: list[str]) -> str | None:
         for stage, marker in _MARKERS:
             if marker in frame:
                 return stage
-    if any(marker in frame for frame in stack for marker in _LOOP):
-        return "loop"
     return "other"
 
 

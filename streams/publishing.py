@@ -20,9 +20,11 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import numpy as np
 from aiokafka.partitioner import DefaultPartitioner
 
 from scorestream.retry import Backoff, retry_async
+from scorestream.streams.partitioning import partitions_of
 from scorestream.streams.scoring import OutputMessage
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,8 @@ class BatchPublisher:
     """Publishes outputs as one record batch per topic partition on an aiokafka producer.
 
     Messages are partitioned by key with Kafka's default partitioner (murmur2, as the Java
-    client and aiokafka's ``send`` do), so an id lands where a per-message send would put it.
+    client and aiokafka's ``send`` do, computed for all keys at once: :mod:`.partitioning`),
+    so an id lands where a per-message send would put it.
     The producer's own settings (``acks``, idempotence, compression) apply to the batches.
     """
 
@@ -121,13 +124,29 @@ class BatchPublisher:
         deliveries = []
         for topic, topic_messages in by_topic.items():
             partitions = sorted(await self.producer.partitions_for(topic))
-            by_partition: defaultdict[int, list[OutputMessage]] = defaultdict(list)
-            partition_of = self._partitioner
-            for message in topic_messages:
-                by_partition[partition_of(message.key, partitions, partitions)].append(message)
-            for partition, partition_messages in by_partition.items():
+            for partition, partition_messages in self._by_partition(topic_messages, partitions):
                 deliveries += await self._send_partition(topic, partition, partition_messages)
         return deliveries
+
+    def _by_partition(
+        self, messages: list[OutputMessage], partitions: list[int]
+    ) -> list[tuple[int, list[OutputMessage]]]:
+        """Each partition's messages, in their order, as Kafka's default partitioner splits them."""
+        keys = [message.key for message in messages]
+        if None in keys:  # not our outputs' case: aiokafka picks a random partition for these
+            by_partition: defaultdict[int, list[OutputMessage]] = defaultdict(list)
+            for message in messages:
+                by_partition[self._partitioner(message.key, partitions, partitions)].append(message)
+            return list(by_partition.items())
+        chosen = partitions_of(keys, len(partitions))
+        order = np.argsort(chosen, kind="stable").tolist()
+        used, starts = np.unique(chosen[order], return_index=True)
+        bounds = [*starts.tolist(), len(order)]
+        # Partitions in ascending order: batches of different partitions are independent.
+        return [
+            (partitions[index], [messages[i] for i in order[bounds[n] : bounds[n + 1]]])
+            for n, index in enumerate(used.tolist())
+        ]
 
     async def _send_partition(
         self, topic: str, partition: int, messages: list[OutputMessage]

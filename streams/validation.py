@@ -2,7 +2,9 @@
 
 This is the first step of the scoring worker's hot path, so the work per record is kept
 to decoding and a few dict and set operations; the type, null, finiteness and range
-checks run column by column over the whole batch.
+checks run column by column over the whole batch (:mod:`.field_checks`). What a refused
+record is told is shaped in :mod:`.validation_outcome`; this module decodes the records,
+checks what concerns a whole record (size, shape, id, field names) and assembles the batch.
 
 Every payload becomes either a valid row or a :class:`Rejection` with a machine-readable
 reason; the validator never raises because of what a payload contains. A record gets one
@@ -41,9 +43,7 @@ Rules
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from itertools import compress, repeat
+from itertools import compress
 from typing import Any, Literal
 
 import numpy as np
@@ -53,107 +53,34 @@ import pandas as pd
 
 from scorestream.contract.rejections import VALIDATOR_REASONS, ValidatorReason
 from scorestream.contract.rejections import RejectionReason as RejectionReason
+from scorestream.streams.field_checks import (
+    BOOL_TYPES,
+    NUMBER_TYPES,
+    NumericCheck,
+    categorical_column,
+    columns_of,
+    event_times,
+    numeric_column,
+)
 from scorestream.streams.input_decoding import EVENT_TIME_RANGE as EVENT_TIME_RANGE
 from scorestream.streams.input_decoding import MAX_EVENT_TIME_MS as MAX_EVENT_TIME_MS
 from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TIME_MS
-from scorestream.streams.input_decoding import (
-    UNDECODABLE,
-    decode_leniently,
-    event_time_ms,
-    not_json,
-)
+from scorestream.streams.input_decoding import UNDECODABLE, decode_leniently, not_json
 from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
+from scorestream.streams.validation_outcome import MAX_ID_LENGTH as MAX_ID_LENGTH
+from scorestream.streams.validation_outcome import Rejection as Rejection
+from scorestream.streams.validation_outcome import ValidatedBatch as ValidatedBatch
+from scorestream.streams.validation_outcome import Violation as Violation
+from scorestream.streams.validation_outcome import (
+    _id_problem,
+    _json_type,
+    _reject,
+    _rejection,
+)
 
 #: The reasons this validator gives, in the order they are checked.
 REASONS: tuple[ValidatorReason, ...] = VALIDATOR_REASONS
-
-MAX_ID_LENGTH = 256
-_NONE_TYPE = type(None)
-_NUMBER_TYPES: frozenset[type] = frozenset({int, float, _NONE_TYPE})
-_BOOL_TYPES: frozenset[type] = frozenset({bool, _NONE_TYPE})
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One problem of a record: a reason, the field to blame (if one is) and a message."""
-
-    reason: RejectionReason
-    field: str | None
-    message: str
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Why one input record was refused.
-
-    Attributes
-    ----------
-    id : str or None
-        The record's id, when it had a valid one.
-    reason : str
-        One of :data:`REASONS`: the first problem found.
-    field : str or None
-        The offending field, when the problem is in one field.
-    message : str
-        Human-readable explanation.
-    payload : bytes
-        The original payload, unchanged.
-    further : tuple of Violation
-        The record's other problems, in the order they were checked.
-    """
-
-    id: str | None
-    reason: RejectionReason
-    field: str | None
-    message: str
-    payload: bytes = dataclass_field(repr=False)
-    further: tuple[Violation, ...] = ()
-
-    @property
-    def violations(self) -> tuple[Violation, ...]:
-        """Every problem of the record, the first (``reason``, ``field``) included."""
-        return (Violation(self.reason, self.field, self.message), *self.further)
-
-
-@dataclass(frozen=True)
-class ValidatedBatch:
-    """The outcome of validating one batch.
-
-    Attributes
-    ----------
-    ids : list of str
-        Ids of the valid records, in input order.
-    event_time_ms : numpy.ndarray of int64
-        Event time of each valid record, epoch milliseconds.
-    frame : pandas.DataFrame
-        Features of the valid records in schema order: numeric columns float64 (missing:
-        NaN), categorical columns object dtype holding ``str`` (missing: NaN).
-    positions : list of int
-        Index of each valid record in the input batch (to map back to Kafka offsets).
-    rejections : list of (int, Rejection)
-        Input index and rejection of every refused record, in input order.
-    """
-
-    ids: list[str]
-    event_time_ms: npt.NDArray[np.int64]
-    frame: pd.DataFrame
-    positions: list[int]
-    rejections: list[tuple[int, Rejection]]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-@dataclass(frozen=True)
-class _NumericCheck:
-    name: str
-    accepted_types: frozenset[type]
-    integral: bool
-    nullable: bool
-    low: float | None
-    high: float | None
-    type_message: str
 
 
 class RecordValidator:
@@ -213,11 +140,12 @@ class RecordValidator:
             ignored_fields
         )
         self._required = frozenset(spec.name for spec in schema.features if not spec.nullable)
+        self._fields = [*schema.names, EVENT_TIME_COLUMN]
         self._required_in_order = [spec.name for spec in schema.features if not spec.nullable]
         self._numeric = {
-            spec.name: _NumericCheck(
+            spec.name: NumericCheck(
                 name=spec.name,
-                accepted_types=_BOOL_TYPES if spec.dtype == "bool" else _NUMBER_TYPES,
+                accepted_types=BOOL_TYPES if spec.dtype == "bool" else NUMBER_TYPES,
                 integral=spec.dtype == "int",
                 nullable=spec.nullable,
                 low=spec.allowed_min,
@@ -245,15 +173,16 @@ class RecordValidator:
         if len(payloads) != len(ingest_time_ms):
             raise ValueError(f"{len(payloads)} payloads but {len(ingest_time_ms)} ingest times")
         records, ids, positions, rejections, failed = self._decode(payloads)
+        fields = columns_of(records, self._fields)
         columns: dict[str, npt.NDArray[Any]] = {}
         for spec in self.schema.features:
+            values = fields[spec.name]
             if spec.kind == "numeric":
-                columns[spec.name] = self._numeric_column(self._numeric[spec.name], records, failed)
+                check = self._numeric[spec.name]
+                columns[spec.name] = numeric_column(check, values, failed, self.out_of_range)
             else:
-                columns[spec.name] = self._categorical_column(
-                    spec.name, spec.nullable, records, failed
-                )
-        event_times = self._event_times(records, positions, ingest_time_ms, failed)
+                columns[spec.name] = categorical_column(spec.name, spec.nullable, values, failed)
+        times = event_times(fields[EVENT_TIME_COLUMN], positions, ingest_time_ms, failed)
 
         if failed:
             keep = np.ones(len(records), dtype=bool)
@@ -265,7 +194,7 @@ class RecordValidator:
             rejections.sort(key=lambda item: item[0])
             ids = list(compress(ids, keep))
             positions = list(compress(positions, keep))
-            event_times = event_times[keep]
+            times = times[keep]
             columns = {name: values[keep] for name, values in columns.items()}
         frame = pd.DataFrame(
             {
@@ -276,7 +205,7 @@ class RecordValidator:
         )
         return ValidatedBatch(
             ids=ids,
-            event_time_ms=event_times,
+            event_time_ms=times,
             frame=frame,
             positions=positions,
             rejections=rejections,
@@ -371,233 +300,3 @@ class RecordValidator:
         return found
 
     # -- column checks ---------------------------------------------------------------
-
-    def _numeric_column(
-        self,
-        check: _NumericCheck,
-        records: list[dict[str, Any]],
-        failed: dict[int, list[Violation]],
-    ) -> npt.NDArray[np.float64]:
-        name = check.name
-
-        def fail(index: int, reason: RejectionReason, message: str) -> None:
-            _add(failed, index, Violation(reason, name, message))
-
-        values = _column(records, name)
-        if not set(map(type, values)) <= check.accepted_types:
-            for index, value in enumerate(values):
-                if type(value) not in check.accepted_types:
-                    fail(
-                        index,
-                        "wrong_type",
-                        f"field {name!r} must be {check.type_message}, got {_json_type(value)}",
-                    )
-                    values[index] = None
-        column = np.array(values, dtype=np.float64)
-        if len(column) == 0:
-            return column
-
-        gaps = np.isnan(column)
-        if gaps.any():
-            for index in np.flatnonzero(gaps).tolist():
-                if values[index] is not None:
-                    fail(index, "not_finite", f"field {name!r} is NaN; send null when unknown")
-                elif not check.nullable:
-                    fail(index, "null_not_allowed", f"field {name!r} must not be null")
-        infinite = np.isinf(column)
-        if infinite.any():
-            for index in np.flatnonzero(infinite).tolist():
-                fail(index, "not_finite", f"field {name!r} is infinite")
-            column[infinite] = np.nan
-        if check.integral:
-            with np.errstate(invalid="ignore"):
-                fractional = np.flatnonzero(np.mod(column, 1.0) != 0.0)
-            fractional = fractional[~np.isnan(column[fractional])]
-            for index in fractional.tolist():
-                fail(index, "wrong_type", f"field {name!r} must be an integer, got {values[index]}")
-
-        low, high = check.low, check.high
-        if low is None and high is None:
-            return column
-        if self.out_of_range == "clip":
-            return np.clip(
-                column,
-                -np.inf if low is None else low,
-                np.inf if high is None else high,
-            )
-        with np.errstate(invalid="ignore"):
-            outside = np.zeros(len(column), dtype=bool)
-            if low is not None:
-                outside |= column < low
-            if high is not None:
-                outside |= column > high
-        if outside.any():
-            for index in np.flatnonzero(outside).tolist():
-                fail(
-                    index,
-                    "out_of_range",
-                    f"field {name!r} is {values[index]}, outside the allowed range "
-                    f"[{_bound(low)}, {_bound(high)}]",
-                )
-        return column
-
-    def _categorical_column(
-        self,
-        name: str,
-        nullable: bool,
-        records: list[dict[str, Any]],
-        failed: dict[int, list[Violation]],
-    ) -> npt.NDArray[np.object_]:
-        values: list[Any] = _column(records, name)
-        if not set(map(type, values)) <= {str}:
-            for index, value in enumerate(values):
-                if type(value) is str:
-                    continue
-                if value is None:
-                    problem: tuple[RejectionReason, str] | None = (
-                        None
-                        if nullable
-                        else ("null_not_allowed", f"field {name!r} must not be null")
-                    )
-                else:
-                    problem = (
-                        "wrong_type",
-                        f"field {name!r} must be a string, got {_json_type(value)}",
-                    )
-                if problem is not None:
-                    _add(failed, index, Violation(problem[0], name, problem[1]))
-                # NaN, not None: scikit-learn's SimpleImputer only sees NaN as missing.
-                values[index] = np.nan
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        return column
-
-    def _event_times(
-        self,
-        records: list[dict[str, Any]],
-        positions: list[int],
-        ingest_time_ms: Sequence[int],
-        failed: dict[int, list[Violation]],
-    ) -> npt.NDArray[np.int64]:
-        times = (
-            np.asarray(ingest_time_ms, dtype=np.int64)[positions]
-            if positions
-            else (np.empty(0, dtype=np.int64))
-        )
-
-        def fail(index: int, message: str) -> None:
-            _add(failed, index, Violation("invalid_event_time", EVENT_TIME_COLUMN, message))
-
-        values = _column(records, EVENT_TIME_COLUMN)
-        for index, value in enumerate(values):
-            if value is None:
-                # The default, the Kafka timestamp, is the producer's to set: check it too.
-                default = int(times[index])
-                if not MIN_EVENT_TIME_MS <= default < MAX_EVENT_TIME_MS:
-                    fail(
-                        index,
-                        f"the record has no event_time and its ingest time ({default} ms) is "
-                        f"outside {EVENT_TIME_RANGE}; send an event_time",
-                    )
-                continue
-            millis = event_time_ms(value)
-            if millis is None:
-                fail(
-                    index,
-                    f"event_time must be an ISO-8601 string or epoch milliseconds from "
-                    f"{EVENT_TIME_RANGE}, got {_shown(value)}",
-                )
-            else:
-                times[index] = millis
-        return times
-
-
-def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
-    """The value of field ``name`` in every record (None where absent)."""
-    # map over the unbound dict.get runs the loop in C, faster than a comprehension.
-    return list(map(dict.get, records, repeat(name)))
-
-
-def _add(failed: dict[int, list[Violation]], index: int, violation: Violation) -> None:
-    """Add ``violation`` to record ``index``'s unless its field has one (a wrong type or a
-    missing field is not also a null)."""
-    found = failed.setdefault(index, [])
-    if all(earlier.field != violation.field for earlier in found):
-        found.append(violation)
-
-
-def _rejection(payload: Any, record_id: str, found: list[Violation]) -> Rejection:
-    """The rejection of a record with the violations ``found`` (the first is its reason)."""
-    first = found[0]
-    return Rejection(
-        id=record_id or None,
-        reason=first.reason,
-        field=first.field,
-        message=first.message,
-        payload=_as_bytes(payload),
-        further=tuple(found[1:]),
-    )
-
-
-def _reject(
-    payload: Any,
-    record_id: str | None,
-    reason: RejectionReason,
-    field_name: str | None,
-    message: str,
-) -> Rejection:
-    return Rejection(
-        id=record_id, reason=reason, field=field_name, message=message, payload=_as_bytes(payload)
-    )
-
-
-def _as_bytes(payload: Any) -> bytes:
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, bytearray | memoryview):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode("utf-8", errors="replace")
-    return b""
-
-
-def _shown(value: Any) -> str:
-    """A short, safe rendering of a JSON value for a message (no repr of deep nesting)."""
-    if isinstance(value, str):
-        return repr(value[:60]) + ("..." if len(value) > 60 else "")
-    if isinstance(value, bool | float) or value is None:
-        return _json_type(value)
-    if isinstance(value, int):
-        text = str(value) if value.bit_length() < 200 else "a huge integer"
-        return f"the number {text}"
-    return _json_type(value)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _id_problem(record_id: Any) -> str:
-    if record_id is None:
-        return "the record has no id"
-    if type(record_id) is not str:
-        return f"id must be a string, got {_json_type(record_id)}"
-    if not record_id:
-        return "id must not be empty"
-    return f"id has {len(record_id)} characters, more than {MAX_ID_LENGTH}"
-
-
-def _bound(value: float | None) -> str:
-    return "unbounded" if value is None else f"{value:g}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +10,7 @@ import faust
 
 from scorestream.observability import MetricsServer
 from scorestream.settings import Settings
+from scorestream.streams import collector
 from scorestream.streams.agents import (
     attach_agent_scoring,
     attach_heartbeat,
@@ -130,8 +130,8 @@ def run_worker(
         setting="SCORESTREAM_WORKER_METRICS_PORT",
     )
     app = build_worker_app(settings, options, models, metrics)
-    # Everything built so far (modules, the models, the app) lives as long as the process:
-    # out of the collector's sight, full collections walk only what batches allocate.
-    gc.freeze()
+    # Everything built so far (modules, the models, the app) lives as long as the process;
+    # batches' objects die before a collection looks at them (see the module).
+    collector.settle()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()

@@ -31,10 +31,25 @@ __all__ = [
 
 
 @dataclass
-class _FeatureState:
+class _MinuteState:
+    """One minute's counts of every feature, laid end to end (see ``_offsets``).
+
+    One vector per minute rather than one object per (minute, feature): a batch spanning
+    many minutes (a backfill, or records a second apart) then costs a few array additions
+    per minute instead of a few Python objects per minute and feature.
+    """
+
     counts: NDArray[np.int64]
-    sum: float = 0.0
-    sumsq: float = 0.0
+    sums: NDArray[np.float64]
+    sumsqs: NDArray[np.float64]
+    #: Features counted at all (the score and predicted class only when given).
+    touched: NDArray[np.bool_]
+
+    def merge(self, other: _MinuteState) -> None:
+        self.counts += other.counts
+        self.sums += other.sums
+        self.sumsqs += other.sumsqs
+        self.touched |= other.touched
 
 
 class MinuteBinAccumulator:
@@ -75,11 +90,14 @@ class MinuteBinAccumulator:
             raise ValueError("max_open_minutes must be at least 1")
         self.profile = profile
         self.max_open_minutes = max_open_minutes
-        self._open: dict[int, dict[str, _FeatureState]] = {}
+        self._open: dict[int, _MinuteState] = {}
         # Minutes force-closed by max_open_minutes, held until the next emit; a minute that
         # reopens meanwhile is merged with them then, so each emit has one row per minute.
-        self._held: dict[int, dict[str, _FeatureState]] = {}
+        self._held: dict[int, _MinuteState] = {}
         self._max_event_time_ms: int | None = None
+        # Feature i's bins are counts[_offsets[i] : _offsets[i + 1]] of a minute's vector.
+        sizes = [feature.n_bins for feature in profile]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
 
     @property
     def open_minutes(self) -> list[int]:
@@ -125,43 +143,51 @@ class MinuteBinAccumulator:
         if self._max_event_time_ms is None or batch_max > self._max_event_time_ms:
             self._max_event_time_ms = batch_max
 
-        for feature in self.profile:
+        n_features = len(self._offsets) - 1
+        width = self._offsets[-1]
+        touched = np.zeros(n_features, dtype=bool)
+        sums = np.zeros((n_minutes, n_features))
+        sumsqs = np.zeros((n_minutes, n_features))
+        # Every feature's (minute, bin) pairs as one index into (minute, vector position).
+        keys: list[NDArray[np.int64]] = []
+        row_base = inverse.astype(np.int64) * width
+        for index, feature in enumerate(self.profile):
             raw = self.profile.values_of(feature, frame, scores, labels)
             if raw is None:
                 continue
-            nb = feature.n_bins
-            sums: NDArray[np.float64]
-            sumsqs: NDArray[np.float64]
+            touched[index] = True
             if isinstance(feature, NumericFeatureProfile):
                 values = as_float_array(raw)
                 bins = feature.assign(values)
                 present = bins != feature.missing_index
                 x = np.where(present, values, 0.0)
                 # bincount with weights returns float64 (numpy's stubs say intp).
-                sums = np.bincount(inverse, weights=x, minlength=n_minutes).astype(np.float64)
-                sumsqs = np.bincount(inverse, weights=x * x, minlength=n_minutes).astype(np.float64)
+                sums[:, index] = np.bincount(inverse, weights=x, minlength=n_minutes)
+                sumsqs[:, index] = np.bincount(inverse, weights=x * x, minlength=n_minutes)
             else:
                 bins = feature.assign(raw)
-                sums = sumsqs = np.zeros(n_minutes)
-            # One bincount over (minute, bin) pairs counts every minute of the batch at once.
-            counts = np.bincount(inverse * nb + bins, minlength=n_minutes * nb).reshape(
-                n_minutes, nb
-            )
-            for u, start in enumerate(starts):
-                states = self._open.setdefault(start, {})
-                state = states.get(feature.name)
-                if state is None:
-                    states[feature.name] = _FeatureState(
-                        counts[u].astype(np.int64), float(sums[u]), float(sumsqs[u])
-                    )
-                else:
-                    state.counts += counts[u]
-                    state.sum += float(sums[u])
-                    state.sumsq += float(sumsqs[u])
+            keys.append(row_base + (bins + self._offsets[index]))
+        if not keys:
+            return
+        # One bincount counts every feature of every minute of the batch at once.
+        counts = np.bincount(np.concatenate(keys), minlength=n_minutes * width).reshape(
+            n_minutes, width
+        )
+        for u, start in enumerate(starts):
+            state = self._open.get(start)
+            if state is None:
+                self._open[start] = _MinuteState(
+                    counts[u].astype(np.int64), sums[u].copy(), sumsqs[u].copy(), touched.copy()
+                )
+            else:
+                state.counts += counts[u]
+                state.sums += sums[u]
+                state.sumsqs += sumsqs[u]
+                state.touched |= touched
 
         while len(self._open) > self.max_open_minutes:
             start = min(self._open)
-            _merge_into(self._held.setdefault(start, {}), self._open.pop(start))
+            _merge_into(self._held, start, self._open.pop(start))
 
     def flush_all(self) -> list[MinuteFeatureStats]:
         """Emit and forget everything counted since the last flush, as partials.
@@ -174,39 +200,40 @@ class MinuteBinAccumulator:
         """Emit the held minutes and the given open ones, one row per (minute, feature)."""
         held, self._held = self._held, {}
         for start in open_starts:
-            _merge_into(held.setdefault(start, {}), self._open.pop(start))
+            _merge_into(held, start, self._open.pop(start))
         rows = []
         for start in sorted(held):
             rows += self._rows(start, held[start])
         return rows
 
-    def _rows(self, start: int, states: dict[str, _FeatureState]) -> list[MinuteFeatureStats]:
+    def _rows(self, start: int, state: _MinuteState) -> list[MinuteFeatureStats]:
+        counts = state.counts.tolist()
+        offsets = self._offsets
+        totals = np.add.reduceat(state.counts, offsets[:-1]).tolist()
+        sums = state.sums.tolist()
+        sumsqs = state.sumsqs.tolist()
         rows = []
-        for feature in self.profile:
-            state = states.get(feature.name)
-            if state is None:
-                continue
+        for index in np.flatnonzero(state.touched).tolist():
+            feature = self.profile.features[index]
+            bins = counts[offsets[index] : offsets[index + 1]]
             rows.append(
                 MinuteFeatureStats(
                     minute_ms=start,
                     feature=feature.name,
                     kind=feature.kind,
-                    counts=[int(v) for v in state.counts],
-                    count=int(state.counts.sum()),
-                    missing=int(state.counts[-1]),
-                    sum=state.sum,
-                    sumsq=state.sumsq,
+                    counts=bins,
+                    count=totals[index],
+                    missing=bins[-1],
+                    sum=sums[index],
+                    sumsq=sumsqs[index],
                 )
             )
         return rows
 
 
-def _merge_into(target: dict[str, _FeatureState], source: dict[str, _FeatureState]) -> None:
-    for name, state in source.items():
-        seen = target.get(name)
-        if seen is None:
-            target[name] = state
-        else:
-            seen.counts += state.counts
-            seen.sum += state.sum
-            seen.sumsq += state.sumsq
+def _merge_into(target: dict[int, _MinuteState], start: int, state: _MinuteState) -> None:
+    seen = target.get(start)
+    if seen is None:
+        target[start] = state
+    else:
+        seen.merge(state)

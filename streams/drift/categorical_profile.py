@@ -80,7 +80,7 @@ class CategoricalFeatureProfile:
     seen: tuple[str, ...] | None = None
     singletons: int = 0
     doubletons: int = 0
-    _lookup: pd.Index = field(init=False, repr=False)
+    _lookup: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         categories = tuple(str(c) for c in self.categories)
@@ -97,7 +97,9 @@ class CategoricalFeatureProfile:
             raise ValueError(f"{self.name}: expected {self.n_bins} reference counts")
         object.__setattr__(self, "reference_counts", readonly(counts))
         known = categories + (self.seen or ())
-        object.__setattr__(self, "_lookup", pd.Index(known, dtype=object))
+        # A dict, not a pandas Index: a batch has a few distinct values, and building an
+        # Index to look them up cost more than counting the whole batch.
+        object.__setattr__(self, "_lookup", {value: index for index, value in enumerate(known)})
 
     @classmethod
     def from_values(
@@ -193,7 +195,10 @@ class CategoricalFeatureProfile:
         """Map raw values to bin indices with a hash lookup (no per-value Python loop)."""
         codes, strings = _factorize(values)
         # Look up each distinct value once, then gather: a batch has few distinct values.
-        table = self._lookup.get_indexer(pd.Index(strings)).astype(np.int64)
+        lookup = self._lookup
+        table = np.fromiter(
+            (lookup.get(value, -1) for value in strings), dtype=np.int64, count=len(strings)
+        )
         table[table >= len(self.categories)] = self.other_index  # seen, not kept
         table[table < 0] = self.other_index if self.unseen_index is None else self.unseen_index
         # Code -1 (missing) picks the appended last entry, the missing bin.
@@ -245,5 +250,10 @@ def _factorize(values: RawValues) -> tuple[NDArray[np.intp], NDArray[Any]]:
     # Codes per value (-1 for None/NaN) and the distinct values as strings; hashing the
     # raw values in C is several times faster than converting every value to str first.
     codes, uniques = pd.factorize(as_series(values), use_na_sentinel=True)
-    strings = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str)
+    distinct = np.asarray(uniques, dtype=object)
+    # Strings already (what the worker's validator gives): pandas' astype(str) would copy
+    # them through its string dtype for nothing.
+    if all(type(value) is str for value in distinct):
+        return np.asarray(codes, dtype=np.intp), distinct
+    strings = pd.Series(distinct, dtype=object).astype(str)
     return np.asarray(codes, dtype=np.intp), strings.to_numpy(dtype=object)

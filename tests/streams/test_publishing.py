@@ -12,10 +12,15 @@ from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import scorestream.streams.publishing as publishing
 from scorestream.retry import Backoff
 from scorestream.settings import Settings
+from scorestream.streams.partitioning import murmur2 as murmur2_all
+from scorestream.streams.partitioning import partitions_of
 from scorestream.streams.scoring import OutputMessage
 from scorestream.topics import ensure_topics
 from tests.kafka_io import read_all
@@ -111,3 +116,18 @@ def test_a_delivery_whose_acknowledgement_fails_is_sent_again_whole() -> None:
         assert republished == [messages, messages]
 
     asyncio.run(run())
+
+
+@given(st.lists(st.binary(max_size=40), max_size=60), st.integers(min_value=1, max_value=12))
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_keys_are_partitioned_as_kafkas_default_partitioner_does(
+    keys: list[bytes], count: int
+) -> None:
+    """The vectorised murmur2 against aiokafka's, key by key (lengths mixed in one call)."""
+    from aiokafka.partitioner import DefaultPartitioner, murmur2
+
+    assert murmur2_all(keys).tolist() == [murmur2(key) for key in keys]
+    partitions = list(range(count))
+    assert partitions_of(keys, count).tolist() == [
+        DefaultPartitioner()(key, partitions, partitions) for key in keys
+    ]

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scorestream.streams.field_checks import canonical_event_times
+from scorestream.streams.input_decoding import event_time_ms
 from scorestream.streams.model.schema import FeatureSchema, FeatureSpec
 from scorestream.streams.validation import REASONS, RecordValidator, Rejection, ValidatedBatch
 
@@ -432,3 +434,58 @@ def test_synthetic_records_validate_and_score(tmp_path: Path) -> None:
     assert len(batch.ids) > 1990
     scores = model.predict_scores(batch.frame)
     assert scores.shape == (len(batch.ids),) and ((scores > 0) & (scores < 1)).all()
+
+
+canonical_times = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z".format,
+    st.one_of(st.integers(1965, 2110), st.integers(0, 9999)),  # around the storable range
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 25),
+    st.integers(0, 61),
+    st.integers(0, 61),
+    st.integers(0, 999),
+)
+
+
+@given(st.lists(canonical_times, min_size=1, max_size=6))
+@settings(max_examples=500, deadline=None)
+def test_canonical_event_times_read_as_the_one_parser_reads_them(values: list[str]) -> None:
+    """The batch-wide reading of 2026-05-01T00:00:00.000Z gives each value's milliseconds,
+    and gives up (then the values are read one by one) exactly when one is not a time."""
+    one_by_one = [event_time_ms(value) for value in values]
+    batch = canonical_event_times(values)
+    assert (batch is None) == (None in one_by_one)
+    if batch is not None:
+        assert batch.tolist() == one_by_one
+
+
+def test_canonical_event_times_give_up_on_every_other_form() -> None:
+    good = "2026-05-01T00:00:00.000Z"
+    assert canonical_event_times([good]) is not None
+    for other in (
+        [good, None],
+        [good, 1_700_000_000_000],
+        [good, "2026-05-01T00:00:00.000+00:00"],
+        [good, "2026-05-01 00:00:00.000Z"],
+        ["２０２６-05-01T00:00:00.000Z"],  # full-width digits: not ASCII
+        ["2026-05-01T00:00:00.0a0Z"],
+        ["1969-12-31T23:59:59.999Z"],  # not storable
+        [],
+    ):
+        assert canonical_event_times(other) is None, other
+
+
+def test_batches_with_and_without_event_times_keep_their_defaults_checked() -> None:
+    """All records without event_time (the batch-wide path) and a mix (one by one) agree."""
+    validator = RecordValidator(SCHEMA)
+    payloads = [record(id=str(i)) for i in range(3)]
+    ingest = [INGEST_MS, -5, INGEST_MS + 1]
+    alone = validator.validate_batch(payloads, ingest)
+    mixed = validator.validate_batch([*payloads, record(id="t", event_time=7)], [*ingest, 0])
+    assert alone.event_time_ms.tolist() == [INGEST_MS, INGEST_MS + 1]
+    assert mixed.event_time_ms.tolist() == [INGEST_MS, INGEST_MS + 1, 7]
+    assert [(p, r.reason, r.message) for p, r in alone.rejections] == [
+        (p, r.reason, r.message) for p, r in mixed.rejections
+    ]
+    assert alone.rejections[0][0] == 1 and "ingest time (-5 ms)" in alone.rejections[0][1].message
