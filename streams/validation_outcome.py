@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scorestream.contract.codec import json_type as _json_type
 from scorestream.contract.rejections import RejectionReason
 
 MAX_ID_LENGTH = 256
@@ -145,22 +146,6 @@ def _shown(value: Any) -> str:
         text = str(value) if value.bit_length() < 200 else "a huge integer"
         return f"the number {text}"
     return _json_type(value)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def _id_problem(record_id: Any) -> str:

@@ -49,3 +49,24 @@ def decoder(read: Callable[[dict[str, Any]], T]) -> Callable[[bytes | None], T]:
             raise field_error(exc) from None
 
     return decode
+
+
+def json_type(value: Any) -> str:
+    """What a decoded JSON value is, in the words of an error message.
+
+    >>> [json_type(v) for v in (None, True, 3, "x", [], {})]
+    ['null', 'a boolean', 'the number 3', 'a string', 'an array', 'an object']
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -52,6 +52,7 @@ from typing import Any, Literal, get_args
 import orjson
 
 from scorestream.contract.codec import Row
+from scorestream.contract.codec import json_type as _json_type
 from scorestream.contract.times import MAX_STORABLE_MS, MIN_STORABLE_MS, storable_epoch_ms
 from scorestream.exceptions import DecodeError
 
@@ -251,17 +252,3 @@ def _id_problem(record_id: Any) -> str:
     if not record_id:
         return "id must not be empty"
     return f"id has {len(record_id)} characters, more than {MAX_ID_LENGTH}"
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "null" if value is None else type(value).__name__
