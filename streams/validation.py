@@ -51,6 +51,8 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from scorestream.contract.codec import MAX_ID_LENGTH as MAX_ID_LENGTH
+from scorestream.contract.codec import id_problem, json_type
 from scorestream.contract.rejections import VALIDATOR_REASONS, ValidatorReason
 from scorestream.contract.rejections import RejectionReason as RejectionReason
 from scorestream.streams.field_checks import (
@@ -68,13 +70,10 @@ from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TI
 from scorestream.streams.input_decoding import UNDECODABLE, decode_leniently, not_json
 from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
-from scorestream.streams.validation_outcome import MAX_ID_LENGTH as MAX_ID_LENGTH
 from scorestream.streams.validation_outcome import Rejection as Rejection
 from scorestream.streams.validation_outcome import ValidatedBatch as ValidatedBatch
 from scorestream.streams.validation_outcome import Violation as Violation
 from scorestream.streams.validation_outcome import (
-    _id_problem,
-    _json_type,
     _reject,
     _rejection,
 )
@@ -260,7 +259,7 @@ class RecordValidator:
                     )
                     continue
             if type(record) is not dict:
-                message = f"a record must be a JSON object, got {_json_type(record)}"
+                message = f"a record must be a JSON object, got {json_type(record)}"
                 rejections.append(
                     (position, _reject(payload, None, "not_an_object", None, message))
                 )
@@ -287,7 +286,7 @@ class RecordValidator:
         """The record-level violations of a record: its id, missing and unknown fields."""
         found: list[Violation] = []
         if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
-            found.append(Violation("missing_id", ID_COLUMN, _id_problem(record_id)))
+            found.append(Violation("missing_id", ID_COLUMN, id_problem(record_id)))
         found.extend(
             Violation("missing_field", name, f"required field {name!r} is missing")
             for name in self._required_in_order

@@ -19,8 +19,6 @@ import pandas as pd
 from scorestream.contract.codec import json_type as _json_type
 from scorestream.contract.rejections import RejectionReason
 
-MAX_ID_LENGTH = 256
-
 
 @dataclass(frozen=True)
 class Violation:
@@ -146,16 +144,6 @@ def _shown(value: Any) -> str:
         text = str(value) if value.bit_length() < 200 else "a huge integer"
         return f"the number {text}"
     return _json_type(value)
-
-
-def _id_problem(record_id: Any) -> str:
-    if record_id is None:
-        return "the record has no id"
-    if type(record_id) is not str:
-        return f"id must be a string, got {_json_type(record_id)}"
-    if not record_id:
-        return "id must not be empty"
-    return f"id has {len(record_id)} characters, more than {MAX_ID_LENGTH}"
 
 
 def _bound(value: float | None) -> str:

@@ -10,6 +10,10 @@ import orjson
 
 from scorestream.exceptions import DecodeError
 
+#: The longest id a record or a label may have (characters): the worker, the bridge and the
+#: labels' decoder refuse longer ones alike.
+MAX_ID_LENGTH = 256
+
 #: One row of a table, in the order of :attr:`~scorestream.contract.tables.TableSpec.inserted`.
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -70,3 +74,19 @@ def json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def id_problem(record_id: Any, of: str = "record") -> str:
+    """Why ``record_id`` is not a usable id (a non-empty string of at most
+    :data:`MAX_ID_LENGTH` characters), in words; ``of`` names what carries it.
+
+    >>> id_problem(None, "label"), id_problem(7), id_problem("")
+    ('the label has no id', 'id must be a string, got the number 7', 'id must not be empty')
+    """
+    if record_id is None:
+        return f"the {of} has no id"
+    if type(record_id) is not str:
+        return f"id must be a string, got {json_type(record_id)}"
+    if not record_id:
+        return "id must not be empty"
+    return f"id has {len(record_id)} characters, more than {MAX_ID_LENGTH}"

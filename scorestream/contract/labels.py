@@ -51,13 +51,12 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from scorestream.contract.codec import Row
+from scorestream.contract.codec import MAX_ID_LENGTH, Row, id_problem
 from scorestream.contract.codec import json_type as _json_type
 from scorestream.contract.times import MAX_STORABLE_MS, MIN_STORABLE_MS, storable_epoch_ms
 from scorestream.exceptions import DecodeError
 
 #: The longest id and label text accepted (as the worker's ids).
-MAX_ID_LENGTH = 256
 MAX_LABEL_LENGTH = 256
 #: ``label_time`` must be storable in ``DateTime``: [MIN, MAX) in epoch milliseconds.
 MIN_LABEL_TIME_MS = MIN_STORABLE_MS
@@ -174,7 +173,7 @@ def decode_label_row(value: bytes | None, received_at_ms: int) -> Row:
         )
     record_id = doc.get("id")
     if type(record_id) is not str or not record_id or len(record_id) > MAX_ID_LENGTH:
-        raise DecodeError(_id_problem(record_id), "id", "missing_id")
+        raise DecodeError(id_problem(record_id, "label"), "id", "missing_id")
     label = doc.get("label")
     if label is None:
         raise DecodeError(
@@ -242,13 +241,3 @@ def _optional_text(doc: dict[str, Any], name: str) -> str:
             "wrong_type",
         )
     return value
-
-
-def _id_problem(record_id: Any) -> str:
-    if record_id is None:
-        return "the label has no id"
-    if type(record_id) is not str:
-        return f"id must be a string, got {_json_type(record_id)}"
-    if not record_id:
-        return "id must not be empty"
-    return f"id has {len(record_id)} characters, more than {MAX_ID_LENGTH}"
