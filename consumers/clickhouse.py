@@ -325,7 +325,7 @@ class _Runner:
             # through the DDL queue: 18.16's DDLWorker can run a replicated ALTER on both
             # replicas of a shard; the second fails ("column already exists"), its status
             # is never written, and the queue stalls every ON CLUSTER statement after it
-            # (seen in the fault suite's set-up, about one run in three).
+            # (seen in the fault suite's set-up in two of about eight runs).
             if step.single_shard_fallback and self._shards() == 1:
                 _run(self.client, step.single_shard_fallback, self.server_exception)
                 continue
