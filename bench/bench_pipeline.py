@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +135,8 @@ class Variant:
     label: str
     args: list[str]
     code: Path | None = None
+    #: Only in the throughput table (a setting compared, not an engine).
+    throughput_only: bool = False
 
 
 @contextlib.contextmanager
@@ -232,9 +234,19 @@ def latency(
     }
 
 
-def _variants(before: Path | None, revision: str | None) -> list[Variant]:
+def _variants(
+    before: Path | None, revision: str | None, batch_sizes: Sequence[int] = ()
+) -> list[Variant]:
     variants = [
         Variant("--engine agent (default), batches of 2000", ["--engine", "agent"]),
+        *(
+            Variant(
+                f"--engine agent --batch-size {size}",
+                ["--engine", "agent", "--batch-size", str(size)],
+                throughput_only=True,
+            )
+            for size in batch_sizes
+        ),
         Variant("--engine faust (take_events 2000)", ["--engine", "faust"]),
     ]
     if before is not None:
@@ -257,13 +269,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rates", default="2000,5000", help="comma-separated records/s")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--no-hog", action="store_true", help="skip the runs beside a CPU hog")
+    parser.add_argument(
+        "--batch-sizes",
+        default="",
+        metavar="N,N",
+        help="also run the agent engine with these --batch-size values (throughput only)",
+    )
     args = parser.parse_args(argv)
+    batch_sizes = [int(size) for size in args.batch_sizes.split(",") if size]
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-pipeline-"))
     model_dir = trained_model()
     load = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         before = stack.enter_context(checkout(args.before)) if args.before else None
-        variants = _variants(before, args.before)
+        variants = _variants(before, args.before, batch_sizes)
         bare = Variant("bare loop: consume → produce → commit, no scoring", ["bare"])
         bares = [bare]
         if args.bare_before:
@@ -277,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         measured[single.label] = throughput(single, model_dir, args.per_record, workdir)
         hogged: dict[str, tuple[float, int]] = {}
         if not args.no_hog:
-            for variant in [v for v in variants if "faust" not in v.label] + bares:
+            engines = [v for v in variants if "faust" not in v.label and not v.throughput_only]
+            for variant in engines + bares:
                 hogged[variant.label] = throughput(variant, model_dir, args.records, workdir, True)
         baseline = measured[single.label][0]
         ceiling = measured[bare.label][0]
@@ -310,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         latency_rows: list[list[object]] = []
         for rate in [float(r) for r in args.rates.split(",")]:
-            for variant in variants:
+            for variant in [v for v in variants if not v.throughput_only]:
                 for hog in (False,) if args.no_hog else (False, True):
                     lat = latency(variant, model_dir, rate, args.seconds, workdir, hog)
                     latency_rows.append(

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from scorestream.stack.kafka_cluster import KafkaCluster, KafkaClusterNode
 from scorestream.stack.process import port_open
 from scorestream.topics import ensure_topics
 from tests.fixtures.bridge import free_port
+from tests.waiting import wait_for
 
 RECORDS = 6000
 #: Sent per second: the kill falls mid-stream, with writes in flight to the dying leader.
@@ -112,7 +114,13 @@ def test_created_topics_have_three_replicas_and_min_insync_two(
         private_kafka_cluster.wait_in_sync(name)
     admin = KafkaAdminClient(bootstrap_servers=private_kafka_cluster.bootstrap_servers)
     try:
-        described = admin.describe_topics(created)
+        # Each broker learns of a new topic from the controller on its own time: the node
+        # asked here may not be the one wait_in_sync asked, so ask until it knows them all.
+        described = wait_for(
+            lambda: _all_described(admin.describe_topics(created)),
+            "every broker asked knows every partition of the created topics",
+            timeout_s=30,
+        )
         configs = admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name) for name in created],
             config_filter="all",
@@ -134,6 +142,11 @@ def test_created_topics_have_three_replicas_and_min_insync_two(
     # Consumer offsets and transactions are as durable as the data.
     assert broker["offsets.topic.replication.factor"]["value"] == "3"
     assert broker["transaction.state.log.min.isr"]["value"] == "2"
+
+
+def _all_described(described: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``described`` if every topic in it has partitions, else nothing (not known yet)."""
+    return described if all(topic["partitions"] for topic in described) else []
 
 
 @pytest.mark.integration
