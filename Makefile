@@ -18,7 +18,7 @@ install: $(STAMP)
 
 test: install
 	$(BIN)/scorestream stack up
-	$(BIN)/pytest -q --durations=30
+	$(BIN)/pytest -q --durations=30 $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest -q -m "not integration"

@@ -104,20 +104,6 @@ def test_a_killed_broker_costs_named_records_past_the_timeout_and_none_within_it
     undelivered_file = tmp_path / "undelivered.jsonl"
     short = on_broker(private_kafka, f"{settings.topic_prefix}short.")
     long = on_broker(private_kafka, f"{settings.topic_prefix}long.")
-    short_proc = start_produce(
-        settings_env,
-        short,
-        source,
-        "--rate",
-        str(RATE),
-        "--delivery-timeout",
-        str(SHORT_TIMEOUT_S),
-        "--undelivered",
-        str(undelivered_file),
-    )
-    long_proc = start_produce(
-        settings_env, long, source, "--rate", str(RATE), "--delivery-timeout", str(LONG_TIMEOUT_S)
-    )
     # The batch path (no --rate), reading named pipes.
     piped_lines = wine_lines(PIPED)
     piped_ids = {orjson.loads(line)["id"] for line in piped_lines}
@@ -132,11 +118,26 @@ def test_a_killed_broker_costs_named_records_past_the_timeout_and_none_within_it
         )
         piped[name] = (target, proc, PipeWriter(pipe, piped_lines))
     # Some records of each on the broker first (all of the piped ones' first half), then
-    # the outage.
-    for target in (short, long):
-        collect(target, target.topics.records, until=lambda m: len(m) >= 1000)
+    # the outage. The paced ones start last: their file takes 5 s, and the kill must land
+    # in it however long the piped halves took to arrive on a busy machine.
     for target, _, _ in piped.values():
         collect(target, target.topics.records, until=lambda m: len(m) >= PIPED // 2)
+    short_proc = start_produce(
+        settings_env,
+        short,
+        source,
+        "--rate",
+        str(RATE),
+        "--delivery-timeout",
+        str(SHORT_TIMEOUT_S),
+        "--undelivered",
+        str(undelivered_file),
+    )
+    long_proc = start_produce(
+        settings_env, long, source, "--rate", str(RATE), "--delivery-timeout", str(LONG_TIMEOUT_S)
+    )
+    for target in (short, long):
+        collect(target, target.topics.records, until=lambda m: len(m) >= 1000)
     running = private_kafka.running()
     assert running is not None
     os.kill(running.pid, signal.SIGKILL)
