@@ -77,3 +77,11 @@ def claim_instance_id(
 def heartbeat_interval_ms(session_timeout_s: float) -> int:
     """A third of the session (Kafka's advice), at most 3 s (the clients' default)."""
     return min(3_000, int(session_timeout_s * 1000) // 3)
+
+
+#: How long the broker waits for every member to rejoin a rebalance. aiokafka's default is the
+#: session timeout (10 s here, 6 s in tests), and a member whose revoke listener (finish the
+#: batch, publish or store it, commit) takes longer is dropped from the new generation: its
+#: commit fails, it rejoins, and the group rebalances again. A loaded machine took that long.
+#: The Java client waits max.poll.interval.ms (5 min); one minute bounds a hung member.
+REBALANCE_TIMEOUT_MS = 60_000

@@ -34,6 +34,7 @@ from typing import Any
 import faust
 
 from scorestream.consumer_groups import scoring_group
+from scorestream.membership import REBALANCE_TIMEOUT_MS, heartbeat_interval_ms
 from scorestream.observability.lag import aiokafka_lags
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
@@ -159,7 +160,8 @@ class BatchFeed:
             **RECORDS_FETCH,
             group_instance_id=options.instance_id,
             session_timeout_ms=int(options.session_timeout_s * 1000),
-            heartbeat_interval_ms=min(3_000, int(options.session_timeout_s * 1000) // 3),
+            heartbeat_interval_ms=heartbeat_interval_ms(options.session_timeout_s),
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
         )
         producer = output_producer(settings.kafka_bootstrap_servers)
         self._publisher = BatchPublisher(producer)
@@ -200,8 +202,10 @@ class BatchFeed:
             async with self._lock:
                 await self._flush_and_commit()
         finally:
-            await producer.stop()
+            # The consumer first: stopping it mid-rebalance runs the revoke listener, whose
+            # flush publishes drift counts on the producer, which must still be open.
             await consumer.stop()
+            await producer.stop()
 
     async def _settle_oldest(self) -> None:
         delivery, offsets = self._in_flight[0]

@@ -34,12 +34,18 @@ Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
 
 
 async def _with_retries(send_all: Callable[[], Awaitable[None]], count: int, max_s: float) -> None:
+    from aiokafka.errors import ProducerClosed
+
     await retry_async(
         send_all,
         what=f"publishing {count} outputs",
-        # 0.4 s, 0.8 s ... up to max_s; any exception retries: never drop outputs.
+        # 0.4 s, 0.8 s ... up to max_s; any exception retries: never drop outputs. Except a
+        # closed producer, which never reopens: retrying it would hold a stopping worker
+        # forever. Raising drops nothing, since the offsets past these outputs stay
+        # uncommitted and the records are replayed.
         policy=Backoff(initial_s=0.4, max_s=max_s),
         log=log,
+        give_up=(ProducerClosed,),
     )
 
 

@@ -32,7 +32,7 @@ from scorestream.consumers.sink.options import SinkOptions, SinkStats
 from scorestream.consumers.sink.sink import ClickHouseSink
 from scorestream.contract.tables import check_identifier
 from scorestream.exceptions import MigrationError, SinkBackpressureError
-from scorestream.membership import heartbeat_interval_ms
+from scorestream.membership import REBALANCE_TIMEOUT_MS, heartbeat_interval_ms
 from scorestream.observability.lag import aiokafka_lags
 from scorestream.retry import Backoff, retry_async
 
@@ -117,6 +117,7 @@ class SinkRunner:
             group_instance_id=self.options.instance_id,
             session_timeout_ms=int(self.options.session_timeout_s * 1000),
             heartbeat_interval_ms=heartbeat_interval_ms(self.options.session_timeout_s),
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
             client_id=f"{self.group_id}-{self.options.instance_id or 'member'}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -52,10 +52,13 @@ def _wait(condition: Callable[[], Any], what: str) -> Any:
 def _owners(settings: Settings, group: str, topic: str) -> dict[str, set[int]]:
     """Instance id -> the partitions of ``topic`` it owns; empty unless the group is Stable."""
     from kafka import KafkaAdminClient
+    from kafka.errors import CoordinatorNotAvailableError
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
         description = admin.describe_groups([group])[group]
+    except CoordinatorNotAvailableError:  # a new group's coordinator: not elected yet
+        return {}
     finally:
         admin.close()
     owned = owned_partitions(description, topic, by="group_instance_id")
