@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Two test modules at a time (pytest-xdist; a module stays on one process): the suite waits on
+# brokers and outages far more than it computes. `make test PYTEST_ARGS=` runs one at a time.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: install
 	$(BIN)/scorestream stack up
 	$(BIN)/pytest -q --durations=30 $(PYTEST_ARGS)
