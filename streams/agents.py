@@ -54,6 +54,30 @@ from scorestream.streams.serving import ModelFollower
 log = logging.getLogger(__name__)
 
 
+class BatchChannel(faust.Channel):
+    """The agent engine's in-memory channel, which Faust's rebalances neither pause nor empty.
+
+    Faust's channels queue on the app's flow control (``FlowControlQueue(clear_on_resume=
+    True)``): when the Faust app's own group rebalances, puts wait and the queues are emptied.
+    A polled batch waiting in the channel at that moment was thrown away, its ``done`` never
+    resolved, and the feed waited for it for ever: the worker stopped scoring its partitions
+    without a word (seen in ``test_scale_out``). The batches belong to the feed's group, not
+    to Faust's, so a Faust rebalance has nothing to clear here.
+    """
+
+    @property
+    def queue(self) -> Any:
+        from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+        if self._queue is None:
+            maxsize = self.maxsize
+            if maxsize is None:
+                maxsize = self.app.conf.stream_buffer_maxsize
+            never_suspended = FlowControlEvent(initially_suspended=False)
+            self._queue = ThrowableQueue(maxsize=maxsize, flow_control=never_suspended)
+        return self._queue
+
+
 @dataclass
 class PolledBatch:
     """One poll's records, handed to the agent; ``done`` resolves once they are sent."""
@@ -242,7 +266,9 @@ def attach_agent_scoring(
     feed = BatchFeed(settings, options, pipeline, metrics)
 
     # concurrency=1: the feed hands over one batch at a time and commits in order.
-    @app.agent(app.channel(), concurrency=1, name=f"{settings.topic_prefix}score-records")
+    channel = BatchChannel(app)
+
+    @app.agent(channel, concurrency=1, name=f"{settings.topic_prefix}score-records")
     async def score_records(batches: faust.StreamT[PolledBatch]) -> None:
         async for polled in batches:
             try:
