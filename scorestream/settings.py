@@ -300,6 +300,8 @@ class Settings(BaseSettings):
             "CLICKHOUSE_URL": self.clickhouse_url.get_secret_value(),
             "SMTP_HOST": self.smtp_host,
             "SMTP_PORT": str(self.smtp_port),
+            "ALERT_EMAIL_FROM": self.alert_email_from,
+            "ALERT_EMAIL_TO": self.alert_email_to,
             "MODEL_DIR": str(self.model_dir),
             "MODELS_DIR": str(self.models_dir),
             "MODEL": self.model,

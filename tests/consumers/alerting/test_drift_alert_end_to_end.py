@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email
 import subprocess
-from email.message import Message
 from pathlib import Path
 
 from scorestream.child_process import run_cli, spawn_cli
@@ -12,6 +10,7 @@ from scorestream.settings import Settings
 from scorestream.stack import SmtpServer, StackConfig
 from scorestream.topics import ensure_topics
 from tests.kafka_io import binned_count, collect
+from tests.mail import mails_to
 
 RECORDS = 20_000
 
@@ -61,13 +60,6 @@ def _score_day(
     assert sunk.returncode == 0, sunk.stderr
 
 
-def _new_mail(maildir: Path, before: set[Path]) -> list[Message]:
-    return [
-        email.message_from_bytes(path.read_bytes())
-        for path in sorted(set(maildir.glob("*.eml")) - before)
-    ]
-
-
 def test_drifted_feature_is_emailed_once(
     settings: Settings,
     settings_env: dict[str, str],
@@ -83,7 +75,7 @@ def test_drifted_feature_is_emailed_once(
 
     first = _cli(env, "drift-check", "--date", "2026-06-01")
     assert first.returncode == 0, first.stderr
-    mails = _new_mail(maildir, before)
+    mails = mails_to(settings, maildir, before)
     assert len(mails) == 1
     mail = mails[0]
     assert "income" in mail["Subject"]
@@ -105,7 +97,7 @@ def test_drifted_feature_is_emailed_once(
 
     again = _cli(env, "drift-check", "--date", "2026-06-01")
     assert again.returncode == 0, again.stderr
-    assert len(_new_mail(maildir, before)) == 1, "a second check sent a second e-mail"
+    assert len(mails_to(settings, maildir, before)) == 1, "a second check sent a second e-mail"
 
 
 def test_alert_waits_for_smtp_and_arrives_once(
@@ -135,7 +127,7 @@ def test_alert_waits_for_smtp_and_arrives_once(
         smtp.start()
         _, rest = check.communicate(timeout=120)
         assert check.returncode == 0, "".join(seen) + rest
-        mails = _new_mail(smtp.maildir, set())
+        mails = mails_to(settings, smtp.maildir, set())
         assert len(mails) == 1
         assert "region" in mails[0]["Subject"]
     finally:

@@ -11,7 +11,6 @@ and an alert from before the field, read plainly.
 from __future__ import annotations
 
 import dataclasses
-import email
 from datetime import date
 from email.message import Message
 from pathlib import Path
@@ -39,6 +38,7 @@ from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.model.train import train_model
 from scorestream.topics import ensure_topics
 from tests.consumers.drift_check.drift_stats_rows import write_day
+from tests.mail import mails_to
 
 DAY = date(2026, 8, 3)
 FEATURES = ["mean_radius", "mean_texture", "worst_concave_points", "worst_area"]
@@ -76,12 +76,6 @@ def plain_text(mail: Message) -> str:
     return payload.decode()
 
 
-def mails_of(maildir: Path, before: set[Path], alert_id: str) -> list[Message]:
-    """The e-mails of ``alert_id`` that arrived since ``before`` (the maildir is shared)."""
-    found = (email.message_from_bytes(p.read_bytes()) for p in set(maildir.glob("*.eml")) - before)
-    return [m for m in found if m["X-Scorestream-Alert-Id"] == alert_id]
-
-
 def ranking_lines(text: str) -> tuple[str, str, str]:
     """The ranked line, the "barely uses" line and the note, after the performance verdict."""
     lines = text.splitlines()
@@ -102,7 +96,7 @@ def test_the_daily_email_ranks_the_drifted_features_by_importance(
     before = set(maildir.glob("*.eml"))
     (result,) = check_day(settings, model, DAY, ch_client)
     assert deliver_pending(settings) == 1
-    (mail,) = mails_of(maildir, before, result.alert_id)
+    (mail,) = mails_to(settings, maildir, before, result.alert_id)
     text = plain_text(mail)
 
     drifted = [d.feature for d in result.drifted]
@@ -149,7 +143,7 @@ def test_the_daily_email_ranks_the_drifted_features_by_importance(
     verdict = dataclasses.replace(verdict, alert_id=f"{verdict.alert_id}:verdict")
     before = set(maildir.glob("*.eml"))
     assert AlertDelivery(settings, ch_client).deliver(decode_alert(verdict.encode())) is True
-    (mail,) = mails_of(maildir, before, verdict.alert_id)
+    (mail,) = mails_to(settings, maildir, before, verdict.alert_id)
     text = plain_text(mail)
     # The verdict first, the ranking after the performance section.
     assert "estimated ROC AUC fell from" in text.splitlines()[0]

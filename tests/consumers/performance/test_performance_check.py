@@ -38,6 +38,7 @@ from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.model.train import train_model
 from scorestream.topics import ensure_topics
 from tests.consumers.comparison.score_rows import insert, score_rows
+from tests.mail import mails_to
 
 DAY = date(2026, 7, 14)
 START = datetime(DAY.year, DAY.month, DAY.day)
@@ -106,11 +107,6 @@ def performance_rows(client: Any, database: str) -> dict[tuple[str, str], dict[s
     return {(r[0], r[1]): dict(zip(names, r[2:], strict=True)) for r in rows}
 
 
-def mails_of(maildir: Path, before: set[Path], alert_id: str) -> list[email.message.Message]:
-    found = (email.message_from_bytes(p.read_bytes()) for p in set(maildir.glob("*.eml")) - before)
-    return [m for m in found if m["X-Scorestream-Alert-Id"] == alert_id]
-
-
 def plain(mail: email.message.Message) -> str:
     part = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
     payload = part.get_payload(decode=True)
@@ -164,7 +160,7 @@ def test_a_covariate_shift_alerts_on_the_estimate_before_any_label(
     assert rows[("roc_auc", "reference")]["level"] == "alert"
     assert rows[("accuracy", "reference")]["level"] in ("warn", "alert")
     assert deliver_pending(settings) == 1
-    (mail,) = mails_of(maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")
+    (mail,) = mails_to(settings, maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")
     text = plain(mail)
     assert "performance below its reference" in mail["Subject"]
     auc = rows[("roc_auc", "estimated")]["value"]
@@ -186,7 +182,9 @@ def test_a_covariate_shift_alerts_on_the_estimate_before_any_label(
         realised, estimated = labelled[(metric, "realised")], labelled[(metric, "estimated")]
         assert estimated["band_low"] <= realised["value"] <= estimated["band_high"]
     assert deliver_pending(settings) == 0
-    assert len(mails_of(maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")) == 1
+    assert (
+        len(mails_to(settings, maildir, before, f"daily:{DAY}T00:00:cancer@{model.version}")) == 1
+    )
 
 
 def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_twice(
@@ -212,7 +210,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     assert {rows[(m, "estimated")]["level"] for m in ("roc_auc", "accuracy")} <= {"ok", "warn"}
     assert rows[("accuracy", "estimated")]["value"] > 0.9
     assert deliver_pending(settings) == 0
-    assert mails_of(maildir, before, alert_id) == []
+    assert mails_to(settings, maildir, before, alert_id) == []
 
     # Labels of the first records arrive: enough for a realised verdict, which alerts. The
     # scheduler's daily run computes the verdicts of the days before again.
@@ -230,7 +228,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     assert rows[("accuracy", "realised")]["level"] == "alert"
     assert rows[("accuracy", "estimated")]["value"] > 0.9  # still blind to the concept shift
     assert deliver_pending(settings) == 1
-    (mail,) = mails_of(maildir, before, alert_id)
+    (mail,) = mails_to(settings, maildir, before, alert_id)
     assert "realised accuracy fell from" in plain(mail).splitlines()[0]
 
     # The rest a week after scoring: the whole day is checked again, its figures change.
@@ -241,7 +239,7 @@ def test_a_concept_shift_alerts_once_labels_arrive_and_late_labels_send_nothing_
     assert late[("accuracy", "realised")]["value"] != rows[("accuracy", "realised")]["value"]
     assert late[("accuracy", "reference")]["level"] == "alert"
     assert deliver_pending(settings) == 0
-    assert len(mails_of(maildir, before, alert_id)) == 1
+    assert len(mails_to(settings, maildir, before, alert_id)) == 1
     count = ch_client.execute(
         f"SELECT count() FROM {database}.model_performance FINAL WHERE period_start = %(s)s",
         {"s": START},
