@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 class BatchChannel(faust.Channel):
     """The agent engine's in-memory channel, which Faust's rebalances neither pause nor empty.
 
+    The feed puts its batches in as they are (``channel.put``), not as Faust events: the
+    stream skips events of an earlier generation of the Faust group and any event read while
+    it rebalances (faust/streams.py, ``_py_aiter``).
+
     Faust's channels queue on the app's flow control (``FlowControlQueue(clear_on_resume=
     True)``): when the Faust app's own group rebalances, puts wait and the queues are emptied.
     A polled batch waiting in the channel at that moment was thrown away, its ``done`` never
@@ -285,7 +289,10 @@ def attach_agent_scoring(
 
     async def score(batch: Sequence[InputRecord]) -> Delivery:
         polled = PolledBatch(batch, asyncio.get_running_loop().create_future())
-        await score_records.send(value=polled)
+        # Put as it is, not sent as a Faust event (``score_records.send``): Faust's stream
+        # skips an event sent in an earlier generation of the Faust app's own group, or read
+        # while that group rebalances, and the feed would wait for the skipped batch for ever.
+        await channel.put(polled)  # type: ignore[arg-type]
         return await polled.done
 
     @app.task
