@@ -22,7 +22,6 @@ holdout) on four features of scikit-learn's breast cancer data. Days (3,060 reco
 
 from __future__ import annotations
 
-import email
 import os
 import signal
 import subprocess
@@ -63,6 +62,7 @@ from scorestream.streams.performance import BinaryPieces, binary_metrics
 from scorestream.topics import ensure_topics
 from tests.fixtures.bridge import API_KEY, BridgeProcess, free_port
 from tests.kafka_io import produce_raw
+from tests.mail import mails_to
 
 pytestmark = pytest.mark.integration
 
@@ -102,14 +102,9 @@ class Pipeline:
 
     def mails(self, maildir: Path, before: set[Path], day: date) -> list[Message]:
         """The e-mails of ``day``'s alert to this module's address not in ``before``."""
-        alert_id = f"daily:{day}T00:00:cancer@{self.model.version}"
-        new = set(maildir.glob("*.eml")) - before
-        found = (email.message_from_bytes(f.read_bytes()) for f in new)
-        return [
-            m
-            for m in found
-            if m["X-Scorestream-Alert-Id"] == alert_id and m["To"] == self.settings.alert_email_to
-        ]
+        return mails_to(
+            self.settings, maildir, before, f"daily:{day}T00:00:cancer@{self.model.version}"
+        )
 
     def count(self, sql: str, params: dict[str, Any] | None = None) -> int:
         return int(self.client.execute(sql.format(db=self.database), params or {})[0][0])
@@ -157,16 +152,16 @@ def day_records(frame: pd.DataFrame, day: date, prefix: str) -> pd.DataFrame:
 def pipeline(
     module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    # Other runs share the SMTP server's maildir: this module's alerts go to its own address.
-    recipient = f"{module_settings.clickhouse.database}@localhost"
-    settings = module_settings.model_copy(update={"alert_email_to": recipient})
+    # Other runs share the SMTP server's maildir: this module's alerts go to its own address
+    # (``module_settings``, which the environment below carries).
+    settings = module_settings
     tmp = tmp_path_factory.mktemp("perf-e2e")
     frame = cancer()
     model_dir = tmp / "cancer"
     train_model(frame, "target", model_dir, name="cancer", seed=0)
     model = LoadedModel.load(model_dir)
     env = {**os.environ, **settings.environment(), "MODEL_DIR": str(model_dir)}
-    env |= {"INGEST_API_KEYS": API_KEY, "ALERT_EMAIL_TO": recipient}
+    env |= {"INGEST_API_KEYS": API_KEY}
     ensure_topics(settings)
 
     rng = np.random.default_rng(3)
