@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from itertools import compress
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +70,7 @@ from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TI
 from scorestream.streams.input_decoding import UNDECODABLE, decode_leniently, not_json
 from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
+from scorestream.streams.typed_columns import TypedColumnDecoder
 from scorestream.streams.validation_outcome import Rejection as Rejection
 from scorestream.streams.validation_outcome import ValidatedBatch as ValidatedBatch
 from scorestream.streams.validation_outcome import Violation as Violation
@@ -80,6 +81,27 @@ from scorestream.streams.validation_outcome import (
 
 #: The reasons this validator gives, in the order they are checked.
 REASONS: tuple[ValidatorReason, ...] = VALIDATOR_REASONS
+
+#: Payloads per chunk of the typed path: one refused payload sends its chunk, not its whole
+#: batch, down the general path.
+_CHUNK = 256
+
+
+#: What the general path makes of a chunk: see :meth:`RecordValidator._decode`.
+_Decoded = tuple[
+    list[dict[str, Any]],
+    list[str],
+    list[int],
+    list[tuple[int, Rejection]],
+    dict[int, list[Violation]],
+]
+
+
+class _Checked(NamedTuple):
+    """A checked batch, or (None) the typed chunks whose records the checks refused."""
+
+    batch: ValidatedBatch | None
+    refused_typed_chunks: list[int]
 
 
 class RecordValidator:
@@ -140,6 +162,7 @@ class RecordValidator:
         )
         self._required = frozenset(spec.name for spec in schema.features if not spec.nullable)
         self._fields = [*schema.names, EVENT_TIME_COLUMN]
+        self._typed = TypedColumnDecoder(schema, ignored_fields, max_record_bytes)
         self._required_in_order = [spec.name for spec in schema.features if not spec.nullable]
         self._numeric = {
             spec.name: NumericCheck(
@@ -171,8 +194,55 @@ class RecordValidator:
         """
         if len(payloads) != len(ingest_time_ms):
             raise ValueError(f"{len(payloads)} payloads but {len(ingest_time_ms)} ingest times")
-        records, ids, positions, rejections, failed = self._decode(payloads)
-        fields = columns_of(records, self._fields)
+        starts = range(0, len(payloads), _CHUNK)
+        typed = [self._typed.decode(payloads[start : start + _CHUNK]) for start in starts]
+        general: dict[int, _Decoded] = {}  # chunk -> what the general path made of it
+        checked = self._check(payloads, ingest_time_ms, typed, general)
+        while checked.batch is None:
+            # A value the typed path decoded is refused by the column checks: the general
+            # path decodes those chunks again, so that its rejection's words are the same
+            # whichever path decoded it first (msgspec reads 5 as 5.0, orjson as 5). Each
+            # round leaves fewer typed chunks, so this ends.
+            for chunk in checked.refused_typed_chunks:
+                typed[chunk] = None
+            checked = self._check(payloads, ingest_time_ms, typed, general)
+        return checked.batch
+
+    def _check(
+        self,
+        payloads: Sequence[bytes],
+        ingest_time_ms: Sequence[int],
+        typed: list[dict[str, list[Any]] | None],
+        general: dict[int, _Decoded],
+    ) -> _Checked:
+        """Decode each chunk (typed if ``typed`` has its columns, else in general, kept in
+        ``general`` for another round), then check the batch's columns in one go."""
+        ids: list[str] = []
+        positions: list[int] = []
+        rejections: list[tuple[int, Rejection]] = []
+        failed: dict[int, list[Violation]] = {}
+        fields: dict[str, list[Any]] = {name: [] for name in self._fields}
+        typed_spans: list[tuple[int, int, int]] = []  # chunk, its first and end record
+        for chunk, start in enumerate(range(0, len(payloads), _CHUNK)):
+            first = len(ids)
+            decoded = typed[chunk]
+            if decoded is not None:
+                ids += decoded[ID_COLUMN]
+                positions.extend(range(start, start + len(decoded[ID_COLUMN])))
+                typed_spans.append((chunk, first, len(ids)))
+            else:
+                if chunk not in general:
+                    general[chunk] = self._decode(payloads[start : start + _CHUNK])
+                records, chunk_ids, chunk_positions, chunk_rejections, chunk_failed = general[chunk]
+                # The column checks add to a record's violations: a copy for each round.
+                chunk_failed = {index: list(found) for index, found in chunk_failed.items()}
+                ids += chunk_ids
+                positions += [start + position for position in chunk_positions]
+                rejections += [(start + at, rejection) for at, rejection in chunk_rejections]
+                failed.update((first + index, found) for index, found in chunk_failed.items())
+                decoded = columns_of(records, self._fields)
+            for name in self._fields:
+                fields[name] += decoded[name]
         columns: dict[str, npt.NDArray[Any]] = {}
         for spec in self.schema.features:
             values = fields[spec.name]
@@ -182,9 +252,16 @@ class RecordValidator:
             else:
                 columns[spec.name] = categorical_column(spec.name, spec.nullable, values, failed)
         times = event_times(fields[EVENT_TIME_COLUMN], positions, ingest_time_ms, failed)
+        refused_typed = [
+            chunk
+            for chunk, low, high in typed_spans
+            if any(low <= index < high for index in failed)
+        ]
+        if refused_typed:
+            return _Checked(None, refused_typed)
 
         if failed:
-            keep = np.ones(len(records), dtype=bool)
+            keep = np.ones(len(ids), dtype=bool)
             keep[list(failed)] = False
             rejections.extend(
                 (positions[index], _rejection(payloads[positions[index]], ids[index], found))
@@ -202,25 +279,18 @@ class RecordValidator:
             },
             columns=self.schema.names,
         )
-        return ValidatedBatch(
+        batch = ValidatedBatch(
             ids=ids,
             event_time_ms=times,
             frame=frame,
             positions=positions,
             rejections=rejections,
         )
+        return _Checked(batch, [])
 
     # -- per-record pass -------------------------------------------------------------
 
-    def _decode(
-        self, payloads: Sequence[bytes]
-    ) -> tuple[
-        list[dict[str, Any]],
-        list[str],
-        list[int],
-        list[tuple[int, Rejection]],
-        dict[int, list[Violation]],
-    ]:
+    def _decode(self, payloads: Sequence[bytes]) -> _Decoded:
         """Decode payloads and check the record-level rules (size, shape, id, field names).
 
         Returns the objects (``""`` as the id of one without a valid id), their ids and
