@@ -44,6 +44,7 @@ from bench.common import (
 )
 from scorestream.producers.producer import RecordProducer, synthetic_chunks
 from scorestream.settings import Settings
+from scorestream.streams.app import WorkerOptions
 from scorestream.topics import ensure_topics
 
 
@@ -235,10 +236,16 @@ def latency(
 
 
 def _variants(
-    before: Path | None, revision: str | None, batch_sizes: Sequence[int] = ()
+    before: Path | None,
+    revision: str | None,
+    batch_sizes: Sequence[int] = (),
+    before_engine: str = "direct",
 ) -> list[Variant]:
     variants = [
-        Variant("--engine agent (default), batches of 2000", ["--engine", "agent"]),
+        Variant(
+            f"--engine agent (default), batches of up to {WorkerOptions.batch_size}",
+            ["--engine", "agent"],
+        ),
         *(
             Variant(
                 f"--engine agent --batch-size {size}",
@@ -247,11 +254,16 @@ def _variants(
             )
             for size in batch_sizes
         ),
-        Variant("--engine faust (take_events 2000)", ["--engine", "faust"]),
+        Variant(f"--engine faust (take_events {WorkerOptions.batch_size})", ["--engine", "faust"]),
     ]
     if before is not None:
         variants.insert(
-            0, Variant(f"before: {revision} --engine direct", ["--engine", "direct"], before)
+            0,
+            Variant(
+                f"before: {revision} --engine {before_engine}",
+                ["--engine", before_engine],
+                before,
+            ),
         )
     return variants
 
@@ -261,6 +273,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--per-record", type=int, default=3_000)
     parser.add_argument("--before", metavar="REVISION", help="also run this revision's worker")
+    parser.add_argument(
+        "--before-engine",
+        default="direct",
+        help="the engine of --before's worker (direct, the default until the agent engine)",
+    )
     parser.add_argument(
         "--bare-before",
         metavar="REVISION",
@@ -282,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         before = stack.enter_context(checkout(args.before)) if args.before else None
-        variants = _variants(before, args.before, batch_sizes)
+        variants = _variants(before, args.before, batch_sizes, args.before_engine)
         bare = Variant("bare loop: consume → produce → commit, no scoring", ["bare"])
         bares = [bare]
         if args.bare_before:
