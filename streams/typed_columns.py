@@ -89,7 +89,9 @@ class TypedColumnDecoder:
             else:
                 fields.append((spec.name, value_type))
         fields.append((EVENT_TIME_COLUMN, _EVENT_TIME, None))
-        fields.extend((name, _IGNORED, None) for name in ignored_fields)
+        # A challenger ignores its champion's features, some of which are its own too.
+        known = {field[0] for field in fields}
+        fields.extend((name, _IGNORED, None) for name in sorted(set(ignored_fields) - known))
         # Attribute names of our own: a feature may be called anything JSON allows.
         rename = {f"f{index}": field[0] for index, field in enumerate(fields)}
         record_type = msgspec.defstruct(

@@ -104,6 +104,14 @@ def test_typed_and_general_paths_agree_on_any_payload(payloads: list[Any], mode:
     assert_same(*both_paths(SCHEMA, payloads, out_of_range=mode))
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_payloads({**GOOD, "extra": 1.5}))
+def test_ignored_fields_that_are_features_too(payloads: list[Any]) -> None:
+    """A challenger's validator ignores its champion's features, some of which are its own."""
+    ignored = ["income", "region", "extra", "id", "event_time", "default"]
+    assert_same(*both_paths(SCHEMA, payloads, ignored_fields=ignored))
+
+
 LOANS_TEMPLATE: dict[str, Any] = next(
     generate_records(1, 5, 1, start="2026-03-01T00:00:00", include_target=True)
 )[0]
