@@ -14,6 +14,7 @@ import time
 BENCHMARKS = {
     "pipeline": "bench.bench_pipeline",
     "stages": "bench.bench_stages",
+    "batch": "bench.bench_batch",
     "sink": "bench.bench_sink",
     "bridge": "bench.bench_bridge",
     "drift": "bench.bench_drift",

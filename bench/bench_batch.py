@@ -1,0 +1,168 @@
+"""CPU per record of one batch's stages, offline: no broker, the worker's own objects.
+
+``python -m bench.bench_batch [--batch-sizes 500,2000,10000] [--before REV]``
+
+Validates, scores, encodes and counts the drift of the same synthetic records (the demo
+model, 20,000 records, after one warm-up pass) with the worker's ``BatchScorer`` and
+``DriftStatsPublisher``, and the collector's settings (:mod:`scorestream.streams.collector`),
+timing each stage with ``time.process_time``. ``--before REV`` runs the same measurement on
+that revision's code (a git worktree first on the import path of a child process), so the two
+columns come from one run. Stages, in µs of CPU per record:
+
+- ``validate``: ``RecordValidator.validate_batch`` (decoding and every check);
+- ``predict``: ``LoadedModel.predict`` on the validated frame;
+- ``encode``: ``score_messages`` (one ``scores`` message per record);
+- ``duplicates``: ``RecentIds.classify_batch``;
+- ``drift``: ``DriftStatsPublisher.add`` and one ``flush``;
+- ``whole``: ``BatchScorer.score`` and the drift counting, as the worker runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import checkout, print_table, trained_model
+
+RECORDS = 20_000
+STAGES = ("validate", "predict", "encode", "duplicates", "drift", "whole")
+
+
+def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
+    """µs of CPU per record of each stage, batches of ``batch_size`` (this process's code)."""
+    import numpy as np
+    import orjson
+
+    from scorestream.settings import Settings
+    from scorestream.streams.collector import settle
+    from scorestream.streams.drift_outputs import DriftStatsPublisher
+    from scorestream.streams.model.registry import load_model
+    from scorestream.streams.scoring import BatchScorer, RawRecord, RecentIds, score_messages
+    from scorestream.streams.synthetic import generate_records
+    from scorestream.streams.validation import RecordValidator
+
+    settle()
+    model = load_model(model_dir)
+    rows = next(generate_records(RECORDS, 3, RECORDS, start="2026-03-01T00:00:00"))
+    payloads = [orjson.dumps(row) for row in rows]
+    records = [RawRecord(p, "records", 0, i, 1_772_323_200_000 + i) for i, p in enumerate(payloads)]
+    starts = range(0, RECORDS, batch_size)
+    validator = RecordValidator(model.schema)
+    out: dict[str, float] = {}
+
+    def timed(stage: str, run: Any) -> Any:
+        began = time.process_time()
+        result = run()
+        out[stage] = (time.process_time() - began) / RECORDS * 1e6
+        return result
+
+    def whole() -> None:
+        scorer = BatchScorer(model, validator, RecentIds())
+        drift = DriftStatsPublisher(model, Settings())
+        for start in starts:
+            drift.add(scorer.score(records[start : start + batch_size]))
+        drift.flush()
+
+    whole()  # warm-up: imports, caches, the first call of everything
+    timed("whole", whole)
+    times = [0] * batch_size
+    validated = timed(
+        "validate",
+        lambda: [validator.validate_batch(payloads[s : s + batch_size], times) for s in starts],
+    )
+    predictions = timed("predict", lambda: [model.predict(v.frame) for v in validated])
+    timed(
+        "encode",
+        lambda: [
+            score_messages(
+                model, p, v.ids, records[s : s + batch_size], np.asarray(v.event_time_ms)
+            )
+            for v, p, s in zip(validated, predictions, starts, strict=True)
+        ],
+    )
+    recent = RecentIds()
+    timed(
+        "duplicates",
+        lambda: [
+            recent.classify_batch(
+                v.ids,
+                [0] * len(v.ids),
+                list(range(s, s + len(v.ids))),
+                payloads[s : s + batch_size],
+            )
+            for v, s in zip(validated, starts, strict=True)
+        ],
+    )
+    scorer = BatchScorer(model, validator, RecentIds())
+    scored = [scorer.score(records[s : s + batch_size]) for s in starts]
+    drift = DriftStatsPublisher(model, Settings())
+
+    def count() -> None:
+        for batch in scored:
+            drift.add(batch)
+        drift.flush()
+
+    timed("drift", count)
+    return out
+
+
+def _child(code: Path | None, model_dir: Path, batch_size: int) -> dict[str, float]:
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
+    here = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(here), str(model_dir), str(batch_size)],
+        env=env,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# The child imports the project from the working directory (a checkout) or the path, and
+# this file from the current tree.
+_CHILD = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("bench_batch", sys.argv[1] + "/bench/bench_batch.py")
+sys.path.append(sys.argv[1])
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+from pathlib import Path
+print(json.dumps(module.measure(Path(sys.argv[2]), int(sys.argv[3]))))
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch-sizes", default="500,2000,10000")
+    parser.add_argument("--before", metavar="REVISION", help="also measure this revision")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.batch_sizes.split(",") if size]
+    model_dir = trained_model()
+    load = os.getloadavg()[0]
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(checkout(args.before)) if args.before else None
+        columns: list[tuple[str, dict[str, float]]] = []
+        for size in sizes:
+            if before is not None:
+                columns.append((f"{args.before}, {size}", _child(before, model_dir, size)))
+            columns.append((f"now, {size}", _child(None, model_dir, size)))
+    print_table(
+        f"µs of CPU per record by stage, offline ({RECORDS:,} records; load average "
+        f"{load:.1f} at the start); columns: code, batch size",
+        ["stage", *(label for label, _ in columns)],
+        [[stage, *(f"{values[stage]:.1f}" for _, values in columns)] for stage in STAGES],
+    )
+
+
+if __name__ == "__main__":
+    main()
