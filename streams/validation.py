@@ -6,6 +6,11 @@ checks run column by column over the whole batch (:mod:`.field_checks`). What a 
 record is told is shaped in :mod:`.validation_outcome`; this module decodes the records,
 checks what concerns a whole record (size, shape, id, field names) and assembles the batch.
 
+Payloads are decoded in chunks of 256. A chunk goes first to :mod:`.typed_columns` (msgspec
+decodes and type-checks it into columns in C, and can only accept); a chunk it refuses, or
+whose values the column checks refuse, is decoded here in general, which words every
+problem. Both give the same batch (a property test holds them equal).
+
 Every payload becomes either a valid row or a :class:`Rejection` with a machine-readable
 reason; the validator never raises because of what a payload contains. A record gets one
 rejection listing *every* problem found in it (:attr:`Rejection.violations`), at most one
