@@ -102,10 +102,10 @@ class TypedColumnDecoder:
             rename=rename,
         )
         self._decode = msgspec.json.Decoder(record_type).decode
-        #: The returned columns: the id, the features in schema order, the event time.
+        #: The returned columns: the id, the features in schema order, the event time (the
+        #: first fields of the Struct, in that order; the ignored ones follow).
         self.names = [ID_COLUMN, *schema.names, EVENT_TIME_COLUMN]
-        position = {name: index for index, name in enumerate(rename.values())}
-        self._getters = [attrgetter(f"f{position[name]}") for name in self.names]
+        self._getters = [attrgetter(f"f{index}") for index in range(len(self.names))]
 
     def decode(self, payloads: Sequence[bytes]) -> dict[str, list[Any]] | None:
         """The id, each feature and the event time of every payload (None where absent),

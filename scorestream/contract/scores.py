@@ -72,9 +72,10 @@ class ScoreMessage:
 
 
 # msgspec, not orjson, writes scores: from a Struct built in C from positional values it is
-# about 4x faster than orjson from a dict (1.5 against 6-7 µs per record, bench/bench_stages),
-# and the worker encodes one per record. Both writers go through the one encoder, so a
-# message's bytes do not depend on which of them wrote it (floats are formatted by it alone).
+# about 4x faster than orjson from a dict (the "encode" row of bench/bench_batch.py: 12.0
+# against 2.9 µs per record), and the worker encodes one per record. Both writers go through
+# the one encoder, so a message's bytes do not depend on which of them wrote it (floats are
+# formatted by it alone).
 _ENCODE = msgspec.json.Encoder().encode
 #: The message's fields in the message's order, untyped: only ever encoded, never decoded.
 _ScoreValue = msgspec.defstruct("ScoreValue", [(f.name, Any) for f in fields(ScoreMessage)])
