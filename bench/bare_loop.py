@@ -43,6 +43,8 @@ async def copy(settings: Settings, records: int, batch_size: int) -> None:
                 for batch in polled.values()
                 for r in batch
             ]
+            if not outputs:
+                continue  # nothing fetched in time (joining the group): nothing to commit
             await publisher.publish(outputs)
             await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in polled.items() if rs})
             copied += len(outputs)

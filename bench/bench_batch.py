@@ -1,13 +1,14 @@
 """CPU per record of one batch's stages, offline: no broker, the worker's own objects.
 
-``python -m bench.bench_batch [--batch-sizes 500,2000,10000] [--before REV]``
+``python -m bench.bench_batch [--batch-sizes 500,2000,10000] [--before REV] [--rounds 3]``
 
 Validates, scores, encodes and counts the drift of the same synthetic records (the demo
 model, 20,000 records, after one warm-up pass) with the worker's ``BatchScorer`` and
 ``DriftStatsPublisher``, and the collector's settings (:mod:`scorestream.streams.collector`),
 timing each stage with ``time.process_time``. ``--before REV`` runs the same measurement on
 that revision's code (a git worktree first on the import path of a child process), so the two
-columns come from one run. Stages, in µs of CPU per record:
+columns come from one run. Each column is the median of ``--rounds`` child processes, the
+columns alternating their order from round to round. Stages, in µs of CPU per record:
 
 - ``validate``: ``RecordValidator.validate_batch`` (decoding and every check);
 - ``predict``: ``LoadedModel.predict`` on the validated frame;
@@ -23,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -145,22 +147,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-sizes", default="500,2000,10000")
     parser.add_argument("--before", metavar="REVISION", help="also measure this revision")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each column (median)")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.batch_sizes.split(",") if size]
     model_dir = trained_model()
     load = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         before = stack.enter_context(checkout(args.before)) if args.before else None
-        columns: list[tuple[str, dict[str, float]]] = []
-        for size in sizes:
-            if before is not None:
-                columns.append((f"{args.before}, {size}", _child(before, model_dir, size)))
-            columns.append((f"now, {size}", _child(None, model_dir, size)))
+        codes = [(args.before, before)] if before is not None else []
+        codes.append(("now", None))
+        runs: dict[str, list[dict[str, float]]] = {}
+        for round_ in range(args.rounds):
+            # Alternated each round, so that the machine's other work falls on every column.
+            order = codes if round_ % 2 == 0 else codes[::-1]
+            for size in sizes:
+                for label, code in order:
+                    runs.setdefault(f"{label}, {size}", []).append(_child(code, model_dir, size))
+    columns = [f"{label}, {size}" for size in sizes for label, _ in codes]
     print_table(
-        f"µs of CPU per record by stage, offline ({RECORDS:,} records; load average "
-        f"{load:.1f} at the start); columns: code, batch size",
-        ["stage", *(label for label, _ in columns)],
-        [[stage, *(f"{values[stage]:.1f}" for _, values in columns)] for stage in STAGES],
+        f"µs of CPU per record by stage, offline ({RECORDS:,} records; median of "
+        f"{args.rounds} rounds; load average {load:.1f} at the start); columns: code, batch size",
+        ["stage", *columns],
+        [
+            [stage, *(f"{statistics.median(r[stage] for r in runs[c]):.1f}" for c in columns)]
+            for stage in STAGES
+        ],
     )
 
 

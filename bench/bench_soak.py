@@ -2,11 +2,13 @@
 
 A producer thread sends synthetic records (unique ids) at its own pace; one worker and one
 sink run as the CLI runs them; every ``--every`` seconds the run samples both processes'
-resident memory (``/proc/PID/status``, VmRSS) and how many records the worker has scored
-(its ``scores`` end offsets). It ends when every record is stored in ClickHouse.
+resident memory (``/proc/PID/status``, VmRSS), the interpreter's live blocks (each process's
+``python_allocated_blocks`` on ``/metrics``) and how many records the worker has scored (its
+``scores`` end offsets). It ends when every record is stored in ClickHouse.
 
 Expected shape: growth while the duplicate-id window fills (the worker remembers the last
-1,000,000 ids, :class:`~scorestream.streams.scoring.RecentIds`), flat afterwards.
+1,000,000 ids, :class:`~scorestream.streams.scoring.RecentIds`), flat live blocks afterwards;
+RSS may still creep by the allocator's high-water mark, which the live blocks tell apart.
 
     python -m bench.bench_soak [--records 10000000] [--every 10]
 """
@@ -15,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import socket
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+
+import httpx
 
 from bench.bench_pipeline import _fill, _stop
 from bench.common import bench_settings, cli, print_table, trained_model
@@ -35,6 +40,22 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def live_blocks(port: int, prefix: str) -> float:
+    """The process's ``python_allocated_blocks`` from its ``/metrics`` (nan if unanswered)."""
+    with contextlib.suppress(httpx.HTTPError):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(f"{prefix}_python_allocated_blocks "):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def scored(settings: Settings) -> int:
@@ -68,13 +89,15 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-soak-"))
     model_dir = trained_model()
     # A database of this run alone: the row count says when it is done.
-    settings = bench_settings(f"soak{uuid.uuid4().hex[:6]}")
+    settings = bench_settings(f"soak{uuid.uuid4().hex[:6]}").model_copy(
+        update={"worker_metrics_port": _free_port(), "sink_metrics_port": _free_port()}
+    )
     ensure_topics(settings)
     apply_migrations(make_client(settings.clickhouse), settings.clickhouse.database)
     producer = threading.Thread(target=_fill, args=(settings, args.records, 5), daemon=True)
     worker = cli(["worker", "--model-dir", str(model_dir)], settings, workdir / "worker.log")
     sink = cli(["sink"], settings, workdir / "sink.log")
-    samples: list[tuple[float, int, float, float]] = []
+    samples: list[tuple[float, int, float, float, float, float]] = []
     started = time.monotonic()
     producer.start()
     try:
@@ -82,10 +105,18 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(args.every)
             rows = stored(settings)
             samples.append(
-                (time.monotonic() - started, scored(settings), rss_mb(worker.pid), rss_mb(sink.pid))
+                (
+                    time.monotonic() - started,
+                    scored(settings),
+                    rss_mb(worker.pid),
+                    live_blocks(settings.worker_metrics_port, "scorestream_worker") / 1e6,
+                    rss_mb(sink.pid),
+                    live_blocks(settings.sink_metrics_port, "scorestream_sink") / 1e6,
+                )
             )
             print(
-                "{:,.0f} s: {:,} scored, worker {:,.0f} MiB, sink {:,.0f} MiB".format(*samples[-1])
+                "{:,.0f} s: {:,} scored, worker {:,.0f} MiB ({:.2f} M blocks), "
+                "sink {:,.0f} MiB ({:.2f} M blocks)".format(*samples[-1])
             )
             if rows >= args.records or worker.poll() is not None or sink.poll() is not None:
                 break
@@ -95,18 +126,40 @@ def main(argv: list[str] | None = None) -> None:
         make_client(settings.clickhouse).execute(f"DROP DATABASE {settings.clickhouse.database}")
     table: list[list[object]] = []
     step = max(1, len(samples) // 12)
-    for elapsed, n, worker_mb, sink_mb in samples[::step] + samples[-1:]:
-        table.append([f"{elapsed:,.0f}", f"{n:,}", f"{worker_mb:,.0f}", f"{sink_mb:,.0f}"])
+    shown = (
+        samples[::step] if samples[::step][-1:] == samples[-1:] else samples[::step] + samples[-1:]
+    )
+    for elapsed, n, worker_mb, worker_blocks, sink_mb, sink_blocks in shown:
+        table.append(
+            [
+                f"{elapsed:,.0f}",
+                f"{n:,}",
+                f"{worker_mb:,.0f}",
+                f"{worker_blocks:.2f}",
+                f"{sink_mb:,.0f}",
+                f"{sink_blocks:.2f}",
+            ]
+        )
     print_table(
-        f"RSS over {args.records:,} records (worker and sink, sampled every {args.every:g} s)",
-        ["seconds", "records scored", "worker RSS MiB", "sink RSS MiB"],
+        f"RSS and live interpreter blocks over {args.records:,} records (worker and sink, "
+        f"sampled every {args.every:g} s)",
+        [
+            "seconds",
+            "records scored",
+            "worker RSS MiB",
+            "worker live blocks (M)",
+            "sink RSS MiB",
+            "sink live blocks (M)",
+        ],
         table,
     )
     warm = [s for s in samples if s[1] >= min(args.records, 1_500_000)]
     if len(warm) >= 2:
+        first, last = warm[0], warm[-1]
         print(
-            f"\nafter warm-up (≥ 1.5 M scored): worker {warm[0][2]:,.0f} → {warm[-1][2]:,.0f} MiB, "
-            f"sink {warm[0][3]:,.0f} → {warm[-1][3]:,.0f} MiB; logs in {workdir}"
+            f"\nafter warm-up (≥ 1.5 M scored): worker {first[2]:,.0f} → {last[2]:,.0f} MiB, "
+            f"{first[3]:.2f} → {last[3]:.2f} M live blocks; sink {first[4]:,.0f} → "
+            f"{last[4]:,.0f} MiB, {first[5]:.2f} → {last[5]:.2f} M live blocks; logs in {workdir}"
         )
 
 

@@ -52,6 +52,7 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("validate", "validation.py"),
     ("validate", "validation_outcome.py"),
     ("validate", "field_checks.py"),
+    ("validate", "typed_columns.py"),
     ("validate", "classify_batch ("),  # RecentIds: the duplicate-id window
     ("predict", "/model/registry.py"),
     ("predict", "/sklearn/"),

@@ -21,12 +21,13 @@ machine's other work falls on both. On two cores shared with the broker this sho
 of coordination (a group of two, two event loops and two producers on the same cores), not
 a speed-up.
 
-    python -m bench.bench_workers [--records 100000] [--workers 1,2] [--rounds 2]
+    python -m bench.bench_workers [--records 100000] [--workers 1,2] [--rounds 2] [--before REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bench_pipeline import _consumer, _fill, _stop
-from bench.common import bench_settings, cli, print_table, trained_model
+from bench.common import bench_settings, checkout, cli, print_table, trained_model
 from scorestream.consumer_groups import owned_partitions, scoring_group, wait_for_assignment
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
@@ -111,8 +112,11 @@ def _signal(processes: list[subprocess.Popen[bytes]], which: signal.Signals) -> 
         os.killpg(process.pid, which)
 
 
-def measure(model_dir: Path, workers: int, n: int, workdir: Path, label: str) -> Run:
-    """Records/s of ``workers`` workers of one stable group draining ``n`` records."""
+def measure(
+    model_dir: Path, workers: int, n: int, workdir: Path, label: str, code: Path | None = None
+) -> Run:
+    """Records/s of ``workers`` workers of one stable group draining ``n`` records
+    (``code``: that checkout's workers, else this tree's)."""
     settings = bench_settings(f"workers{workers}")
     ensure_topics(settings)
     group = scoring_group(settings.topic_prefix)
@@ -130,6 +134,7 @@ def measure(model_dir: Path, workers: int, n: int, workdir: Path, label: str) ->
             ],
             settings,
             workdir / f"worker-{label}-{slot}.log",
+            code,
         )
         for slot in range(workers)
     ]
@@ -174,52 +179,64 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--rounds", type=int, default=2, help="each count this many times")
+    parser.add_argument(
+        "--before", metavar="REVISION", help="also run this revision's workers (a git worktree)"
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-workers-"))
     model_dir = trained_model()
     counts = [int(w) for w in args.workers.split(",")]
     loads = [os.getloadavg()[0]]
-    runs: list[Run] = []
-    for round_ in range(args.rounds):
-        # Alternated order: a load that rises or falls during the run falls on every count.
-        for workers in counts if round_ % 2 == 0 else counts[::-1]:
-            run = measure(model_dir, workers, args.records, workdir, f"{workers}-{round_}")
-            runs.append(run)
-            print(
-                f"round {round_ + 1}, {workers} worker(s): {run.rate:,.0f} records/s, "
-                f"{run.cpu_us:.0f} µs of CPU per record, stable after {run.stable_s:.1f} s, "
-                f"rebalanced: {run.rebalanced}",
-                flush=True,
-            )
+    runs: dict[tuple[str, int], list[Run]] = {}
+    with contextlib.ExitStack() as stack:
+        codes: list[tuple[str, Path | None]] = [("now", None)]
+        if args.before:
+            codes.insert(0, (args.before, stack.enter_context(checkout(args.before))))
+        variants = [(label, code, w) for w in counts for label, code in codes]
+        for round_ in range(args.rounds):
+            # Alternated order: a load that rises or falls during the run falls on every one.
+            for label, code, workers in variants if round_ % 2 == 0 else variants[::-1]:
+                name = f"{label}-{workers}-{round_}"
+                run = measure(model_dir, workers, args.records, workdir, name, code)
+                runs.setdefault((label, workers), []).append(run)
+                print(
+                    f"round {round_ + 1}, {label}, {workers} worker(s): {run.rate:,.0f} "
+                    f"records/s, {run.cpu_us:.0f} µs of CPU per record, stable after "
+                    f"{run.stable_s:.1f} s, rebalanced: {run.rebalanced}",
+                    flush=True,
+                )
     loads.append(os.getloadavg()[0])
-    rates = {w: [r.rate for r in runs if r.workers == w] for w in counts}
-    first = statistics.median(rates[counts[0]])
+    first = statistics.median(r.rate for r in runs[(codes[0][0], counts[0])])
     print_table(
         f"Workers of one stable group on a 4-partition topic (same broker, one run, "
         f"{args.rounds} round(s); load average {loads[0]:.1f} at the start, {loads[1]:.1f} "
         "at the end)",
         [
+            "code",
             "workers",
             "records",
             "records/s (each round)",
             "median",
-            f"vs {counts[0]}",
+            f"vs {codes[0][0]}, {counts[0]}",
             "CPU µs per record (each round)",
+            "median CPU µs",
             "group stable after (s)",
             "rebalance while draining",
         ],
         [
             [
+                label,
                 w,
                 f"{args.records:,}",
-                ", ".join(f"{rate:,.0f}" for rate in rates[w]),
-                f"{statistics.median(rates[w]):,.0f}",
-                f"{statistics.median(rates[w]) / first:.2f}×",
-                ", ".join(f"{r.cpu_us:.0f}" for r in runs if r.workers == w),
-                ", ".join(f"{r.stable_s:.1f}" for r in runs if r.workers == w),
-                "yes" if any(r.rebalanced for r in runs if r.workers == w) else "none",
+                ", ".join(f"{r.rate:,.0f}" for r in done),
+                f"{statistics.median(r.rate for r in done):,.0f}",
+                f"{statistics.median(r.rate for r in done) / first:.2f}×",
+                ", ".join(f"{r.cpu_us:.0f}" for r in done),
+                f"{statistics.median(r.cpu_us for r in done):.1f}",
+                ", ".join(f"{r.stable_s:.1f}" for r in done),
+                "yes" if any(r.rebalanced for r in done) else "none",
             ]
-            for w in counts
+            for (label, w), done in runs.items()
         ],
     )
     print(f"\nworker logs in {workdir}")

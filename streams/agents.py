@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import faust
@@ -216,7 +217,7 @@ class BatchFeed:
                 health.observe(*await aiokafka_lags(consumer, in_flight))
                 async with self._lock:
                     # aiokafka's ConsumerRecords are InputRecords: scored as they are.
-                    batch: list[InputRecord] = [r for records in polled.values() for r in records]
+                    batch: list[InputRecord] = list(chain.from_iterable(polled.values()))
                     if batch:
                         delivery = await score(batch)
                         offsets = {tp: rs[-1].offset + 1 for tp, rs in polled.items() if rs}

@@ -12,6 +12,8 @@ Names, all prefixed ``scorestream_worker_``:
 - ``model_info{role,name,version,kind}``: 1 for each model version serving now;
 - ``consumer_lag{topic,partition}``, ``assigned_partitions``, ``ready``, ``live``,
   ``seconds_since_progress``: see :class:`scorestream.observability.ConsumerHealth`.
+- ``process_resident_memory_bytes`` and the rest of ``process_*``,
+  ``python_allocated_blocks``: see :mod:`scorestream.observability.memory`.
 
 Each :class:`WorkerMetrics` has its own registry (like the bridge's), so several in one
 process (tests) do not share counters.
@@ -28,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from scorestream.observability import ConsumerHealth
 from scorestream.observability.buckets import SECONDS_BUCKETS
+from scorestream.observability.memory import register_memory_series
 from scorestream.settings import Settings
 from scorestream.streams.validation import RejectionReason
 
@@ -109,6 +112,7 @@ class WorkerMetrics:
             live_timeout_s=settings.live_timeout_s,
             clock=clock,
         )
+        register_memory_series(self.registry, PREFIX)
 
     def outcomes(self, scored: int, reasons: Sequence[str], resent: int = 0) -> None:
         """A batch's champion outputs: ``scored`` scores (``resent`` of them re-sends) and

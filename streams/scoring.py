@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from scorestream.contract import RejectionMessage
-from scorestream.contract.scores import encode_scores
+from scorestream.contract.scores import ScoreColumns, encode_scores
 from scorestream.contract.tables import UINT32_MAX
 from scorestream.streams.model.registry import LoadedModel, Predictions
 from scorestream.streams.validation import RecordValidator, Rejection
@@ -327,17 +327,16 @@ def score_messages(
     # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
     latencies = np.clip(scored_at_ms - ingested, 0, UINT32_MAX).tolist()
     values = encode_scores(
-        zip(
+        ScoreColumns(
             ids,
             iso_times,
             event_ms.tolist(),
             predictions.scores.tolist(),
             predictions.labels.tolist(),
             latencies,
-            map(_PARTITION, sources),
-            map(_OFFSET, sources),
+            list(map(_PARTITION, sources)),
+            list(map(_OFFSET, sources)),
             probabilities,
-            strict=True,
         ),
         scored_at_ms=scored_at_ms,
         model_name=model.name,

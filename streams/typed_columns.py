@@ -26,10 +26,10 @@ columns, for both paths alike (:mod:`.field_checks`).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from scorestream.contract.codec import MAX_ID_LENGTH
 from scorestream.streams.model.schema import (
@@ -100,12 +100,14 @@ class TypedColumnDecoder:
             kw_only=True,
             forbid_unknown_fields=True,
             rename=rename,
+            # Its fields hold strings, numbers and None only, so it can never be part of a
+            # reference cycle: untracked by the garbage collector, cheaper to make and free.
+            gc=False,
         )
         self._decode = msgspec.json.Decoder(record_type).decode
         #: The returned columns: the id, the features in schema order, the event time (the
         #: first fields of the Struct, in that order; the ignored ones follow).
         self.names = [ID_COLUMN, *schema.names, EVENT_TIME_COLUMN]
-        self._getters = [attrgetter(f"f{index}") for index in range(len(self.names))]
 
     def decode(self, payloads: Sequence[bytes]) -> dict[str, list[Any]] | None:
         """The id, each feature and the event time of every payload (None where absent),
@@ -118,7 +120,7 @@ class TypedColumnDecoder:
             records = list(map(self._decode, payloads))
         except _REFUSED:
             return None
-        return {
-            name: list(map(getter, records))
-            for name, getter in zip(self.names, self._getters, strict=True)
-        }
+        # A tuple per record, then transposed: in C, about a third cheaper than a getter
+        # per field and record. zip stops at the shortest: the ignored fields are dropped.
+        columns = zip(*map(astuple, records), strict=False)
+        return {name: list(column) for name, column in zip(self.names, columns, strict=False)}

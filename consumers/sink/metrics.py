@@ -12,6 +12,8 @@ Names, all prefixed ``scorestream_sink_``:
   ``commit_failures_total``;
 - ``consumer_lag{topic,partition}``, ``assigned_partitions``, ``ready``, ``live``,
   ``seconds_since_progress``: see :class:`scorestream.observability.ConsumerHealth`.
+- ``process_resident_memory_bytes`` and the rest of ``process_*``,
+  ``python_allocated_blocks``: see :mod:`scorestream.observability.memory`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from scorestream.observability import ConsumerHealth
+from scorestream.observability.memory import register_memory_series
 from scorestream.settings import Settings
 
 PREFIX = "scorestream_sink"
@@ -89,6 +92,7 @@ class SinkMetrics:
             live_timeout_s=settings.live_timeout_s,
             clock=clock,
         )
+        register_memory_series(registry, PREFIX)
 
     def prepare(self, topics: list[str]) -> None:
         """Series of every topic from the start, at 0: rate() then sees the first increase."""

@@ -3,7 +3,7 @@
 Reads the series the worker, the sink and the bridge serve on ``/metrics`` (README, "Metrics
 and health"), scraped by the Prometheus of ``docker-compose.yml``
 (``deploy/prometheus/prometheus.yml``): readiness, consumer lag, throughput, batch and flush
-latency, rejections by reason, retries, and the model versions serving.
+latency, rejections by reason, retries, memory, and the model versions serving.
 """
 
 from __future__ import annotations
@@ -172,6 +172,35 @@ def build() -> dict[str, Any]:
             unit="short",
             description="Processes Prometheus reached at the last scrape, per job. A stopped or "
             "hung process answers no scrape.",
+        ),
+    )
+    dash.row(
+        timeseries(
+            "Resident memory",
+            (
+                "max by (instance) (scorestream_worker_process_resident_memory_bytes)",
+                "worker {{instance}}",
+            ),
+            (
+                "max by (instance) (scorestream_sink_process_resident_memory_bytes)",
+                "sink {{instance}}",
+            ),
+            unit="bytes",
+            description="RSS of each process. A worker grows while its duplicate-id window "
+            "(the last 1,000,000 ids) fills, then by a few MiB per million records: the "
+            "allocator keeping freed memory, if the live blocks beside it stay flat.",
+        ),
+        timeseries(
+            "Live interpreter blocks",
+            (
+                "max by (instance) (scorestream_worker_python_allocated_blocks)",
+                "worker {{instance}}",
+            ),
+            ("max by (instance) (scorestream_sink_python_allocated_blocks)", "sink {{instance}}"),
+            unit="short",
+            description="Memory blocks the interpreter holds for live objects "
+            "(sys.getallocatedblocks). Growing with the resident memory: a leak; flat while "
+            "it grows: the allocator's high-water mark.",
         ),
     )
     dash.row(

@@ -6,7 +6,12 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scorestream.contract.scores import ScoreMessage, decode_score_row, encode_scores
+from scorestream.contract.scores import (
+    ScoreColumns,
+    ScoreMessage,
+    decode_score_row,
+    encode_scores,
+)
 
 text = st.text(max_size=30)
 int64 = st.integers(min_value=0, max_value=2**53)
@@ -71,7 +76,10 @@ def test_encode_scores_equals_the_message_encoding(
         ).encode()
         for r in batch
     ]
-    assert encode_scores(batch, **shared) == expected  # type: ignore[arg-type]
+    columns = (
+        ScoreColumns(*map(list, zip(*batch, strict=True))) if batch else ScoreColumns(*[[]] * 9)
+    )
+    assert encode_scores(columns, **shared) == expected  # type: ignore[arg-type]
     # And the sink reads back every value as it was given: the writer (msgspec) and the
     # sink's reader (orjson) agree on every float, to the last bit.
     assert [orjson.loads(v) for v in expected] == [

@@ -180,6 +180,19 @@ def test_clickhouse_outage_shows_as_sink_retries_lag_and_not_ready(prom: Prometh
     assert min(_between(ready, first + 1, last)) == 0 and ready[-1][1] == 1
 
 
+def test_memory_panels_tell_the_allocator_from_a_leak(prom: PrometheusTSDB) -> None:
+    # One line per process in each panel; after the warm-up the worker's resident memory
+    # still creeps up while its live blocks stay flat (the shape the soak measured).
+    resident = series(prom, _expr("Resident memory", "worker {{instance}}"))
+    blocks = series(prom, _expr("Live interpreter blocks", "worker {{instance}}"))
+    worker_rss, worker_blocks = _only(resident), _only(blocks)
+    late_rss, late_blocks = _between(worker_rss, 60, 95), _between(worker_blocks, 60, 95)
+    assert late_rss[-1] > late_rss[0] * 1.01
+    assert late_blocks[-1] < late_blocks[0] * 1.01
+    sink = _only(series(prom, _expr("Resident memory", "sink {{instance}}")))
+    assert max(v for _, v in sink) < min(v for _, v in worker_rss[30:])
+
+
 def test_models_serving_shows_the_swapped_in_version(prom: PrometheusTSDB) -> None:
     rows = prom.query(_expr("Models serving"), END)
     assert [row["metric"]["version"] for row in rows] == ["8b41d07f5e22"]

@@ -14,6 +14,7 @@ scraped throughout:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -185,6 +186,23 @@ def running(
                 process.proc.wait(10)
 
 
+def _resident_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return 1024 * int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)[1])  # type: ignore[index]
+
+
+def _assert_memory_series(endpoints: Endpoints, prefix: str) -> None:
+    """The process's resident memory as /proc tells it, and the interpreter's live blocks."""
+    before = _resident_bytes(endpoints.proc.pid)
+    scraped = endpoints.scrape()
+    after = _resident_bytes(endpoints.proc.pid)
+    served = scraped.value(f"{prefix}_process_resident_memory_bytes")
+    assert 0.8 * min(before, after) <= served <= 1.2 * max(before, after), (served, before, after)
+    # An interpreter with pandas and scikit-learn loaded holds hundreds of thousands.
+    assert scraped.value(f"{prefix}_python_allocated_blocks") > 100_000
+    assert scraped.value(f"{prefix}_process_cpu_seconds_total") > 0
+
+
 def test_lag_rises_while_stalled_and_falls_once_resumed(
     settings: Settings,
     running: tuple[Endpoints, Endpoints],
@@ -223,6 +241,8 @@ def test_lag_rises_while_stalled_and_falls_once_resumed(
         "scorestream_sink_flush_duration_seconds_count", topic=settings.topics.scores
     )
     assert flushes >= 1
+    for endpoints, prefix in ((worker, "scorestream_worker"), (sink, "scorestream_sink")):
+        _assert_memory_series(endpoints, prefix)
 
     # --- the worker paused: it answers nothing, records pile up -------------------------------
     worker.pause()

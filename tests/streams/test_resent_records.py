@@ -13,6 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scorestream.contract.scores import decode_score_row
 from scorestream.settings import Settings
@@ -160,3 +162,50 @@ def test_recent_ids_keep_hashes_of_either_sign_apart_from_positions() -> None:
         assert ids.classify(f"r{n}", n % 4, 2**40 + n, payload + b" ") == NEW  # replay
         assert ids.classify(f"r{n}", n % 4, 2**41 + n, payload) == RESENT
         assert ids.classify(f"r{n}", n % 4, 2**41 + n, payload + b" ") == DUPLICATE
+
+
+class _ReferenceIds:
+    """What :class:`RecentIds` promises, written plainly: one record at a time, tuples."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.seen: dict[str, tuple[int, int, bytes]] = {}
+
+    def classify(self, record_id: str, partition: int, offset: int, payload: bytes) -> int:
+        where = self.seen.get(record_id)
+        if where is None:
+            self.seen[record_id] = (partition, offset, payload)
+            if len(self.seen) > self.capacity:
+                del self.seen[next(iter(self.seen))]
+            return NEW
+        if where[:2] == (partition, offset):
+            return NEW  # a replay
+        return RESENT if where[2] == payload else DUPLICATE
+
+
+_ARRIVAL = st.tuples(
+    st.sampled_from("abcdefgh"),  # few ids: repeats within and across batches
+    st.integers(0, 3),
+    st.one_of(st.integers(0, 5), st.integers(2**62, 2**62 + 3)),
+    st.sampled_from([b"", b"x", b"y"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    batches=st.lists(st.lists(_ARRIVAL, max_size=12), max_size=8),
+    capacity=st.integers(1, 10),
+)
+def test_recent_ids_by_batch_match_one_record_at_a_time(
+    batches: list[list[tuple[str, int, int, bytes]]], capacity: int
+) -> None:
+    # The batch call has a path of its own for batches whose ids are all new (C, no loop).
+    recent, reference = RecentIds(capacity=capacity), _ReferenceIds(capacity)
+    for batch in batches:
+        expected = [reference.classify(*arrival) for arrival in batch]
+        columns = [list(column) for column in zip(*batch, strict=True)] or [[], [], [], []]
+        ids, partitions, offsets, payloads = columns
+        duplicates, resent = recent.classify_batch(ids, partitions, offsets, payloads)
+        assert duplicates == [row for row, kind in enumerate(expected) if kind == DUPLICATE]
+        assert resent == [row for row, kind in enumerate(expected) if kind == RESENT]
+        assert list(recent._seen) == list(reference.seen)
