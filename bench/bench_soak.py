@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bench_pipeline import _fill, _stop
 from bench.common import bench_settings, cli, print_table, trained_model
@@ -46,9 +47,9 @@ def live_blocks(port: int, prefix: str) -> float:
     """The process's ``python_allocated_blocks`` from its ``/metrics`` (nan if unanswered)."""
     with contextlib.suppress(httpx.HTTPError):
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        for line in text.splitlines():
-            if line.startswith(f"{prefix}_python_allocated_blocks "):
-                return float(line.split()[1])
+        for family in text_string_to_metric_families(text):
+            if family.name == f"{prefix}_python_allocated_blocks":
+                return float(family.samples[0].value)
     return float("nan")
 
 
@@ -126,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
         make_client(settings.clickhouse).execute(f"DROP DATABASE {settings.clickhouse.database}")
     table: list[list[object]] = []
     step = max(1, len(samples) // 12)
-    shown = (
-        samples[::step] if samples[::step][-1:] == samples[-1:] else samples[::step] + samples[-1:]
-    )
+    shown = samples[::step]
+    if shown and shown[-1] is not samples[-1]:
+        shown.append(samples[-1])  # the last sample always shows
     for elapsed, n, worker_mb, worker_blocks, sink_mb, sink_blocks in shown:
         table.append(
             [

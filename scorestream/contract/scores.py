@@ -16,7 +16,7 @@ model_kind     score                          label                      class_*
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import repeat, starmap
 from typing import Any, NamedTuple
@@ -88,17 +88,20 @@ _ScoreValue = msgspec.defstruct(
 
 
 class ScoreColumns(NamedTuple):
-    """The fields of :func:`encode_scores`' messages that differ from row to row, by column."""
+    """The fields of :func:`encode_scores`' messages that differ from row to row, by column.
+
+    ``id`` gives the number of rows; the other columns may be any iterables of that length
+    (``map`` objects: no list built only to be read once)."""
 
     id: Sequence[str]
-    event_time: Sequence[str]
-    event_time_ms: Sequence[int]
-    score: Sequence[float]
-    label: Sequence[Any]
-    latency_ms: Sequence[int]
-    partition: Sequence[int]
-    offset: Sequence[int]
-    class_probabilities: Sequence[list[float]]
+    event_time: Iterable[str]
+    event_time_ms: Iterable[int]
+    score: Iterable[float]
+    label: Iterable[Any]
+    latency_ms: Iterable[int]
+    partition: Iterable[int]
+    offset: Iterable[int]
+    class_probabilities: Iterable[list[float]]
 
 
 def encode_scores(

@@ -199,7 +199,7 @@ _ARRIVAL = st.tuples(
 def test_recent_ids_by_batch_match_one_record_at_a_time(
     batches: list[list[tuple[str, int, int, bytes]]], capacity: int
 ) -> None:
-    # The batch call has a path of its own for batches whose ids are all new (C, no loop).
+    # One call per batch, with repeats within a batch and across batches, and evictions.
     recent, reference = RecentIds(capacity=capacity), _ReferenceIds(capacity)
     for batch in batches:
         expected = [reference.classify(*arrival) for arrival in batch]
