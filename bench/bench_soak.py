@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from bench.bench_pipeline import _fill, _stop
-from bench.common import bench_settings, cli, print_table, trained_model
+from bench.common import bench_settings, cli, free_port, print_table, scraped, trained_model
 from scorestream.consumers.clickhouse import apply_migrations, make_client
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
@@ -45,18 +41,7 @@ def rss_mb(pid: int) -> float:
 
 def live_blocks(port: int, prefix: str) -> float:
     """The process's ``python_allocated_blocks`` from its ``/metrics`` (nan if unanswered)."""
-    with contextlib.suppress(httpx.HTTPError):
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        for family in text_string_to_metric_families(text):
-            if family.name == f"{prefix}_python_allocated_blocks":
-                return float(family.samples[0].value)
-    return float("nan")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return scraped(port, f"{prefix}_python_allocated_blocks")
 
 
 def scored(settings: Settings) -> int:
@@ -91,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     model_dir = trained_model()
     # A database of this run alone: the row count says when it is done.
     settings = bench_settings(f"soak{uuid.uuid4().hex[:6]}").model_copy(
-        update={"worker_metrics_port": _free_port(), "sink_metrics_port": _free_port()}
+        update={"worker_metrics_port": free_port(), "sink_metrics_port": free_port()}
     )
     ensure_topics(settings)
     apply_migrations(make_client(settings.clickhouse), settings.clickhouse.database)

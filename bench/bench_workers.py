@@ -38,7 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bench_pipeline import _consumer, _fill, _stop
-from bench.common import bench_settings, checkout, cli, print_table, trained_model
+from bench.common import (
+    bench_settings,
+    checkout,
+    cli,
+    free_port,
+    print_table,
+    scraped,
+    trained_model,
+)
 from scorestream.consumer_groups import owned_partitions, scoring_group, wait_for_assignment
 from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
@@ -57,6 +65,7 @@ class Run:
     rate: float
     records: int
     cpu_us: float  # CPU seconds of all the workers during the drain, per record, in µs
+    batch_records: float  # mean records per scored batch during the drain (from /metrics)
     stable_s: float  # from the start of the processes until the group owned every partition
     rebalanced: bool  # the group's members changed between the fill and the end
 
@@ -121,6 +130,8 @@ def measure(
     ensure_topics(settings)
     group = scoring_group(settings.topic_prefix)
     started = time.monotonic()
+    # Each worker serves /metrics on a port of its own: the mean batch size is read there.
+    ports = [free_port() for _ in range(workers)]
     processes = [
         cli(
             [
@@ -132,7 +143,7 @@ def measure(
                 "--session-timeout",
                 str(SESSION_S),
             ],
-            settings,
+            settings.model_copy(update={"worker_metrics_port": ports[slot]}),
             workdir / f"worker-{label}-{slot}.log",
             code,
         )
@@ -157,6 +168,7 @@ def measure(
         _fill(settings, WARM_UP, seed=1)
         _outputs(settings, b"syn-1-", WARM_UP, processes)
         before = _members(settings, group)
+        batches_before = _batches(ports)  # while they answer: not once they are frozen
         _signal(processes, signal.SIGSTOP)
         try:
             _fill(settings, n, seed=2)
@@ -165,13 +177,32 @@ def measure(
             _signal(processes, signal.SIGCONT)
         stamps = _outputs(settings, b"syn-2-", n, processes)
         cpu = _cpu_s(processes) - cpu_before
+        batches = _batches(ports)
         after = _members(settings, group)
     finally:
         for process in processes:
             _stop(process)
     seconds = max(1, max(stamps.values()) - min(stamps.values())) / 1000
     rate, count = len(stamps) / seconds, len(stamps)
-    return Run(workers, rate, count, cpu * 1e6 / max(1, count), stable_s, before != after)
+    scored, polled = (now - then for now, then in zip(batches, batches_before, strict=True))
+    return Run(
+        workers,
+        rate,
+        count,
+        cpu * 1e6 / max(1, count),
+        scored / polled if polled else float("nan"),
+        stable_s,
+        before != after,
+    )
+
+
+def _batches(ports: list[int]) -> tuple[float, float]:
+    """Records scored and batches so far, summed over the workers' /metrics."""
+    name = "scorestream_worker_batch_size"
+    return (
+        sum(scraped(port, f"{name}_sum") for port in ports),
+        sum(scraped(port, f"{name}_count") for port in ports),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
                 runs.setdefault((label, workers), []).append(run)
                 print(
                     f"round {round_ + 1}, {label}, {workers} worker(s): {run.rate:,.0f} "
-                    f"records/s, {run.cpu_us:.0f} µs of CPU per record, stable after "
+                    f"records/s, {run.cpu_us:.0f} µs of CPU per record, batches of "
+                    f"{run.batch_records:,.0f} records on average, stable after "
                     f"{run.stable_s:.1f} s, rebalanced: {run.rebalanced}",
                     flush=True,
                 )
@@ -220,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             f"vs {codes[0][0]}, {counts[0]}",
             "CPU µs per record (each round)",
             "median CPU µs",
+            "mean batch (records)",
             "group stable after (s)",
             "rebalance while draining",
         ],
@@ -233,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{statistics.median(r.rate for r in done) / first:.2f}×",
                 ", ".join(f"{r.cpu_us:.0f}" for r in done),
                 f"{statistics.median(r.cpu_us for r in done):.1f}",
+                f"{statistics.median(r.batch_records for r in done):,.0f}",
                 ", ".join(f"{r.stable_s:.1f}" for r in done),
                 "yes" if any(r.rebalanced for r in done) else "none",
             ]

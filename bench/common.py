@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import statistics
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from scorestream.child_process import spawn_cli
 from scorestream.settings import Settings
@@ -70,6 +74,29 @@ def checkout(revision: str) -> Iterator[Path]:
         yield target
     finally:
         subprocess.run([*git, "remove", "--force", str(target)], check=False)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a child's /metrics)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scraped(port: int, sample: str) -> float:
+    """The value of ``sample`` (a series name, e.g. ``..._count``) served on ``port``'s
+    ``/metrics``, summed over its labels (nan if unanswered or absent)."""
+    with contextlib.suppress(httpx.HTTPError):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        values = [
+            point.value
+            for family in text_string_to_metric_families(text)
+            for point in family.samples
+            if point.name == sample
+        ]
+        if values:
+            return float(sum(values))
+    return float("nan")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -10,6 +10,7 @@ coordination is needed anywhere and a late record needs no special case.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,9 +186,12 @@ class MinuteBinAccumulator:
                 state.sumsqs += sumsqs[u]
                 state.touched |= touched
 
-        while len(self._open) > self.max_open_minutes:
-            start = min(self._open)
-            _merge_into(self._held, start, self._open.pop(start))
+        excess = len(self._open) - self.max_open_minutes
+        if excess > 0:
+            # The oldest in one pass: a min() over the open minutes for each one set aside
+            # cost about 1 µs per record while a backlog spanning days was drained.
+            for start in heapq.nsmallest(excess, self._open):
+                _merge_into(self._held, start, self._open.pop(start))
 
     def flush_all(self) -> list[MinuteFeatureStats]:
         """Emit and forget everything counted since the last flush, as partials.
