@@ -46,7 +46,8 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
     from scorestream.streams.collector import settle
     from scorestream.streams.drift_outputs import DriftStatsPublisher
     from scorestream.streams.model.registry import load_model
-    from scorestream.streams.scoring import BatchScorer, RawRecord, RecentIds, score_messages
+    from scorestream.streams.recent_ids import RecentIds
+    from scorestream.streams.scoring import BatchScorer, RawRecord, score_messages
     from scorestream.streams.synthetic import generate_records
     from scorestream.streams.validation import RecordValidator
 

@@ -25,7 +25,8 @@ from scorestream.streams.challengers import ChallengerScorer
 from scorestream.streams.drift_outputs import DriftStatsPublisher
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.model.registry import LoadedModel
-from scorestream.streams.scoring import BatchScorer, InputRecord, OutputMessage, RecentIds
+from scorestream.streams.recent_ids import RecentIds
+from scorestream.streams.scoring import BatchScorer, InputRecord, OutputMessage
 from scorestream.streams.serving import ModelFollower
 from scorestream.streams.validation import RecordValidator
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -27,6 +26,7 @@ from scorestream.contract import RejectionMessage
 from scorestream.contract.scores import ScoreColumns, encode_scores
 from scorestream.contract.tables import UINT32_MAX
 from scorestream.streams.model.registry import LoadedModel, Predictions
+from scorestream.streams.recent_ids import RecentIds
 from scorestream.streams.validation import RecordValidator, Rejection
 
 log = logging.getLogger(__name__)
@@ -101,76 +101,6 @@ class ScoredBatch:
     #: and bytes at another offset): scored again so its sender gets the score, but not
     #: counted again in drift statistics. None when the batch has none (the usual case).
     resent: np.ndarray | None = None
-
-
-#: What :meth:`RecentIds.classify` says of a record.
-NEW = 0  # an id not seen lately, or seen at this very offset (a replay): scored and counted
-RESENT = 1  # the same id and bytes at another offset (a client's retry): scored, not counted
-DUPLICATE = 2  # the same id with other bytes at another offset: rejected as duplicate_id
-
-_POSITION_BITS = 96  # offset (int64, never negative) << 32 | partition (int32, same)
-_POSITION_MASK = (1 << _POSITION_BITS) - 1
-
-
-class RecentIds:
-    """Ids seen lately with where they were seen and a hash of their bytes.
-
-    A record delivered again at the same (partition, offset) is a replay after a crash or
-    rebalance and is scored again (the sink keeps one row per id). The same id and bytes at
-    another offset is a producer's retry (a publish that timed out but was written, sent
-    again): scored again too, so whoever waits for its score gets it, but flagged so that
-    drift statistics count it once. The same id with other bytes at another offset is a
-    duplicate and is rejected. Bounded: the oldest ids are forgotten first, and a fresh
-    worker knows none, so duplicates further apart than ``capacity`` records or across a
-    restart reach the sink, which keeps the last one.
-    """
-
-    def __init__(self, capacity: int = 1_000_000) -> None:
-        self.capacity = capacity
-        # One int per id: hash << 96 | offset << 32 | partition (the hash is signed: then
-        # the int is negative, and & and >> still give both parts back exactly). A million
-        # tuples would be a million more objects for every full garbage collection to walk;
-        # the 64 hash bits cost 16 bytes more per id (a 48- instead of a 36-byte int).
-        self._seen: OrderedDict[str, int] = OrderedDict()
-
-    def classify(self, record_id: str, partition: int, offset: int, payload: bytes) -> int:
-        """:data:`NEW`, :data:`RESENT` or :data:`DUPLICATE`; remembers a new id."""
-        duplicates, resent = self.classify_batch([record_id], [partition], [offset], [payload])
-        return DUPLICATE if duplicates else RESENT if resent else NEW
-
-    def classify_batch(
-        self,
-        ids: Sequence[str],
-        partitions: Sequence[int],
-        offsets: Sequence[int],
-        payloads: Sequence[bytes],
-    ) -> tuple[list[int], list[int]]:
-        """The rows that are duplicates and the rows that are re-sends, remembering new ids.
-
-        One call per batch: the loop runs once per record, so it is kept to a hash and a
-        dict lookup.
-        """
-        seen = self._seen
-        get = seen.get
-        capacity = self.capacity
-        duplicates: list[int] = []
-        resent: list[int] = []
-        rows = enumerate(zip(ids, partitions, offsets, payloads, strict=True))
-        for row, (record_id, partition, offset, payload) in rows:
-            here = (offset << 32) | partition  # a partition is a non-negative int32 in Kafka
-            # The interpreter's own bytes hash: SipHash-1-3, 64 bits, keyed with a random
-            # 128-bit seed per process, so nobody can make another payload collide on
-            # purpose (2^-64 by chance); about 3x cheaper than blake2b here. It differs
-            # between processes, which is fine: this memory never leaves the process.
-            digest = hash(payload)
-            where = get(record_id)
-            if where is None:
-                seen[record_id] = (digest << _POSITION_BITS) | here
-                if len(seen) > capacity:
-                    seen.popitem(last=False)
-            elif where & _POSITION_MASK != here:
-                (resent if where >> _POSITION_BITS == digest else duplicates).append(row)
-        return duplicates, resent
 
 
 def rejection_message(record: InputRecord, rejection: Rejection, now_ms: int) -> OutputMessage:

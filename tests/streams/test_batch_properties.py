@@ -15,7 +15,8 @@ from scorestream.contract.rejections import decode_rejection_row
 from scorestream.contract.scores import decode_score_row
 from scorestream.contract.tables import DATETIME_MAX_S, DATETIME_MIN_S, UINT32_MAX
 from scorestream.streams.model.registry import LoadedModel
-from scorestream.streams.scoring import BatchScorer, RawRecord, RecentIds
+from scorestream.streams.recent_ids import RecentIds
+from scorestream.streams.scoring import BatchScorer, RawRecord
 from scorestream.streams.synthetic import generate_records
 from scorestream.streams.validation import RecordValidator
 from tests.streams.hostile import hostile_payloads
