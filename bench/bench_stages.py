@@ -53,7 +53,7 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("validate", "validation_outcome.py"),
     ("validate", "field_checks.py"),
     ("validate", "typed_columns.py"),
-    ("validate", "classify_batch ("),  # RecentIds: the duplicate-id window
+    ("validate", "recent_ids.py"),  # RecentIds: the duplicate-id window
     ("predict", "/model/registry.py"),
     ("predict", "/sklearn/"),
     ("encode", "score_messages ("),
