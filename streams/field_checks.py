@@ -151,8 +151,10 @@ def event_times(
     positions: list[int],
     ingest_time_ms: Sequence[int],
     failed: Failed,
-) -> npt.NDArray[np.int64]:
-    """Event times, epoch ms: the records' ``event_time`` or, without one, the ingest time."""
+) -> tuple[npt.NDArray[np.int64], bool]:
+    """Event times, epoch ms: the records' ``event_time`` or, without one, the ingest time;
+    and whether every value was written as ``2026-05-01T00:00:00.000Z`` (then ``values``
+    are what the ``scores`` messages write, as they are)."""
     times = (
         np.asarray(ingest_time_ms, dtype=np.int64)[positions]
         if positions
@@ -164,7 +166,7 @@ def event_times(
 
     written = canonical_event_times(values)
     if written is not None:
-        return written
+        return written, True
     if values.count(None) == len(values):
         # No record has one: only the defaults' range to check, for the whole batch at once.
         outside = (times < MIN_EVENT_TIME_MS) | (times >= MAX_EVENT_TIME_MS)
@@ -174,7 +176,7 @@ def event_times(
                 f"the record has no event_time and its ingest time ({int(times[index])} ms) is "
                 f"outside {EVENT_TIME_RANGE}; send an event_time",
             )
-        return times
+        return times, False
     for index, value in enumerate(values):
         if value is None:
             # The default, the Kafka timestamp, is the producer's to set: check it too.
@@ -195,7 +197,7 @@ def event_times(
             )
         else:
             times[index] = millis
-    return times
+    return times, False
 
 
 def columns_of(records: list[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:

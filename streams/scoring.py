@@ -205,6 +205,7 @@ class BatchScorer:
 
         frame = validated.frame
         event_ms = np.asarray(validated.event_time_ms, dtype=np.int64)
+        event_text = validated.event_time_text
         if resent:
             flags = np.zeros(len(ids), dtype=bool)
             flags[resent] = True
@@ -216,10 +217,14 @@ class BatchScorer:
             event_ms = event_ms[rows]
             ids = list(compress(ids, keep.tolist()))
             sources = list(compress(sources, keep.tolist()))
+            if event_text is not None:
+                event_text = list(compress(event_text, keep.tolist()))
             if resent:
                 flags = flags[rows]
         predictions = self.model.predict(frame)
-        out.scores = score_messages(self.model, predictions, ids, sources, event_ms)
+        out.scores = score_messages(
+            self.model, predictions, ids, sources, event_ms, event_time_text=event_text
+        )
         out.frame = frame
         out.event_time_ms = event_ms
         out.score_values = predictions.scores
@@ -238,8 +243,13 @@ def score_messages(
     sources: Sequence[InputRecord],
     event_ms: np.ndarray,
     role: str = "champion",
+    event_time_text: Sequence[str] | None = None,
 ) -> list[OutputMessage]:
     """One ``scores`` (or ``scores.challenger``) message per scored row, keyed by its id.
+
+    ``event_time_text``: ``event_ms`` as the messages write it, if the caller has it (the
+    records' own text, when they wrote it so: see :class:`ValidatedBatch`); formatting it
+    cost 0.7 µs per record, a twentieth of the scoring.
 
     Columns first (numpy, then plain lists), one loop last: it runs once per record.
     """
@@ -250,9 +260,13 @@ def score_messages(
         else [[]] * len(ids)
     )
     # timezone="UTC" writes the Z itself: appending it with np.char cost twice the formatting.
-    iso_times = np.datetime_as_string(
-        event_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
-    ).tolist()
+    iso_times = (
+        event_time_text
+        if event_time_text is not None
+        else np.datetime_as_string(
+            event_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
+        ).tolist()
+    )
     ingested = np.fromiter(map(_TIMESTAMP, sources), dtype=np.int64, count=len(sources))
     # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
     latencies = np.clip(scored_at_ms - ingested, 0, UINT32_MAX).tolist()

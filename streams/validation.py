@@ -256,7 +256,10 @@ class RecordValidator:
                 columns[spec.name] = numeric_column(check, values, failed, self.out_of_range)
             else:
                 columns[spec.name] = categorical_column(spec.name, spec.nullable, values, failed)
-        times = event_times(fields[EVENT_TIME_COLUMN], positions, ingest_time_ms, failed)
+        times, as_written = event_times(
+            fields[EVENT_TIME_COLUMN], positions, ingest_time_ms, failed
+        )
+        text: list[str] | None = fields[EVENT_TIME_COLUMN] if as_written else None
         refused_typed = [
             chunk
             for chunk, low, high in typed_spans
@@ -276,6 +279,8 @@ class RecordValidator:
             ids = list(compress(ids, keep))
             positions = list(compress(positions, keep))
             times = times[keep]
+            if text is not None:
+                text = list(compress(text, keep))
             columns = {name: values[keep] for name, values in columns.items()}
         frame = pd.DataFrame(
             {
@@ -290,6 +295,7 @@ class RecordValidator:
             frame=frame,
             positions=positions,
             rejections=rejections,
+            event_time_text=text,
         )
         return _Checked(batch, [])
 

@@ -79,6 +79,10 @@ class ValidatedBatch:
         Index of each valid record in the input batch (to map back to Kafka offsets).
     rejections : list of (int, Rejection)
         Input index and rejection of every refused record, in input order.
+    event_time_text : list of str or None
+        Each valid record's ``event_time`` as it came, when every record of the batch wrote
+        it as ``2026-05-01T00:00:00.000Z``: the text of ``event_time_ms`` that the ``scores``
+        messages carry, so nobody formats it again. None otherwise.
     """
 
     ids: list[str]
@@ -86,6 +90,7 @@ class ValidatedBatch:
     frame: pd.DataFrame
     positions: list[int]
     rejections: list[tuple[int, Rejection]]
+    event_time_text: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -79,3 +80,42 @@ def test_every_input_gives_exactly_one_storable_output(
     assert sorted(offsets) == list(range(len(records)))
     if batch.frame is not None:
         assert len(batch.frame) == len(batch.scores)
+
+
+_STORABLE_MS = st.integers(DATETIME_MIN_S * 1000, DATETIME_MAX_S * 1000 + 999)
+#: What an arrival is: its event time, written canonically or as epoch ms (then the batch's
+#: text is formatted), and whether it breaks a column check (age -1) or repeats an id.
+_ARRIVALS = st.lists(
+    st.tuples(_STORABLE_MS, st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=12
+)
+
+
+def _iso(millis: int) -> str:
+    return str(np.datetime_as_string(np.datetime64(millis, "ms"), unit="ms", timezone="UTC"))
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(_ARRIVALS, st.booleans())
+def test_each_score_carries_its_own_event_time_as_text_and_ms(
+    scorer: BatchScorer, arrivals: list[tuple[int, bool, bool, bool]], canonical: bool
+) -> None:
+    # The records' own text is passed through when every one wrote it canonically; rows
+    # refused by a column check or as duplicates must not shift it onto another record.
+    scorer.recent_ids = RecentIds()
+    records, written = [], []
+    for offset, (millis, out_of_range, repeat_id, _) in enumerate(arrivals):
+        record_id = "r0" if repeat_id and offset else f"r{offset}"
+        record = {**TEMPLATE, "id": record_id, "event_time": _iso(millis) if canonical else millis}
+        if out_of_range:
+            record["age"] = -1
+        records.append(RawRecord(orjson.dumps(record), "records", 0, offset, NOW_MS))
+        written.append(millis)
+    batch = scorer.score(records)
+    for message in batch.scores:
+        score = orjson.loads(message.value)
+        assert score["event_time_ms"] == written[score["offset"]]
+        assert score["event_time"] == _iso(score["event_time_ms"])
