@@ -46,7 +46,11 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
     from scorestream.streams.collector import settle
     from scorestream.streams.drift_outputs import DriftStatsPublisher
     from scorestream.streams.model.registry import load_model
-    from scorestream.streams.recent_ids import RecentIds
+
+    try:
+        from scorestream.streams.recent_ids import RecentIds
+    except ImportError:  # a revision before it had a module of its own (--before)
+        from scorestream.streams.scoring import RecentIds  # type: ignore[attr-defined,no-redef]
     from scorestream.streams.scoring import BatchScorer, RawRecord, score_messages
     from scorestream.streams.synthetic import generate_records
     from scorestream.streams.validation import RecordValidator
