@@ -16,6 +16,7 @@ import asyncio
 
 from scorestream.settings import Settings
 from scorestream.streams import collector
+from scorestream.streams.app import WorkerOptions
 from scorestream.streams.publishing import RECORDS_FETCH, BatchPublisher, output_producer
 from scorestream.streams.scoring import OutputMessage
 
@@ -56,7 +57,8 @@ async def copy(settings: Settings, records: int, batch_size: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, required=True)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    # The worker's default: the ceiling polls and publishes batches as large as the worker's.
+    parser.add_argument("--batch-size", type=int, default=WorkerOptions().batch_size)
     args = parser.parse_args(argv)
     asyncio.run(copy(Settings(), args.records, args.batch_size))
 
