@@ -20,6 +20,9 @@ from scorestream.streams.app import WorkerOptions
 from scorestream.streams.publishing import RECORDS_FETCH, BatchPublisher, output_producer
 from scorestream.streams.scoring import OutputMessage
 
+#: The bare loop's consumer group (not the workers').
+GROUP = "{prefix}bare-loop"
+
 
 async def copy(settings: Settings, records: int, batch_size: int) -> None:
     from aiokafka import AIOKafkaConsumer
@@ -27,7 +30,7 @@ async def copy(settings: Settings, records: int, batch_size: int) -> None:
     consumer = AIOKafkaConsumer(
         settings.topics.records,
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.topic_prefix}bare-loop",
+        group_id=GROUP.format(prefix=settings.topic_prefix),
         **RECORDS_FETCH,
     )
     producer = output_producer(settings.kafka_bootstrap_servers)

@@ -17,11 +17,14 @@ worker took every partition and drained while the second was still starting, and
 measurement was mostly the rebalance when it joined (27,042 against 3,770 records/s).
 
 The counts run side by side, alternating their order each round (``--rounds``), so that the
-machine's other work falls on both. On two cores shared with the broker this shows the cost
+machine's other work falls on both. ``--bare`` adds the bare loop (:mod:`bench.bare_loop`:
+consume, produce, commit, no scoring; the ceiling of any worker here) to every round, measured
+the same way: the worker's share of the ceiling then comes from medians of one run. On two cores shared with the broker this shows the cost
 of coordination (a group of two, two event loops and two producers on the same cores), not
 a speed-up.
 
     python -m bench.bench_workers [--records 100000] [--workers 1,2] [--rounds 2] [--before REV]
+        [--bare]
 """
 
 from __future__ import annotations
@@ -32,16 +35,19 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import bare_loop
 from bench.bench_pipeline import _consumer, _fill, _stop
 from bench.common import (
     bench_settings,
     checkout,
     cli,
+    env_for,
     free_port,
     print_table,
     scraped,
@@ -52,6 +58,7 @@ from scorestream.settings import Settings
 from scorestream.topics import ensure_topics
 
 WARM_UP = 2_000
+BARE = "bare loop"
 #: Longer than the freeze while the topic is filled (seconds): nobody's session ends.
 SESSION_S = 60
 WAIT_S = 600.0
@@ -122,33 +129,45 @@ def _signal(processes: list[subprocess.Popen[bytes]], which: signal.Signals) -> 
 
 
 def measure(
-    model_dir: Path, workers: int, n: int, workdir: Path, label: str, code: Path | None = None
+    model_dir: Path,
+    workers: int,
+    n: int,
+    workdir: Path,
+    label: str,
+    code: Path | None = None,
+    bare: bool = False,
 ) -> Run:
     """Records/s of ``workers`` workers of one stable group draining ``n`` records
-    (``code``: that checkout's workers, else this tree's)."""
+    (``code``: that checkout's workers, else this tree's; ``bare``: one bare loop instead)."""
     settings = bench_settings(f"workers{workers}")
     ensure_topics(settings)
-    group = scoring_group(settings.topic_prefix)
+    group = bare_loop.GROUP.format(prefix=settings.topic_prefix) if bare else None
+    group = group or scoring_group(settings.topic_prefix)
     started = time.monotonic()
     # Each worker serves /metrics on a port of its own: the mean batch size is read there.
-    ports = [free_port() for _ in range(workers)]
-    processes = [
-        cli(
-            [
-                "worker",
-                "--model-dir",
-                str(model_dir),
-                "--instance-id",
-                f"bench-{slot}",
-                "--session-timeout",
-                str(SESSION_S),
-            ],
-            settings.model_copy(update={"worker_metrics_port": ports[slot]}),
-            workdir / f"worker-{label}-{slot}.log",
-            code,
-        )
-        for slot in range(workers)
-    ]
+    ports = [] if bare else [free_port() for _ in range(workers)]
+    processes = (
+        # Copies until stopped: it must not exit while its outputs are being read.
+        [_bare_loop(settings, workdir / f"bare-{label}.log")]
+        if bare
+        else [
+            cli(
+                [
+                    "worker",
+                    "--model-dir",
+                    str(model_dir),
+                    "--instance-id",
+                    f"bench-{slot}",
+                    "--session-timeout",
+                    str(SESSION_S),
+                ],
+                settings.model_copy(update={"worker_metrics_port": ports[slot]}),
+                workdir / f"worker-{label}-{slot}.log",
+                code,
+            )
+            for slot in range(workers)
+        ]
+    )
     try:
         deadline = time.monotonic() + WAIT_S
         while True:  # every partition owned, and by all N (not by the first to join alone)
@@ -196,6 +215,18 @@ def measure(
     )
 
 
+def _bare_loop(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """The bare loop (:mod:`bench.bare_loop`) on ``settings``, copying until it is stopped."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_loop", "--records", str(10**15)],
+            env=env_for(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _batches(ports: list[int]) -> tuple[float, float]:
     """Records scored and batches so far, summed over the workers' /metrics."""
     name = "scorestream_worker_batch_size"
@@ -213,6 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--before", metavar="REVISION", help="also run this revision's workers (a git worktree)"
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also run the bare loop (consume, produce, commit; the ceiling) the same way",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-workers-"))
     model_dir = trained_model()
@@ -224,11 +260,15 @@ def main(argv: list[str] | None = None) -> None:
         if args.before:
             codes.insert(0, (args.before, stack.enter_context(checkout(args.before))))
         variants = [(label, code, w) for w in counts for label, code in codes]
+        if args.bare:
+            variants.append((BARE, None, 1))
         for round_ in range(args.rounds):
             # Alternated order: a load that rises or falls during the run falls on every one.
             for label, code, workers in variants if round_ % 2 == 0 else variants[::-1]:
-                name = f"{label}-{workers}-{round_}"
-                run = measure(model_dir, workers, args.records, workdir, name, code)
+                name = f"{label}-{workers}-{round_}".replace(" ", "-")
+                run = measure(
+                    model_dir, workers, args.records, workdir, name, code, bare=label == BARE
+                )
                 runs.setdefault((label, workers), []).append(run)
                 print(
                     f"round {round_ + 1}, {label}, {workers} worker(s): {run.rate:,.0f} "
@@ -239,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
     loads.append(os.getloadavg()[0])
     first = statistics.median(r.rate for r in runs[(codes[0][0], counts[0])])
+    ceiling = statistics.median(r.rate for r in runs[(BARE, 1)]) if args.bare else float("nan")
     print_table(
         f"Workers of one stable group on a 4-partition topic (same broker, one run, "
         f"{args.rounds} round(s); load average {loads[0]:.1f} at the start, {loads[1]:.1f} "
@@ -250,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
             "records/s (each round)",
             "median",
             f"vs {codes[0][0]}, {counts[0]}",
+            "vs bare loop",
             "CPU µs per record (each round)",
             "median CPU µs",
             "mean batch (records)",
@@ -264,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
                 ", ".join(f"{r.rate:,.0f}" for r in done),
                 f"{statistics.median(r.rate for r in done):,.0f}",
                 f"{statistics.median(r.rate for r in done) / first:.2f}×",
+                f"{statistics.median(r.rate for r in done) / ceiling:.0%}",
                 ", ".join(f"{r.cpu_us:.0f}" for r in done),
                 f"{statistics.median(r.cpu_us for r in done):.1f}",
                 f"{statistics.median(r.batch_records for r in done):,.0f}",
