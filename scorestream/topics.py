@@ -57,7 +57,10 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
             settings.topic_replication
             or replication_for(len(admin.describe_cluster()["brokers"]))[0]
         )
-        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        # Listed once: on a broker with thousands of topics (a benchmark's or a test run's)
+        # each listing is a full metadata round trip.
+        existing = set(admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
         created: list[str] = []
         for name in missing:
             try:
