@@ -7,7 +7,7 @@ resident memory (``/proc/PID/status``, VmRSS), the interpreter's live blocks (ea
 ``scores`` end offsets). It ends when every record is stored in ClickHouse.
 
 Expected shape: growth while the duplicate-id window fills (the worker remembers the last
-1,000,000 ids, :class:`~scorestream.streams.recent_ids.RecentIds`), flat live blocks afterwards;
+1,000,000 ids, :class:`~scorestream.streams.scoring.RecentIds`), flat live blocks afterwards;
 RSS may still creep by the allocator's high-water mark, which the live blocks tell apart.
 
     python -m bench.bench_soak [--records 10000000] [--every 10]

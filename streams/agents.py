@@ -34,7 +34,6 @@ from typing import Any
 
 import faust
 
-from scorestream.allocator import RELEASE_INTERVAL_S, release_free_memory_every
 from scorestream.consumer_groups import scoring_group
 from scorestream.membership import REBALANCE_TIMEOUT_MS, heartbeat_interval_ms
 from scorestream.observability.lag import aiokafka_lags
@@ -308,14 +307,6 @@ def attach_heartbeat(app: faust.App, metrics: WorkerMetrics) -> None:
     @app.task
     async def heartbeat() -> None:
         await metrics.health.heartbeat(lambda: bool(app.should_stop))
-
-
-def attach_memory_release(app: faust.App, interval_s: float = RELEASE_INTERVAL_S) -> None:
-    """A task that gives freed memory back to the system now and then (both engines)."""
-
-    @app.task
-    async def release_memory() -> None:
-        await release_free_memory_every(interval_s, lambda: bool(app.should_stop))
 
 
 def attach_model_watch(

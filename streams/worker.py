@@ -14,7 +14,6 @@ from scorestream.streams import collector
 from scorestream.streams.agents import (
     attach_agent_scoring,
     attach_heartbeat,
-    attach_memory_release,
     attach_model_watch,
     attach_stream_scoring,
 )
@@ -86,7 +85,6 @@ def build_worker_app(
     else:
         attach_agent_scoring(app, settings, options, pipeline, metrics)
     attach_heartbeat(app, metrics)
-    attach_memory_release(app)
     followers: list[ModelFollower[Any]] = [champion, *challengers]
     if options.model_poll_interval_s > 0:
         attach_model_watch(app, followers, options.model_poll_interval_s)

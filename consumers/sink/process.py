@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from scorestream.allocator import RELEASE_INTERVAL_S, release_free_memory_every
 from scorestream.consumers.sink.metrics import SinkMetrics
 from scorestream.consumers.sink.options import SinkOptions, SinkStats
 from scorestream.consumers.sink.runner import SinkRunner
@@ -49,15 +48,9 @@ def run_sink(settings: Settings, options: SinkOptions | None = None) -> SinkStat
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.request_stop)
-        done = False
-        release = asyncio.create_task(
-            release_free_memory_every(RELEASE_INTERVAL_S, lambda: done), name="release-memory"
-        )
         try:
             return await runner.run()
         finally:
-            done = True
-            await release
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
 
