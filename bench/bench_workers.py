@@ -19,9 +19,9 @@ measurement was mostly the rebalance when it joined (27,042 against 3,770 record
 The counts run side by side, alternating their order each round (``--rounds``), so that the
 machine's other work falls on both. ``--bare`` adds the bare loop (:mod:`bench.bare_loop`:
 consume, produce, commit, no scoring; the ceiling of any worker here) to every round, measured
-the same way: the worker's share of the ceiling then comes from medians of one run. On two cores shared with the broker this shows the cost
-of coordination (a group of two, two event loops and two producers on the same cores), not
-a speed-up.
+the same way: the worker's share of the ceiling then comes from medians of one run. On two
+cores shared with the broker, more workers show the cost of coordination (a group of two, two
+event loops and two producers on the same cores), not a speed-up.
 
     python -m bench.bench_workers [--records 100000] [--workers 1,2] [--rounds 2] [--before REV]
         [--bare]
