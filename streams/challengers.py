@@ -112,7 +112,7 @@ class ChallengerScorer:
     def _score(self, champion: LoadedModel, batch: ScoredBatch) -> list[OutputMessage]:
         assert batch.frame is not None and batch.event_time_ms is not None
         validator = self._plan(champion)
-        if validator is None:
+        if validator is None:  # the champion's frame: its columns, not necessarily ours
             frame, ids, sources = batch.frame, batch.ids, batch.sources
             event_ms = batch.event_time_ms
         else:
@@ -126,7 +126,7 @@ class ChallengerScorer:
                 return []
             frame, ids, event_ms = validated.frame, validated.ids, validated.event_time_ms
             sources = [batch.sources[position] for position in validated.positions]
-        predictions = self.model.predict(frame)
+        predictions = self.model.predict(frame, validated=validator is not None)
         return score_messages(self.model, predictions, ids, sources, event_ms, role="challenger")
 
     def _plan(self, champion: LoadedModel) -> RecordValidator | None:

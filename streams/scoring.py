@@ -221,7 +221,8 @@ class BatchScorer:
                 event_text = list(compress(event_text, keep.tolist()))
             if resent:
                 flags = flags[rows]
-        predictions = self.model.predict(frame)
+        # The validator's own frame, for this model's schema: no checks needed.
+        predictions = self.model.predict(frame, validated=True)
         out.scores = score_messages(
             self.model, predictions, ids, sources, event_ms, event_time_text=event_text
         )

@@ -236,13 +236,19 @@ class LoadedModel:
             path=path,
         )
 
-    def predict_scores(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+    def predict_scores(
+        self, frame: pd.DataFrame, *, validated: bool = False
+    ) -> npt.NDArray[np.float64]:
         """Positive-class probability of every row of ``frame``, in one pipeline call.
 
         ``frame`` needs the schema's feature columns (others are ignored). Frames from
         :class:`~scorestream.streams.validation.RecordValidator`
         are used as they are; other frames are
         converted with :func:`scorestream.streams.model.schema.coerce_features` first.
+        ``validated``: ``frame`` is a :class:`~scorestream.streams.validation.ValidatedBatch`'s
+        for this model's schema (its columns, in order, float64 or ``str`` with NaN where
+        missing), so the checks are skipped: they cost about 0.6 µs per record, mostly
+        looking for None among the categorical values.
 
         Raises
         ------
@@ -251,12 +257,13 @@ class LoadedModel:
         """
         if len(frame) == 0:
             return np.empty(0, dtype=np.float64)
-        features = self._prepare(frame)
+        features = frame if validated else self._prepare(frame)
         probabilities = self.pipeline.predict_proba(features)
         return np.ascontiguousarray(probabilities[:, 1], dtype=np.float64)
 
-    def predict(self, frame: pd.DataFrame) -> Predictions:
-        """Score, label and (multi-class) class probabilities of every row, in one call.
+    def predict(self, frame: pd.DataFrame, *, validated: bool = False) -> Predictions:
+        """Score, label and (multi-class) class probabilities of every row, in one call
+        (``validated``: see :meth:`predict_scores`).
 
         Raises
         ------
@@ -265,14 +272,14 @@ class LoadedModel:
         """
         kind = self.kind
         if kind == "binary":
-            scores = self.predict_scores(frame)
+            scores = self.predict_scores(frame, validated=validated)
             return Predictions(scores, self.predict_labels(scores), [])
         if len(frame) == 0:
             empty = np.empty(0, dtype=np.float64)
             shape = (0, len(self.classes))
             probabilities = np.empty(shape, dtype=np.float64) if kind == "multiclass" else None
             return Predictions(empty, np.empty(0, dtype=object), self._class_text(), probabilities)
-        features = self._prepare(frame)
+        features = frame if validated else self._prepare(frame)
         if kind == "regression":
             values = np.ascontiguousarray(self.pipeline.predict(features), dtype=np.float64)
             return Predictions(values, np.full(len(values), "", dtype=object), [])

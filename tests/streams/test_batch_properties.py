@@ -119,3 +119,44 @@ def test_each_score_carries_its_own_event_time_as_text_and_ms(
         score = orjson.loads(message.value)
         assert score["event_time_ms"] == written[score["offset"]]
         assert score["event_time"] == _iso(score["event_time_ms"])
+
+
+_NULLABLE = ("credit_score", "debt_to_income", "employment_years", "home_ownership")
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sets(st.sampled_from(_NULLABLE)),  # these are null (absent or written null)
+            st.booleans(),
+            st.sampled_from(["rent", "own", "mortgage", "a home ownership never seen"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_validators_frame_scores_as_the_checked_path_does(
+    scorer: BatchScorer, rows: list[tuple[set[str], bool, str]]
+) -> None:
+    # predict(validated=True) skips the checks and the None -> NaN step of other frames:
+    # the validator's frame must not need them (missing categories are NaN already).
+    payloads = []
+    for nulls, absent, ownership in rows:
+        record = {**TEMPLATE, "home_ownership": ownership}
+        for name in nulls:
+            if absent:
+                del record[name]
+            else:
+                record[name] = None
+        payloads.append(orjson.dumps(record))
+    validated = scorer.validator.validate_batch(payloads, [NOW_MS] * len(payloads))
+    assert len(validated.ids) == len(payloads)
+    fast = scorer.model.predict(validated.frame, validated=True)
+    checked = scorer.model.predict(validated.frame)
+    np.testing.assert_array_equal(fast.scores, checked.scores)
+    assert fast.labels.tolist() == checked.labels.tolist()
