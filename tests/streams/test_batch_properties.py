@@ -37,15 +37,20 @@ def scorer(model_dir: Path) -> BatchScorer:
     return BatchScorer(model, RecordValidator(model.schema))
 
 
+def _examples(count: int) -> Any:
+    """Hypothesis settings for a test on the module's scorer (a fixture: fine to share)."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def _storable_datetime(seconds: int) -> bool:
     return DATETIME_MIN_S <= seconds <= DATETIME_MAX_S
 
 
-@settings(
-    max_examples=400,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(400)
 @given(
     st.lists(
         st.tuples(hostile_payloads(TEMPLATE), KAFKA_TIMESTAMPS),
@@ -94,11 +99,7 @@ def _iso(millis: int) -> str:
     return str(np.datetime_as_string(np.datetime64(millis, "ms"), unit="ms", timezone="UTC"))
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(200)
 @given(_ARRIVALS, st.booleans())
 def test_each_score_carries_its_own_event_time_as_text_and_ms(
     scorer: BatchScorer, arrivals: list[tuple[int, bool, bool, bool]], canonical: bool
@@ -124,11 +125,7 @@ def test_each_score_carries_its_own_event_time_as_text_and_ms(
 _NULLABLE = ("credit_score", "debt_to_income", "employment_years", "home_ownership")
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_examples(100)
 @given(
     st.lists(
         st.tuples(
