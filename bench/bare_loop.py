@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 from scorestream.settings import Settings
 from scorestream.streams import collector
@@ -22,6 +25,24 @@ from scorestream.streams.scoring import OutputMessage
 
 #: The bare loop's consumer group (not the workers').
 GROUP = "{prefix}bare-loop"
+
+
+def spawn(
+    settings: Settings, log: Path, args: list[str], code: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """This loop in a child process on ``settings`` with ``args`` (``code``: that checkout's
+    copy), its output in ``log``, in a session of its own (stopped as a process group)."""
+    from bench.common import env_for
+
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_loop", *args],
+            env=env_for(settings, code),
+            cwd=code,  # python -m puts the working directory ahead of PYTHONPATH
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 async def copy(settings: Settings, records: int, batch_size: int) -> None:

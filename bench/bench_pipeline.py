@@ -33,11 +33,11 @@ from pathlib import Path
 
 import orjson
 
+from bench import bare_loop
 from bench.common import (
     bench_settings,
     checkout,
     cli,
-    env_for,
     percentile,
     print_table,
     trained_model,
@@ -162,15 +162,7 @@ def _start(
         workdir / f"{variant.label.replace(' ', '_').replace('/', '_')}-{settings.topic_prefix}log"
     )
     if variant.args[0] == "bare":
-        with log.open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "bench.bare_loop", *variant.args[1:]],
-                env=env_for(settings, variant.code),
-                cwd=variant.code,  # python -m puts the working directory ahead of PYTHONPATH
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        return bare_loop.spawn(settings, log, variant.args[1:], variant.code)
     return cli(
         ["worker", "--model-dir", str(model_dir), "--batch-within", "0.05", *variant.args],
         settings,

@@ -35,7 +35,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from bench.common import (
     bench_settings,
     checkout,
     cli,
-    env_for,
     free_port,
     print_table,
     scraped,
@@ -148,7 +146,7 @@ def measure(
     ports = [] if bare else [free_port() for _ in range(workers)]
     processes = (
         # Copies until stopped: it must not exit while its outputs are being read.
-        [_bare_loop(settings, workdir / f"bare-{label}.log")]
+        [bare_loop.spawn(settings, workdir / f"bare-{label}.log", ["--records", str(10**15)])]
         if bare
         else [
             cli(
@@ -213,18 +211,6 @@ def measure(
         stable_s,
         before != after,
     )
-
-
-def _bare_loop(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """The bare loop (:mod:`bench.bare_loop`) on ``settings``, copying until it is stopped."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_loop", "--records", str(10**15)],
-            env=env_for(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def _batches(ports: list[int]) -> tuple[float, float]:

@@ -215,10 +215,11 @@ class BatchScorer:
             rows = np.flatnonzero(keep)
             frame = frame.iloc[rows].reset_index(drop=True)
             event_ms = event_ms[rows]
-            ids = list(compress(ids, keep.tolist()))
-            sources = list(compress(sources, keep.tolist()))
+            kept = keep.tolist()
+            ids = list(compress(ids, kept))
+            sources = list(compress(sources, kept))
             if event_text is not None:
-                event_text = list(compress(event_text, keep.tolist()))
+                event_text = list(compress(event_text, kept))
             if resent:
                 flags = flags[rows]
         # The validator's own frame, for this model's schema: no checks needed.
