@@ -8,7 +8,8 @@ names, labels and readiness rules are the products'. What happens (minutes from
 :data:`START`, see :data:`EVENTS`): records arrive at :data:`RATE` per second; some are
 rejected for a while; the worker cannot publish for ten minutes (its lag grows, ``/readyz``
 fails) then catches up; a new model version is swapped in; ClickHouse is down for five minutes
-(the sink retries, its lag grows); the worker is stopped for two minutes (no scrape: ``up`` 0).
+(the sink retries, its lag grows); the worker is stopped for two minutes (no scrape: ``up`` 0),
+longer than its session: the group drops it, so its first commit after it resumes is refused.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ class Simulation:
             self._score(min(self.arrived - self.scored, CAPACITY * SCRAPE_S))
         if minute >= EVENTS["model_swap"][0]:
             self.worker.serving(0, "champion", Model("loans", "8b41d07f5e22"))
+        if minute == EVENTS["worker_stopped"][1] + SCRAPE_S / 60:
+            # Dropped from the group while stopped: its first commit after it resumed, of
+            # what it published just before the stop (a flush's worth, 15 s), is refused.
+            self.worker.commit_refused.inc(RATE * SCRAPE_S)
         if not stopped:
             self.worker.health.beat()
             lags = self._lags(self.arrived - self.scored, self.topics.records)

@@ -156,8 +156,10 @@ class BatchFeed:
         self.pipeline = pipeline
         self.metrics = metrics
         self._pending: dict[Any, int] = {}
-        # Batches sent but not yet acknowledged, with the offsets they will let us commit.
-        self._in_flight: deque[tuple[Delivery, dict[Any, int]]] = deque()
+        self._pending_records = 0  # acknowledged since the last commit
+        # Batches sent but not yet acknowledged: the offsets they will let us commit, and
+        # how many records they hold.
+        self._in_flight: deque[tuple[Delivery, dict[Any, int], int]] = deque()
         self._flushed_at = time.monotonic()
         self._lock = asyncio.Lock()
         self._consumer: Any = None
@@ -221,7 +223,7 @@ class BatchFeed:
                     if batch:
                         delivery = await score(batch)
                         offsets = {tp: rs[-1].offset + 1 for tp, rs in polled.items() if rs}
-                        self._in_flight.append((delivery, offsets))
+                        self._in_flight.append((delivery, offsets, len(batch)))
                         while len(self._in_flight) > 1:
                             await self._settle_oldest()
                         health.progressed()
@@ -237,10 +239,11 @@ class BatchFeed:
             await producer.stop()
 
     async def _settle_oldest(self) -> None:
-        delivery, offsets = self._in_flight[0]
+        delivery, offsets, records = self._in_flight[0]
         await delivery.acknowledged()
         self._in_flight.popleft()
         self._pending.update(offsets)
+        self._pending_records += records
 
     async def _flush_and_commit(self) -> None:
         from aiokafka.errors import CommitFailedError
@@ -255,8 +258,15 @@ class BatchFeed:
             except CommitFailedError as exc:
                 # The group moved on without us: the partitions' new owner replays
                 # (scores again, counts again) the records since the last commit.
-                log.warning("commit after a rebalance failed (%r)", exc)
+                self.metrics.commit_refused.inc(self._pending_records)
+                log.warning(
+                    "the group refused to commit %d records (%r): their next owner scores "
+                    "them again and counts them in the drift statistics a second time",
+                    self._pending_records,
+                    exc,
+                )
         self._pending = {}
+        self._pending_records = 0
         self._flushed_at = time.monotonic()
 
 

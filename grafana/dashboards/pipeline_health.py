@@ -83,8 +83,14 @@ def build() -> dict[str, Any]:
                 "sum by (reason) (rate(scorestream_worker_records_rejected_total" + RATE + ")) > 0",
                 "rejected: {{reason}}",
             ),
+            (
+                "sum(rate(scorestream_worker_records_commit_refused_total" + RATE + ")) > 0",
+                "commit refused: scored and counted again",
+            ),
             unit="reqps",
-            description="Records the worker scored and rejected (by reason), once published.",
+            description="Records the worker scored and rejected (by reason), once published; "
+            "and any whose offsets the group refused to commit (the worker had been dropped "
+            "from it): their next owner scores them and counts them in drift statistics again.",
         ),
         timeseries(
             "Worker lag per partition",

@@ -70,7 +70,11 @@ async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 60
 
 
 async def _mid_rebalance(
-    settings: Settings, counts: _DriftCounts, *, batch_takes_s: float | None
+    settings: Settings,
+    counts: _DriftCounts,
+    *,
+    batch_takes_s: float | None,
+    metrics: WorkerMetrics | None = None,
 ) -> dict[int, int]:
     """Score one batch, hold the second while a member joins; the committed offsets after.
 
@@ -83,7 +87,8 @@ async def _mid_rebalance(
     options = WorkerOptions(
         batch_size=FIRST_BATCH, drift_flush_s=3600.0, session_timeout_s=SESSION_TIMEOUT_S
     )
-    feed = BatchFeed(settings, options, counts, WorkerMetrics(settings))  # type: ignore[arg-type]
+    metrics = metrics or WorkerMetrics(settings)
+    feed = BatchFeed(settings, options, counts, metrics)  # type: ignore[arg-type]
     lock = feed._lock = _WatchedLock()
     slow_batch = asyncio.Event()
     batches = 0
@@ -160,3 +165,27 @@ def test_a_batch_longer_than_the_session_keeps_the_feed_in_the_rebalance(
     committed: Any = asyncio.run(_mid_rebalance(settings, counts, batch_takes_s=held))
     assert counts.flushes == 1
     assert sum(committed.values()) == 2 * FIRST_BATCH, committed
+
+
+def test_a_feed_dropped_from_the_rebalance_counts_the_records_it_could_not_commit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault above, put back on purpose (the broker waits for the feed only as long as the
+    session): its commit is refused, and the records whose drift counts were published but
+    whose offsets were not committed, the ones their next owner counts again, are counted in
+    ``records_commit_refused_total`` (both batches)."""
+    import scorestream.streams.agents as agents
+
+    monkeypatch.setattr(agents, "REBALANCE_TIMEOUT_MS", int(SESSION_TIMEOUT_S * 1000))
+    ensure_topics(settings)
+    produce_raw(settings, [(b"%d" % i, b'{"id": "%d"}' % i) for i in range(40)])
+    counts = _DriftCounts(settings.topics.drift_stats)
+    metrics = WorkerMetrics(settings)
+    held = SESSION_TIMEOUT_S + 3
+    committed: Any = asyncio.run(
+        _mid_rebalance(settings, counts, batch_takes_s=held, metrics=metrics)
+    )
+    assert counts.flushes == 1  # the counts went out before the commit was refused
+    assert sum(committed.values()) == 0, committed
+    refused = metrics.registry.get_sample_value("scorestream_worker_records_commit_refused_total")
+    assert refused == 2 * FIRST_BATCH
