@@ -361,6 +361,10 @@ class RecordProducer:
             # close() flushes first and raises when that times out, before it stops its I/O
             # thread; stop that thread so nothing is sent after the summary was printed.
             self._producer._sender.force_close()
+            # And say it is closed: kafka-python's __del__ closes it again otherwise, whose
+            # flush times out the same way and prints a traceback ("Exception ignored in")
+            # on the command's stderr when the client is collected at exit.
+            self._producer._closed = True
 
 
 def synthetic_chunks(
