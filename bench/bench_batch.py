@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import statistics
@@ -59,7 +60,11 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
     model = load_model(model_dir)
     rows = next(generate_records(RECORDS, 3, RECORDS, start="2026-03-01T00:00:00"))
     payloads = [orjson.dumps(row) for row in rows]
-    records = [RawRecord(p, "records", 0, i, 1_772_323_200_000 + i) for i, p in enumerate(payloads)]
+    # Each batch holds 4 partitions' records one after the other, as a poll returns them.
+    records = [
+        RawRecord(p, "records", (i % batch_size) * 4 // batch_size, i, 1_772_323_200_000 + i)
+        for i, p in enumerate(payloads)
+    ]
     starts = range(0, RECORDS, batch_size)
     validator = RecordValidator(model.schema)
     out: dict[str, float] = {}
@@ -70,9 +75,15 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
         out[stage] = (time.process_time() - began) / RECORDS * 1e6
         return result
 
+    def worker_drift() -> DriftStatsPublisher:
+        """The agent engine's publisher: per input partition, where the revision has that."""
+        if "per_partition" in inspect.signature(DriftStatsPublisher).parameters:
+            return DriftStatsPublisher(model, Settings(), per_partition=True)
+        return DriftStatsPublisher(model, Settings())
+
     def whole() -> None:
         scorer = BatchScorer(model, validator, RecentIds())
-        drift = DriftStatsPublisher(model, Settings())
+        drift = worker_drift()
         for start in starts:
             drift.add(scorer.score(records[start : start + batch_size]))
         drift.flush()
@@ -109,7 +120,7 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
     )
     scorer = BatchScorer(model, validator, RecentIds())
     scored = [scorer.score(records[s : s + batch_size]) for s in starts]
-    drift = DriftStatsPublisher(model, Settings())
+    drift = worker_drift()
 
     def count() -> None:
         for batch in scored:

@@ -9,8 +9,9 @@ acknowledged (faust) only after every output of the batch was acknowledged by th
   and publishes one polled batch per event. A task owning an aiokafka consumer (own group,
   manual commits) polls the batches with ``getmany``, hands each to the agent and waits for
   it: offsets are committed only together with the drift counts of the records below them
-  (see :mod:`scorestream.streams.drift_outputs`), so counts are exact and drift rows are
-  bounded by time. One event per batch, not per record: Faust's per-event machinery
+  (see :mod:`scorestream.streams.drift_outputs`), in two steps that make a replay publish
+  the same counts again (:mod:`scorestream.streams.drift_segments`), so counts are exact and
+  drift rows are bounded by time. One event per batch, not per record: Faust's per-event machinery
   (event objects, queues, per-event acks) costs more per record than validating and
   scoring it (README, *Benchmarks*: the per-stage table).
 - ``faust``: an agent reading Faust's own stream of ``records`` with ``take_events``; Faust
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -39,6 +40,7 @@ from scorestream.membership import REBALANCE_TIMEOUT_MS, heartbeat_interval_ms
 from scorestream.observability.lag import aiokafka_lags
 from scorestream.settings import Settings
 from scorestream.streams.app import WorkerOptions
+from scorestream.streams.drift_segments import DriftSegments
 from scorestream.streams.faust_lag import FaustLag
 from scorestream.streams.metrics import WorkerMetrics
 from scorestream.streams.pipeline import ScoringPipeline
@@ -156,10 +158,14 @@ class BatchFeed:
         self.pipeline = pipeline
         self.metrics = metrics
         self._pending: dict[Any, int] = {}
-        self._pending_records = 0  # acknowledged since the last commit
+        # Per partition: records acknowledged since the last commit.
+        self._pending_records: Counter[Any] = Counter()
+        self._segments = DriftSegments()
+        # Partitions whose replayed segment ended in a polled batch: where it ended.
+        self._replayed: dict[Any, int] = {}
         # Batches sent but not yet acknowledged: the offsets they will let us commit, and
-        # how many records they hold.
-        self._in_flight: deque[tuple[Delivery, dict[Any, int], int]] = deque()
+        # how many records of each partition they hold.
+        self._in_flight: deque[tuple[Delivery, dict[Any, int], dict[Any, int]]] = deque()
         self._flushed_at = time.monotonic()
         self._lock = asyncio.Lock()
         self._consumer: Any = None
@@ -201,7 +207,8 @@ class BatchFeed:
         class FlushOnRevoke(ConsumerRebalanceListener):
             async def on_partitions_revoked(self, revoked: Any) -> None:
                 async with feed._lock:
-                    await feed._flush_and_commit()
+                    await feed._flush_and_commit(final=True)
+                    feed._segments.forget()
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
                 pass
@@ -218,56 +225,124 @@ class BatchFeed:
                 in_flight = {tp: rs[0].offset for tp, rs in polled.items() if rs}
                 health.observe(*await aiokafka_lags(consumer, in_flight))
                 async with self._lock:
+                    replayed = await self._open_segments(polled)
                     # aiokafka's ConsumerRecords are InputRecords: scored as they are.
                     batch: list[InputRecord] = list(chain.from_iterable(polled.values()))
                     if batch:
                         delivery = await score(batch)
                         offsets = {tp: rs[-1].offset + 1 for tp, rs in polled.items() if rs}
-                        self._in_flight.append((delivery, offsets, len(batch)))
+                        sizes = {tp: len(rs) for tp, rs in polled.items() if rs}
+                        self._in_flight.append((delivery, offsets, sizes))
                         while len(self._in_flight) > 1:
                             await self._settle_oldest()
                         health.progressed()
                         health.observe(*await aiokafka_lags(consumer, {}))
-                    if time.monotonic() - self._flushed_at >= options.drift_flush_s:
+                    if replayed or time.monotonic() - self._flushed_at >= options.drift_flush_s:
                         await self._flush_and_commit()
             async with self._lock:
-                await self._flush_and_commit()
+                await self._flush_and_commit(final=True)
         finally:
             # The consumer first: stopping it mid-rebalance runs the revoke listener, whose
             # flush publishes drift counts on the producer, which must still be open.
             await consumer.stop()
             await producer.stop()
 
+    async def _open_segments(self, polled: dict[Any, list[Any]]) -> dict[Any, int]:
+        """Open the drift segments of partitions polled for the first time since their
+        assignment, and cut ``polled`` at the end of a segment being replayed; the ends
+        reached (their segments are complete once this batch is acknowledged)."""
+        consumer = self._consumer
+        new = {tp: rs[0].offset for tp, rs in polled.items() if rs and not self._segments.knows(tp)}
+        if new:
+            # The committed offsets with their metadata, where an intent is: aiokafka's
+            # public committed() returns the offsets alone.
+            committed = await consumer._coordinator.fetch_committed_offsets(list(new))
+            self._segments.open(committed, new)
+        reached = self._segments.cut(polled)
+        for tp, end in reached.items():
+            consumer.seek(tp, end)  # what was cut off is polled again after the flush
+        self._replayed.update(reached)
+        return reached
+
     async def _settle_oldest(self) -> None:
-        delivery, offsets, records = self._in_flight[0]
+        delivery, offsets, sizes = self._in_flight[0]
         await delivery.acknowledged()
         self._in_flight.popleft()
         self._pending.update(offsets)
-        self._pending_records += records
+        self._pending_records.update(sizes)
 
-    async def _flush_and_commit(self) -> None:
-        from aiokafka.errors import CommitFailedError
+    async def _flush_and_commit(self, final: bool = False) -> None:
+        """Publish the drift counts of the acknowledged records and commit their offsets, in
+        the two steps of :mod:`~scorestream.streams.drift_segments`.
+
+        ``final``: the partitions are being given away or the feed stops, so the counts of
+        a replay that has not reached its end are dropped (they are replayed again);
+        otherwise they wait for a later flush.
+        """
+        from aiokafka.errors import CommitFailedError, IllegalStateError
 
         while self._in_flight:
             await self._settle_oldest()
-        if self._pending:
-            # Every version's counts, a replaced one's too, before the offsets.
-            await self.publisher.publish(self.pipeline.drift_messages())
-            try:
-                await self._consumer.commit(self._pending)
-            except CommitFailedError as exc:
-                # The group moved on without us: the partitions' new owner replays
-                # (scores again, counts again) the records since the last commit.
-                self.metrics.commit_refused.inc(self._pending_records)
-                log.warning(
-                    "the group refused to commit %d records (%r): their next owner scores "
-                    "them again and counts them in the drift statistics a second time",
-                    self._pending_records,
-                    exc,
-                )
-        self._pending = {}
-        self._pending_records = 0
+        ends = self._pending
+        for tp, end in self._replayed.items():  # a replayed segment ends exactly there
+            ends[tp] = max(ends.get(tp, end), end)
+        self._pending, self._replayed = {}, {}
         self._flushed_at = time.monotonic()
+        replaying = self._segments.replaying(ends)
+        if replaying and final:
+            self.pipeline.discard_drift({tp.partition for tp in replaying})
+        for tp in replaying:
+            held = ends.pop(tp)
+            if final:
+                self._pending_records.pop(tp, None)
+            else:
+                self._pending[tp] = held
+        records = sum(self._pending_records.pop(tp, 0) for tp in ends)
+        if not ends:
+            return
+        starts = self._segments.starts(list(ends))
+        try:
+            await self._consumer.commit(self._segments.intents(ends))
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Dropped from the group (or a partition taken meanwhile): publish nothing. The
+            # records are replayed from the committed offsets, by their next owner or by
+            # this worker, and counted then.
+            self._start_over(starts, records, exc, "their drift counts are dropped unpublished")
+            return
+        # Every version's counts, a replaced one's too, before the offsets.
+        segments = {tp.partition: start for tp, start in starts.items()}
+        await self.publisher.publish(self.pipeline.drift_messages(segments))
+        try:
+            await self._consumer.commit(ends)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Dropped between the two commits: whoever replays these records stops where
+            # the intent says and publishes the same partials again, replacing these ones.
+            self._start_over(starts, records, exc, "their drift counts will be replaced")
+            return
+        self._segments.committed(ends)
+
+    def _start_over(
+        self, starts: dict[Any, int], records: int, refusal: Exception, counts: str
+    ) -> None:
+        """After a refused commit: forget what is not committed and replay it (the
+        partitions this worker still has, from their committed offsets)."""
+        starts = {**self._segments.starts(list(self._pending)), **starts}
+        self._pending.clear()
+        self._pending_records.clear()
+        self.pipeline.discard_drift()
+        assigned = self._consumer.assignment()
+        for tp, start in starts.items():
+            if tp in assigned:
+                self._consumer.seek(tp, start)
+        self._segments.forget()
+        self.metrics.commit_refused.inc(records)
+        log.warning(
+            "the group refused to commit %d records (%r): they are scored again when "
+            "replayed, and %s",
+            records,
+            refusal,
+            counts,
+        )
 
 
 def attach_agent_scoring(

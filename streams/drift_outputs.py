@@ -7,10 +7,12 @@ every batch; the ``direct`` engine adds batches up and
 publishes a partial every few seconds, committing its offsets right after (:meth:`add`,
 :meth:`flush`), which keeps the number of rows per minute bounded whatever the traffic and
 the count exact unless it crashes between the two. Holding counts until a minute closes would
-lose them, because Faust commits the offsets of acknowledged records meanwhile. Each
-message carries a fresh ``batch_id``; the sink keeps one row per (feature, minute,
-batch_id), so the sink's own replays do not count twice, and readers sum the partial rows
-of a minute (see README, "Drift statistics").
+lose them, because Faust commits the offsets of acknowledged records meanwhile. The sink
+keeps one row per (feature, minute, ``batch_id``), so the sink's own replays do not count
+twice, and readers sum the partial rows of a minute (see README, "Drift statistics"). The
+agent engine's partials are per input partition, and their ``batch_id`` names where they
+start, so that a worker's replay publishes the same ones again
+(:mod:`~scorestream.streams.drift_segments`); the faust engine's carry fresh ids.
 
 Change detectors (river) need whole minutes: the per-minute totals are kept here (a few
 numbers per feature and open minute) and a minute is fed to the detectors once it is
@@ -22,6 +24,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Collection, Mapping
+from itertools import compress
+from operator import attrgetter
+
+import numpy as np
 
 from scorestream.contract.drift import (
     MINUTE_MS,
@@ -35,6 +42,8 @@ from scorestream.streams.drift.detectors import StreamChangeDetectors
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.scoring import OutputMessage, ScoredBatch
 
+_PARTITION = attrgetter("partition")
+
 
 class DriftStatsPublisher:
     """Turns each scored batch into ``drift.stats`` messages (bins and change events)."""
@@ -46,8 +55,12 @@ class DriftStatsPublisher:
         *,
         grace_ms: int = 30_000,
         detector: str = "page_hinkley",
+        per_partition: bool = False,
     ) -> None:
         self.topic = settings.topics.drift_stats
+        self.records_topic = settings.topics.records
+        #: Keep each input partition's counts apart, for :meth:`flush` with ``segments``.
+        self.per_partition = per_partition
         self.model_name = model.name
         self.model_version = model.version
         self.grace_ms = grace_ms
@@ -76,23 +89,65 @@ class DriftStatsPublisher:
             frame = frame[counted].reset_index(drop=True)
             event_ms, scores = event_ms[counted], scores[counted]
             labels = labels[counted] if labels is not None else None
-        self._accumulator.add(event_ms, frame, scores, labels)
+        partitions = None
+        if self.per_partition:
+            sources = batch.sources
+            if batch.resent is not None:
+                sources = list(compress(sources, counted.tolist()))
+            partitions = np.fromiter(map(_PARTITION, sources), np.int64, len(sources))
+        self._accumulator.add(event_ms, frame, scores, labels, partitions)
 
-    def flush(self) -> list[tuple[str, OutputMessage]]:
-        """The messages of everything counted since the last flush (one partial)."""
-        rows = self._accumulator.flush_all()
-        if not rows:
+    def flush(self, segments: Mapping[int, int] | None = None) -> list[tuple[str, OutputMessage]]:
+        """The messages of everything counted since the last flush.
+
+        ``segments``: the offset each input partition's counts start at (its last committed
+        offset), for those partitions only (the others' counts wait for a later flush). Each
+        partition's counts are then a partial of their own, identified by (records topic,
+        partition, start offset): the counts of the same records, published again after a
+        replay from that offset, carry the same ``batch_id`` and replace the first ones in
+        ``drift_stats`` instead of adding to them. Without it, every count, each partition's
+        under a fresh id.
+        """
+        by_partition = self._accumulator.flush_partitions(segments)
+        if not by_partition:
             return []
         now_ms = int(time.time() * 1000)
-        batch_id = uuid.uuid4().hex
-        # Records spread over many minutes (a backfill) make many rows: the contract splits
-        # them into messages far below the broker's size limit, all keyed by batch_id.
-        out = [
-            (self.topic, OutputMessage(batch_id.encode(), message.encode()))
-            for message in split_bins(batch_id, self.model_version, now_ms, rows, self.model_name)
+        out: list[tuple[str, OutputMessage]] = []
+        every: list[MinuteFeatureStats] = []
+        # A fresh id for a partition without a start: never the same id for two partitions'
+        # rows, which would replace each other (one row per feature, minute and id).
+        segments = segments or {}
+        parts = [
+            (
+                f"{self.records_topic}/{partition}/{segments[partition]}"
+                if partition in segments
+                else uuid.uuid4().hex,
+                rows,
+            )
+            for partition, rows in by_partition.items()
         ]
-        out += [(self.topic, change) for change in self._changes(rows, now_ms)]
+        for batch_id, rows in parts:
+            # Records spread over many minutes (a backfill) make many rows: the contract
+            # splits them into messages far below the broker's size limit, all under one id.
+            out += [
+                (self.topic, OutputMessage(batch_id.encode(), message.encode()))
+                for message in split_bins(
+                    batch_id, self.model_version, now_ms, rows, self.model_name
+                )
+            ]
+            every += rows
+        out += [(self.topic, change) for change in self._changes(every, now_ms)]
         return out
+
+    @property
+    def holds_counts(self) -> bool:
+        """Whether anything was counted since the last flush."""
+        return self._accumulator.holds_counts
+
+    def discard(self, partitions: Collection[int] | None = None) -> None:
+        """Forget the counts not published yet (of those input partitions): their records
+        will be replayed."""
+        self._accumulator.discard(partitions)
 
     def _changes(self, rows: list[MinuteFeatureStats], now_ms: int) -> list[OutputMessage]:
         for row in rows:

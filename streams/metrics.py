@@ -6,10 +6,10 @@ Names, all prefixed ``scorestream_worker_``:
   counted once the broker acknowledged them (a batch being retried is not counted yet);
 - ``records_resent_total``: of the scored, the clients' re-sends (an id and bytes already
   seen at another offset), scored again but not counted again in drift statistics;
-- ``records_commit_refused_total``: records whose outputs and drift counts were published but
-  whose offsets the group refused to commit (this worker had been dropped from the group's
-  generation): their next owner scores them again and counts them in the drift statistics a
-  second time (see README, "On the stream: bins that add up");
+- ``records_commit_refused_total``: records whose offsets the group refused to commit (this
+  worker had been dropped from the group's generation): they are scored again when replayed,
+  and counted once in the drift statistics all the same (see
+  :mod:`scorestream.streams.drift_segments`);
 - ``batch_size`` (histogram of records per batch) and ``batch_duration_seconds{stage}``
   (``score``: validate, predict, challengers and drift counts; ``publish``: until the broker
   acknowledged every output of the batch);
@@ -83,9 +83,8 @@ class WorkerMetrics:
         )
         self.commit_refused = Counter(
             f"{PREFIX}_records_commit_refused",
-            "Records published (outputs and drift counts) whose offsets the group refused to "
-            "commit, the worker having been dropped from it: scored and counted again by "
-            "their next owner",
+            "Records whose offsets the group refused to commit, the worker having been "
+            "dropped from it: scored again when replayed (their drift counts stay counted once)",
             registry=self.registry,
         )
         # Every reason from the start: rate() over a series that appears late misses its

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Literal
@@ -58,11 +58,14 @@ class ChampionBuilder:
         out_of_range: Literal["reject", "clip"] = "reject",
         max_record_bytes: int = 65_536,
         drift: bool = True,
+        drift_per_partition: bool = True,
     ) -> None:
         self.settings = settings
         self.out_of_range = out_of_range
         self.max_record_bytes = max_record_bytes
         self.drift = drift
+        # The agent engine's partials are per input partition (see DriftStatsPublisher).
+        self.drift_per_partition = drift_per_partition
         self.recent_ids = RecentIds()
 
     def __call__(self, model: LoadedModel) -> Champion:
@@ -72,7 +75,9 @@ class ChampionBuilder:
         return Champion(
             model=model,
             scorer=BatchScorer(model, validator, self.recent_ids),
-            drift=DriftStatsPublisher(model, self.settings) if self.drift else None,
+            drift=DriftStatsPublisher(model, self.settings, per_partition=self.drift_per_partition)
+            if self.drift
+            else None,
         )
 
 
@@ -121,15 +126,29 @@ class ScoringPipeline:
             self.metrics.outcomes(len(result.scores), result.rejection_reasons, resent)
         return outputs
 
-    def drift_messages(self) -> Outputs:
-        """Every count not published yet: replaced versions' first, each under its own name."""
+    def drift_messages(self, segments: Mapping[int, int] | None = None) -> Outputs:
+        """Every count not published yet: replaced versions' first, each under its own name.
+
+        ``segments``: each input partition's start offset since the last commit (see
+        :meth:`DriftStatsPublisher.flush`).
+        """
         out: Outputs = []
         for publisher in self._retired:
-            out += publisher.flush()
-        self._retired = []
+            out += publisher.flush(segments)
+        # A flush of some partitions may leave a replaced version's counts of others.
+        self._retired = [publisher for publisher in self._retired if publisher.holds_counts]
         if self.champion.current.drift is not None:
-            out += self.champion.current.drift.flush()
+            out += self.champion.current.drift.flush(segments)
         return out
+
+    def discard_drift(self, partitions: Collection[int] | None = None) -> None:
+        """Forget the counts not published yet (of those input partitions): the records
+        will be replayed."""
+        for publisher in self._retired:
+            publisher.discard(partitions)
+        self._retired = [publisher for publisher in self._retired if publisher.holds_counts]
+        if self.champion.current.drift is not None:
+            self.champion.current.drift.discard(partitions)
 
     def _switch(self) -> None:
         old = self.champion.take_next()

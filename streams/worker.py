@@ -43,6 +43,8 @@ def follow_models(
         settings,
         out_of_range=options.out_of_range,  # type: ignore[arg-type]
         max_record_bytes=options.max_record_bytes,
+        # The faust engine publishes with every batch, one partial for all partitions.
+        drift_per_partition=options.engine != "faust",
     )
     champion = ModelFollower.start(open_source(settings.model, settings), build)
 

@@ -85,12 +85,13 @@ def build() -> dict[str, Any]:
             ),
             (
                 "sum(rate(scorestream_worker_records_commit_refused_total" + RATE + ")) > 0",
-                "commit refused: scored and counted again",
+                "commit refused: scored again",
             ),
             unit="reqps",
             description="Records the worker scored and rejected (by reason), once published; "
             "and any whose offsets the group refused to commit (the worker had been dropped "
-            "from it): their next owner scores them and counts them in drift statistics again.",
+            "from it): they are scored again when replayed (their drift counts stay counted "
+            "once).",
         ),
         timeseries(
             "Worker lag per partition",

@@ -11,7 +11,9 @@ coordination is needed anywhere and a late record needs no special case.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -91,10 +93,12 @@ class MinuteBinAccumulator:
             raise ValueError("max_open_minutes must be at least 1")
         self.profile = profile
         self.max_open_minutes = max_open_minutes
-        self._open: dict[int, _MinuteState] = {}
+        # Keyed by (input partition, minute start): a batch's records of several partitions
+        # are binned in one pass and kept apart (see add's ``partitions``).
+        self._open: dict[tuple[int, int], _MinuteState] = {}
         # Minutes force-closed by max_open_minutes, held until the next emit; a minute that
         # reopens meanwhile is merged with them then, so each emit has one row per minute.
-        self._held: dict[int, _MinuteState] = {}
+        self._held: dict[tuple[int, int], _MinuteState] = {}
         self._max_event_time_ms: int | None = None
         # Feature i's bins are counts[_offsets[i] : _offsets[i + 1]] of a minute's vector.
         sizes = [feature.n_bins for feature in profile]
@@ -102,8 +106,13 @@ class MinuteBinAccumulator:
 
     @property
     def open_minutes(self) -> list[int]:
-        """Start (epoch ms) of every open minute, oldest first."""
-        return sorted(self._open)
+        """Start (epoch ms) of every open minute, oldest first (once, whatever the partitions)."""
+        return sorted({start for _, start in self._open})
+
+    @property
+    def holds_counts(self) -> bool:
+        """Whether anything was counted since the last flush."""
+        return bool(self._open or self._held)
 
     @property
     def max_event_time_ms(self) -> int | None:
@@ -116,6 +125,7 @@ class MinuteBinAccumulator:
         frame: pd.DataFrame,
         scores: ArrayLike | None = None,
         labels: ArrayLike | None = None,
+        partitions: ArrayLike | None = None,
     ) -> None:
         """Add a batch.
 
@@ -130,16 +140,32 @@ class MinuteBinAccumulator:
         labels
             Predicted class of each row; ``"_predicted_class"`` (profiled for multi-class
             models only) is skipped when ``None``.
+        partitions
+            Input partition of each row (non-negative), when each partition's counts must be
+            emitted apart (:meth:`flush_partitions`); ``None``: all are partition 0.
         """
         times = np.asarray(event_time_ms, dtype=np.int64)
         if times.shape != (len(frame),):
             raise ValueError("event_time_ms must have one value per row")
         if times.size == 0:
             return
-        minutes, inverse = np.unique(times // MINUTE_MS, return_inverse=True)
+        keys_of_rows = times // MINUTE_MS
+        if partitions is not None:
+            parts = np.asarray(partitions, dtype=np.int64)
+            if parts.shape != times.shape or int(parts.min()) < 0 or int(times.min()) < 0:
+                raise ValueError(
+                    "partitions must have one non-negative value per row, and event times "
+                    "must not be before 1970"
+                )
+            # One key per (partition, minute), unique'd in one pass: minutes fit in 32 bits.
+            keys_of_rows = keys_of_rows | (parts << 32)
+        minutes, inverse = np.unique(keys_of_rows, return_inverse=True)
         inverse = inverse.ravel()
         n_minutes = minutes.size
-        starts = [int(m) * MINUTE_MS for m in minutes]
+        if partitions is None:
+            starts = [(0, minute * MINUTE_MS) for minute in minutes.tolist()]
+        else:
+            starts = [(key >> 32, (key & _MINUTE_BITS) * MINUTE_MS) for key in minutes.tolist()]
         batch_max = int(times.max())
         if self._max_event_time_ms is None or batch_max > self._max_event_time_ms:
             self._max_event_time_ms = batch_max
@@ -190,25 +216,59 @@ class MinuteBinAccumulator:
         if excess > 0:
             # The oldest in one pass: a min() over the open minutes for each one set aside
             # cost about 1 µs per record while a backlog spanning days was drained.
-            for start in heapq.nsmallest(excess, self._open):
+            for start in heapq.nsmallest(excess, self._open, key=itemgetter(1)):
                 _merge_into(self._held, start, self._open.pop(start))
 
     def flush_all(self) -> list[MinuteFeatureStats]:
         """Emit and forget everything counted since the last flush, as partials.
 
-        One row per (minute, feature) touched, ordered by minute, then in profile order.
+        One row per (partition, minute, feature) touched, ordered by partition, minute, then
+        in profile order (without ``partitions``: one row per (minute, feature)).
         """
-        return self._emit_minutes(list(self._open))
+        return [row for rows in self.flush_partitions().values() for row in rows]
 
-    def _emit_minutes(self, open_starts: list[int]) -> list[MinuteFeatureStats]:
-        """Emit the held minutes and the given open ones, one row per (minute, feature)."""
-        held, self._held = self._held, {}
-        for start in open_starts:
-            _merge_into(held, start, self._open.pop(start))
-        rows = []
-        for start in sorted(held):
-            rows += self._rows(start, held[start])
-        return rows
+    def flush_partitions(
+        self, only: Collection[int] | None = None
+    ) -> dict[int, list[MinuteFeatureStats]]:
+        """:meth:`flush_all`, each partition's rows apart, partitions in ascending order;
+        ``only``: those partitions' (the others' counts are kept for a later flush).
+
+        >>> import numpy as np, pandas as pd
+        >>> from scorestream.streams.drift.profile import ReferenceProfile
+        >>> profile = ReferenceProfile.from_frame(pd.DataFrame({"x": np.arange(9.0)}), ["x"], [])
+        >>> acc = MinuteBinAccumulator(profile)
+        >>> acc.add(np.array([0, 0, 61_000]), pd.DataFrame({"x": [1.0, 2.0, 3.0]}),
+        ...         partitions=[3, 0, 3])
+        >>> def rows(flushed):
+        ...     return {p: [(r.minute_ms, r.count) for r in rs] for p, rs in flushed.items()}
+        >>> rows(acc.flush_partitions(only=[3])), rows(acc.flush_partitions())
+        ({3: [(0, 1), (60000, 1)]}, {0: [(0, 1)]})
+        """
+        held = self._take(self._held, only)
+        for key, state in self._take(self._open, only).items():
+            _merge_into(held, key, state)
+        out: dict[int, list[MinuteFeatureStats]] = {}
+        for partition, start in sorted(held):
+            out.setdefault(partition, []).extend(self._rows(start, held[partition, start]))
+        return out
+
+    def discard(self, only: Collection[int] | None = None) -> None:
+        """Forget what was counted since the last flush (of ``only`` those partitions): counts
+        whose records will be replayed."""
+        self._take(self._held, only)
+        self._take(self._open, only)
+
+    @staticmethod
+    def _take(
+        states: dict[tuple[int, int], _MinuteState], only: Collection[int] | None
+    ) -> dict[tuple[int, int], _MinuteState]:
+        """Remove and return the states of ``only`` those partitions (None: all)."""
+        if only is None:
+            taken = dict(states)
+            states.clear()
+            return taken
+        wanted = set(only)
+        return {key: states.pop(key) for key in [k for k in states if k[0] in wanted]}
 
     def _rows(self, start: int, state: _MinuteState) -> list[MinuteFeatureStats]:
         counts = state.counts.tolist()
@@ -235,7 +295,13 @@ class MinuteBinAccumulator:
         return rows
 
 
-def _merge_into(target: dict[int, _MinuteState], start: int, state: _MinuteState) -> None:
+#: The epoch-minute part of an open minute's key (below the partition's 32 bits).
+_MINUTE_BITS = (1 << 32) - 1
+
+
+def _merge_into(
+    target: dict[tuple[int, int], _MinuteState], start: tuple[int, int], state: _MinuteState
+) -> None:
     seen = target.get(start)
     if seen is None:
         target[start] = state

@@ -52,10 +52,14 @@ class _DriftCounts:
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.flushes = 0
+        self.discarded = False
 
-    def drift_messages(self) -> Outputs:
+    def drift_messages(self, segments: dict[int, int] | None = None) -> Outputs:
         self.flushes += 1
         return [(self.topic, OutputMessage(b"counts", b"%d" % self.flushes))]
+
+    def discard_drift(self) -> None:
+        self.discarded = True
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
@@ -167,13 +171,15 @@ def test_a_batch_longer_than_the_session_keeps_the_feed_in_the_rebalance(
     assert sum(committed.values()) == 2 * FIRST_BATCH, committed
 
 
-def test_a_feed_dropped_from_the_rebalance_counts_the_records_it_could_not_commit(
+def test_a_feed_dropped_from_the_rebalance_publishes_no_counts_and_says_how_many_it_lost(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fault above, put back on purpose (the broker waits for the feed only as long as the
-    session): its commit is refused, and the records whose drift counts were published but
-    whose offsets were not committed, the ones their next owner counts again, are counted in
-    ``records_commit_refused_total`` (both batches)."""
+    session): the group refuses the feed's first commit of the flush, the one that says where
+    its counts end (see ``drift_segments``), so the feed publishes no drift counts (the old
+    code published them, and the records' next owner counted them a second time), and the
+    records it could not commit are counted in ``records_commit_refused_total`` (both
+    batches)."""
     import scorestream.streams.agents as agents
 
     monkeypatch.setattr(agents, "REBALANCE_TIMEOUT_MS", int(SESSION_TIMEOUT_S * 1000))
@@ -185,7 +191,7 @@ def test_a_feed_dropped_from_the_rebalance_counts_the_records_it_could_not_commi
     committed: Any = asyncio.run(
         _mid_rebalance(settings, counts, batch_takes_s=held, metrics=metrics)
     )
-    assert counts.flushes == 1  # the counts went out before the commit was refused
+    assert (counts.flushes, counts.discarded) == (0, True)
     assert sum(committed.values()) == 0, committed
     refused = metrics.registry.get_sample_value("scorestream_worker_records_commit_refused_total")
     assert refused == 2 * FIRST_BATCH

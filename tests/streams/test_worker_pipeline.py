@@ -189,8 +189,18 @@ def test_drift_stats_count_every_scored_record(
     model = LoadedModel.load(model_dir)
     assert counted(stats) == 3000
     if engine == "agent":
-        # Counts go out with the commits every few seconds, not with each of the 5 batches.
-        assert len([m for m in stats if m["type"] == "bins"]) < 5
+        # Counts go out with the commits every few seconds, not with each of the 5 batches:
+        # one partial per input partition and flush, named by the partition's start offset.
+        bins = [m for m in stats if m["type"] == "bins"]
+        assert len({m["emitted_at_ms"] for m in bins}) < 5
+        for message in bins:
+            topic, partition, start = message["batch_id"].rsplit("/", 2)
+            assert topic == settings.topics.records
+            assert int(partition) >= 0 and 0 <= int(start) < 3000
+        # Without a replay, no partial is published twice: each id goes out once.
+        assert len({m["batch_id"] for m in bins}) == len(
+            {(m["batch_id"], m["emitted_at_ms"]) for m in bins}
+        )
     features = {row["feature"] for m in stats if m["type"] == "bins" for row in m["rows"]}
     assert features == set(model.profile.names)
     # Summing the partial rows gives exactly the bins of a one-shot count of the same rows.
