@@ -161,8 +161,6 @@ class BatchFeed:
         # Per partition: records acknowledged since the last commit.
         self._pending_records: Counter[Any] = Counter()
         self._segments = DriftSegments()
-        # Partitions whose replayed segment ended in a polled batch: where it ended.
-        self._replayed: dict[Any, int] = {}
         # Batches sent but not yet acknowledged: the offsets they will let us commit, and
         # how many records of each partition they hold.
         self._in_flight: deque[tuple[Delivery, dict[Any, int], dict[Any, int]]] = deque()
@@ -261,7 +259,6 @@ class BatchFeed:
         reached = self._segments.cut(polled)
         for tp, end in reached.items():
             consumer.seek(tp, end)  # what was cut off is polled again after the flush
-        self._replayed.update(reached)
         return reached
 
     async def _settle_oldest(self) -> None:
@@ -284,9 +281,9 @@ class BatchFeed:
         while self._in_flight:
             await self._settle_oldest()
         ends = self._pending
-        for tp, end in self._replayed.items():  # a replayed segment ends exactly there
+        for tp, end in self._segments.reached().items():  # a replay ends exactly there
             ends[tp] = max(ends.get(tp, end), end)
-        self._pending, self._replayed = {}, {}
+        self._pending = {}
         self._flushed_at = time.monotonic()
         replaying = self._segments.replaying(ends)
         if replaying and final:

@@ -25,8 +25,6 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from itertools import compress
-from operator import attrgetter
 
 import numpy as np
 
@@ -41,8 +39,6 @@ from scorestream.streams.drift.accumulator import MinuteBinAccumulator
 from scorestream.streams.drift.detectors import StreamChangeDetectors
 from scorestream.streams.model.registry import LoadedModel
 from scorestream.streams.scoring import OutputMessage, ScoredBatch
-
-_PARTITION = attrgetter("partition")
 
 
 class DriftStatsPublisher:
@@ -91,10 +87,9 @@ class DriftStatsPublisher:
             labels = labels[counted] if labels is not None else None
         partitions = None
         if self.per_partition:
-            sources = batch.sources
+            partitions = np.asarray(batch.partitions, dtype=np.int64)
             if batch.resent is not None:
-                sources = list(compress(sources, counted.tolist()))
-            partitions = np.fromiter(map(_PARTITION, sources), np.int64, len(sources))
+                partitions = partitions[counted]
         self._accumulator.add(event_ms, frame, scores, labels, partitions)
 
     def flush(self, segments: Mapping[int, int] | None = None) -> list[tuple[str, OutputMessage]]:

@@ -140,6 +140,11 @@ class DriftSegments:
         self._reached.update(reached)
         return reached
 
+    def reached(self) -> dict[Any, int]:
+        """The replayed segments whose end a poll reached (partition: end): complete, to be
+        flushed and committed exactly there."""
+        return {p: self._replay_ends[p] for p in self._reached}
+
     def replaying(self, partitions: Collection[Any]) -> set[Any]:
         """Those of ``partitions`` replaying a published partial whose end they have not
         reached: flushing them now would publish a different partial under its id."""

@@ -95,6 +95,8 @@ class ScoredBatch:
     score_values: np.ndarray | None = None
     ids: list[str] = field(default_factory=list)
     sources: list[InputRecord] = field(default_factory=list)
+    #: The input partition of each scored row (``sources[i].partition``).
+    partitions: list[int] = field(default_factory=list)
     #: Predicted class of each scored row (``_predicted_class`` of multi-class models).
     label_values: np.ndarray | None = None
     #: True for each row that is a client's re-send of a record already scored (the same id
@@ -183,9 +185,10 @@ class BatchScorer:
 
         ids = validated.ids
         sources = _gather(records, validated.positions)
+        partitions = list(map(_PARTITION, sources))
         duplicates, resent = self.recent_ids.classify_batch(
             ids,
-            list(map(_PARTITION, sources)),
+            partitions,
             list(map(_OFFSET, sources)),
             [payloads[position] for position in validated.positions],
         )
@@ -218,6 +221,7 @@ class BatchScorer:
             kept = keep.tolist()
             ids = list(compress(ids, kept))
             sources = list(compress(sources, kept))
+            partitions = list(compress(partitions, kept))
             if event_text is not None:
                 event_text = list(compress(event_text, kept))
             if resent:
@@ -233,6 +237,7 @@ class BatchScorer:
         out.label_values = predictions.labels
         out.ids = ids
         out.sources = sources
+        out.partitions = partitions
         if resent:
             out.resent = flags
         return out
