@@ -6,8 +6,12 @@ checks run column by column over the whole batch (:mod:`.field_checks`). What a 
 record is told is shaped in :mod:`.validation_outcome`; this module decodes the records,
 checks what concerns a whole record (size, shape, id, field names) and assembles the batch.
 
-Payloads are decoded in chunks of 256. A chunk goes first to :mod:`.typed_columns` (msgspec
-decodes and type-checks it into columns in C, and can only accept); a chunk it refuses, or
+With the compiled extension installed, the whole batch goes first to
+:mod:`.native_columns` (Rust: decoding and every check of a valid record in one call, and it
+can only accept); what it refuses is validated as follows and put back in input order.
+Without it, or for what it refuses, payloads are decoded in chunks of 256. A chunk goes
+first to :mod:`.typed_columns` (msgspec decodes and type-checks it into columns in C, and
+can only accept); a chunk it refuses, or
 whose values the column checks refuse, is decoded here in general, which words every
 problem. Both give the same batch (a property test holds them equal).
 
@@ -75,6 +79,8 @@ from scorestream.streams.input_decoding import MIN_EVENT_TIME_MS as MIN_EVENT_TI
 from scorestream.streams.input_decoding import UNDECODABLE, decode_leniently, not_json
 from scorestream.streams.input_decoding import loads_json as loads_json
 from scorestream.streams.model.schema import EVENT_TIME_COLUMN, ID_COLUMN, FeatureSchema
+from scorestream.streams.native_columns import AVAILABLE as NATIVE_AVAILABLE
+from scorestream.streams.native_columns import NativeColumnDecoder, NativeColumns
 from scorestream.streams.typed_columns import TypedColumnDecoder
 from scorestream.streams.validation_outcome import Rejection as Rejection
 from scorestream.streams.validation_outcome import ValidatedBatch as ValidatedBatch
@@ -124,6 +130,9 @@ class RecordValidator:
     ignored_fields : collection of str, optional
         Fields a record may carry that are neither features nor checked. Default: the
         schema's target.
+    native : bool
+        Use the compiled decoder (:mod:`.native_columns`) when it is installed; the results
+        are the same either way.
 
     Examples
     --------
@@ -152,6 +161,7 @@ class RecordValidator:
         out_of_range: Literal["reject", "clip"] = "reject",
         max_record_bytes: int = 65_536,
         ignored_fields: Collection[str] | None = None,
+        native: bool = True,
     ) -> None:
         if out_of_range not in ("reject", "clip"):
             raise ValueError(f"out_of_range must be 'reject' or 'clip', got {out_of_range!r}")
@@ -168,6 +178,13 @@ class RecordValidator:
         self._required = frozenset(spec.name for spec in schema.features if not spec.nullable)
         self._fields = [*schema.names, EVENT_TIME_COLUMN]
         self._typed = TypedColumnDecoder(schema, ignored_fields, max_record_bytes)
+        self._native = (
+            NativeColumnDecoder(
+                schema, ignored_fields, max_record_bytes, clip=out_of_range == "clip"
+            )
+            if native and NATIVE_AVAILABLE
+            else None
+        )
         self._required_in_order = [spec.name for spec in schema.features if not spec.nullable]
         self._numeric = {
             spec.name: NumericCheck(
@@ -199,6 +216,73 @@ class RecordValidator:
         """
         if len(payloads) != len(ingest_time_ms):
             raise ValueError(f"{len(payloads)} payloads but {len(ingest_time_ms)} ingest times")
+        if self._native is not None:
+            decoded = self._native.decode(payloads, ingest_time_ms)
+            if decoded is not None:
+                return self._completed(decoded, payloads, ingest_time_ms)
+        return self._validate_in_python(payloads, ingest_time_ms)
+
+    def _completed(
+        self, native: NativeColumns, payloads: Sequence[bytes], ingest_time_ms: Sequence[int]
+    ) -> ValidatedBatch:
+        """The compiled decoder's batch, with what it refused validated in Python and put
+        back in input order."""
+        refused = native.refused
+        if not refused:
+            return ValidatedBatch(
+                ids=native.ids,
+                event_time_ms=native.event_time_ms,
+                frame=self._frame(native.columns),
+                positions=native.positions,
+                rejections=[],
+                event_time_text=native.event_time_text,
+            )
+        rest = self._validate_in_python(
+            [payloads[position] for position in refused],
+            [ingest_time_ms[position] for position in refused],
+        )
+        rejections = [(refused[at], rejection) for at, rejection in rest.rejections]
+        if not rest.ids:
+            columns, ids, positions = native.columns, native.ids, native.positions
+            times, text = native.event_time_ms, native.event_time_text
+        else:
+            positions = native.positions + [refused[at] for at in rest.positions]
+            order = np.argsort(np.asarray(positions), kind="stable")
+            rows = order.tolist()
+            positions = [positions[row] for row in rows]
+            ids = [(native.ids + rest.ids)[row] for row in rows]
+            times = np.concatenate([native.event_time_ms, rest.event_time_ms])[order]
+            columns = {
+                name: np.concatenate([values, rest.frame[name].to_numpy()])[order]
+                for name, values in native.columns.items()
+            }
+            text = None
+            if native.event_time_text is not None and rest.event_time_text is not None:
+                both = native.event_time_text + rest.event_time_text
+                text = [both[row] for row in rows]
+        return ValidatedBatch(
+            ids=ids,
+            event_time_ms=times,
+            frame=self._frame(columns),
+            positions=positions,
+            rejections=rejections,
+            event_time_text=text,
+        )
+
+    def _frame(self, columns: dict[str, npt.NDArray[Any]]) -> pd.DataFrame:
+        """The model's frame of the checked columns, without copying them."""
+        return pd.DataFrame(
+            {
+                name: pd.Series(values, dtype=values.dtype, copy=False)
+                for name, values in columns.items()
+            },
+            columns=self.schema.names,
+        )
+
+    def _validate_in_python(
+        self, payloads: Sequence[bytes], ingest_time_ms: Sequence[int]
+    ) -> ValidatedBatch:
+        """``validate_batch`` without the compiled decoder: msgspec, then orjson."""
         starts = range(0, len(payloads), _CHUNK)
         typed = [self._typed.decode(payloads[start : start + _CHUNK]) for start in starts]
         general: dict[int, _Decoded] = {}  # chunk -> what the general path made of it
@@ -282,17 +366,10 @@ class RecordValidator:
             if text is not None:
                 text = list(compress(text, keep))
             columns = {name: values[keep] for name, values in columns.items()}
-        frame = pd.DataFrame(
-            {
-                name: pd.Series(values, dtype=values.dtype, copy=False)
-                for name, values in columns.items()
-            },
-            columns=self.schema.names,
-        )
         batch = ValidatedBatch(
             ids=ids,
             event_time_ms=times,
-            frame=frame,
+            frame=self._frame(columns),
             positions=positions,
             rejections=rejections,
             event_time_text=text,

@@ -38,8 +38,8 @@ class _GeneralOnly:
 def both_paths(
     schema: FeatureSchema, payloads: list[Any], **options: Any
 ) -> tuple[ValidatedBatch, ValidatedBatch]:
-    typed = RecordValidator(schema, **options)
-    general = RecordValidator(schema, **options)
+    typed = RecordValidator(schema, native=False, **options)
+    general = RecordValidator(schema, native=False, **options)
     general._typed = _GeneralOnly()  # type: ignore[assignment]
     times = [INGEST_MS + index for index in range(len(payloads))]
     return typed.validate_batch(payloads, times), general.validate_batch(payloads, times)
@@ -152,7 +152,7 @@ def test_a_refused_record_sends_only_its_chunk_down_the_general_path() -> None:
     payloads = [orjson.dumps(record) for record in records]
     payloads[300] = orjson.dumps({**records[300], "age": "thirty"})  # a type msgspec refuses
     payloads[900] = orjson.dumps({**records[900], "age": -5})  # a range only the checks see
-    validator = RecordValidator(LOANS)
+    validator = RecordValidator(LOANS, native=False)
     decoded_in_general: list[int] = []
     general_decode = validator._decode
 
