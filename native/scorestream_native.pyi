@@ -17,3 +17,17 @@ class BatchDecoder:
     def decode(
         self, payloads: list[Any], ingest_ms: list[int]
     ) -> tuple[list[int], list[str], list[Any], bytearray, list[str] | None]: ...
+
+def encode_scores(
+    segments: list[bytes],
+    ids: list[str],
+    event_times: list[str],
+    event_ms: bytes,
+    scores: bytes,
+    labels: list[Any],
+    latencies: bytes,
+    partitions: bytes,
+    offsets: bytes,
+    probabilities: bytes,
+    probability_width: int,
+) -> list[bytes] | None: ...

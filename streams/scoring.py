@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ from scorestream.contract import RejectionMessage
 from scorestream.contract.scores import ScoreColumns, encode_scores
 from scorestream.contract.tables import UINT32_MAX
 from scorestream.streams.model.registry import LoadedModel, Predictions
+from scorestream.streams.native_scores import AVAILABLE as NATIVE_SCORES
+from scorestream.streams.native_scores import encode_score_values
 from scorestream.streams.recent_ids import RecentIds
 from scorestream.streams.validation import RecordValidator, Rejection
 
@@ -261,11 +263,6 @@ def score_messages(
     Columns first (numpy, then plain lists), one loop last: it runs once per record.
     """
     scored_at_ms = int(time.time() * 1000)
-    probabilities = (
-        predictions.probabilities.tolist()
-        if predictions.probabilities is not None
-        else [[]] * len(ids)
-    )
     # timezone="UTC" writes the Z itself: appending it with np.char cost twice the formatting.
     iso_times = (
         event_time_text
@@ -274,21 +271,11 @@ def score_messages(
             event_ms.astype("datetime64[ms]"), unit="ms", timezone="UTC"
         ).tolist()
     )
-    ingested = np.fromiter(map(_TIMESTAMP, sources), dtype=np.int64, count=len(sources))
+    rows = len(sources)
+    ingested = np.fromiter(map(_TIMESTAMP, sources), dtype=np.int64, count=rows)
     # UInt32 in ClickHouse: clamped at about 49.7 days rather than overflowing.
-    latencies = np.clip(scored_at_ms - ingested, 0, UINT32_MAX).tolist()
-    values = encode_scores(
-        ScoreColumns(
-            ids,
-            iso_times,
-            event_ms.tolist(),
-            predictions.scores.tolist(),
-            predictions.labels.tolist(),
-            latencies,
-            map(_PARTITION, sources),
-            map(_OFFSET, sources),
-            probabilities,
-        ),
+    latencies = np.clip(scored_at_ms - ingested, 0, UINT32_MAX)
+    shared: dict[str, Any] = dict(
         scored_at_ms=scored_at_ms,
         model_name=model.name,
         model_version=model.version,
@@ -296,6 +283,39 @@ def score_messages(
         class_labels=predictions.class_labels,
         role=role,
     )
+    labels = predictions.labels.tolist()
+    values = None
+    if NATIVE_SCORES:
+        values = encode_score_values(
+            ids,
+            iso_times,
+            event_ms,
+            predictions.scores,
+            labels,
+            latencies,
+            np.fromiter(map(_PARTITION, sources), dtype=np.int64, count=rows),
+            np.fromiter(map(_OFFSET, sources), dtype=np.int64, count=rows),
+            predictions.probabilities,
+            **shared,
+        )
+    if values is None:  # no extension, or a label of a type only msgspec writes
+        probabilities = (
+            predictions.probabilities.tolist()
+            if predictions.probabilities is not None
+            else [[]] * len(ids)
+        )
+        columns = ScoreColumns(
+            ids,
+            iso_times,
+            event_ms.tolist(),
+            predictions.scores.tolist(),
+            labels,
+            latencies.tolist(),
+            map(_PARTITION, sources),
+            map(_OFFSET, sources),
+            probabilities,
+        )
+        values = encode_scores(columns, **shared)
     # tuple.__new__ builds each OutputMessage in C: its generated __new__ is a Python call.
     return list(
         map(tuple.__new__, repeat(OutputMessage), zip(map(str.encode, ids), values, strict=True))

@@ -24,6 +24,8 @@
 // pyo3 0.22's generated wrappers convert PyErr into itself; newer clippy flags that.
 #![allow(clippy::useless_conversion)]
 
+mod scores;
+
 use std::borrow::Cow;
 use std::fmt;
 
@@ -563,5 +565,6 @@ fn canonical_ms(text: &str) -> Option<i64> {
 #[pymodule]
 fn scorestream_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<BatchDecoder>()?;
+    module.add_function(wrap_pyfunction!(scores::encode_scores, module)?)?;
     Ok(())
 }
