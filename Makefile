@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 # The validator's compiled fast path (Rust, built by maturin from crates.io). Optional: without
 # a Rust toolchain the validator runs in Python alone, with the same results, slower.
-$(NATIVE_STAMP): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/lib.rs native/scorestream_native.pyi
+$(NATIVE_STAMP): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/scorestream_native.pyi $(wildcard native/src/*.rs)
 	@if command -v cargo >/dev/null; then \
 	  $(BIN)/pip install --quiet ./native && touch $(NATIVE_STAMP); \
 	else \
