@@ -48,11 +48,20 @@ from scorestream.streams.app import WorkerOptions
 from scorestream.topics import ensure_topics
 
 
-def _fill(settings: Settings, n: int, seed: int, rate: float | None = None) -> None:
+def _fill(
+    settings: Settings, n: int, seed: int, rate: float | None = None, interval_ms: int = 1000
+) -> None:
+    """``n`` synthetic records, ``interval_ms`` of event time apart (1000: a backfill)."""
     producer = RecordProducer(settings, rate=rate)
     producer.send_all(
         synthetic_chunks(
-            n, seed=seed, chunk_size=5000, drift=None, drift_from=0, start="2026-05-01T00:00:00"
+            n,
+            seed=seed,
+            chunk_size=5000,
+            drift=None,
+            drift_from=0,
+            start="2026-05-01T00:00:00",
+            interval_ms=interval_ms,
         )
     )
     producer.close()

@@ -25,7 +25,12 @@ against one's 120,531 in one run, so a worker's share of one bare loop overstate
 of what the machine can copy. The shares come from medians of one run.
 
     python -m bench.bench_workers [--records 100000] [--workers 1,2] [--rounds 2] [--before REV]
-        [--bare]
+        [--bare] [--event-interval-ms 1000]
+
+``--event-interval-ms`` spaces the records' event times: 1000 (the default) spreads 300,000
+records over 83 hours, so every batch touches hours of drift minutes and the worker publishes
+about one drift row per record and feature group of a minute, a backfill; 1 keeps a drain
+within minutes, as a stream scored as it arrives is.
 """
 
 from __future__ import annotations
@@ -135,9 +140,11 @@ def measure(
     label: str,
     code: Path | None = None,
     bare: bool = False,
+    interval_ms: int = 1000,
 ) -> Run:
     """Records/s of ``workers`` workers of one stable group draining ``n`` records
-    (``code``: that checkout's workers, else this tree's; ``bare``: as many bare loops instead)."""
+    (``code``: that checkout's workers, else this tree's; ``bare``: as many bare loops instead;
+    ``interval_ms``: of event time between consecutive records)."""
     settings = bench_settings(f"workers{workers}")
     ensure_topics(settings)
     group = bare_loop.GROUP.format(prefix=settings.topic_prefix) if bare else None
@@ -194,7 +201,7 @@ def measure(
         batches_before = _batches(ports)  # while they answer: not once they are frozen
         _signal(processes, signal.SIGSTOP)
         try:
-            _fill(settings, n, seed=2)
+            _fill(settings, n, seed=2, interval_ms=interval_ms)
         finally:
             cpu_before = _cpu_s(processes)
             _signal(processes, signal.SIGCONT)
@@ -241,7 +248,17 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also run as many bare loops (no scoring) the same way; the ceiling is the best",
     )
+    parser.add_argument(
+        "--event-interval-ms",
+        type=int,
+        default=1000,
+        help="event time between consecutive records: 1000 (default) spreads a drain over "
+        "days, a backfill, each batch spanning hours of drift minutes; 1 keeps it within "
+        "minutes, as records scored as they arrive are",
+    )
     args = parser.parse_args(argv)
+    if args.event_interval_ms < 0:
+        parser.error("--event-interval-ms must not be negative")
     workdir = Path(tempfile.mkdtemp(prefix="scorestream-bench-workers-"))
     model_dir = trained_model()
     counts = [int(w) for w in args.workers.split(",")]
@@ -259,7 +276,14 @@ def main(argv: list[str] | None = None) -> None:
             for label, code, workers in variants if round_ % 2 == 0 else variants[::-1]:
                 name = f"{label}-{workers}-{round_}".replace(" ", "-")
                 run = measure(
-                    model_dir, workers, args.records, workdir, name, code, bare=label == BARE
+                    model_dir,
+                    workers,
+                    args.records,
+                    workdir,
+                    name,
+                    code,
+                    bare=label == BARE,
+                    interval_ms=args.event_interval_ms,
                 )
                 runs.setdefault((label, workers), []).append(run)
                 print(
@@ -282,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print_table(
         f"Workers of one stable group on a 4-partition topic (same broker, one run, "
-        f"{args.rounds} round(s); load average {loads[0]:.1f} at the start, {loads[1]:.1f} "
+        f"{args.rounds} round(s), records {args.event_interval_ms} ms of event time apart; "
+        f"load average {loads[0]:.1f} at the start, {loads[1]:.1f} "
         "at the end)",
         [
             "code",

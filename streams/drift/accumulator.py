@@ -248,8 +248,43 @@ class MinuteBinAccumulator:
         for key, state in self._take(self._open, only).items():
             _merge_into(held, key, state)
         out: dict[int, list[MinuteFeatureStats]] = {}
-        for partition, start in sorted(held):
-            out.setdefault(partition, []).extend(self._rows(start, held[partition, start]))
+        if not held:
+            return out
+        # Every (partition, minute) at once: a backfill flushes thousands of them, and numpy
+        # calls and list conversions per minute cost more than the rows themselves.
+        keys = sorted(held)
+        states = [held[key] for key in keys]
+        offsets = self._offsets
+        counts = np.stack([state.counts for state in states])
+        totals = np.add.reduceat(counts, offsets[:-1], axis=1).tolist()
+        sums = np.stack([state.sums for state in states]).tolist()
+        sumsqs = np.stack([state.sumsqs for state in states]).tolist()
+        touched = np.stack([state.touched for state in states])
+        every = list(range(len(offsets) - 1))
+        features = [
+            (f.name, f.kind, offsets[i], offsets[i + 1]) for i, f in enumerate(self.profile)
+        ]
+        for row, ((partition, start), vector, touched_here) in enumerate(
+            zip(keys, counts.tolist(), touched.tolist(), strict=True)
+        ):
+            indices = every if all(touched_here) else [i for i in every if touched_here[i]]
+            rows = out.setdefault(partition, [])
+            total, total_sum, total_sumsq = totals[row], sums[row], sumsqs[row]
+            for index in indices:
+                name, kind, low, high = features[index]
+                bins = vector[low:high]
+                rows.append(
+                    MinuteFeatureStats(
+                        start,
+                        name,
+                        kind,
+                        bins,
+                        total[index],
+                        bins[-1],
+                        total_sum[index],
+                        total_sumsq[index],
+                    )
+                )
         return out
 
     def discard(self, only: Collection[int] | None = None) -> None:
@@ -269,30 +304,6 @@ class MinuteBinAccumulator:
             return taken
         wanted = set(only)
         return {key: states.pop(key) for key in [k for k in states if k[0] in wanted]}
-
-    def _rows(self, start: int, state: _MinuteState) -> list[MinuteFeatureStats]:
-        counts = state.counts.tolist()
-        offsets = self._offsets
-        totals = np.add.reduceat(state.counts, offsets[:-1]).tolist()
-        sums = state.sums.tolist()
-        sumsqs = state.sumsqs.tolist()
-        rows = []
-        for index in np.flatnonzero(state.touched).tolist():
-            feature = self.profile.features[index]
-            bins = counts[offsets[index] : offsets[index + 1]]
-            rows.append(
-                MinuteFeatureStats(
-                    minute_ms=start,
-                    feature=feature.name,
-                    kind=feature.kind,
-                    counts=bins,
-                    count=totals[index],
-                    missing=bins[-1],
-                    sum=sums[index],
-                    sumsq=sumsqs[index],
-                )
-            )
-        return rows
 
 
 #: The epoch-minute part of an open minute's key (below the partition's 32 bits).

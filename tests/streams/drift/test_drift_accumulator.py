@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scorestream.streams.drift.accumulator import (
     MINUTE_MS,
@@ -186,3 +189,83 @@ def test_a_reopened_force_closed_minute_is_emitted_as_one_row(profile: Reference
     whole = pd.concat(frames, ignore_index=True)
     totals = _sum_rows(rows)
     np.testing.assert_array_equal(totals["c"].counts, profile.count(whole)["c"])
+
+
+def _oracle(
+    profile: ReferenceProfile, batches: list[tuple[np.ndarray, pd.DataFrame, Any, np.ndarray]]
+) -> dict[int, list[tuple[Any, ...]]]:
+    """Each (partition, minute)'s rows computed record group by record group, feature by
+    feature, with nothing shared with the accumulator but the profile's binning."""
+    groups: dict[tuple[int, int], list[tuple[pd.DataFrame, Any]]] = {}
+    for times, frame, scores, parts in batches:
+        for key in sorted(set(zip(parts.tolist(), (times // MINUTE_MS).tolist(), strict=True))):
+            rows = (parts == key[0]) & (times // MINUTE_MS == key[1])
+            part_scores = None if scores is None else scores[rows]
+            groups.setdefault(key, []).append((frame[rows].reset_index(drop=True), part_scores))
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for partition, minute in sorted(groups):
+        for feature in profile:
+            counts = np.zeros(feature.n_bins, dtype=np.int64)
+            total = total_sq = 0.0
+            for frame, scores in groups[partition, minute]:
+                raw = profile.values_of(feature, frame, scores, None)
+                if raw is None:
+                    continue
+                bins = feature.assign(raw)
+                counts += np.bincount(bins, minlength=feature.n_bins)
+                if feature.kind == "numeric":
+                    values = np.asarray(raw, dtype=np.float64)[bins != feature.missing_index]
+                    total += float(values.sum())
+                    total_sq += float((values * values).sum())
+            if not any(
+                profile.values_of(feature, frame, scores, None) is not None
+                for frame, scores in groups[partition, minute]
+            ):
+                continue  # never touched in this minute: no row
+            out.setdefault(partition, []).append(
+                (
+                    minute * MINUTE_MS,
+                    feature.name,
+                    counts.tolist(),
+                    int(counts.sum()),
+                    total,
+                    total_sq,
+                )
+            )
+    return out
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # the profile is read, never changed
+@given(st.data())
+def test_flushed_partitions_match_counting_each_group_alone(
+    profile: ReferenceProfile, data: st.DataObject
+) -> None:
+    """Many partitions and minutes at once, some minutes without scores (their ``_score``
+    untouched): every row as counting that partition's minute alone gives it."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    acc = MinuteBinAccumulator(profile)
+    batches = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        n = data.draw(st.integers(1, 60))
+        times = T0 + rng.integers(0, data.draw(st.integers(1, 6)) * MINUTE_MS, n)
+        parts = rng.integers(0, data.draw(st.integers(1, 4)), n)
+        frame = _frame(rng, n)
+        scores = rng.random(n) if data.draw(st.booleans()) else None
+        acc.add(times, frame, scores, partitions=parts)
+        batches.append((times, frame, scores, parts))
+    flushed = acc.flush_partitions()
+    got = {
+        partition: [(r.minute_ms, r.feature, r.counts, r.count, r.sum, r.sumsq) for r in rows]
+        for partition, rows in flushed.items()
+    }
+    expected = _oracle(profile, batches)
+    assert got.keys() == expected.keys()
+    for partition, rows in expected.items():
+        assert len(got[partition]) == len(rows)
+        for mine, theirs in zip(got[partition], rows, strict=True):
+            assert mine[:4] == theirs[:4]
+            assert mine[4:] == pytest.approx(theirs[4:], rel=1e-9, abs=1e-9)
+    for rows in flushed.values():
+        assert all(r.missing == r.counts[-1] for r in rows)
