@@ -11,9 +11,9 @@ With the compiled extension installed, the whole batch goes first to
 can only accept); what it refuses is validated as follows and put back in input order.
 Without it, or for what it refuses, payloads are decoded in chunks of 256. A chunk goes
 first to :mod:`.typed_columns` (msgspec decodes and type-checks it into columns in C, and
-can only accept); a chunk it refuses, or
-whose values the column checks refuse, is decoded here in general, which words every
-problem. Both give the same batch (a property test holds them equal).
+can only accept); a chunk it refuses, or whose values the column checks refuse, is decoded
+here in general, which words every problem. All give the same batch (property tests hold
+them equal).
 
 Every payload becomes either a valid row or a :class:`Rejection` with a machine-readable
 reason; the validator never raises because of what a payload contains. A record gets one
@@ -250,7 +250,8 @@ class RecordValidator:
             order = np.argsort(np.asarray(positions), kind="stable")
             rows = order.tolist()
             positions = [positions[row] for row in rows]
-            ids = [(native.ids + rest.ids)[row] for row in rows]
+            both_ids = native.ids + rest.ids
+            ids = [both_ids[row] for row in rows]
             times = np.concatenate([native.event_time_ms, rest.event_time_ms])[order]
             columns = {
                 name: np.concatenate([values, rest.frame[name].to_numpy()])[order]

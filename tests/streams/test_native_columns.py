@@ -204,3 +204,20 @@ def test_bundled_data_sets_take_the_compiled_path(load: Any) -> None:
     native, general = native_and_general(schema, payloads)
     assert_same(native, general)
     pd.testing.assert_frame_equal(native.frame, general.frame)
+
+
+def test_a_large_batch_with_refused_records_scattered_through_it() -> None:
+    """Thousands of records, a tenth of them refused at random places (wrong types, another
+    time form, not JSON): the same batch as the general path's, in input order."""
+    rng = np.random.default_rng(4)
+    records = next(generate_records(3000, 11, 3000, start="2026-03-01T00:00:00"))
+    payloads: list[Any] = [orjson.dumps(record) for record in records]
+    for position in rng.choice(len(payloads), 300, replace=False).tolist():
+        payloads[position] = [
+            b'{"id": "x", "income": "high"}',
+            payloads[position].replace(b'.000Z"', b'+00:00"'),
+            b"not json",
+        ][position % 3]
+    native, general = native_and_general(LOANS, payloads)
+    assert 2700 <= len(native.ids) < 3000
+    assert_same(native, general)
