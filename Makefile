@@ -21,10 +21,12 @@ $(STAMP): pyproject.toml
 # The validator's compiled fast path (Rust, built by maturin from crates.io). Optional: without
 # a Rust toolchain the validator runs in Python alone, with the same results, slower.
 $(NATIVE_STAMP): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/scorestream_native.pyi $(wildcard native/src/*.rs)
-	@if command -v cargo >/dev/null; then \
-	  $(BIN)/pip install --quiet ./native && touch $(NATIVE_STAMP); \
-	else \
+	@if ! command -v cargo >/dev/null; then \
 	  echo "cargo not found: the validator's compiled fast path is not built (https://rustup.rs)"; \
+	elif $(BIN)/pip install --quiet ./native; then \
+	  touch $(NATIVE_STAMP); \
+	else \
+	  echo "native/ did not build (see above): the worker validates in Python alone, slower"; \
 	fi
 
 install: $(STAMP) $(NATIVE_STAMP)

@@ -1,6 +1,7 @@
 """CPU per record of one batch's stages, offline: no broker, the worker's own objects.
 
-``python -m bench.bench_batch [--batch-sizes 500,2000,10000] [--before REV] [--rounds 3]``
+``python -m bench.bench_batch [--batch-sizes 500,2000,10000] [--before REV] [--rounds 3]
+[--refused 0.02]``
 
 Validates, scores, encodes and counts the drift of the same synthetic records (the demo
 model, 20,000 records, after one warm-up pass) with the worker's ``BatchScorer`` and
@@ -38,8 +39,10 @@ RECORDS = 20_000
 STAGES = ("validate", "predict", "encode", "duplicates", "drift", "whole")
 
 
-def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
-    """µs of CPU per record of each stage, batches of ``batch_size`` (this process's code)."""
+def measure(model_dir: Path, batch_size: int, refused: float = 0.0) -> dict[str, float]:
+    """µs of CPU per record of each stage, batches of ``batch_size`` (this process's code);
+    ``refused``: the share of records spoiled, half with a wrong type (rejected), half with
+    an event time in another ISO form (valid, but not what the fast paths read)."""
     import numpy as np
     import orjson
 
@@ -60,6 +63,14 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
     model = load_model(model_dir)
     rows = next(generate_records(RECORDS, 3, RECORDS, start="2026-03-01T00:00:00"))
     payloads = [orjson.dumps(row) for row in rows]
+    if refused > 0:
+        every = max(1, round(1 / refused))
+        for position in range(0, RECORDS, every):
+            payloads[position] = (
+                payloads[position].replace(b'.000Z"', b'+00:00"')
+                if (position // every) % 2
+                else b'{"id": "spoiled-%d", "income": "high"}' % position
+            )
     # Each batch holds 4 partitions' records one after the other, as a poll returns them.
     records = [
         RawRecord(p, "records", (i % batch_size) * 4 // batch_size, i, 1_772_323_200_000 + i)
@@ -100,7 +111,7 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
         "encode",
         lambda: [
             score_messages(
-                model, p, v.ids, records[s : s + batch_size], np.asarray(v.event_time_ms)
+                model, p, v.ids, [records[s + i] for i in v.positions], np.asarray(v.event_time_ms)
             )
             for v, p, s in zip(validated, predictions, starts, strict=True)
         ],
@@ -112,8 +123,8 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
             recent.classify_batch(
                 v.ids,
                 [0] * len(v.ids),
-                list(range(s, s + len(v.ids))),
-                payloads[s : s + batch_size],
+                [s + i for i in v.positions],
+                [payloads[s + i] for i in v.positions],
             )
             for v, s in zip(validated, starts, strict=True)
         ],
@@ -131,13 +142,13 @@ def measure(model_dir: Path, batch_size: int) -> dict[str, float]:
     return out
 
 
-def _child(code: Path | None, model_dir: Path, batch_size: int) -> dict[str, float]:
+def _child(code: Path | None, model_dir: Path, batch_size: int, refused: float) -> dict[str, float]:
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     here = Path(__file__).resolve().parent.parent
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(here), str(model_dir), str(batch_size)],
+        [sys.executable, "-c", _CHILD, str(here), str(model_dir), str(batch_size), str(refused)],
         env=env,
         cwd=code,
         capture_output=True,
@@ -155,7 +166,7 @@ spec = importlib.util.spec_from_file_location("bench_batch", sys.argv[1] + "/ben
 sys.path.append(sys.argv[1])
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
 from pathlib import Path
-print(json.dumps(module.measure(Path(sys.argv[2]), int(sys.argv[3]))))
+print(json.dumps(module.measure(Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))))
 """
 
 
@@ -164,7 +175,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", default="500,2000,10000")
     parser.add_argument("--before", metavar="REVISION", help="also measure this revision")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each column (median)")
+    parser.add_argument(
+        "--refused",
+        type=float,
+        default=0.0,
+        help="share of records spoiled (half rejected, half valid in a form the fast paths "
+        "leave to the general one), e.g. 0.02",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.refused <= 1:
+        parser.error("--refused is a share, from 0 to 1")
     sizes = [int(size) for size in args.batch_sizes.split(",") if size]
     model_dir = trained_model()
     load = os.getloadavg()[0]
@@ -178,10 +198,13 @@ def main(argv: list[str] | None = None) -> None:
             order = codes if round_ % 2 == 0 else codes[::-1]
             for size in sizes:
                 for label, code in order:
-                    runs.setdefault(f"{label}, {size}", []).append(_child(code, model_dir, size))
+                    runs.setdefault(f"{label}, {size}", []).append(
+                        _child(code, model_dir, size, args.refused)
+                    )
     columns = [f"{label}, {size}" for size in sizes for label, _ in codes]
     print_table(
-        f"µs of CPU per record by stage, offline ({RECORDS:,} records; median of "
+        f"µs of CPU per record by stage, offline ({RECORDS:,} records, {args.refused:.0%} "
+        f"spoiled; median of "
         f"{args.rounds} rounds; load average {load:.1f} at the start); columns: code, batch size",
         ["stage", *columns],
         [
