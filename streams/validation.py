@@ -229,13 +229,13 @@ class RecordValidator:
         back in input order."""
         refused = native.refused
         if not refused:
-            return ValidatedBatch(
-                ids=native.ids,
-                event_time_ms=native.event_time_ms,
-                frame=self._frame(native.columns),
-                positions=native.positions,
-                rejections=[],
-                event_time_text=native.event_time_text,
+            return self._batch(
+                native.ids,
+                native.event_time_ms,
+                native.columns,
+                native.positions,
+                [],
+                native.event_time_text,
             )
         rest = self._validate_in_python(
             [payloads[position] for position in refused],
@@ -261,23 +261,32 @@ class RecordValidator:
             if native.event_time_text is not None and rest.event_time_text is not None:
                 both = native.event_time_text + rest.event_time_text
                 text = [both[row] for row in rows]
-        return ValidatedBatch(
-            ids=ids,
-            event_time_ms=times,
-            frame=self._frame(columns),
-            positions=positions,
-            rejections=rejections,
-            event_time_text=text,
-        )
+        return self._batch(ids, times, columns, positions, rejections, text)
 
-    def _frame(self, columns: dict[str, npt.NDArray[Any]]) -> pd.DataFrame:
-        """The model's frame of the checked columns, without copying them."""
-        return pd.DataFrame(
+    def _batch(
+        self,
+        ids: list[str],
+        times: npt.NDArray[np.int64],
+        columns: dict[str, npt.NDArray[Any]],
+        positions: list[int],
+        rejections: list[tuple[int, Rejection]],
+        text: list[str] | None,
+    ) -> ValidatedBatch:
+        """The batch of the checked columns; the model's frame holds them without a copy."""
+        frame = pd.DataFrame(
             {
                 name: pd.Series(values, dtype=values.dtype, copy=False)
                 for name, values in columns.items()
             },
             columns=self.schema.names,
+        )
+        return ValidatedBatch(
+            ids=ids,
+            event_time_ms=times,
+            frame=frame,
+            positions=positions,
+            rejections=rejections,
+            event_time_text=text,
         )
 
     def _validate_in_python(
@@ -367,15 +376,7 @@ class RecordValidator:
             if text is not None:
                 text = list(compress(text, keep))
             columns = {name: values[keep] for name, values in columns.items()}
-        batch = ValidatedBatch(
-            ids=ids,
-            event_time_ms=times,
-            frame=self._frame(columns),
-            positions=positions,
-            rejections=rejections,
-            event_time_text=text,
-        )
-        return _Checked(batch, [])
+        return _Checked(self._batch(ids, times, columns, positions, rejections, text), [])
 
     # -- per-record pass -------------------------------------------------------------
 
