@@ -124,28 +124,33 @@ def test_the_compiled_writer_writes_msgspecs_bytes(batch: dict[str, Any]) -> Non
     assert native == expected
 
 
-@settings(max_examples=2000, deadline=None)
-@given(st.floats())
-def test_floats_are_written_as_msgspec_writes_them(value: float) -> None:
-    batch = {
+def one_row(value: float, label: Any, probabilities: Any, kind: str) -> dict[str, Any]:
+    """A batch of one message whose score is ``value``."""
+    return {
         "ids": ["a"],
         "event_times": ["t"],
         "event_ms": np.zeros(1, np.int64),
         "scores": np.array([value]),
-        "labels": [value],
+        "labels": [label],
         "latencies": np.zeros(1, np.int64),
         "partitions": np.zeros(1, np.int64),
         "offsets": np.zeros(1, np.int64),
-        "probabilities": np.array([[value, -value]]),
+        "probabilities": probabilities,
         "shared": dict(
             scored_at_ms=0,
             model_name="m",
             model_version="v",
-            model_kind="multiclass",
-            class_labels=["x", "y"],
+            model_kind=kind,
+            class_labels=["x", "y"] if kind == "multiclass" else [],
             role="champion",
         ),
     }
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats())
+def test_floats_are_written_as_msgspec_writes_them(value: float) -> None:
+    batch = one_row(value, value, np.array([[value, -value]]), "multiclass")
     assert native_bytes(batch) == msgspec_bytes(batch)
 
 
@@ -155,25 +160,7 @@ def test_floats_are_written_as_msgspec_writes_them(value: float) -> None:
 )
 def test_float_notation_at_the_edges(value: float) -> None:
     """Where msgspec switches between fixed and scientific notation."""
-    batch = {
-        "ids": ["a"],
-        "event_times": ["t"],
-        "event_ms": np.zeros(1, np.int64),
-        "scores": np.array([value]),
-        "labels": ["1"],
-        "latencies": np.zeros(1, np.int64),
-        "partitions": np.zeros(1, np.int64),
-        "offsets": np.zeros(1, np.int64),
-        "probabilities": None,
-        "shared": dict(
-            scored_at_ms=0,
-            model_name="m",
-            model_version="v",
-            model_kind="binary",
-            class_labels=[],
-            role="champion",
-        ),
-    }
+    batch = one_row(value, "1", None, "binary")
     (native,) = native_bytes(batch) or [b""]
     assert native == msgspec_bytes(batch)[0]  # type: ignore[index]
     assert orjson.loads(native)["score"] == value
